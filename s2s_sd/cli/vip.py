@@ -1,0 +1,165 @@
+"""`s2s-sd vip up|down|status`: virtual IPs on this host (or in a network namespace).
+
+Two forms, the same for each subcommand:
+
+    s2s-sd vip up 10.1.2.3/24 [--interface eth0] [--label ora] [--alias oracle_c07]
+    s2s-sd vip up GROUP SERVICE [--basedir DIR]      (what the generated units run)
+
+The group form takes address, interface and alias from the definitions, the alias as
+ALIAS_CLUSTER; the address form takes the alias name literally.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from s2s_sd.cli.common import basedir_option, local_host
+from s2s_sd.engines import net
+from s2s_sd.errors import BadInput
+from s2s_sd.load import load_definitions
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _common_options(func: F) -> F:
+    options = [
+        click.argument("target", nargs=-1, required=True, metavar="ADDRESS/PREFIX | GROUP SERVICE"),
+        click.option("--interface", "-i", metavar="IF",
+                     help="Interface (default: the one whose connected route covers the "
+                          "address)."),
+        click.option("--label", metavar="LABEL",
+                     help="IPv4 label: SUFFIX or IF:SUFFIX, at most 15 characters in all "
+                          "(default IF:vip; group form: IF:GROUP)."),
+        click.option("--alias", metavar="NAME",
+                     help="Host name to map to the address in the hosts file."),
+        click.option("--hosts-file", type=click.Path(dir_okay=False, path_type=Path),
+                     default=net.DEFAULT_HOSTS_FILE, show_default=True,
+                     help="Hosts file holding the alias."),
+        click.option("--netns", metavar="PATH",
+                     help="Act in this network namespace (/run/netns/NAME, /proc/PID/ns/net "
+                          "or a name) instead of the current one."),
+        basedir_option,
+        click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _resolve(
+    target: tuple[str, ...], interface: str | None, label: str | None, alias: str | None,
+    basedir: Path,
+) -> net.Vip:
+    if len(target) == 1:
+        return net.make_vip(target[0], interface=interface, label=label, hostname=alias)
+    if len(target) == 2:
+        given = [name for name, value in (("--interface", interface), ("--label", label),
+                                          ("--alias", alias)) if value is not None]
+        if given:
+            raise BadInput(f"{', '.join(given)}: not with GROUP SERVICE; the definitions "
+                           "say where the VIP goes")
+        definitions = load_definitions(basedir, local_host())
+        return net.vip_for_service(definitions, target[0], target[1])
+    raise BadInput("give ADDRESS/PREFIX, or GROUP SERVICE")
+
+
+def _milliseconds(value: int) -> float:
+    return value / 1000
+
+
+def _print_result(result: net.VipResult, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2, sort_keys=True))
+        return
+    where = f" on {result.interface}" + (f" ({result.label})" if result.label else "")
+    messages = {
+        "added": f"{result.address} added{where}",
+        "already-present": f"{result.address} already up{where}",
+        "removed": f"{result.address} removed{where}",
+        "absent": f"{result.address} was not up here",
+    }
+    line = messages[result.action]
+    if result.announcements:
+        line += f"; announced {result.announcements} times"
+    if result.hostname:
+        state = "updated" if result.hosts_file_changed else "unchanged"
+        line += f"; alias {result.hostname} {state}"
+    click.echo(line)
+    for warning in result.warnings:
+        click.echo(f"s2s-sd: warning: {warning}", err=True)
+
+
+@click.group()
+def vip() -> None:
+    """Virtual IPs: add with duplicate check and announcement, remove, report."""
+
+
+@vip.command()
+@_common_options
+@click.option("--count", default=5, show_default=True, type=click.IntRange(0, 100),
+              help="Announcements (gratuitous ARP / unsolicited NA) to send.")
+@click.option("--interval", default=200, show_default=True, type=click.IntRange(0, 10000),
+              metavar="MS", help="Milliseconds between announcements.")
+@click.option("--probe-count", default=3, show_default=True, type=click.IntRange(1, 20),
+              help="ARP probes / duplicate address detection solicitations.")
+@click.option("--probe-interval", default=100, show_default=True,
+              type=click.IntRange(0, 10000), metavar="MS",
+              help="Milliseconds between probes, and to wait for answers after the last.")
+def up(target: tuple[str, ...], interface: str | None, label: str | None, alias: str | None,
+       hosts_file: Path, netns: str | None, basedir: Path, as_json: bool, count: int,
+       interval: int, probe_count: int, probe_interval: int) -> None:
+    """Add the VIP here unless another host answers for it, then announce it.
+
+    Up of a VIP that is already here announces it again and succeeds. Exit 3 when
+    another host answers for the address (its MAC is named).
+    """
+    wanted = _resolve(target, interface, label, alias, basedir)
+    result = net.vip_up(
+        wanted, netns=netns, hosts=hosts_file,
+        announce=net.Announce(count, _milliseconds(interval)),
+        probe=net.Probe(probe_count, _milliseconds(probe_interval),
+                        _milliseconds(probe_interval)),
+    )
+    _print_result(result, as_json)
+
+
+@vip.command()
+@_common_options
+def down(target: tuple[str, ...], interface: str | None, label: str | None, alias: str | None,
+         hosts_file: Path, netns: str | None, basedir: Path, as_json: bool) -> None:
+    """Remove the VIP (and its alias) here. A VIP that is not here is success."""
+    wanted = _resolve(target, interface, label, alias, basedir)
+    _print_result(net.vip_down(wanted, netns=netns, hosts=hosts_file), as_json)
+
+
+@vip.command()
+@_common_options
+def status(target: tuple[str, ...], interface: str | None, label: str | None,
+           alias: str | None, hosts_file: Path, netns: str | None, basedir: Path,
+           as_json: bool) -> None:
+    """Say whether the VIP is up here, on which interface, with which label."""
+    wanted = _resolve(target, interface, label, alias, basedir)
+    state = net.vip_status(wanted, netns=netns, hosts=hosts_file)
+    if as_json:
+        click.echo(json.dumps(state.as_dict(), indent=2, sort_keys=True))
+        return
+    if state.present:
+        line = f"{state.address}: up on {state.interface}"
+        line += f" ({state.label})" if state.label else ""
+        line += " (tentative: duplicate detection pending or failed)" if state.tentative else ""
+    elif state.held_as:
+        line = f"{state.address}: down; {state.held_as} is on {state.interface}"
+    else:
+        line = f"{state.address}: down"
+    if state.hostname:
+        mapped = ", ".join(state.hostname_addresses) or "nothing"
+        line += f"; alias {state.hostname} -> {mapped}"
+    click.echo(line)
+
+
+COMMANDS = [vip]
