@@ -1,0 +1,139 @@
+"""Checks of the files the definitions reference: they need the file system and `bash -n`,
+so they live outside the pure core. Every problem names the key that references the file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+from s2s_sd.errors import Problem
+from s2s_sd.model import Declared, Definitions, ScriptService
+from s2s_sd.run import run
+from s2s_sd.validate import service_path
+
+
+def _variants(basedir: Path, relpath: str, hosts: tuple[str, ...]) -> tuple[list[str], bool]:
+    """The files used for relpath across the host group: twins, and the plain file when
+    some host has no twin of its own. Returns (existing files, plain file needed)."""
+    twins = [f"{relpath}.{h}" for h in hosts if (basedir / f"{relpath}.{h}").exists()]
+    plain_needed = len(twins) < len(hosts)
+    return ([relpath] if plain_needed else []) + twins, plain_needed
+
+
+def _is_shell(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            first = handle.readline(200)
+    except OSError:
+        return False
+    if not first.startswith(b"#!"):
+        return True  # s2s runs shebang-less scripts with the shell
+    interpreter = first[2:].strip().split(b"/")[-1].split()
+    names = {b"sh", b"bash", b"dash", b"ksh"}
+    return bool(interpreter) and (
+        interpreter[0] in names or (interpreter[0] == b"env" and len(interpreter) > 1
+                                    and interpreter[1] in names))
+
+
+class FileChecker:
+    def __init__(self, defs: Definitions, basedir: Path) -> None:
+        self.defs = defs
+        self.basedir = basedir
+        self.hosts = defs.hostgroup.host_names
+        self.shellcheck = shutil.which("shellcheck")
+        self._syntax_cache: dict[Path, str | None] = {}
+
+    def problems(self) -> list[Problem]:
+        found: list[Problem] = []
+        for group in self.defs.groups:
+            for key in ("pre_move", "post_move"):
+                relpath = getattr(group, key)
+                if relpath:
+                    found += self._executable(group, key, f"groups.{group.name}.{key}", relpath)
+            for service in group.services:
+                if isinstance(service, ScriptService):
+                    found += self._executable(service, "script",
+                                              service_path(service, "script"), service.script)
+                    if service.config:
+                        found += self._readable(service, "config",
+                                                service_path(service, "config"), service.config)
+        if self.defs.fencing:
+            for device in self.defs.fencing.devices:
+                for param, relpath in device.secret_params:
+                    found += self._secret(device, f"fencing.devices.{device.name}.secret_params."
+                                          f"{param}", relpath)
+        return found
+
+    def _problem(self, obj: Declared, key: str, where: str, message: str,
+                 warning: bool = False) -> Problem:
+        return Problem(obj.origin.file, obj.line_of(key), where, message, warning)
+
+    def _executable(self, obj: Declared, key: str, where: str, relpath: str) -> Iterator[Problem]:
+        files, _ = _variants(self.basedir, relpath, self.hosts)
+        for name in files:
+            path = self.basedir / name
+            if not path.exists():
+                yield self._problem(obj, key, where, f"{name}: no such file in the base dir")
+                continue
+            if not path.is_file():
+                yield self._problem(obj, key, where, f"{name}: not a regular file")
+                continue
+            if not os.access(path, os.X_OK) or not path.stat().st_mode & stat.S_IXUSR:
+                yield self._problem(obj, key, where,
+                                    f"{name}: not executable (chmod +x {name})")
+            if _is_shell(path):
+                error = self._syntax(path)
+                if error:
+                    yield self._problem(obj, key, where, f"{name}: bash -n: {error}")
+                elif self.shellcheck:
+                    yield from self._shellcheck(obj, key, where, name, path)
+
+    def _readable(self, obj: Declared, key: str, where: str, relpath: str) -> Iterator[Problem]:
+        files, _ = _variants(self.basedir, relpath, self.hosts)
+        for name in files:
+            path = self.basedir / name
+            if not path.is_file():
+                yield self._problem(obj, key, where, f"{name}: no such file in the base dir")
+            elif not os.access(path, os.R_OK):
+                yield self._problem(obj, key, where, f"{name}: not readable")
+            elif _is_shell(path):
+                error = self._syntax(path)
+                if error:  # config files are sourced by the scripts
+                    yield self._problem(obj, key, where, f"{name}: bash -n: {error}")
+
+    def _secret(self, obj: Declared, where: str, relpath: str) -> Iterator[Problem]:
+        path = self.basedir / relpath
+        if not path.is_file():
+            yield self._problem(obj, "secret_params", where, f"{relpath}: no such file")
+        elif path.stat().st_mode & 0o077:
+            yield self._problem(obj, "secret_params", where,
+                                f"{relpath}: readable by others (chmod 600 {relpath})",
+                                warning=True)
+
+    def _syntax(self, path: Path) -> str | None:
+        if path not in self._syntax_cache:
+            result = run(["bash", "-n", str(path)], check=False, timeout=30)
+            lines = [ln for ln in result.stderr.strip().splitlines() if ln.strip()]
+            self._syntax_cache[path] = (
+                None if result.ok else (lines[0].replace(f"{path}: ", "") if lines else
+                                        f"exit {result.returncode}"))
+        return self._syntax_cache[path]
+
+    def _shellcheck(self, obj: Declared, key: str, where: str, name: str,
+                    path: Path) -> Iterator[Problem]:
+        assert self.shellcheck
+        result = run([self.shellcheck, "-f", "gcc", "-S", "warning", "-x", str(path)],
+                     check=False, timeout=60, cwd=str(path.parent))
+        for line in result.stdout.splitlines()[:5]:
+            detail = line.split(": ", 1)[-1] if ": " in line else line
+            location = line.split(":")[1] if line.count(":") >= 2 else "?"
+            yield self._problem(obj, key, where, f"{name}:{location}: shellcheck: {detail}",
+                                warning=True)
+
+
+def check_files(defs: Definitions, basedir: Path) -> list[Problem]:
+    return FileChecker(defs, basedir).problems()

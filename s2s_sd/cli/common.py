@@ -1,0 +1,58 @@
+"""Options and helpers shared by the command modules."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from s2s_sd.checks import check_files
+from s2s_sd.errors import InvalidDefinitions, Problem
+from s2s_sd.load import BASEDIR_ENV, DEFAULT_BASEDIR, load_raw
+from s2s_sd.model import Definitions
+from s2s_sd.validate import validate
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def local_host() -> str:
+    return os.uname().nodename
+
+
+def basedir_option(func: F) -> F:
+    return click.option(
+        "--basedir", type=click.Path(file_okay=False, path_type=Path), envvar=BASEDIR_ENV,
+        default=DEFAULT_BASEDIR, show_default=True, show_envvar=True,
+        help="Base dir holding s2s.toml, groups/, init.d/, sysconfig/, hooks/.",
+    )(func)
+
+
+def host_option(func: F) -> F:
+    return click.option(
+        "--host", default=None, metavar="HOST",
+        help="Resolve host-specific NAME.HOST twins for HOST (default: this host's name).",
+    )(func)
+
+
+def load_checked(basedir: Path, host: str | None, files: bool = True
+                 ) -> tuple[Definitions, list[Problem]]:
+    """Load and validate; raise InvalidDefinitions with every problem, or return the
+    definitions and the warnings."""
+    definitions, problems = load_raw(basedir, host or local_host())
+    if definitions is not None:
+        problems += validate(definitions)
+        if files:
+            problems += check_files(definitions, basedir)
+    problems.sort(key=lambda p: (p.file, p.line, p.key, p.message))
+    if definitions is None or any(not p.warning for p in problems):
+        raise InvalidDefinitions(problems)
+    return definitions, problems
+
+
+def echo_warnings(problems: list[Problem]) -> None:
+    for problem in problems:
+        if problem.warning:
+            click.echo(str(problem), err=True)

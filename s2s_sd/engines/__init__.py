@@ -1,0 +1,1 @@
+"""Engines: systemd (pystemd), Pacemaker (crm_* tools), network (pyroute2)."""

@@ -1,0 +1,62 @@
+"""Typed errors. Library code raises these; only cli.py turns them into exit codes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class S2SError(Exception):
+    """Base of every error s2s-sd reports to a user."""
+
+
+class BadInput(S2SError):
+    """Definitions, arguments or a request are wrong. Nothing was changed (exit 2)."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding of loading or validation, printed as `FILE:LINE: KEY.PATH: message`."""
+
+    file: str
+    line: int
+    key: str
+    message: str
+    warning: bool = False
+
+    def __str__(self) -> str:
+        prefix = "warning: " if self.warning else ""
+        return f"{self.file}:{self.line}: {self.key}: {prefix}{self.message}"
+
+
+class InvalidDefinitions(BadInput):
+    """The definitions have errors; carries every problem found, not just the first."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class Refused(S2SError):
+    """Refused for safety, e.g. the group may be active elsewhere or the lock is held (exit 3)."""
+
+
+class OperationFailed(S2SError):
+    """An operation was tried and failed (exit 1)."""
+
+
+class CommandFailed(OperationFailed):
+    """An external command exited non-zero."""
+
+    def __init__(self, argv: Sequence[str], returncode: int, stdout: str, stderr: str) -> None:
+        self.argv = tuple(argv)
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+        detail = (stderr or stdout).strip().splitlines()
+        tail = f": {detail[-1]}" if detail else ""
+        super().__init__(f"{argv[0]} exited with {returncode}{tail}")
+
+
+class CommandNotFound(OperationFailed):
+    """An external program is not installed."""

@@ -1,0 +1,1 @@
+"""Transport, lock, sync and state: everything that spans hosts."""

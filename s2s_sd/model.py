@@ -1,0 +1,166 @@
+"""What users declare: the host group, its hosts, fencing and service groups.
+
+Frozen dataclasses, built only by load.py. Every object remembers where it was declared
+(`origin`) and where each of its keys stands (`key_lines`), so validation can name
+FILE:LINE for any problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+
+
+class Engine(StrEnum):
+    SYSTEMD = "systemd"
+    PACEMAKER = "pacemaker"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where something was declared: file relative to the base dir, 1-based line."""
+
+    file: str
+    line: int
+
+
+def _no_lines() -> Mapping[str, int]:
+    return MappingProxyType({})
+
+
+def _no_files() -> Mapping[str, str]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Declared:
+    """Base of everything with a position in the definition files."""
+
+    origin: Origin
+    # key -> line of that key inside the declaring table (missing keys: use origin.line)
+    key_lines: Mapping[str, int] = field(default_factory=_no_lines, compare=False, repr=False)
+
+    def line_of(self, key: str) -> int:
+        return self.key_lines.get(key, self.origin.line)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Host(Declared):
+    name: str
+    address: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class FenceDevice(Declared):
+    name: str
+    agent: str
+    hosts: tuple[str, ...]
+    params: tuple[tuple[str, str], ...] = ()
+    # parameter name -> file (relative to the base dir) holding the secret value
+    secret_params: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fencing(Declared):
+    enabled: bool
+    devices: tuple[FenceDevice, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Service(Declared):
+    """A member of a group. Subclasses carry the type-specific settings."""
+
+    name: str
+    group: str
+    start_timeout: int | None = None
+    stop_timeout: int | None = None
+    monitor_interval: int | None = None
+
+    TYPE = ""  # overridden by every subclass; the `type` key of the definition
+
+
+@dataclass(frozen=True, kw_only=True)
+class MountService(Service):
+    TYPE = "mount"
+    device: str
+    mountpoint: str
+    fstype: str
+    options: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class IpService(Service):
+    TYPE = "ip"
+    address: str  # "10.1.2.3/24" or "fd00::5/64"
+    interface: str | None = None
+    alias: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScriptService(Service):
+    TYPE = "script"
+    script: str  # relative to the base dir, e.g. "init.d/ora_listener"
+    config: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SystemdService(Service):
+    TYPE = "systemd"
+    unit: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExecService(Service):
+    TYPE = "exec"
+    command: tuple[str, ...]
+    user: str | None = None
+
+
+SERVICE_TYPES: Mapping[str, type[Service]] = MappingProxyType(
+    {cls.TYPE: cls for cls in (MountService, IpService, ScriptService, SystemdService, ExecService)}
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Group(Declared):
+    name: str
+    description: str = ""
+    hosts: tuple[str, ...] = ()  # allowed hosts in preference order (defaults filled by load)
+    pre_move: str | None = None
+    post_move: str | None = None
+    services: tuple[Service, ...] = ()
+    # Pacemaker placement knobs; None means the cluster-wide default s2s-sd writes
+    stickiness: int | None = None
+    migration_threshold: int | None = None
+    failure_timeout: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class HostGroup(Declared):
+    name: str
+    engine: Engine
+    hosts: tuple[Host, ...]
+
+    @property
+    def host_names(self) -> tuple[str, ...]:
+        return tuple(h.name for h in self.hosts)
+
+
+@dataclass(frozen=True)
+class Definitions:
+    """Everything in one base dir, for one host (twins resolved for `host`)."""
+
+    hostgroup: HostGroup
+    groups: tuple[Group, ...]
+    fencing: Fencing | None
+    host: str  # the host the file twins were resolved for
+    # relative path as declared -> relative path actually used on `host` (NAME.HOST twin)
+    resolved_files: Mapping[str, str] = field(default_factory=_no_files, compare=False)
+
+    def group(self, name: str) -> Group | None:
+        return next((g for g in self.groups if g.name == name), None)
+
+    def resolved(self, relpath: str) -> str:
+        return self.resolved_files.get(relpath, relpath)

@@ -1,0 +1,1 @@
+"""Renderers: model -> {relative path: text}. Pure and deterministic."""

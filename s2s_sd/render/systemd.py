@@ -1,0 +1,225 @@
+"""Definitions -> systemd units, {relative path: text} (pure, deterministic).
+
+Per group GROUP with members m1..mn:
+  s2s-GROUP.target          BindsTo= and After= every member; WantedBy=multi-user.target
+  s2s-GROUP-mI.service      BindsTo= the target; m1 Requires= the guard, mI BindsTo= and
+                            After= m(I-1): start in order, stop in reverse, and no member
+                            stays up without its predecessor (Pacemaker group semantics)
+  s2s-guard@.service        one template: `s2s-sd guard GROUP` before the first member
+  UNIT.d/s2s-GROUP.conf     for `systemd` members: binds the existing unit into the chain;
+                            s2s-GROUP-mI.service is then a proxy bound to that unit
+With the pacemaker engine Pacemaker orders and places members, so only the units it
+calls (exec members, as `systemd:s2s-GROUP-SERVICE`) are generated, bound to nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+
+import jinja2
+
+from s2s_sd.model import (
+    Definitions,
+    Engine,
+    ExecService,
+    Group,
+    IpService,
+    MountService,
+    ScriptService,
+    Service,
+    SystemdService,
+)
+
+DEFAULT_COMMAND = "/usr/local/bin/s2s-sd"
+DEFAULT_LIBEXEC = "/usr/local/lib/s2s-sd"
+OCF_SCRIPT_AGENT = "/usr/lib/ocf/resource.d/s2s/script"
+GUARD_TEMPLATE = "s2s-guard@.service"
+
+
+@dataclass(frozen=True)
+class UnitSettings:
+    """Where things are on the hosts (identical on every host: config is symmetric)."""
+
+    basedir: str = "/etc/s2s-sd"
+    command: str = DEFAULT_COMMAND
+    libexec: str = DEFAULT_LIBEXEC
+    script_agent: str = OCF_SCRIPT_AGENT
+
+
+def target_name(group: str) -> str:
+    return f"s2s-{group}.target"
+
+
+def member_unit(group: str, service: str) -> str:
+    return f"s2s-{group}-{service}.service"
+
+
+def guard_unit(group: str) -> str:
+    return f"s2s-guard@{group}.service"
+
+
+def dropin_path(service: SystemdService) -> str:
+    return f"{service.unit}.d/s2s-{service.group}.conf"
+
+
+def quote(arg: str) -> str:
+    """One argument of an Exec*= line: systemd's own quoting, no shell involved."""
+    escaped = (arg.replace("\\", "\\\\").replace('"', '\\"')
+               .replace("%", "%%").replace("$", "$$"))
+    if not escaped or any(ch.isspace() or ch in "'\";" for ch in arg):
+        return f'"{escaped}"'
+    return escaped
+
+
+def command_line(argv: Sequence[str]) -> str:
+    return " ".join(quote(arg) for arg in argv)
+
+
+def env_assignment(name: str, value: str) -> str:
+    return "Environment=" + quote(f"{name}={value}")
+
+
+@cache
+def _templates() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("s2s_sd", "units"),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,  # unit files are not HTML
+    )
+    # a description must stay on its line and must not start specifier expansion
+    env.filters["unitline"] = lambda text: " ".join(str(text).split()).replace("%", "%%")
+    return env
+
+
+def _timeouts(service: Service) -> list[str]:
+    lines = []
+    if service.start_timeout:
+        lines.append(f"TimeoutStartSec={service.start_timeout}")
+    if service.stop_timeout:
+        lines.append(f"TimeoutStopSec={service.stop_timeout}")
+    return lines
+
+
+def _oneshot(settings: UnitSettings, start: Sequence[str], stop: Sequence[str],
+             env: Sequence[str] = ()) -> list[str]:
+    return [
+        "Type=oneshot",
+        "RemainAfterExit=yes",
+        *env,
+        f"ExecStart={command_line(start)}",
+        f"ExecStop={command_line(stop)}",
+    ]
+
+
+def _service_section(service: Service, settings: UnitSettings) -> tuple[list[str], str]:
+    """The [Service] lines of a member and a short detail for its description."""
+    base_env = [env_assignment("S2S_SD_BASEDIR", settings.basedir)]
+    if isinstance(service, MountService):
+        args = [service.device, service.mountpoint, service.fstype, service.options or "defaults"]
+        mount = f"{settings.libexec}/s2s-mount"
+        # TERM, then KILL after the grace period: leave the grace within the stop timeout
+        grace = max(1, min(10, (service.stop_timeout or 90) // 3))
+        lines = _oneshot(settings, [mount, "start", *args], [mount, "stop", *args],
+                         [env_assignment("S2S_MOUNT_GRACE", str(grace))])
+        return lines, f"{service.device} on {service.mountpoint}"
+    if isinstance(service, IpService):
+        vip = [settings.command, "vip"]
+        lines = _oneshot(settings, [*vip, "up", service.group, service.name],
+                         [*vip, "down", service.group, service.name], base_env)
+        return lines, service.address
+    if isinstance(service, ScriptService):
+        env = [env_assignment("OCF_RESKEY_script", f"{settings.basedir}/{service.script}")]
+        if service.config:
+            env.append(env_assignment("OCF_RESKEY_config", f"{settings.basedir}/{service.config}"))
+        agent = settings.script_agent
+        return _oneshot(settings, [agent, "start"], [agent, "stop"], env), service.script
+    if isinstance(service, SystemdService):
+        # a proxy: up while the bound unit is up, so the chain and status see the member
+        return ["Type=oneshot", "RemainAfterExit=yes", "ExecStart=/bin/true"], service.unit
+    if isinstance(service, ExecService):
+        lines = ["Type=exec", f"ExecStart={command_line(service.command)}"]
+        if service.user:
+            lines.append(f"User={service.user}")
+        lines += ["KillMode=control-group", "Restart=no"]
+        return lines, ""
+    raise TypeError(f"no systemd rendering for {type(service).__name__}")
+
+
+def _description(service: Service, detail: str) -> str:
+    kind = f"{service.TYPE} {detail}" if detail else service.TYPE
+    return f"s2s group {service.group}: {service.name} ({kind})"
+
+
+def _chain_lines(group: Group, index: int) -> list[str]:
+    """Ordering and binding of member `index` to its predecessor (or the guard)."""
+    if index == 0:
+        guard = guard_unit(group.name)
+        return [f"Requires={guard}", f"After={guard}"]
+    previous = member_unit(group.name, group.services[index - 1].name)
+    return [f"BindsTo={previous}", f"After={previous}"]
+
+
+def _group_units(group: Group, settings: UnitSettings) -> dict[str, str]:
+    env = _templates()
+    files: dict[str, str] = {}
+    members = [member_unit(group.name, s.name) for s in group.services]
+    description = f"s2s group {group.name}" + (f": {group.description}" if group.description
+                                                else "")
+    files[target_name(group.name)] = env.get_template("group.target.j2").render(
+        group=group, members=members, settings=settings, description=description)
+    for index, service in enumerate(group.services):
+        service_lines, detail = _service_section(service, settings)
+        chain = _chain_lines(group, index)
+        if isinstance(service, SystemdService):
+            # the timeouts belong to the real unit, which does the work
+            files[dropin_path(service)] = env.get_template("member.conf.j2").render(
+                service=service, unit_lines=chain, service_lines=_timeouts(service))
+            unit_lines = [f"BindsTo={service.unit}", f"After={service.unit}"]
+        else:
+            unit_lines = chain
+            service_lines += _timeouts(service)
+        files[members[index]] = env.get_template("member.service.j2").render(
+            service=service, settings=settings, description=_description(service, detail),
+            bound=True, unit_lines=unit_lines, service_lines=service_lines)
+    return files
+
+
+def _pacemaker_units(group: Group, settings: UnitSettings) -> dict[str, str]:
+    env = _templates()
+    files: dict[str, str] = {}
+    for service in group.services:
+        if isinstance(service, ExecService):
+            service_lines, detail = _service_section(service, settings)
+            files[member_unit(group.name, service.name)] = env.get_template(
+                "member.service.j2").render(
+                service=service, settings=settings, description=_description(service, detail),
+                bound=False,
+                unit_lines=["# started, stopped and monitored by Pacemaker"],
+                service_lines=service_lines + _timeouts(service))
+    return files
+
+
+def render_units(defs: Definitions, settings: UnitSettings | None = None) -> Mapping[str, str]:
+    """All unit files for the host group, identical for every host."""
+    settings = settings or UnitSettings()
+    files: dict[str, str] = {}
+    if defs.hostgroup.engine is Engine.PACEMAKER:
+        for group in defs.groups:
+            files.update(_pacemaker_units(group, settings))
+    else:
+        if defs.groups:
+            files[GUARD_TEMPLATE] = _templates().get_template("guard@.service.j2").render(
+                settings=settings)
+        for group in defs.groups:
+            files.update(_group_units(group, settings))
+    return dict(sorted(files.items()))
+
+
+def boot_links(groups: Sequence[str]) -> Mapping[str, str]:
+    """multi-user.target.wants entries (link path -> unit) for the groups to start at boot."""
+    return {f"multi-user.target.wants/{target_name(g)}": target_name(g) for g in sorted(groups)}

@@ -1,0 +1,142 @@
+"""Line numbers for TOML keys.
+
+tomllib gives values but no positions; users need FILE:LINE for every problem. This
+scanner walks the same text and records the line of every table header and every
+`key = value` statement, keyed by its full path (array-of-tables elements by index).
+It only has to be right for text that tomllib already accepted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+PathPart = str | int
+KeyPath = tuple[PathPart, ...]
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _parse_key(text: str, pos: int) -> tuple[list[str], int]:
+    """Parse a (dotted, possibly quoted) key starting at pos; return parts and end pos."""
+    parts: list[str] = []
+    n = len(text)
+    while True:
+        while pos < n and text[pos] in " \t":
+            pos += 1
+        if pos < n and text[pos] in "\"'":
+            quote = text[pos]
+            end = pos + 1
+            buf = []
+            while end < n and text[end] != quote:
+                if quote == '"' and text[end] == "\\" and end + 1 < n:
+                    buf.append(text[end + 1])
+                    end += 2
+                    continue
+                buf.append(text[end])
+                end += 1
+            parts.append("".join(buf))
+            pos = end + 1
+        else:
+            match = _BARE_KEY.match(text, pos)
+            if not match:
+                return parts, pos
+            parts.append(match.group())
+            pos = match.end()
+        while pos < n and text[pos] in " \t":
+            pos += 1
+        if pos < n and text[pos] == ".":
+            pos += 1
+            continue
+        return parts, pos
+
+
+def _value_state(text: str, depth: int, in_multiline: str | None) -> tuple[int, str | None]:
+    """Advance over a piece of a value: bracket depth and open multi-line string, if any."""
+    i = 0
+    n = len(text)
+    while i < n:
+        if in_multiline:
+            end = text.find(in_multiline, i)
+            if end < 0:
+                return depth, in_multiline
+            i = end + 3
+            in_multiline = None
+            continue
+        ch = text[i]
+        if ch == "#":
+            break
+        if text.startswith('"""', i) or text.startswith("'''", i):
+            in_multiline = text[i : i + 3]
+            i += 3
+            continue
+        if ch in "\"'":
+            i += 1
+            while i < n and text[i] != ch:
+                i += 2 if (ch == '"' and text[i] == "\\") else 1
+            i += 1
+            continue
+        if ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+        i += 1
+    return depth, in_multiline
+
+
+def key_lines(text: str) -> Mapping[KeyPath, int]:
+    """Map every header and key path of a TOML document to its 1-based line."""
+    lines: dict[KeyPath, int] = {}
+    aot_counts: dict[KeyPath, int] = {}
+    current: KeyPath = ()
+    depth = 0
+    multiline: str | None = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if depth > 0 or multiline:
+            depth, multiline = _value_state(line, depth, multiline)
+            continue
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.startswith("[["):
+            parts, _ = _parse_key(stripped, 2)
+            base = _resolve(tuple(parts), aot_counts)
+            index = aot_counts.get(base, -1) + 1
+            aot_counts[base] = index
+            current = (*base, index)
+            lines.setdefault(base, number)
+            lines[current] = number
+            continue
+        if stripped.startswith("["):
+            parts, _ = _parse_key(stripped, 1)
+            current = _resolve(tuple(parts), aot_counts)
+            lines[current] = number
+            continue
+        parts, pos = _parse_key(stripped, 0)
+        if not parts:
+            continue
+        lines.setdefault((*current, *parts), number)
+        rest = stripped[pos:]
+        if rest.startswith("="):
+            depth, multiline = _value_state(rest[1:], 0, None)
+    return lines
+
+
+def _resolve(parts: tuple[str, ...], aot_counts: Mapping[KeyPath, int]) -> KeyPath:
+    """Insert the current element index after every array-of-tables proper prefix."""
+    resolved: list[PathPart] = []
+    for position, part in enumerate(parts):
+        resolved.append(part)
+        index = aot_counts.get(tuple(resolved))
+        if index is not None and position < len(parts) - 1:
+            resolved.append(index)
+    return tuple(resolved)
+
+
+def line_for(lines: Mapping[KeyPath, int], path: KeyPath, default: int = 1) -> int:
+    """Line of path, or of its nearest declared ancestor."""
+    for end in range(len(path), 0, -1):
+        found = lines.get(path[:end])
+        if found is not None:
+            return found
+    return default

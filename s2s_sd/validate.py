@@ -1,0 +1,300 @@
+"""Model -> list of problems (pure: no file system, no processes).
+
+Checks the rules that span keys, services and groups: identifiers, host membership,
+duplicates, colliding VIPs and mountpoints, addresses, interface names. File checks
+(scripts exist, are executable, pass `bash -n`) need I/O and live in checks.py.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import posixpath
+import re
+from collections.abc import Iterable, Iterator
+
+from s2s_sd.errors import Problem
+from s2s_sd.model import (
+    Declared,
+    Definitions,
+    Engine,
+    ExecService,
+    Group,
+    IpService,
+    MountService,
+    Service,
+    SystemdService,
+)
+
+IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+HOST_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+HOSTNAME = re.compile(rf"{HOST_LABEL}(?:\.{HOST_LABEL})*\Z")
+ALIAS = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?\Z")
+# Linux IFNAMSIZ is 16 including the NUL; '/', ':' and white space are not allowed
+INTERFACE = re.compile(r"[^/:\s]{1,15}\Z")
+UNIT_NAME = re.compile(r"[A-Za-z0-9:_.\\@-]+\.service\Z")
+USER_NAME = re.compile(r"[a-z_][a-z0-9_-]*[$]?\Z")
+DEVICE = re.compile(r"(/\S+|UUID=\S+|LABEL=\S+|PARTUUID=\S+|[^\s/:]+:/\S*)\Z")
+MAX_UNIT_NAME = 255
+
+
+def _problem(obj: Declared, key: str | None, where: str, message: str,
+             warning: bool = False) -> Problem:
+    line = obj.line_of(key) if key else obj.origin.line
+    return Problem(obj.origin.file, line, where, message, warning)
+
+
+def service_path(service: Service, key: str | None = None) -> str:
+    base = f"groups.{service.group}.services.{service.name}"
+    return f"{base}.{key}" if key else base
+
+
+def validate(defs: Definitions) -> list[Problem]:
+    """Every problem of the definitions, sorted by file and line."""
+    problems: list[Problem] = []
+    problems.extend(_hostgroup(defs))
+    problems.extend(_fencing(defs))
+    problems.extend(_groups(defs))
+    return sorted(problems, key=lambda p: (p.file, p.line, p.key, p.message))
+
+
+def _hostgroup(defs: Definitions) -> Iterator[Problem]:
+    hg = defs.hostgroup
+    if not IDENTIFIER.match(hg.name):
+        yield _problem(hg, "name", "hostgroup.name",
+                       f"'{hg.name}' is not an identifier (letter, then letters, digits, _)")
+    if not hg.hosts:
+        yield _problem(hg, "hosts", "hostgroup.hosts", "must name at least one host")
+    seen: set[str] = set()
+    for host in hg.hosts:
+        if not HOSTNAME.match(host.name) or len(host.name) > 253:
+            yield _problem(hg, "hosts", "hostgroup.hosts",
+                           f"'{host.name}' is not a valid host name (RFC 1123)")
+        if host.name in seen:
+            yield _problem(hg, "hosts", "hostgroup.hosts", f"host '{host.name}' is listed twice")
+        seen.add(host.name)
+        if host.address is not None:
+            try:
+                ipaddress.ip_address(host.address)
+            except ValueError:
+                if not HOSTNAME.match(host.address):
+                    yield _problem(host, "address", f"hosts.{host.name}.address",
+                                   f"'{host.address}' is neither an IP address nor a host name")
+
+
+def _fencing(defs: Definitions) -> Iterator[Problem]:
+    hg = defs.hostgroup
+    fencing = defs.fencing
+    if hg.engine is not Engine.PACEMAKER:
+        return
+    if fencing is None:
+        yield _problem(hg, "engine", "fencing",
+                       "the pacemaker engine needs a [fencing] table: devices, or an explicit "
+                       "'enabled = false' for labs")
+        return
+    if not fencing.enabled:
+        yield _problem(fencing, "enabled", "fencing.enabled",
+                       "fencing is disabled: nothing protects shared data when a host hangs "
+                       "(acceptable in a lab only)", warning=True)
+        return
+    if not fencing.devices:
+        yield _problem(fencing, "enabled", "fencing.devices",
+                       "fencing is enabled but no [[fencing.devices]] are defined")
+    names: set[str] = set()
+    covered: set[str] = set()
+    for device in fencing.devices:
+        where = f"fencing.devices.{device.name}"
+        if not IDENTIFIER.match(device.name):
+            yield _problem(device, "name", f"{where}.name",
+                           f"'{device.name}' is not an identifier")
+        if device.name in names:
+            yield _problem(device, "name", f"{where}.name",
+                           f"fence device '{device.name}' is defined twice")
+        names.add(device.name)
+        if not device.hosts:
+            yield _problem(device, "hosts", f"{where}.hosts", "must name the hosts it fences")
+        for host in device.hosts:
+            if host not in hg.host_names:
+                yield _problem(device, "hosts", f"{where}.hosts",
+                               f"host '{host}' is not in hostgroup.hosts")
+            covered.add(host)
+        overlap = {k for k, _ in device.params} & {k for k, _ in device.secret_params}
+        for key in sorted(overlap):
+            yield _problem(device, "secret_params", f"{where}.secret_params",
+                           f"'{key}' is given both in params and secret_params")
+    for host in hg.host_names:
+        if host not in covered:
+            yield _problem(fencing, "devices", "fencing.devices",
+                           f"no fence device fences host '{host}'", warning=True)
+
+
+def _groups(defs: Definitions) -> Iterator[Problem]:
+    hg = defs.hostgroup
+    group_seen: dict[str, Group] = {}
+    vips: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, IpService] = {}
+    aliases: dict[str, IpService] = {}
+    units: dict[str, SystemdService] = {}
+    mounts: list[MountService] = []
+    for group in defs.groups:
+        where = f"groups.{group.name}"
+        if not IDENTIFIER.match(group.name):
+            yield _problem(group, None, where,
+                           f"group name '{group.name}' is not an identifier "
+                           "(letter, then letters, digits, _)")
+        if group.name in group_seen:
+            first = group_seen[group.name]
+            yield _problem(group, None, where,
+                           f"group '{group.name}' is already defined at "
+                           f"{first.origin.file}:{first.origin.line}")
+        group_seen[group.name] = group
+        listed: set[str] = set()
+        for host in group.hosts:
+            if host not in hg.host_names:
+                yield _problem(group, "hosts", f"{where}.hosts",
+                               f"host '{host}' is not in hostgroup.hosts")
+            if host in listed:
+                yield _problem(group, "hosts", f"{where}.hosts", f"host '{host}' is listed twice")
+            listed.add(host)
+        if not group.services:
+            yield _problem(group, None, where, f"group '{group.name}' has no services")
+        names: set[str] = set()
+        for service in group.services:
+            if not IDENTIFIER.match(service.name):
+                yield _problem(service, "name", service_path(service, "name"),
+                               f"service name '{service.name}' is not an identifier")
+            elif service.name in names:
+                yield _problem(service, "name", service_path(service, "name"),
+                               f"service '{service.name}' is defined twice in group "
+                               f"'{group.name}'")
+            names.add(service.name)
+            unit = f"s2s-{group.name}-{service.name}.service"
+            if len(unit) > MAX_UNIT_NAME:
+                yield _problem(service, "name", service_path(service, "name"),
+                               f"the unit name {unit[:40]}... exceeds {MAX_UNIT_NAME} characters")
+            if isinstance(service, IpService):
+                yield from _ip(service, vips, aliases, defs)
+            elif isinstance(service, MountService):
+                yield from _mount(service)
+                mounts.append(service)
+            elif isinstance(service, SystemdService):
+                yield from _unit(service, units)
+            elif isinstance(service, ExecService):
+                yield from _exec(service)
+    yield from _mount_overlaps(mounts)
+
+
+def _ip(service: IpService, vips: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, IpService],
+        aliases: dict[str, IpService], defs: Definitions) -> Iterator[Problem]:
+    if "/" not in service.address:
+        yield _problem(service, "address", service_path(service, "address"),
+                       f"'{service.address}' needs a prefix length, e.g. {service.address}/24")
+    else:
+        try:
+            iface = ipaddress.ip_interface(service.address)
+        except ValueError:
+            yield _problem(service, "address", service_path(service, "address"),
+                           f"'{service.address}' is not an IPv4/IPv6 address with prefix length")
+        else:
+            address = iface.ip
+            network = iface.network
+            if address.is_multicast or address.is_loopback or address.is_unspecified:
+                yield _problem(service, "address", service_path(service, "address"),
+                               f"'{address}' cannot be a virtual IP (multicast, loopback or "
+                               "unspecified)")
+            elif (address.version == 4 and network.prefixlen < 31
+                  and address in (network.network_address, network.broadcast_address)):
+                yield _problem(service, "address", service_path(service, "address"),
+                               f"'{address}' is the network or broadcast address of {network}")
+            elif address in vips:
+                other = vips[address]
+                yield _problem(service, "address", service_path(service, "address"),
+                               f"VIP {address} is also used by {service_path(other)} "
+                               f"({other.origin.file}:{other.line_of('address')})")
+            vips.setdefault(address, service)
+    if service.interface is not None and not INTERFACE.match(service.interface):
+        yield _problem(service, "interface", service_path(service, "interface"),
+                       f"'{service.interface}' is not a valid interface name "
+                       "(at most 15 characters, no '/', ':' or blanks)")
+    if service.alias is not None:
+        if not ALIAS.match(service.alias):
+            yield _problem(service, "alias", service_path(service, "alias"),
+                           f"alias '{service.alias}' must be letters, digits, '-' or '_'")
+        elif service.alias in aliases:
+            other = aliases[service.alias]
+            yield _problem(service, "alias", service_path(service, "alias"),
+                           f"alias '{service.alias}' is also used by {service_path(other)}")
+        elif f"{service.alias}_{defs.hostgroup.name}" in defs.hostgroup.host_names:
+            yield _problem(service, "alias", service_path(service, "alias"),
+                           f"alias name '{service.alias}_{defs.hostgroup.name}' is a host name")
+        aliases.setdefault(service.alias, service)
+
+
+def _mount(service: MountService) -> Iterator[Problem]:
+    mp = service.mountpoint
+    if not mp.startswith("/") or posixpath.normpath(mp) != mp or mp == "/":
+        yield _problem(service, "mountpoint", service_path(service, "mountpoint"),
+                       f"'{mp}' must be an absolute, normalised path other than /")
+    if not DEVICE.match(service.device):
+        yield _problem(service, "device", service_path(service, "device"),
+                       f"'{service.device}' must be a device path, UUID=, LABEL= or host:/path")
+    if any(ch.isspace() for ch in service.fstype):
+        yield _problem(service, "fstype", service_path(service, "fstype"),
+                       f"'{service.fstype}' is not a file system type")
+    if service.options is not None and any(ch.isspace() for ch in service.options):
+        yield _problem(service, "options", service_path(service, "options"),
+                       "mount options must not contain blanks")
+
+
+def _is_below(path: str, parent: str) -> bool:
+    return path != parent and path.startswith(parent.rstrip("/") + "/")
+
+
+def _mount_overlaps(mounts: Iterable[MountService]) -> Iterator[Problem]:
+    ordered = list(mounts)
+    seen: dict[str, MountService] = {}
+    for index, service in enumerate(ordered):
+        mp = service.mountpoint
+        if mp in seen:
+            other = seen[mp]
+            yield _problem(service, "mountpoint", service_path(service, "mountpoint"),
+                           f"mountpoint {mp} is also used by {service_path(other)}")
+            continue
+        seen[mp] = service
+        for other in ordered[:index] + ordered[index + 1:]:
+            if not _is_below(mp, other.mountpoint):
+                continue
+            if other.group != service.group:
+                yield _problem(service, "mountpoint", service_path(service, "mountpoint"),
+                               f"{mp} is inside {other.mountpoint} of another group "
+                               f"({service_path(other)}): the groups could not move apart")
+            elif ordered.index(other) > index:
+                yield _problem(service, "mountpoint", service_path(service, "mountpoint"),
+                               f"{mp} is inside {other.mountpoint}, which is mounted later "
+                               f"({service_path(other)}): put that one first")
+        device_users = [m for m in ordered[:index] if m.device == service.device]
+        for other in device_users:
+            yield _problem(service, "device", service_path(service, "device"),
+                           f"device {service.device} is also mounted by {service_path(other)}")
+
+
+def _unit(service: SystemdService, units: dict[str, SystemdService]) -> Iterator[Problem]:
+    name = service.unit
+    if not UNIT_NAME.match(name):
+        yield _problem(service, "unit", service_path(service, "unit"),
+                       f"'{name}' is not a service unit name (NAME.service)")
+    elif name.startswith("s2s-"):
+        yield _problem(service, "unit", service_path(service, "unit"),
+                       f"'{name}': units named s2s-* belong to s2s-sd itself")
+    elif name in units:
+        yield _problem(service, "unit", service_path(service, "unit"),
+                       f"unit {name} is already a member: {service_path(units[name])}")
+    units.setdefault(name, service)
+
+
+def _exec(service: ExecService) -> Iterator[Problem]:
+    program = service.command[0]
+    if not program.startswith("/"):
+        yield _problem(service, "command", service_path(service, "command"),
+                       f"the program '{program}' must be an absolute path")
+    if service.user is not None and not USER_NAME.match(service.user):
+        yield _problem(service, "user", service_path(service, "user"),
+                       f"'{service.user}' is not a valid user name")

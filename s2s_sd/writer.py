@@ -1,0 +1,96 @@
+"""The one writer of generated files: atomic, and only ever over s2s-sd's own output.
+
+Renderers return {relative path: text}. `write_output_dir` writes such a tree into a
+directory that either does not exist or was written by s2s-sd before (it carries a
+marker file), replacing it as a whole by a rename, so a failure leaves it as it was.
+`write_file_atomic` replaces one file by temp file + rename.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from s2s_sd.errors import BadInput, OperationFailed
+
+MARKER = ".s2s-sd-generated"
+MARKER_TEXT = "This directory is written by s2s-sd; its content is replaced on every run.\n"
+
+
+def _safe_relpath(relpath: str) -> str:
+    normalized = os.path.normpath(relpath)
+    if os.path.isabs(relpath) or normalized.startswith("..") or normalized == ".":
+        raise OperationFailed(f"renderer produced a path outside the output: {relpath}")
+    return normalized
+
+
+def write_file_atomic(path: Path, text: str, mode: int = 0o644) -> None:
+    """Replace path with text: readers see the old or the new file, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with _ignore_missing():
+            os.unlink(tmp)
+        raise
+
+
+class _ignore_missing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> bool:
+        return isinstance(exc, FileNotFoundError)
+
+
+def write_output_dir(
+    out: Path,
+    files: Mapping[str, str],
+    executable: Callable[[str], bool] = lambda _path: False,
+) -> None:
+    """Make `out` hold exactly `files` (plus the marker), atomically as a whole."""
+    out = out.absolute()
+    if out.exists():
+        if not out.is_dir():
+            raise BadInput(f"--out {out}: exists and is not a directory")
+        if any(out.iterdir()) and not (out / MARKER).is_file():
+            raise BadInput(
+                f"--out {out}: not empty and not written by s2s-sd (no {MARKER}); "
+                "refusing to replace it"
+            )
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    except OSError as exc:
+        raise OperationFailed(f"cannot write to {out.parent}: {exc.strerror}") from exc
+    try:
+        for relpath, text in sorted(files.items()):
+            target = staging / _safe_relpath(relpath)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+            os.chmod(target, 0o755 if executable(relpath) else 0o644)
+        (staging / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
+        os.chmod(staging, 0o755)
+        if out.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.rename(out, retired / "tree")
+            try:
+                os.rename(staging, out)
+            except OSError:
+                os.rename(retired / "tree", out)  # put the old tree back as it was
+                raise
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.rename(staging, out)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise OperationFailed(f"cannot write {out}: {exc.strerror}") from exc

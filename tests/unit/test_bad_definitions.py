@@ -1,0 +1,234 @@
+"""A table of bad definitions: each must give the exact FILE:LINE: KEY, exit 2, and
+change nothing (the output directory of `generate` stays exactly as it was)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from s2s_sd.cli import main
+
+pytestmark = pytest.mark.unit
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    file: str
+    old: str | None  # text replaced in `file`; None: `new` is the whole file
+    new: str
+    where: str  # expected "FILE:LINE: KEY" prefix of one output line
+    message: str  # expected fragment of that line
+
+
+CASES = [
+    Case("bad-hostgroup-name", "s2s.toml", 'name   = "c07"', 'name   = "c-07"',
+         "s2s.toml:5: hostgroup.name", "not an identifier"),
+    Case("unknown-engine", "s2s.toml", 'engine = "systemd"', 'engine = "systemdd"',
+         "s2s.toml:6: hostgroup.engine", "must be 'systemd' or 'pacemaker'"),
+    Case("hosts-not-list", "s2s.toml", 'hosts  = ["n1", "n2", "n3"]', 'hosts  = "n1"',
+         "s2s.toml:7: hostgroup.hosts", "must be a list of strings"),
+    Case("bad-hostname", "s2s.toml", 'hosts  = ["n1", "n2", "n3"]',
+         'hosts  = ["n1", "n2", "n3", "bad_host!"]',
+         "s2s.toml:7: hostgroup.hosts", "not a valid host name"),
+    Case("duplicate-host", "s2s.toml", 'hosts  = ["n1", "n2", "n3"]',
+         'hosts  = ["n1", "n2", "n3", "n2"]', "s2s.toml:7: hostgroup.hosts", "listed twice"),
+    Case("unknown-hostgroup-key", "s2s.toml", 'engine = "systemd"',
+         'engine = "systemd"\nengnie = "x"', "s2s.toml:7: hostgroup.engnie", "unknown key"),
+    Case("host-settings-for-unknown-host", "s2s.toml", "[hosts.n3]", "[hosts.n4]",
+         "s2s.toml:15: hosts.n4", "not in hostgroup.hosts"),
+    Case("bad-host-address", "s2s.toml", 'address = "192.168.77.12"', 'address = "192.168.77.x!"',
+         "s2s.toml:13: hosts.n2.address", "neither an IP address nor a host name"),
+    Case("group-host-not-in-hostgroup", "s2s.toml", 'hosts       = ["n1", "n2", "n3"]',
+         'hosts       = ["n1", "n9"]', "s2s.toml:27: groups.censhare.hosts",
+         "host 'n9' is not in hostgroup.hosts"),
+    Case("group-unknown-key", "s2s.toml", 'pre_move    = "hooks/censhare_pre"',
+         'pre_move    = "hooks/censhare_pre"\npremove = "x"',
+         "s2s.toml:29: groups.censhare.premove",
+         "unknown key"),
+    Case("service-unknown-key", "s2s.toml", 'options    = "noatime"',
+         'options    = "noatime"\n  fs_type = "xfs"',
+         "s2s.toml:38: groups.censhare.services.data.fs_type", "unknown key"),
+    Case("service-missing-type", "s2s.toml", '  name    = "vip"\n  type    = "ip"\n',
+         '  name    = "vip"\n', "s2s.toml:40: groups.censhare.services.vip",
+         "missing required key 'type'"),
+    Case("unknown-service-type", "groups/ora.toml", 'type = "systemd"', 'type = "sytemd"',
+         "groups/ora.toml:37: groups.ora.services.db.type", "unknown service type 'sytemd'"),
+    Case("mount-missing-device", "groups/ora.toml", 'device     = "/dev/mapper/ora_redo"\n', "",
+         "groups/ora.toml:15: groups.ora.services.redo", "missing required key 'device'"),
+    Case("duplicate-service", "groups/ora.toml", 'name       = "redo"', 'name       = "data"',
+         "groups/ora.toml:16: groups.ora.services.data.name", "defined twice"),
+    Case("bad-service-name", "groups/ora.toml", 'name    = "vip"', 'name    = "v-ip"',
+         "groups/ora.toml:24: groups.ora.services.v-ip.name", "not an identifier"),
+    Case("timeout-not-int", "groups/ora.toml", "start_timeout = 60", 'start_timeout = "60"',
+         "groups/ora.toml:39: groups.ora.services.db.start_timeout", "must be an integer"),
+    Case("timeout-negative", "groups/ora.toml", "stop_timeout  = 60", "stop_timeout  = -5",
+         "groups/ora.toml:40: groups.ora.services.db.stop_timeout", "must be a positive"),
+    Case("same-vip-two-groups", "groups/web.toml", 'address = "192.168.77.23/24"',
+         'address = "192.168.77.22/24"', "groups/web.toml:8: groups.web.services.vip.address",
+         "VIP 192.168.77.22 is also used by groups.ora.services.vip"),
+    Case("vip-without-prefix", "groups/web.toml", 'address = "192.168.77.23/24"',
+         'address = "192.168.77.23"', "groups/web.toml:8: groups.web.services.vip.address",
+         "needs a prefix length"),
+    Case("vip-bad-address", "groups/web.toml", 'address = "192.168.77.23/24"',
+         'address = "192.168.77.300/24"', "groups/web.toml:8: groups.web.services.vip.address",
+         "not an IPv4/IPv6 address"),
+    Case("vip-bad-prefix", "groups/web.toml", 'address = "192.168.77.23/24"',
+         'address = "192.168.77.23/33"', "groups/web.toml:8: groups.web.services.vip.address",
+         "not an IPv4/IPv6 address"),
+    Case("vip-network-address", "groups/web.toml", 'address = "192.168.77.23/24"',
+         'address = "192.168.77.0/24"', "groups/web.toml:8: groups.web.services.vip.address",
+         "network or broadcast"),
+    Case("ipv6-bad", "groups/web.toml", 'address = "192.168.77.23/24"',
+         'address = "fd00::zz/64"', "groups/web.toml:8: groups.web.services.vip.address",
+         "not an IPv4/IPv6 address"),
+    Case("interface-too-long", "groups/web.toml", 'alias   = "www"',
+         'alias   = "www"\ninterface = "averyveryverylongif0"',
+         "groups/web.toml:10: groups.web.services.vip.interface", "at most 15 characters"),
+    Case("same-alias", "groups/web.toml", 'alias   = "www"', 'alias   = "oracle"',
+         "groups/web.toml:9: groups.web.services.vip.alias", "also used by"),
+    Case("same-mountpoint", "groups/ora.toml", 'mountpoint = "/disk/ora/01"',
+         'mountpoint = "/disk/ora/00"', "groups/ora.toml:19: groups.ora.services.redo.mountpoint",
+         "mountpoint /disk/ora/00 is also used by groups.ora.services.data"),
+    Case("mountpoint-in-other-group", "groups/ora.toml", 'mountpoint = "/disk/ora/01"',
+         'mountpoint = "/disk/censhare/00/ora"',
+         "groups/ora.toml:19: groups.ora.services.redo.mountpoint", "of another group"),
+    Case("mountpoint-relative", "groups/ora.toml", 'mountpoint = "/disk/ora/01"',
+         'mountpoint = "disk/ora/01"', "groups/ora.toml:19: groups.ora.services.redo.mountpoint",
+         "absolute"),
+    Case("missing-script", "groups/ora.toml", 'script = "init.d/ora_listener"',
+         'script = "init.d/ora_lsnr"', "groups/ora.toml:32: groups.ora.services.listener.script",
+         "init.d/ora_lsnr: no such file"),
+    Case("script-outside-basedir", "groups/ora.toml", 'script = "init.d/ora_listener"',
+         'script = "../../bin/sh"', "groups/ora.toml:32: groups.ora.services.listener.script",
+         "must be a path inside the base dir"),
+    Case("missing-hook", "groups/ora.toml", 'pre_move    = "hooks/ora_pre"',
+         'pre_move    = "hooks/ora_before"', "groups/ora.toml:5: groups.ora.pre_move",
+         "hooks/ora_before: no such file"),
+    Case("missing-config", "groups/ora.toml", 'config = "sysconfig/ora_listener"',
+         'config = "sysconfig/ora_lsnr"', "groups/ora.toml:33: groups.ora.services.listener.config",
+         "no such file"),
+    Case("exec-relative-program", "groups/web.toml", '"/usr/bin/python3", "-m"',
+         '"python3", "-m"', "groups/web.toml:14: groups.web.services.httpd.command",
+         "must be an absolute path"),
+    Case("exec-empty-command", "groups/web.toml", 'command = ["/usr/bin/python3", "-m", '
+         '"http.server", "8081", "--bind", "192.168.77.23", "--directory", "/usr/share/doc"]',
+         "command = []", "groups/web.toml:14: groups.web.services.httpd.command",
+         "must name a program"),
+    Case("systemd-unit-bad-name", "groups/ora.toml", 'unit = "ora-db.service"',
+         'unit = "ora db"', "groups/ora.toml:38: groups.ora.services.db.unit",
+         "not a service unit name"),
+    Case("toml-syntax-error", "groups/ora.toml", 'name       = "redo"', 'name       = "redo',
+         "groups/ora.toml:16: (syntax)", "TOML syntax error"),
+    Case("empty-main-file", "s2s.toml", None, "", "s2s.toml:1: (file)", "empty"),
+    Case("binary-garbage", "groups/web.toml", None, "\x00\x01\x02garbage\xff",
+         "groups/web.toml:1: (file)", "NUL bytes"),
+    Case("missing-hostgroup", "s2s.toml", "[hostgroup]", "[hostgroupp]",
+         "s2s.toml:4: hostgroupp", "unknown key"),
+    Case("pacemaker-without-fencing", "s2s.toml", '[fencing]\nenabled = false\n',
+         "", "s2s.toml:6: fencing", "needs a [fencing] table"),
+    Case("fence-device-unknown-host", "s2s.toml", "[fencing]\nenabled = false",
+         '[fencing]\nenabled = true\n[[fencing.devices]]\nname = "ipmi_n9"\n'
+         'agent = "fence_ipmilan"\nhosts = ["n9"]',
+         "s2s.toml:25: fencing.devices.ipmi_n9.hosts", "host 'n9' is not in hostgroup.hosts"),
+]
+PACEMAKER_CASES = {"pacemaker-without-fencing", "fence-device-unknown-host"}
+
+
+def apply_case(base: Path, case: Case) -> None:
+    path = base / case.file
+    if case.old is None:
+        path.write_bytes(case.new.encode("utf-8", "surrogateescape"))
+        return
+    text = path.read_text(encoding="utf-8")
+    assert case.old in text, f"case {case.id}: text to replace not found in {case.file}"
+    path.write_text(text.replace(case.old, case.new, 1), encoding="utf-8")
+    if case.id in PACEMAKER_CASES:
+        main_file = base / "s2s.toml"
+        main_file.write_text(main_file.read_text().replace('engine = "systemd"',
+                                                           'engine = "pacemaker"'))
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes()
+            for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def test_table_is_large_enough() -> None:
+    assert len(CASES) >= 30
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_bad_definition(case: Case, basedir: Path, tmp_path: Path) -> None:
+    apply_case(basedir, case)
+    runner = CliRunner()
+    out = tmp_path / "out"
+    # a previous good generation must survive a failed one unchanged
+    first = runner.invoke(main, ["generate", "systemd", "--basedir", str(EXAMPLES_DIR),
+                                 "--out", str(out)])
+    assert first.exit_code == 0, first.output
+    before = snapshot(out)
+    base_before = snapshot(basedir)
+
+    for argv in (["check"], ["generate", "systemd", "--out", str(out)]):
+        result = runner.invoke(main, [*argv, "--basedir", str(basedir), "--host", "n1"])
+        assert result.exit_code == 2, f"{argv}: {result.output}"
+        lines = result.stderr.splitlines()
+        matching = [ln for ln in lines if ln.startswith(case.where + ":")]
+        assert matching, f"expected a line starting {case.where!r}, got:\n{result.stderr}"
+        assert any(case.message in ln for ln in matching), result.stderr
+        assert "Traceback" not in result.output + result.stderr
+    assert snapshot(out) == before
+    assert snapshot(basedir) == base_before
+
+
+def test_all_problems_reported_at_once(basedir: Path) -> None:
+    for case in [c for c in CASES if c.id in ("bad-hostgroup-name", "same-alias",
+                                              "duplicate-service", "missing-script")]:
+        apply_case(basedir, case)
+    result = CliRunner().invoke(main, ["check", "--basedir", str(basedir), "--host", "n1"])
+    assert result.exit_code == 2
+    for where in ("s2s.toml:5: hostgroup.name", "groups/web.toml:9: groups.web.services.vip",
+                  "groups/ora.toml:16: groups.ora.services.data.name"):
+        assert where in result.stderr, result.stderr
+
+
+def test_unreadable_basedir(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["check", "--basedir", str(tmp_path / "nothing")])
+    assert result.exit_code == 2
+    assert "s2s.toml:1: (file): no such file" in result.stderr
+
+
+def test_script_failing_bash_n(basedir: Path) -> None:
+    script = basedir / "init.d" / "ora_listener"
+    script.write_text(script.read_text() + "\nif then fi (\n")
+    result = CliRunner().invoke(main, ["check", "--basedir", str(basedir)])
+    assert result.exit_code == 2
+    assert "groups/ora.toml:32: groups.ora.services.listener.script: init.d/ora_listener: " \
+           "bash -n:" in result.stderr, result.stderr
+
+
+def test_script_not_executable(basedir: Path) -> None:
+    os.chmod(basedir / "hooks" / "ora_post", 0o644)
+    result = CliRunner().invoke(main, ["check", "--basedir", str(basedir)])
+    assert result.exit_code == 2
+    assert "groups/ora.toml:6: groups.ora.post_move: hooks/ora_post: not executable" \
+        in result.stderr, result.stderr
+
+
+def test_broken_host_twin_is_found(basedir: Path) -> None:
+    # the twin used only on n2 is checked on every host: a failover to n2 must not be
+    # the first to find it broken
+    twin = basedir / "init.d" / "ora_listener.n2"
+    twin.write_text("#!/bin/bash\ncase $1 in\n")
+    twin.chmod(0o755)
+    result = CliRunner().invoke(main, ["check", "--basedir", str(basedir), "--host", "n1"])
+    assert result.exit_code == 2
+    assert "init.d/ora_listener.n2: bash -n:" in result.stderr, result.stderr
+
+
+EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
