@@ -1,0 +1,433 @@
+"""Definitions -> a Pacemaker CIB and s2s-sd's OCF agent, {relative path: text} (pure).
+
+What an experienced pcs/crm user would write by hand:
+
+  <group id=GROUP>                 one per service group, members in order, with
+                                   resource-stickiness / migration-threshold /
+                                   failure-timeout meta attributes
+    <primitive id=GROUP_SERVICE>   mount -> ocf:heartbeat:Filesystem (force_unmount=safe)
+                                   ip -> ocf:heartbeat:IPaddr2
+                                   script -> ocf:s2s:script (this package's agent)
+                                   systemd -> systemd:UNIT
+                                   exec -> systemd:s2s-GROUP-SERVICE.service
+  <primitive class=stonith>        one per fence device, banned from the hosts it fences
+  <rsc_location>                   a preference per allowed host (first = highest) and one
+                                   -INFINITY rule for every node outside the group's list
+
+Everything s2s-sd owns is recognisable, so `apply` can merge it into a live CIB without
+touching anything else: top-level resources carry the meta attribute
+`s2s-sd-managed=HOSTGROUP`; constraint ids start with `s2s-sd-`; of the cluster options
+only `stonith-enabled` is s2s-sd's (and only when [fencing] says something).
+
+Output is deterministic: groups and devices sorted by name, fixed epoch, no timestamps.
+Secret fence parameters are never rendered here unless the caller passes their values
+(apply does, at apply time, and never prints them).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from importlib import resources
+
+from lxml import etree
+
+from s2s_sd.errors import InvalidDefinitions, Problem
+from s2s_sd.model import (
+    Declared,
+    Definitions,
+    ExecService,
+    FenceDevice,
+    Group,
+    IpService,
+    MountService,
+    ScriptService,
+    Service,
+    SystemdService,
+)
+
+CIB_FILE = "cib.xml"
+AGENT_FILE = "ocf/s2s/script"  # installed as /usr/lib/ocf/resource.d/s2s/script
+AGENT_PROVIDER = "s2s"
+AGENT_TYPE = "script"
+
+MANAGED_META = "s2s-sd-managed"  # meta attribute on every top-level resource s2s-sd owns
+CONSTRAINT_PREFIX = "s2s-sd-"  # id prefix of every constraint s2s-sd owns
+PROPERTY_SET = "cib-bootstrap-options"
+STONITH_ENABLED = "stonith-enabled"
+PRESERVED_META = ("target-role", "is-managed", "maintenance")  # operators' switches
+
+# The schema every construct used here exists in (Pacemaker >= 2.0); newer clusters
+# accept it unchanged, so one generated CIB serves RHEL 8/9, Debian 11/12 and SLES 15.
+VALIDATE_WITH = "pacemaker-3.0"
+SECRET_MASK = "********"
+
+
+@dataclass(frozen=True)
+class PacemakerSettings:
+    """Where things are on the hosts and the defaults s2s-sd writes for every group."""
+
+    basedir: str = "/etc/s2s-sd"
+    stickiness: int = 100  # per member: a group of n members sticks with n * 100
+    migration_threshold: int = 3  # failures on a host before the group leaves it
+    failure_timeout: int | None = None  # None: failures never expire (until cleanup)
+    location_step: int = 10  # preference score difference between consecutive hosts
+
+
+@dataclass(frozen=True)
+class _Agent:
+    cls: str
+    provider: str | None
+    type: str
+    start: int  # default timeouts (s) and monitor interval/timeout, as the agents advise
+    stop: int
+    interval: int
+    monitor_timeout: int
+
+
+_FILESYSTEM = _Agent("ocf", "heartbeat", "Filesystem", 60, 60, 20, 40)
+_IPADDR2 = _Agent("ocf", "heartbeat", "IPaddr2", 20, 20, 10, 20)
+_SCRIPT = _Agent("ocf", AGENT_PROVIDER, AGENT_TYPE, 60, 60, 30, 30)
+_SYSTEMD_DEFAULTS = (100, 100, 60, 100)  # Pacemaker's own systemd-class defaults
+_STONITH_MONITOR = (60, 20)
+
+
+def primitive_id(group: str, service: str) -> str:
+    return f"{group}_{service}"
+
+
+def exec_unit(group: str, service: str) -> str:
+    """The unit the systemd generator writes for an exec member."""
+    return f"s2s-{group}-{service}.service"
+
+
+def location_id(rsc: str, what: str) -> str:
+    return f"{CONSTRAINT_PREFIX}location-{rsc}-{what}"
+
+
+def secret_refs(defs: Definitions) -> list[tuple[str, str, str]]:
+    """(device, parameter, file relative to the base dir) of every secret apply needs."""
+    return [
+        (device.name, param, defs.resolved(ref))
+        for device in _fence_devices(defs)
+        for param, ref in device.secret_params
+    ]
+
+
+def warnings(defs: Definitions) -> list[str]:
+    """What generate and apply must say out loud about the rendered configuration."""
+    out: list[str] = []
+    fencing = defs.fencing
+    if fencing is None:
+        out.append("no [fencing] table: stonith-enabled is left as the cluster has it; "
+                   "Pacemaker starts nothing without fencing devices")
+    elif not fencing.enabled:
+        out.append("fencing is disabled ([fencing] enabled = false): written as "
+                   "stonith-enabled=false; nothing protects shared data when a host hangs "
+                   "(acceptable in a lab only)")
+    for device in _fence_devices(defs):
+        if set(defs.hostgroup.host_names) <= set(device.hosts):
+            out.append(f"fence device {device.name} fences every host, so it cannot be kept "
+                       "off the host it fences; Pacemaker lets a peer run the fencing")
+    for group in sorted(defs.groups, key=lambda g: g.name):
+        if not group.services:
+            out.append(f"group {group.name} has no services: not written to the CIB")
+    return out
+
+
+def render_pacemaker(defs: Definitions,
+                     settings: PacemakerSettings | None = None) -> dict[str, str]:
+    """{"cib.xml": complete CIB, "ocf/s2s/script": the OCF agent} (no secrets inside)."""
+    cib = build_cib(defs, settings)
+    return {CIB_FILE: to_text(cib), AGENT_FILE: agent_text()}
+
+
+def agent_text() -> str:
+    """The OCF agent shipped as package data (s2s_sd/ocf/script)."""
+    return resources.files("s2s_sd").joinpath("ocf", "script").read_text(encoding="utf-8")
+
+
+def to_text(element: etree._Element) -> str:
+    etree.indent(element, space="  ")
+    return etree.tostring(element, encoding="unicode") + "\n"
+
+
+# -- small lxml helpers -----------------------------------------------------------------
+
+def _sub(parent: etree._Element, tag: str, **attrs: str) -> etree._Element:
+    return etree.SubElement(parent, tag, attrs)
+
+
+def _nvset(parent: etree._Element, tag: str, owner: str, kind: str,
+           pairs: Iterable[tuple[str, str]]) -> etree._Element | None:
+    """<instance_attributes>/<meta_attributes> with pcs-style ids: OWNER-KIND-NAME."""
+    pairs = list(pairs)
+    if not pairs:
+        return None
+    nvset = _sub(parent, tag, id=f"{owner}-{kind}")
+    for name, value in pairs:
+        etree.SubElement(nvset, "nvpair", id=f"{owner}-{kind}-{name}", name=name, value=value)
+    return nvset
+
+
+def _seconds(value: int) -> str:
+    return f"{value}s"
+
+
+def _ops(parent: etree._Element, rsc: str, start: int | None, stop: int | None,
+         interval: int, monitor_timeout: int) -> None:
+    ops = _sub(parent, "operations")
+    specs = [("monitor", interval, monitor_timeout)]
+    if start is not None:
+        specs.append(("start", 0, start))
+    if stop is not None:
+        specs.append(("stop", 0, stop))
+    for name, every, timeout in specs:
+        etree.SubElement(ops, "op", id=f"{rsc}-{name}-interval-{every}s", name=name,
+                         interval=_seconds(every), timeout=_seconds(timeout))
+
+
+# -- the CIB ----------------------------------------------------------------------------
+
+class _Ids:
+    """Every id of the document, to report duplicates where they were declared."""
+
+    def __init__(self) -> None:
+        self.owner: dict[str, tuple[Declared, str]] = {}
+        self.problems: list[Problem] = []
+
+    def claim(self, element: etree._Element, obj: Declared, where: str) -> None:
+        for node in element.iter():
+            node_id = node.get("id")
+            if node_id is None:
+                continue
+            if node_id in self.owner:
+                first, first_where = self.owner[node_id]
+                self.problems.append(Problem(
+                    obj.origin.file, obj.origin.line, where,
+                    f"Pacemaker id '{node_id}' is also produced by {first_where} "
+                    f"({first.origin.file}:{first.origin.line}); rename one of them"))
+            else:
+                self.owner[node_id] = (obj, where)
+
+
+def build_cib(defs: Definitions, settings: PacemakerSettings | None = None,
+              secrets: Mapping[tuple[str, str], str] | None = None) -> etree._Element:
+    """The complete CIB. `secrets`: (device, parameter) -> value, given only by apply."""
+    settings = settings or PacemakerSettings()
+    cib = etree.Element("cib", {
+        "crm_feature_set": "3.0.14", "validate-with": VALIDATE_WITH,
+        "epoch": "1", "num_updates": "0", "admin_epoch": "0",
+    })
+    config = _sub(cib, "configuration")
+    crm_config = _sub(config, "crm_config")
+    props = _sub(crm_config, "cluster_property_set", id=PROPERTY_SET)
+    etree.SubElement(props, "nvpair", id=f"{PROPERTY_SET}-cluster-name", name="cluster-name",
+                     value=defs.hostgroup.name)
+    stonith = stonith_enabled(defs)
+    if stonith is not None:
+        etree.SubElement(props, "nvpair", id=f"{PROPERTY_SET}-{STONITH_ENABLED}",
+                         name=STONITH_ENABLED, value=stonith)
+    nodes = _sub(config, "nodes")
+    for number, host in enumerate(defs.hostgroup.host_names, start=1):
+        _sub(nodes, "node", id=str(number), uname=host)
+    rsc_parent = _sub(config, "resources")
+    constraints = _sub(config, "constraints")
+    for element in managed_resources(defs, settings, secrets):
+        rsc_parent.append(element)
+    for element in managed_constraints(defs, settings):
+        constraints.append(element)
+    _sub(cib, "status")
+    ids = _Ids()
+    _claim_all(defs, cib, ids)
+    if ids.problems:
+        raise InvalidDefinitions(ids.problems)
+    return cib
+
+
+def stonith_enabled(defs: Definitions) -> str | None:
+    """The stonith-enabled value the definitions ask for (None: leave it alone)."""
+    if defs.fencing is None:
+        return None
+    return "true" if defs.fencing.enabled else "false"
+
+
+def _claim_all(defs: Definitions, cib: etree._Element, ids: _Ids) -> None:
+    by_group = {g.name: g for g in defs.groups}
+    by_device = {d.name: d for d in _fence_devices(defs)}
+    for element in cib.iterfind("configuration/resources/*"):
+        rsc = element.get("id", "")
+        group = by_group.get(rsc)
+        if group is not None:
+            ids.claim(element, group, f"groups.{rsc}")
+        else:
+            ids.claim(element, by_device[rsc], f"fencing.devices.{rsc}")
+    for element in cib.iterfind("configuration/constraints/*"):
+        rsc = element.get("rsc", "")
+        owner: Declared = by_group.get(rsc) or by_device[rsc]
+        ids.claim(element, owner, f"constraint of {rsc}")
+
+
+def _fence_devices(defs: Definitions) -> list[FenceDevice]:
+    if defs.fencing is None or not defs.fencing.enabled:
+        return []
+    return sorted(defs.fencing.devices, key=lambda d: d.name)
+
+
+def _groups(defs: Definitions) -> list[Group]:
+    return sorted((g for g in defs.groups if g.services), key=lambda g: g.name)
+
+
+def managed_resources(defs: Definitions, settings: PacemakerSettings | None = None,
+                      secrets: Mapping[tuple[str, str], str] | None = None,
+                      ) -> Iterator[etree._Element]:
+    """The top-level resources s2s-sd owns: fence devices, then groups, sorted by name."""
+    settings = settings or PacemakerSettings()
+    marker = (MANAGED_META, defs.hostgroup.name)
+    for device in _fence_devices(defs):
+        yield _stonith(device, marker, secrets or {})
+    for group in _groups(defs):
+        yield _group(group, marker, settings)
+
+
+def managed_constraints(defs: Definitions, settings: PacemakerSettings | None = None,
+                        ) -> Iterator[etree._Element]:
+    settings = settings or PacemakerSettings()
+    for device in _fence_devices(defs):
+        if set(defs.hostgroup.host_names) <= set(device.hosts):
+            continue  # banned everywhere it could not fence anything: see warnings()
+        for host in device.hosts:
+            yield etree.Element("rsc_location", id=location_id(device.name, f"avoids-{host}"),
+                                rsc=device.name, node=host, score="-INFINITY")
+    for group in _groups(defs):
+        yield from _group_locations(group, settings)
+
+
+def _stonith(device: FenceDevice, marker: tuple[str, str],
+             secrets: Mapping[tuple[str, str], str]) -> etree._Element:
+    prim = etree.Element("primitive", {"id": device.name, "class": "stonith",
+                                       "type": device.agent})
+    params = dict(device.params)
+    if "pcmk_host_list" not in params and "pcmk_host_map" not in params:
+        params["pcmk_host_list"] = " ".join(device.hosts)
+    for param, _ref in device.secret_params:
+        if (device.name, param) in secrets:
+            params[param] = secrets[(device.name, param)]
+    _nvset(prim, "instance_attributes", device.name, "instance_attributes",
+           sorted(params.items()))
+    _nvset(prim, "meta_attributes", device.name, "meta_attributes", [marker])
+    interval, timeout = _STONITH_MONITOR
+    _ops(prim, device.name, None, None, interval, timeout)
+    return prim
+
+
+def _group(group: Group, marker: tuple[str, str], settings: PacemakerSettings,
+           ) -> etree._Element:
+    element = etree.Element("group", id=group.name)
+    if group.description:
+        element.set("description", " ".join(group.description.split()))
+    meta: list[tuple[str, str]] = [marker]
+    stickiness = group.stickiness if group.stickiness is not None else settings.stickiness
+    meta.append(("resource-stickiness", str(stickiness)))
+    threshold = (group.migration_threshold if group.migration_threshold is not None
+                 else settings.migration_threshold)
+    meta.append(("migration-threshold", str(threshold)))
+    failure_timeout = (group.failure_timeout if group.failure_timeout is not None
+                       else settings.failure_timeout)
+    if failure_timeout is not None:
+        meta.append(("failure-timeout", _seconds(failure_timeout)))
+    _nvset(element, "meta_attributes", group.name, "meta_attributes", meta)
+    for service in group.services:
+        element.append(_primitive(service, settings))
+    return element
+
+
+def _agent_of(service: Service) -> _Agent:
+    if isinstance(service, MountService):
+        return _FILESYSTEM
+    if isinstance(service, IpService):
+        return _IPADDR2
+    if isinstance(service, ScriptService):
+        return _SCRIPT
+    unit = service.unit if isinstance(service, SystemdService) else None
+    if isinstance(service, ExecService):
+        unit = exec_unit(service.group, service.name)
+    if unit is None:
+        raise TypeError(f"no Pacemaker rendering for {type(service).__name__}")
+    return _Agent("systemd", None, unit, *_SYSTEMD_DEFAULTS)
+
+
+def _params(service: Service, settings: PacemakerSettings) -> list[tuple[str, str]]:
+    if isinstance(service, MountService):
+        params = [("device", service.device), ("directory", service.mountpoint),
+                  ("fstype", service.fstype)]
+        if service.options:
+            params.append(("options", service.options))
+        # a busy mount must not block a failover; "safe" finds holders without fuser
+        params.append(("force_unmount", "safe"))
+        return params
+    if isinstance(service, IpService):
+        iface = ipaddress.ip_interface(service.address)
+        params = [("ip", str(iface.ip)), ("cidr_netmask", str(iface.network.prefixlen))]
+        if service.interface:
+            params.append(("nic", service.interface))
+        return params
+    if isinstance(service, ScriptService):
+        # the declared paths: the agent picks the NAME.HOST twin on each host itself
+        params = [("script", f"{settings.basedir}/{service.script}")]
+        if service.config:
+            params.append(("config", f"{settings.basedir}/{service.config}"))
+        return params
+    return []
+
+
+def _primitive(service: Service, settings: PacemakerSettings) -> etree._Element:
+    agent = _agent_of(service)
+    rsc = primitive_id(service.group, service.name)
+    attrs = {"id": rsc, "class": agent.cls}
+    if agent.provider:
+        attrs["provider"] = agent.provider
+    attrs["type"] = agent.type
+    prim = etree.Element("primitive", attrs)
+    _nvset(prim, "instance_attributes", rsc, "instance_attributes", _params(service, settings))
+    _ops(prim, rsc,
+         service.start_timeout or agent.start, service.stop_timeout or agent.stop,
+         service.monitor_interval or agent.interval, agent.monitor_timeout)
+    return prim
+
+
+def _group_locations(group: Group, settings: PacemakerSettings) -> Iterator[etree._Element]:
+    count = len(group.hosts)
+    for index, host in enumerate(group.hosts):
+        yield etree.Element("rsc_location", id=location_id(group.name, host), rsc=group.name,
+                            node=host, score=str((count - index) * settings.location_step))
+    # never outside the list, not even on a node added to the cluster later
+    only = etree.Element("rsc_location", id=location_id(group.name, "allowed-hosts"),
+                         rsc=group.name)
+    rule = etree.SubElement(only, "rule", id=f"{only.get('id')}-rule", score="-INFINITY")
+    rule.set("boolean-op", "and")
+    for host in group.hosts:
+        etree.SubElement(rule, "expression", id=f"{rule.get('id')}-{host}",
+                         attribute="#uname", operation="ne", value=host)
+    yield only
+
+
+_SECRET_LOOKING = re.compile(r"passw|secret|token|community", re.IGNORECASE)
+
+
+def mask_secrets(element: etree._Element, defs: Definitions) -> etree._Element:
+    """A copy of a resource element with secret parameter values replaced by a mask.
+
+    Masked: the secret_params of the definitions and, for devices no longer defined,
+    every parameter whose name looks secret (password, passwd, secret, token, ...).
+    """
+    copy = etree.fromstring(etree.tostring(element))
+    secret = {(d.name, p) for d in _fence_devices(defs) for p, _ref in d.secret_params}
+    if copy.tag == "primitive" and copy.get("class") == "stonith":
+        for nvpair in copy.iterfind("instance_attributes/nvpair"):
+            name = nvpair.get("name", "")
+            if (copy.get("id"), name) in secret or _SECRET_LOOKING.search(name):
+                nvpair.set("value", SECRET_MASK)
+    return copy
