@@ -12,17 +12,19 @@ import contextlib
 import os
 import re
 import secrets
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from s2s_sd.run import run
+from s2s_sd.run import Result, run
 
 PREFIX = "s2svip"
 NETNS_DIR = Path("/run/netns")
 SUBNET4 = "10.77.0"
 SUBNET6 = "fd77::"
 NODES = {"host1": 11, "host2": 12, "client": 100}
+S2S_SD = str(Path(sys.executable).with_name("s2s-sd"))
 
 
 @dataclass(frozen=True)
@@ -40,9 +42,19 @@ class Node:
     def ip(self, *argv: str, check: bool = True) -> str:
         return run(["ip", "-n", self.netns, *argv], check=check).stdout
 
-    def exec(self, *argv: str, check: bool = True, timeout: float = 60) -> tuple[int, str, str]:
-        result = run(["ip", "netns", "exec", self.netns, *argv], check=check, timeout=timeout)
-        return result.returncode, result.stdout, result.stderr
+    def exec(self, *argv: str, check: bool = True, timeout: float = 60) -> Result:
+        return run(["ip", "netns", "exec", self.netns, *argv], check=check, timeout=timeout)
+
+    def s2s_sd(self, *argv: str, prefix: tuple[str, ...] = ()) -> Result:
+        """The real command line in this namespace, as the generated units run it.
+
+        PREFIX goes between `ip netns exec NS` and s2s-sd (e.g. setpriv to drop caps).
+        """
+        return run(["ip", "netns", "exec", self.netns, *prefix, S2S_SD, *argv],
+                   check=False, timeout=60)
+
+    def pings(self, address: str) -> bool:
+        return self.exec("ping", "-c", "1", "-W", "1", address, check=False).ok
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,158 @@
+"""VIPs on a real Ethernet segment: host1, host2 and a client on one bridge.
+
+What the client sees is the proof: it reaches the VIP, its neighbour cache names the
+holder's MAC, and after a move the cache flips to the new holder because of the
+announcement alone (no flush, no expiry, no traffic from the client in between).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from s2s_sd.engines import net
+from s2s_sd.run import spawn
+from tests.netns.netns_lab import Lab
+
+pytestmark = pytest.mark.netns
+
+VIPS = {"ipv4": "10.77.0.50/24", "ipv6": "fd77::50/64"}
+QUICK = net.Announce(count=1, interval=0)
+
+
+@pytest.fixture(params=sorted(VIPS))
+def vip(request: pytest.FixtureRequest) -> net.Vip:
+    return net.make_vip(VIPS[request.param])
+
+
+def addresses(lab: Lab, role: str, vip: net.Vip) -> list[str]:
+    """Every address of the VIP's family on ROLE's eth0, as `ip` shows them."""
+    family = "-4" if vip.address.version == 4 else "-6"
+    out = lab.nodes[role].ip(family, "-o", "addr", "show", "dev", "eth0")
+    return [line.split()[3] for line in out.splitlines()]
+
+
+def test_up_reaches_client_with_holders_mac(segment: Lab, vip: net.Vip) -> None:
+    result = net.vip_up(vip, netns=segment.host1.path)
+
+    assert (result.action, result.interface, result.announcements) == ("added", "eth0", 5)
+    assert vip.text in addresses(segment, "host1", vip)
+    assert segment.client.pings(str(vip.ip))
+    assert segment.neighbour_mac(str(vip.ip)) == segment.host1.mac
+    state = net.vip_status(vip, netns=segment.host1.path)
+    assert (state.present, state.interface) == (True, "eth0")
+    assert state.label == ("eth0:vip" if vip.address.version == 4 else None)
+
+
+def test_up_refused_while_another_host_answers(segment: Lab, vip: net.Vip) -> None:
+    net.vip_up(vip, netns=segment.host1.path, announce=QUICK)
+
+    refused = segment.host2.s2s_sd("vip", "up", vip.text)
+
+    assert refused.returncode == 3, refused.stderr
+    assert segment.host1.mac in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert vip.text not in addresses(segment, "host2", vip)
+    assert net.who_answers(vip, netns=segment.host2.path) == segment.host1.mac
+
+
+def test_move_flips_client_cache_by_announcement_alone(segment: Lab, vip: net.Vip) -> None:
+    ip = str(vip.ip)
+    net.vip_up(vip, netns=segment.host1.path, announce=QUICK)
+    assert segment.client.pings(ip)
+    assert segment.neighbour_mac(ip) == segment.host1.mac
+
+    net.vip_down(vip, netns=segment.host1.path)
+    # Added without announcing: nothing else may change the client's entry...
+    silent = net.vip_up(vip, netns=segment.host2.path, announce=net.Announce(count=0))
+    assert (silent.action, silent.announcements) == ("added", 0)
+    assert segment.neighbour_mac(ip) == segment.host1.mac
+    # ...the announcement of an up that finds the address present does.
+    again = net.vip_up(vip, netns=segment.host2.path)
+    assert (again.action, again.announcements) == ("already-present", 5)
+    assert segment.neighbour_mac(ip) == segment.host2.mac
+    assert segment.client.pings(ip)
+
+
+def test_plain_move_down_then_up(segment: Lab, vip: net.Vip) -> None:
+    ip = str(vip.ip)
+    net.vip_up(vip, netns=segment.host1.path, announce=QUICK)
+    assert segment.client.pings(ip)
+
+    down = segment.host1.s2s_sd("vip", "down", vip.text)
+    assert down.returncode == 0, down.stderr
+    assert segment.neighbour_mac(ip) == segment.host1.mac  # stale, nobody told it yet
+    up = segment.host2.s2s_sd("vip", "up", vip.text)
+    assert up.returncode == 0, up.stderr
+
+    assert segment.neighbour_mac(ip) == segment.host2.mac
+    assert segment.client.pings(ip)
+
+
+def test_up_and_down_are_idempotent(segment: Lab, vip: net.Vip) -> None:
+    first = net.vip_up(vip, netns=segment.host1.path, announce=QUICK)
+    second = net.vip_up(vip, netns=segment.host1.path, announce=QUICK)
+    assert (first.action, second.action) == ("added", "already-present")
+    assert second.announcements == 1
+    assert addresses(segment, "host1", vip).count(vip.text) == 1
+
+    gone = net.vip_down(vip, netns=segment.host1.path)
+    again = net.vip_down(vip, netns=segment.host1.path)
+    assert (gone.action, again.action) == ("removed", "absent")
+    assert vip.text not in addresses(segment, "host1", vip)
+    assert not net.vip_status(vip, netns=segment.host1.path).present
+
+
+def test_netns_given_as_proc_pid_path(segment: Lab) -> None:
+    """The runtime reaches lab nodes through /proc/PID/ns/net of a process inside."""
+    holder = spawn(["ip", "netns", "exec", segment.host1.netns, "sleep", "30"])
+    try:
+        path = f"/proc/{holder.pid}/ns/net"
+        wait_until_in_namespace(path, segment.host1.path)
+        vip = net.make_vip(VIPS["ipv4"])
+        net.vip_up(vip, netns=path, announce=QUICK)
+        assert vip.text in addresses(segment, "host1", vip)
+        net.vip_down(vip, netns=path)
+        assert vip.text not in addresses(segment, "host1", vip)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def wait_until_in_namespace(path: str, netns: str) -> None:
+    """`ip netns exec` enters the namespace, then execs: wait for that to have happened."""
+    deadline = time.monotonic() + 5
+    while os.stat(path).st_ino != os.stat(netns).st_ino:
+        assert time.monotonic() < deadline, f"{path} never entered {netns}"
+        time.sleep(0.01)
+
+
+def test_interface_found_by_longest_connected_route(segment: Lab) -> None:
+    host = segment.host1
+    host.ip("link", "add", "eth1", "type", "veth", "peer", "name", "eth1peer")
+    for name in ("eth1", "eth1peer"):
+        host.ip("link", "set", name, "up")
+    host.ip("addr", "add", "10.77.0.129/25", "dev", "eth1")  # narrower than eth0's /24
+    vip = net.make_vip("10.77.0.150/25")
+
+    result = net.vip_up(vip, netns=host.path, announce=QUICK)
+
+    assert (result.interface, result.label) == ("eth1", "eth1:vip")
+    wide = net.vip_up(net.make_vip("10.77.0.60/24"), netns=host.path, announce=QUICK)
+    assert wide.interface == "eth0"
+
+
+def test_same_address_with_other_prefix_is_not_touched(segment: Lab) -> None:
+    host = segment.host1
+    host.ip("addr", "add", "10.77.0.50/32", "dev", "eth0")
+    vip = net.make_vip(VIPS["ipv4"])
+
+    state = net.vip_status(vip, netns=host.path)
+    assert (state.present, state.held_as) == (False, "10.77.0.50/32")
+    up = host.s2s_sd("vip", "up", vip.text)
+    down = host.s2s_sd("vip", "down", vip.text)
+
+    assert (up.returncode, down.returncode) == (3, 3), (up.stderr, down.stderr)
+    assert "10.77.0.50/32" in host.ip("-4", "addr", "show", "dev", "eth0")
