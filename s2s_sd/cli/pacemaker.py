@@ -1,0 +1,105 @@
+"""`s2s-sd generate pacemaker` and `s2s-sd apply pacemaker`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from s2s_sd.cli.common import basedir_option, echo_warnings, host_option, load_checked
+from s2s_sd.engines import pacemaker as engine
+from s2s_sd.errors import Problem, Refused
+from s2s_sd.model import Definitions, Engine
+from s2s_sd.render.pacemaker import (
+    AGENT_FILE,
+    CIB_FILE,
+    PacemakerSettings,
+    render_pacemaker,
+    secret_refs,
+    warnings,
+)
+from s2s_sd.writer import write_output_dir
+
+target_basedir_option = click.option(
+    "--target-basedir", default=None, metavar="DIR",
+    help="Base dir path on the hosts, written into the resource parameters (default: "
+         "--basedir, absolute; sync keeps the same path on every host).")
+
+
+def _settings(basedir: Path, target_basedir: str | None) -> PacemakerSettings:
+    return PacemakerSettings(basedir=target_basedir or str(basedir.absolute()))
+
+
+def _echo_all_warnings(definitions: Definitions, problems: list[Problem]) -> None:
+    """Validation warnings, then what the Pacemaker configuration itself must say
+    (the fencing warning only once, even when validation gave it already)."""
+    echo_warnings(problems)
+    fencing_reported = any(p.warning and p.key == "fencing.enabled" for p in problems)
+    for message in warnings(definitions):
+        if fencing_reported and message.startswith("fencing is disabled"):
+            continue
+        click.echo(f"s2s-sd: warning: {message}", err=True)
+
+
+@click.command("pacemaker")
+@basedir_option
+@host_option
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="Output directory; replaced as a whole, atomically.")
+@target_basedir_option
+def generate_pacemaker(basedir: Path, host: str | None, out: Path,
+                       target_basedir: str | None) -> None:
+    """Write OUT/cib.xml (a complete CIB) and the OCF agent OUT/ocf/s2s/script."""
+    definitions, problems = load_checked(basedir, host)
+    _echo_all_warnings(definitions, problems)
+    files = render_pacemaker(definitions, _settings(basedir, target_basedir))
+    write_output_dir(out, files, executable=lambda relpath: relpath == AGENT_FILE)
+    secrets = secret_refs(definitions)
+    if secrets:
+        names = ", ".join(f"{device}.{param}" for device, param, _ in secrets)
+        click.echo(f"s2s-sd: note: secret parameters ({names}) are not written to {CIB_FILE}; "
+                   "`s2s-sd apply pacemaker` reads them from their files", err=True)
+    if definitions.hostgroup.engine is not Engine.PACEMAKER:
+        click.echo(f"s2s-sd: note: host group {definitions.hostgroup.name} uses the "
+                   f"{definitions.hostgroup.engine} engine; this is what a Pacemaker cluster "
+                   "would run", err=True)
+    click.echo(f"{out}: {CIB_FILE} ({len(definitions.groups)} groups), {AGENT_FILE}")
+
+
+@click.command("pacemaker")
+@basedir_option
+@host_option
+@click.option("--cib-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Work on this CIB file instead of the live cluster (like CIB_file=F).")
+@click.option("--dry-run", is_flag=True, help="Show the difference and check it; push nothing.")
+@target_basedir_option
+def apply_pacemaker(basedir: Path, host: str | None, cib_file: Path | None, dry_run: bool,
+                    target_basedir: str | None) -> None:
+    """Make the cluster's s2s-sd part match the definitions, as one patch.
+
+    Reads the CIB (cibadmin --query, or the file), shows the difference, checks the
+    merged CIB with crm_verify (an invalid one is refused) and pushes one patch. What
+    s2s-sd did not create stays exactly as it is."""
+    definitions, problems = load_checked(basedir, host)
+    if definitions.hostgroup.engine is not Engine.PACEMAKER:
+        raise Refused(f"host group {definitions.hostgroup.name} uses the "
+                      f"{definitions.hostgroup.engine} engine: set engine = \"pacemaker\" in "
+                      "[hostgroup] first (both engines must never run the same groups)")
+    _echo_all_warnings(definitions, problems)
+    result = engine.apply(definitions, basedir, _settings(basedir, target_basedir),
+                          cib_file=cib_file, dry_run=dry_run)
+    if result.diff:
+        click.echo(result.diff, nl=False)
+    for change in result.changes:
+        click.echo(f"  {change}")
+    if not result.changes:
+        click.echo(f"{result.target}: s2s-sd part matches the definitions; nothing to push")
+    elif result.dry_run:
+        click.echo(f"{result.target}: dry run: {len(result.changes)} change(s) would be pushed "
+                   "as one patch (crm_verify accepts the result); nothing was changed")
+    else:
+        click.echo(f"{result.target}: pushed {len(result.changes)} change(s) as one patch")
+
+
+COMMANDS_GENERATE = [generate_pacemaker]
+COMMANDS_APPLY = [apply_pacemaker]

@@ -1,0 +1,465 @@
+"""Applying the rendered Pacemaker configuration to a CIB (live or a file), safely.
+
+    live CIB (cibadmin --query; CIB_file semantics for files)
+      -> merge: replace exactly the s2s-managed part (render/pacemaker.py says what that
+         is), keep everything else byte for byte, keep the operators' switches
+         (target-role, is-managed, maintenance) on s2s-sd's resources
+      -> show the difference of the s2s-managed part (secrets masked)
+      -> crm_verify the merged CIB; refuse an invalid one
+      -> crm_diff against the live CIB and push that one versioned patch (cibadmin --patch);
+         a CIB that changed meanwhile rejects it, and the whole cycle is tried again
+
+Nothing is pushed when the s2s-managed part already matches the definitions. A file is
+patched in a copy next to it and renamed over it, so it is replaced whole or not at all.
+Secret fence parameters are read from their files here, go to the tools on stdin or in
+a private temporary directory, and are masked in everything shown.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lxml import etree
+
+from s2s_sd.errors import BadInput, OperationFailed, Refused
+from s2s_sd.load import read_referenced
+from s2s_sd.model import Definitions
+from s2s_sd.render.pacemaker import (
+    CONSTRAINT_PREFIX,
+    MANAGED_META,
+    PRESERVED_META,
+    PROPERTY_SET,
+    SECRET_MASK,
+    STONITH_ENABLED,
+    PacemakerSettings,
+    managed_constraints,
+    managed_resources,
+    mask_secrets,
+    secret_refs,
+    stonith_enabled,
+    to_text,
+)
+from s2s_sd.run import run
+
+CIB_FILE_ENV = "CIB_file"
+PUSH_ATTEMPTS = 3
+CRM_EX_OLD = 103  # cibadmin: the CIB changed since the patch was computed
+TOOL_TIMEOUT = 120.0
+
+
+@dataclass
+class Merge:
+    """The merged CIB and what changed in the s2s-managed part."""
+
+    cib: etree._Element
+    changes: list[str] = field(default_factory=list)
+    diff: str = ""
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes)
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    target: str  # "the live cluster" or the file
+    changes: tuple[str, ...]
+    diff: str
+    pushed: bool
+    dry_run: bool
+    verify_messages: str
+
+
+# -- secrets -----------------------------------------------------------------------------
+
+def read_secrets(defs: Definitions, basedir: Path) -> dict[tuple[str, str], str]:
+    """(device, parameter) -> value, read from the files the definitions name."""
+    secrets: dict[tuple[str, str], str] = {}
+    for device, param, relpath in secret_refs(defs):
+        try:
+            raw = read_referenced(basedir, relpath)
+        except OSError as exc:
+            raise BadInput(f"fencing.devices.{device}.secret_params.{param}: cannot read "
+                           f"{basedir / relpath}: {exc.strerror}") from exc
+        try:
+            value = raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError as exc:
+            raise BadInput(f"fencing.devices.{device}.secret_params.{param}: "
+                           f"{basedir / relpath} is not UTF-8 text") from exc
+        if not value or "\n" in value:
+            raise BadInput(f"fencing.devices.{device}.secret_params.{param}: "
+                           f"{basedir / relpath} must hold exactly one non-empty line")
+        secrets[(device, param)] = value
+    return secrets
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """Text safe to show: every secret value replaced by the mask."""
+    for value in sorted(set(secrets), key=len, reverse=True):
+        if value:
+            text = text.replace(value, SECRET_MASK)
+    return text
+
+
+# -- reading and shaping XML -------------------------------------------------------------
+
+_PARSER = etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_network=True,
+                          huge_tree=True)
+
+
+def parse_cib(text: str, source: str) -> etree._Element:
+    try:
+        root = etree.fromstring(text.encode("utf-8"), _PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise OperationFailed(f"{source}: not a CIB: {exc}") from exc
+    if root.tag != "cib" or root.find("configuration") is None:
+        raise OperationFailed(f"{source}: not a CIB (no <cib><configuration>)")
+    return root
+
+
+def canonical(element: etree._Element) -> bytes:
+    """Comparable form: attribute order and white space do not matter."""
+    copy = etree.fromstring(etree.tostring(element), _PARSER)
+    for node in copy.iter():
+        if node.text is not None and not node.text.strip():
+            node.text = None
+        if node.tail is not None and not node.tail.strip():
+            node.tail = None
+    return etree.tostring(copy, method="c14n")
+
+
+def _child(parent: etree._Element, tag: str) -> etree._Element:
+    found = parent.find(tag)
+    if found is None:
+        found = etree.SubElement(parent, tag)
+    return found
+
+
+def is_managed(resource: etree._Element, hostgroup: str) -> bool:
+    """A top-level resource s2s-sd created for this host group."""
+    return any(
+        nvpair.get("name") == MANAGED_META and nvpair.get("value") == hostgroup
+        for nvpair in resource.iterfind("meta_attributes/nvpair")
+    )
+
+
+def _ids(elements: Iterable[etree._Element]) -> dict[str, etree._Element]:
+    ids: dict[str, etree._Element] = {}
+    for element in elements:
+        for node in element.iter():
+            node_id = node.get("id")
+            if node_id is not None:
+                ids[node_id] = node
+    return ids
+
+
+def _describe(node: etree._Element) -> str:
+    top = node
+    parent = top.getparent()
+    while parent is not None and parent.tag not in (
+            "resources", "constraints", "crm_config", "nodes", "configuration"):
+        top, parent = parent, parent.getparent()
+    return f"<{top.tag} id={top.get('id')!r}>"
+
+
+def _preserve_operator_meta(live: etree._Element, new: etree._Element) -> None:
+    """Carry target-role, is-managed, maintenance from the live element into the new one
+    (for the resource itself and, in a group, its members of the same id)."""
+    new_by_id = {n.get("id"): n for n in new.iter("primitive", "group")}
+    for owner in live.iter("primitive", "group"):
+        target = new_by_id.get(owner.get("id"))
+        if target is None:
+            continue
+        for block in owner.iterfind("meta_attributes"):
+            keep = [nv for nv in block.iterfind("nvpair") if nv.get("name") in PRESERVED_META]
+            if not keep:
+                continue
+            into = next((b for b in target.iterfind("meta_attributes")
+                         if b.get("id") == block.get("id")), None)
+            if into is None:
+                into = etree.Element("meta_attributes", id=block.get("id", ""))
+                operations = target.find("operations")
+                if operations is not None:
+                    operations.addprevious(into)
+                else:
+                    target.append(into)
+            for nvpair in keep:
+                into.append(etree.fromstring(etree.tostring(nvpair), _PARSER))
+
+
+# -- merging -----------------------------------------------------------------------------
+
+def merge(live: etree._Element, defs: Definitions, settings: PacemakerSettings | None = None,
+          secrets: Mapping[tuple[str, str], str] | None = None) -> Merge:
+    """The live CIB with its s2s-managed part replaced by the definitions' (a new tree)."""
+    settings = settings or PacemakerSettings()
+    cib = etree.fromstring(etree.tostring(live), _PARSER)
+    hostgroup = defs.hostgroup.name
+    config = cib.find("configuration")
+    assert config is not None  # parse_cib checked
+    resources = _child(config, "resources")
+    constraints = _child(config, "constraints")
+
+    new_resources = list(managed_resources(defs, settings, secrets))
+    new_constraints = list(managed_constraints(defs, settings))
+    new_rsc_ids = {r.get("id") for r in new_resources}
+
+    live_managed = [r for r in resources if is_managed(r, hostgroup)]
+    live_managed_ids = {r.get("id") for r in live_managed}
+    owned_rsc = live_managed_ids | new_rsc_ids
+    live_constraints = [
+        c for c in constraints
+        if c.get("id", "").startswith(CONSTRAINT_PREFIX) and c.get("rsc") in owned_rsc
+    ]
+
+    for group in live_managed:
+        if group.tag != "group":
+            continue
+        for member in group.iterfind("primitive"):
+            if not member.get("id", "").startswith(f"{group.get('id')}_"):
+                raise Refused(
+                    f"resource {member.get('id')} was added to s2s-sd's group "
+                    f"{group.get('id')} by hand; s2s-sd would remove it. Move it out of the "
+                    "group (or into the definitions) first; nothing was changed")
+
+    # ids are unique in the whole CIB: s2s-sd must not take one that is someone else's
+    replaced = set(map(id, live_managed)) | set(map(id, live_constraints))
+    foreign_ids = _ids(
+        element for element in (*resources, *constraints) if id(element) not in replaced
+    )
+    foreign_ids.update(_ids(e for e in config if e.tag not in ("resources", "constraints")))
+    stonith_nvpair = _stonith_nvpair(config)
+    if stonith_nvpair is not None:
+        foreign_ids.pop(stonith_nvpair.get("id", ""), None)
+    clashes = sorted(set(_ids(new_resources + new_constraints)) & set(foreign_ids))
+    if clashes:
+        shown = ", ".join(f"{i} (in {_describe(foreign_ids[i])})" for i in clashes[:5])
+        more = f" and {len(clashes) - 5} more" if len(clashes) > 5 else ""
+        raise Refused(
+            f"the CIB already holds ids s2s-sd would create, in configuration it did not "
+            f"create: {shown}{more}. Rename or remove those (or mark an existing resource "
+            f"as s2s-sd's with meta attribute {MANAGED_META}={hostgroup}); nothing was changed")
+
+    result = Merge(cib)
+    for element in live_managed:
+        match = next((n for n in new_resources if n.get("id") == element.get("id")), None)
+        if match is not None:
+            _preserve_operator_meta(element, match)
+    _merge_list(resources, live_managed, new_resources, "resource", result)
+    _merge_list(constraints, live_constraints, new_constraints, "constraint", result)
+
+    wanted = stonith_enabled(defs)
+    if wanted is not None:
+        nvpair = _stonith_nvpair(config)
+        if nvpair is None:
+            props = _property_set(config)
+            nvpair = etree.SubElement(props, "nvpair", id=f"{PROPERTY_SET}-{STONITH_ENABLED}",
+                                      name=STONITH_ENABLED, value=wanted)
+            result.changes.append(f"set property {STONITH_ENABLED}={wanted}")
+        elif nvpair.get("value") != wanted:
+            result.changes.append(
+                f"set property {STONITH_ENABLED}={wanted} (was {nvpair.get('value')})")
+            nvpair.set("value", wanted)
+    result.diff = managed_diff(live, cib, defs)
+    if result.changed:
+        epoch = int(cib.get("epoch", "0") or 0)
+        cib.set("epoch", str(epoch + 1))
+        cib.set("num_updates", "0")
+    return result
+
+
+def _property_set(config: etree._Element) -> etree._Element:
+    crm_config = config.find("crm_config")
+    if crm_config is None:
+        crm_config = etree.Element("crm_config")
+        config.insert(0, crm_config)
+    props = crm_config.find(f"cluster_property_set[@id='{PROPERTY_SET}']")
+    if props is None:
+        props = etree.Element("cluster_property_set", id=PROPERTY_SET)
+        crm_config.insert(0, props)
+    return props
+
+
+def _stonith_nvpair(config: etree._Element) -> etree._Element | None:
+    return config.find(f"crm_config/cluster_property_set[@id='{PROPERTY_SET}']"
+                       f"/nvpair[@name='{STONITH_ENABLED}']")
+
+
+def _merge_list(parent: etree._Element, live: Sequence[etree._Element],
+                new: Sequence[etree._Element], kind: str, result: Merge) -> None:
+    """Replace `live` (children of parent) by `new`: in place where the id stays,
+    removed where it goes, appended where it is new. Unchanged elements stay as they
+    were, byte for byte."""
+    new_by_id = {n.get("id"): n for n in new}
+    live_ids = set()
+    for element in live:
+        element_id = element.get("id")
+        live_ids.add(element_id)
+        replacement = new_by_id.get(element_id)
+        label = f"{kind} {element_id}"
+        if replacement is None:
+            parent.remove(element)
+            result.changes.append(f"remove {label}")
+        elif canonical(replacement) != canonical(element):
+            parent.replace(element, replacement)
+            result.changes.append(f"update {label}")
+    for element in new:
+        if element.get("id") not in live_ids:
+            parent.append(element)
+            result.changes.append(f"add {kind} {element.get('id')}")
+
+
+# -- showing the difference --------------------------------------------------------------
+
+def managed_view(cib: etree._Element, defs: Definitions) -> list[str]:
+    """The s2s-managed part of a CIB as text lines, secrets masked, sorted by id."""
+    hostgroup = defs.hostgroup.name
+    config = cib.find("configuration")
+    if config is None:
+        return []
+    lines: list[str] = []
+    nvpair = _stonith_nvpair(config)
+    if stonith_enabled(defs) is not None and nvpair is not None:
+        lines.append(f"property {STONITH_ENABLED}={nvpair.get('value')}")
+    resources = [r for r in config.iterfind("resources/*") if is_managed(r, hostgroup)]
+    owned = {r.get("id") for r in resources}
+    constraints = [c for c in config.iterfind("constraints/*")
+                   if c.get("id", "").startswith(CONSTRAINT_PREFIX) and c.get("rsc") in owned]
+    for element in sorted(resources, key=lambda e: e.get("id", "")):
+        lines += to_text(mask_secrets(element, defs)).splitlines()
+    for element in sorted(constraints, key=lambda e: e.get("id", "")):
+        copy = etree.fromstring(etree.tostring(element), _PARSER)
+        lines += to_text(copy).splitlines()
+    return lines
+
+
+def managed_diff(old: etree._Element, new: etree._Element, defs: Definitions) -> str:
+    """Unified diff of the s2s-managed parts ("" when equal), secrets masked."""
+    lines = list(difflib.unified_diff(managed_view(old, defs), managed_view(new, defs),
+                                      "CIB (s2s-sd part)", "definitions", lineterm=""))
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+# -- tools -------------------------------------------------------------------------------
+
+def _env(cib_file: Path | None) -> dict[str, str]:
+    return {CIB_FILE_ENV: str(cib_file)} if cib_file is not None else {}
+
+
+def query(cib_file: Path | None) -> etree._Element:
+    """The current CIB: the live cluster's, or the file's."""
+    if cib_file is not None and not cib_file.is_file():
+        raise BadInput(f"CIB file {cib_file}: no such file")
+    result = run(["cibadmin", "--query"], check=False, extra_env=_env(cib_file),
+                 timeout=TOOL_TIMEOUT)
+    if not result.ok:
+        where = f"CIB file {cib_file}" if cib_file else "the cluster (is Pacemaker running?)"
+        raise OperationFailed(f"cannot read the CIB of {where}: "
+                              f"{(result.stderr or result.stdout).strip()}")
+    return parse_cib(result.stdout, str(cib_file or "cibadmin --query"))
+
+
+def verify(cib: etree._Element, secrets: Iterable[str]) -> tuple[bool, str]:
+    """crm_verify on the document (fed on stdin): (valid, messages, secrets masked)."""
+    text = etree.tostring(cib, encoding="unicode")
+    result = run(["crm_verify", "--xml-pipe"], input=text, check=False, timeout=TOOL_TIMEOUT,
+                 env=_tool_env())
+    return result.ok, scrub((result.stderr + result.stdout).strip(), secrets)
+
+
+def _tool_env() -> dict[str, str]:
+    """The environment without CIB_file: tools given a document must not read another."""
+    return {k: v for k, v in os.environ.items() if k != CIB_FILE_ENV}
+
+
+def make_patch(old: etree._Element, new: etree._Element, workdir: Path) -> str:
+    """crm_diff's versioned patch from old to new ("" when there is no difference)."""
+    old_path, new_path = workdir / "old.xml", workdir / "new.xml"
+    for path, element in ((old_path, old), (new_path, new)):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(etree.tostring(element, encoding="unicode"))
+    result = run(["crm_diff", "--original", str(old_path), "--new", str(new_path)],
+                 check=False, timeout=TOOL_TIMEOUT, env=_tool_env())
+    if result.returncode == 0:
+        return ""
+    if result.returncode == 1 and result.stdout.strip():
+        return result.stdout
+    raise OperationFailed(f"crm_diff failed ({result.returncode}): {result.stderr.strip()}")
+
+
+def push(patch: str, cib_file: Path | None, secrets: Iterable[str]) -> int:
+    """cibadmin --patch; returns 0, or CRM_EX_OLD when the CIB changed meanwhile."""
+    result = run(["cibadmin", "--patch", "--xml-pipe"], input=patch, check=False,
+                 extra_env=_env(cib_file), timeout=TOOL_TIMEOUT)
+    if result.ok:
+        return 0
+    if result.returncode == CRM_EX_OLD:
+        return CRM_EX_OLD
+    message = scrub((result.stderr or result.stdout).strip(), secrets)
+    raise OperationFailed(f"cibadmin --patch failed ({result.returncode}): {message}")
+
+
+# -- apply -------------------------------------------------------------------------------
+
+def apply(defs: Definitions, basedir: Path, settings: PacemakerSettings | None = None,
+          cib_file: Path | None = None, dry_run: bool = False) -> ApplyResult:
+    """Make the CIB's s2s-managed part match the definitions, as one patch.
+
+    cib_file: a CIB file instead of the live cluster; None honours $CIB_file like the
+    Pacemaker tools do.
+    """
+    if cib_file is None and os.environ.get(CIB_FILE_ENV):
+        cib_file = Path(os.environ[CIB_FILE_ENV])
+    target = str(cib_file) if cib_file is not None else "the live cluster"
+    secrets = read_secrets(defs, basedir)
+    values = list(secrets.values())
+    for _attempt in range(PUSH_ATTEMPTS):
+        live = query(cib_file)
+        merged = merge(live, defs, settings, secrets)
+        if not merged.changed:
+            return ApplyResult(target, (), "", False, dry_run, "")
+        valid, messages = verify(merged.cib, values)
+        if not valid:
+            raise Refused(f"the merged CIB for {target} is invalid (crm_verify); nothing was "
+                          f"changed:\n{messages}")
+        if dry_run:
+            return ApplyResult(target, tuple(merged.changes), merged.diff, False, True, messages)
+        with tempfile.TemporaryDirectory(prefix="s2s-sd-cib.") as tmp:
+            patch = make_patch(live, merged.cib, Path(tmp))
+            if not patch:
+                return ApplyResult(target, (), "", False, False, messages)
+            if cib_file is None:
+                status = push(patch, None, values)
+            else:
+                status = _push_file(patch, cib_file, values)
+        if status == 0:
+            return ApplyResult(target, tuple(merged.changes), merged.diff, True, False, messages)
+    raise OperationFailed(f"the CIB of {target} kept changing while s2s-sd applied its "
+                          f"configuration ({PUSH_ATTEMPTS} attempts); nothing was changed")
+
+
+def _push_file(patch: str, cib_file: Path, secrets: Iterable[str]) -> int:
+    """Patch a copy next to the file, then rename it over the file: all or nothing."""
+    directory = cib_file.absolute().parent
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{cib_file.name}.", dir=directory)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        shutil.copyfile(cib_file, tmp)
+        stat = cib_file.stat()
+        os.chmod(tmp, stat.st_mode & 0o7777)
+        if os.geteuid() == 0:
+            os.chown(tmp, stat.st_uid, stat.st_gid)
+        status = push(patch, tmp, secrets)
+        if status == 0:
+            os.replace(tmp, cib_file)
+        return status
+    finally:
+        tmp.unlink(missing_ok=True)
