@@ -87,6 +87,9 @@ def _register() -> None:
         for command in module.COMMANDS:
             main.add_command(command)
     main.add_command(__import__("s2s_sd.cli.vip", fromlist=["vip"]).vip)
+    from s2s_sd.cli import pacemaker
+    definitions.generate.add_command(pacemaker.generate_pacemaker)
+    definitions.apply.add_command(pacemaker.apply_pacemaker)
 
 
 _register()
