@@ -124,13 +124,24 @@ def parse_cib(text: str, source: str) -> etree._Element:
 
 
 def canonical(element: etree._Element) -> bytes:
-    """Comparable form: attribute order and white space do not matter."""
+    """Comparable form: white space, comments and the order of attributes, nvpairs,
+    ops and blocks do not matter; the order of a group's members does."""
     copy = etree.fromstring(etree.tostring(element), _PARSER)
-    for node in copy.iter():
+    for comment in list(copy.iter(etree.Comment)):
+        parent = comment.getparent()
+        if parent is not None:
+            parent.remove(comment)
+    for node in list(copy.iter()):
         if node.text is not None and not node.text.strip():
             node.text = None
         if node.tail is not None and not node.tail.strip():
             node.tail = None
+        children = list(node)
+        if len(children) > 1:
+            ordered = sorted(children, key=lambda c: (
+                c.tag == "primitive" and node.tag == "group", str(c.tag),
+                "" if c.tag == "primitive" and node.tag == "group" else c.get("id", "")))
+            node[:] = ordered
     return etree.tostring(copy, method="c14n")
 
 
@@ -183,12 +194,7 @@ def _preserve_operator_meta(live: etree._Element, new: etree._Element) -> None:
             into = next((b for b in target.iterfind("meta_attributes")
                          if b.get("id") == block.get("id")), None)
             if into is None:
-                into = etree.Element("meta_attributes", id=block.get("id", ""))
-                operations = target.find("operations")
-                if operations is not None:
-                    operations.addprevious(into)
-                else:
-                    target.append(into)
+                into = etree.SubElement(target, "meta_attributes", id=block.get("id", ""))
             for nvpair in keep:
                 into.append(etree.fromstring(etree.tostring(nvpair), _PARSER))
 
