@@ -46,6 +46,7 @@ class FileChecker:
         self.hosts = defs.hostgroup.host_names
         self.shellcheck = shutil.which("shellcheck")
         self._syntax_cache: dict[Path, str | None] = {}
+        self._shellcheck_cache: dict[Path, list[str]] = {}
 
     def problems(self) -> list[Problem]:
         found: list[Problem] = []
@@ -125,14 +126,18 @@ class FileChecker:
 
     def _shellcheck(self, obj: Declared, key: str, where: str, name: str,
                     path: Path) -> Iterator[Problem]:
-        assert self.shellcheck
-        result = run([self.shellcheck, "-f", "gcc", "-S", "warning", "-x", str(path)],
-                     check=False, timeout=60, cwd=str(path.parent))
-        for line in result.stdout.splitlines()[:5]:
-            detail = line.split(": ", 1)[-1] if ": " in line else line
-            location = line.split(":")[1] if line.count(":") >= 2 else "?"
-            yield self._problem(obj, key, where, f"{name}:{location}: shellcheck: {detail}",
-                                warning=True)
+        if path not in self._shellcheck_cache:
+            assert self.shellcheck
+            result = run([self.shellcheck, "-f", "gcc", "-S", "warning", "-x", str(path)],
+                         check=False, timeout=60, cwd=str(path.parent))
+            findings = []
+            for line in result.stdout.splitlines()[:5]:
+                detail = line.split(": ", 1)[-1] if ": " in line else line
+                location = line.split(":")[1] if line.count(":") >= 2 else "?"
+                findings.append(f"{name}:{location}: shellcheck: {detail}")
+            self._shellcheck_cache[path] = findings
+        for finding in self._shellcheck_cache[path]:
+            yield self._problem(obj, key, where, finding, warning=True)
 
 
 def check_files(defs: Definitions, basedir: Path) -> list[Problem]:

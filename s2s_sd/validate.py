@@ -244,36 +244,48 @@ def _mount(service: MountService) -> Iterator[Problem]:
                        "mount options must not contain blanks")
 
 
-def _is_below(path: str, parent: str) -> bool:
-    return path != parent and path.startswith(parent.rstrip("/") + "/")
+def _ancestors(path: str) -> Iterator[str]:
+    while True:
+        path = posixpath.dirname(path)
+        yield path
+        if path in ("/", ""):
+            return
 
 
 def _mount_overlaps(mounts: Iterable[MountService]) -> Iterator[Problem]:
+    """Same mountpoint twice, a mountpoint inside another group's, a nested mountpoint
+    mounted before its parent, the same device twice. Linear: ancestors are looked up."""
     ordered = list(mounts)
-    seen: dict[str, MountService] = {}
+    first_by_path: dict[str, tuple[int, MountService]] = {}
+    first_by_device: dict[str, MountService] = {}
+    for index, service in enumerate(ordered):
+        first_by_path.setdefault(service.mountpoint, (index, service))
     for index, service in enumerate(ordered):
         mp = service.mountpoint
-        if mp in seen:
-            other = seen[mp]
+        first_index, first = first_by_path[mp]
+        if first_index != index:
             yield _problem(service, "mountpoint", service_path(service, "mountpoint"),
-                           f"mountpoint {mp} is also used by {service_path(other)}")
+                           f"mountpoint {mp} is also used by {service_path(first)}")
             continue
-        seen[mp] = service
-        for other in ordered[:index] + ordered[index + 1:]:
-            if not _is_below(mp, other.mountpoint):
+        for ancestor in _ancestors(mp):
+            if ancestor not in first_by_path:
                 continue
-            if other.group != service.group:
+            parent_index, parent = first_by_path[ancestor]
+            if parent.group != service.group:
                 yield _problem(service, "mountpoint", service_path(service, "mountpoint"),
-                               f"{mp} is inside {other.mountpoint} of another group "
-                               f"({service_path(other)}): the groups could not move apart")
-            elif ordered.index(other) > index:
+                               f"{mp} is inside {parent.mountpoint} of another group "
+                               f"({service_path(parent)}): the groups could not move apart")
+            elif parent_index > index:
                 yield _problem(service, "mountpoint", service_path(service, "mountpoint"),
-                               f"{mp} is inside {other.mountpoint}, which is mounted later "
-                               f"({service_path(other)}): put that one first")
-        device_users = [m for m in ordered[:index] if m.device == service.device]
-        for other in device_users:
+                               f"{mp} is inside {parent.mountpoint}, which is mounted later "
+                               f"({service_path(parent)}): put that one first")
+        # a parent that comes later in another group sees this one as its child: report
+        # the pair once, on the nested one (above)
+        if service.device in first_by_device:
             yield _problem(service, "device", service_path(service, "device"),
-                           f"device {service.device} is also mounted by {service_path(other)}")
+                           f"device {service.device} is also mounted by "
+                           f"{service_path(first_by_device[service.device])}")
+        first_by_device.setdefault(service.device, service)
 
 
 def _unit(service: SystemdService, units: dict[str, SystemdService]) -> Iterator[Problem]:

@@ -73,11 +73,19 @@ def write_output_dir(
     except OSError as exc:
         raise OperationFailed(f"cannot write to {out.parent}: {exc.strerror}") from exc
     try:
+        made_dirs: set[str] = set()
+        root = str(staging)
         for relpath, text in sorted(files.items()):
-            target = staging / _safe_relpath(relpath)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
-            os.chmod(target, 0o755 if executable(relpath) else 0o644)
+            target = os.path.join(root, _safe_relpath(relpath))
+            parent = os.path.dirname(target)
+            if parent not in made_dirs:
+                os.makedirs(parent, exist_ok=True)
+                made_dirs.add(parent)
+            mode = 0o755 if executable(relpath) else 0o644
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(text.encode("utf-8"))
+            os.chmod(target, mode)  # the umask must not decide what the hosts get
         (staging / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
         os.chmod(staging, 0o755)
         if out.exists():

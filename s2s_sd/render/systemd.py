@@ -14,6 +14,7 @@ calls (exec members, as `systemd:s2s-GROUP-SERVICE`) are generated, bound to not
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -64,11 +65,14 @@ def dropin_path(service: SystemdService) -> str:
     return f"{service.unit}.d/s2s-{service.group}.conf"
 
 
+_NEEDS_QUOTES = re.compile(r"[\s'\";]")
+
+
 def quote(arg: str) -> str:
     """One argument of an Exec*= line: systemd's own quoting, no shell involved."""
     escaped = (arg.replace("\\", "\\\\").replace('"', '\\"')
                .replace("%", "%%").replace("$", "$$"))
-    if not escaped or any(ch.isspace() or ch in "'\";" for ch in arg):
+    if not escaped or _NEEDS_QUOTES.search(arg):
         return f'"{escaped}"'
     return escaped
 

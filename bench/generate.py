@@ -1,0 +1,90 @@
+"""Benchmark: check + generate systemd for a synthetic host group of 1,000 groups x 8
+services. Prints wall time, peak RSS and the ratio to the 3 s target (issue 2).
+
+    .venv/bin/python bench/generate.py [--groups N] [--services N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from s2s_sd.cli import main
+
+TARGET_SECONDS = 3.0
+MEMBER_TYPES = ("mount", "ip", "script", "exec", "systemd", "script", "exec", "exec")
+
+
+def write_hostgroup(base: Path, groups: int, services: int) -> None:
+    (base / "init.d").mkdir(parents=True)
+    (base / "sysconfig").mkdir()
+    (base / "groups").mkdir()
+    for name in ("app_a", "app_b"):
+        script = base / "init.d" / name
+        script.write_text("#!/bin/bash\ncase $1 in start|stop) exit 0;; *) exit 3;; esac\n")
+        script.chmod(0o755)
+        (base / "sysconfig" / name).write_text("X=1\n")
+    (base / "s2s.toml").write_text(
+        '[hostgroup]\nname = "bench"\nhosts = ["h1", "h2", "h3"]\n')
+    for g in range(groups):
+        lines = [f'description = "synthetic group {g}"', 'hosts = ["h1", "h2", "h3"]', ""]
+        for s in range(services):
+            kind = MEMBER_TYPES[s % len(MEMBER_TYPES)]
+            lines += ["[[services]]", f'name = "m{s}"', f'type = "{kind}"']
+            if kind == "mount":
+                lines += [f'device = "/dev/mapper/g{g}_m{s}"',
+                          f'mountpoint = "/disk/g{g}/{s:02d}"', 'fstype = "ext4"']
+            elif kind == "ip":
+                lines += [f'address = "10.{g // 250}.{g % 250}.{s + 10}/16"']
+            elif kind == "script":
+                name = "app_a" if s % 2 else "app_b"
+                lines += [f'script = "init.d/{name}"', f'config = "sysconfig/{name}"']
+            elif kind == "exec":
+                lines += [f'command = ["/usr/bin/sleep", "{g}{s}"]']
+            else:
+                lines += [f'unit = "g{g}-m{s}.service"']
+            lines += ["start_timeout = 30", ""]
+        (base / "groups" / f"g{g:04d}.toml").write_text("\n".join(lines))
+
+
+def main_bench() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--groups", type=int, default=1000)
+    parser.add_argument("--services", type=int, default=8)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp) / "base"
+        write_hostgroup(base, args.groups, args.services)
+        runner = CliRunner()
+        timings = {}
+        for label, argv in (
+            ("check", ["check", "--basedir", str(base), "--host", "h1"]),
+            ("generate systemd", ["generate", "systemd", "--basedir", str(base), "--host", "h1",
+                                  "--out", str(Path(tmp) / "out")]),
+        ):
+            start = time.perf_counter()
+            result = runner.invoke(main, argv)
+            timings[label] = time.perf_counter() - start
+            if result.exit_code != 0:
+                print(result.output, result.stderr, file=sys.stderr)
+                return 1
+        files = sum(1 for p in (Path(tmp) / "out").rglob("*") if p.is_file())
+    total = sum(timings.values())
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"host group: {args.groups} groups x {args.services} services; {files} files written")
+    for label, seconds in timings.items():
+        print(f"  {label:18s} {seconds:6.2f} s")
+    print(f"  {'total':18s} {total:6.2f} s   target {TARGET_SECONDS:.1f} s   "
+          f"ratio to target {total / TARGET_SECONDS:.2f}")
+    print(f"  peak RSS {peak_mib:.0f} MiB")
+    return 0 if total < TARGET_SECONDS else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main_bench())
