@@ -20,7 +20,9 @@ generated units do; api calls s2s_sd.engines.net in-process (no interpreter star
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
+import itertools
 import json
 import os
 import socket
@@ -47,7 +49,7 @@ VIPS = {4: "10.77.0.50/24", 6: "fd77::50/64"}
 
 
 def _checksum(data: bytes) -> int:
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data + b"\0" * (len(data) % 2)))
+    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data + b"\0" * (len(data) % 2)))
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF
@@ -91,10 +93,9 @@ class Pinger:
         start = time.monotonic()
         deadline = start + MAX_MOVE_SECONDS + 2 * MARGIN_SECONDS
         while not self.stop.is_set() and time.monotonic() < deadline:
-            try:
+            # no route/neighbour for a moment: that is the gap we measure
+            with contextlib.suppress(OSError):
                 self.sock.sendto(self._request(self.sent), (str(self.ip), 0))
-            except OSError:
-                pass  # no route/neighbour for a moment: that is the gap we measure
             self.sent += 1
             next_at = start + self.sent * PING_INTERVAL
             self.stop.wait(max(0.0, next_at - time.monotonic()))
@@ -117,7 +118,7 @@ class Pinger:
     def gap_during(self, start: float, end: float) -> float:
         """Longest time without a reply between START and END (both inside the run)."""
         times = [start, *(t for t in self.replies if start <= t <= end), end]
-        return max(b - a for a, b in zip(times, times[1:], strict=False))
+        return max(b - a for a, b in itertools.pairwise(times))
 
 
 @dataclass(frozen=True)

@@ -152,13 +152,29 @@ def _write_atomically(path: Path, data: bytes) -> None:
     except OSError as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
-        raise OperationFailed(f"cannot write {path}: {exc.strerror}") from exc
+        if exc.errno != errno.EBUSY:
+            raise OperationFailed(f"cannot write {path}: {exc.strerror}") from exc
+        # A bind-mounted file (containers mount /etc/hosts so) cannot be replaced by a
+        # rename; rewriting it in place, still under our lock, is the only way left.
+        _write_in_place(path, data)
+        return
     # the rename itself must survive a crash too
     dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def _write_in_place(path: Path, data: bytes) -> None:
+    try:
+        with path.open("r+b") as out:
+            out.write(data)
+            out.truncate()
+            out.flush()
+            os.fsync(out.fileno())
+    except OSError as exc:
+        raise OperationFailed(f"cannot write {path}: {exc.strerror}") from exc
 
 
 def _refuse_foreign(path: Path, name: str, foreign: list[AliasLine]) -> None:

@@ -23,6 +23,7 @@ kernel happens on sockets opened inside that namespace.
 from __future__ import annotations
 
 import errno
+import fcntl
 import ipaddress
 import os
 import re
@@ -32,16 +33,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
-
-from pyroute2 import IPRoute
-from pyroute2 import netns as pyroute2_netns
-from pyroute2.netlink.exceptions import NetlinkError
+from typing import TYPE_CHECKING, Any, Literal
 
 from s2s_sd.engines import hosts_file
 from s2s_sd.engines import net_packets as packets
 from s2s_sd.errors import BadInput, OperationFailed, Refused, S2SError
 from s2s_sd.model import Definitions, IpService
+
+if TYPE_CHECKING:  # pyroute2 is imported where used: ~0.1 s every other command need not pay
+    from pyroute2.netlink.exceptions import NetlinkError
 
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -57,6 +57,9 @@ RTN_UNICAST = 1
 IFF_UP = 0x1
 IFA_F_NODAD = 0x02
 IFA_F_DADFAILED = 0x08
+IFA_F_TENTATIVE = 0x40
+NS_GET_NSTYPE = 0xB703  # ioctl on a namespace file: which kind of namespace it is
+CLONE_NEWNET = 0x40000000
 _LABEL_SUFFIX = re.compile(r"[A-Za-z0-9_.-]+")
 _IFNAME = re.compile(r"[^\s/:]+")
 
@@ -296,13 +299,27 @@ def netns_path(netns: NetnsPath | None) -> str | None:
         return None
     text = os.fspath(netns)
     path = text if "/" in text else str(NETNS_RUN_DIR / text)
-    if not os.path.exists(path):
-        raise BadInput(f"no network namespace at {path}")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError as exc:
+        raise BadInput(f"no network namespace at {path}") from exc
+    except OSError as exc:
+        raise OperationFailed(f"cannot open network namespace {path}: {exc.strerror}") from exc
+    try:
+        kind = fcntl.ioctl(fd, NS_GET_NSTYPE)
+    except OSError:
+        kind = None  # ENOTTY: an ordinary file, not a namespace
+    finally:
+        os.close(fd)
+    if kind != CLONE_NEWNET:
+        raise BadInput(f"{path} is not a network namespace")
     return path
 
 
 @contextmanager
 def _netlink(netns: str | None) -> Iterator[Any]:
+    from pyroute2 import IPRoute
+
     try:
         # flags=0: never create a namespace (pyroute2's default would, for a typo)
         ipr = IPRoute() if netns is None else IPRoute(netns=netns, flags=0)
@@ -322,6 +339,8 @@ def _netlink(netns: str | None) -> Iterator[Any]:
 
 def _packet_socket(netns: str | None, ifname: str, ethertype: int) -> socket.socket:
     """A raw Ethernet socket on IFNAME for one ethertype, inside NETNS."""
+    from pyroute2 import netns as pyroute2_netns
+
     proto = socket.htons(ethertype)
     try:
         if netns is None:
@@ -581,7 +600,7 @@ def vip_status(
         interface=shown.link.name if shown else None,
         label=shown.label if shown else None,
         held_as=other.address.with_prefixlen if other else None,
-        tentative=bool(shown and shown.flags & (0x40 | IFA_F_DADFAILED)),  # 0x40: TENTATIVE
+        tentative=bool(shown and shown.flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED)),
         hostname=vip.hostname,
         hostname_addresses=alias_addresses,
     )
@@ -654,12 +673,19 @@ def vip_up(
         else:
             label = exact.label
             action = "already-present"
-    announce_started = time.monotonic()
-    sent = _announce(path, link, vip, announce)
-    announce_seconds = time.monotonic() - announce_started
-    changed = False
-    if vip.hostname:
-        changed = hosts_file.set_alias(hosts, vip.hostname, str(vip.ip)).changed
+        try:
+            announce_started = time.monotonic()
+            sent = _announce(path, link, vip, announce)
+            announce_seconds = time.monotonic() - announce_started
+            changed = False
+            if vip.hostname:
+                changed = hosts_file.set_alias(hosts, vip.hostname, str(vip.ip)).changed
+        except S2SError as failure:
+            # An up that fails must not leave a VIP behind that nobody announced or
+            # will take down (systemd runs no ExecStop= after a failed ExecStart=).
+            if action == "added":
+                _roll_back(ipr, link, vip, failure)
+            raise
     return VipResult(
         address=vip.text, action=action, interface=link.name, label=label,
         announcements=sent, hostname=vip.hostname, hosts_file_changed=changed,
@@ -681,10 +707,32 @@ def _add(ipr: Any, link: _Link, vip: Vip, label: str | None) -> None:
         # We ran duplicate detection ourselves (and can name who answered); the kernel's
         # own would keep the address unusable for another second.
         request["flags"] = IFA_F_NODAD
+    from pyroute2.netlink.exceptions import NetlinkError
+
     try:
         ipr.addr("add", **request)
     except NetlinkError as exc:
         raise _netlink_failure(exc, "adding", vip, link.name) from exc
+
+
+def _delete(ipr: Any, link: _Link, vip: Vip) -> None:
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    try:
+        ipr.addr("del", index=link.index, address=str(vip.ip),
+                 prefixlen=vip.address.network.prefixlen)
+    except NetlinkError as exc:
+        # gone between our look and the delete: the wanted state, not a failure
+        if int(exc.code) != errno.EADDRNOTAVAIL:
+            raise _netlink_failure(exc, "removing", vip, link.name) from exc
+
+
+def _roll_back(ipr: Any, link: _Link, vip: Vip, failure: S2SError) -> None:
+    try:
+        _delete(ipr, link, vip)
+    except S2SError as cleanup:
+        raise OperationFailed(f"{failure}; removing {vip.text} from {link.name} again failed "
+                              f"too: {cleanup}") from failure
 
 
 def vip_down(
@@ -721,13 +769,7 @@ def vip_down(
             warnings += [f"{hosts}:{line.number} still maps {vip.hostname} (together with "
                          "other names); left unchanged" for line in alias.foreign_lines]
         if exact is not None:
-            try:
-                ipr.addr("del", index=exact.link.index, address=str(vip.ip),
-                         prefixlen=vip.address.network.prefixlen)
-            except NetlinkError as exc:
-                # gone between our look and the delete: the wanted state, not a failure
-                if int(exc.code) != errno.EADDRNOTAVAIL:
-                    raise _netlink_failure(exc, "removing", vip, exact.link.name) from exc
+            _delete(ipr, exact.link, vip)
     return VipResult(
         address=vip.text, action="removed" if exact else "absent",
         interface=exact.link.name if exact else None, label=exact.label if exact else None,

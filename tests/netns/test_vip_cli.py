@@ -38,6 +38,8 @@ def host1_addresses(segment: Lab) -> str:
         ([VIP, "--count", "-1"], "--count"),
         (["a", "b", "c"], "ADDRESS/PREFIX, or GROUP SERVICE"),
         ([VIP, "--netns", "/run/netns/does-not-exist"], "no network namespace"),
+        ([VIP, "--netns", "/etc/hostname"], "is not a network namespace"),
+        ([VIP, "--netns", "/proc/self/ns/mnt"], "is not a network namespace"),
     ],
 )
 def test_bad_input_exits_2_and_changes_nothing(
@@ -81,6 +83,18 @@ def test_missing_capability_is_a_clear_failure(
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert host1_addresses(segment) == before
+
+
+def test_failed_up_leaves_no_address_behind(segment: Lab, tmp_path: Path) -> None:
+    """The alias cannot be written after the address was added: the address goes again."""
+    hosts = tmp_path / "missing-dir" / "hosts"
+
+    result = segment.host1.s2s_sd("vip", "up", VIP, "--alias", "oracle_c07", "--count", "1",
+                                  "--hosts-file", str(hosts))
+
+    assert result.returncode == 1, result.stderr
+    assert "missing-dir" in result.stderr
+    assert "10.77.0.50" not in host1_addresses(segment)
 
 
 def test_status_json_and_text(segment: Lab) -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import multiprocessing
 import os
 import stat
+import sys
 from pathlib import Path
 
 import pytest
 
 from s2s_sd.engines import hosts_file, net
 from s2s_sd.errors import Refused
+from s2s_sd.run import run
 from tests.netns.netns_lab import Lab
 
 pytestmark = pytest.mark.netns
@@ -111,6 +113,29 @@ def test_concurrent_writers_lose_no_line(hosts: Path) -> None:
                 for w in range(writers) for n in range(names)}
     assert len(added) == writers * names
     assert set(added) == expected
+
+
+def test_bind_mounted_hosts_file_is_rewritten_in_place(hosts: Path, tmp_path: Path) -> None:
+    """Containers bind-mount /etc/hosts: rename cannot replace it, so write in place.
+
+    Runs in a private mount namespace (unshare -m), so the bind mount never leaks out.
+    """
+    source = tmp_path / "hosts.source"
+    source.write_bytes(ORIGINAL)
+    script = (
+        "import sys; from pathlib import Path; from s2s_sd.engines import hosts_file; "
+        "from s2s_sd.run import run; "
+        "run(['mount', '--bind', sys.argv[1], sys.argv[2]]); "
+        "print(hosts_file.set_alias(Path(sys.argv[2]), 'web_c07', '10.77.0.80').changed)"
+    )
+
+    result = run(["unshare", "--mount", "--propagation", "private", sys.executable, "-c",
+                  script, str(source), str(hosts)], check=False)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"
+    assert source.read_bytes() == ORIGINAL + b"10.77.0.80\tweb_c07\t# s2s-sd vip\n"
+    assert hosts.read_bytes() == ORIGINAL  # the mount point itself was never touched
 
 
 def test_lock_file_sits_next_to_the_hosts_file(hosts: Path) -> None:
