@@ -8,6 +8,8 @@ for users who run the Vagrant boxes of vagrant/ on a machine with KVM.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lab.errors import LabError
 from lab.nspawn import Lab
 from lab.topology import CLIENT_ADDRESS, NODE_NAMES, SUBNET, node_address
@@ -22,3 +24,11 @@ __all__ = [
     "VagrantLab",
     "node_address",
 ]
+
+
+if TYPE_CHECKING:
+    from lab.backend import LabNodes
+
+    def _both_backends_offer_the_lab_api(nspawn: Lab, vagrant: VagrantLab) -> list[LabNodes]:
+        """Never called: makes mypy check that Lab and VagrantLab fit LabNodes."""
+        return [nspawn, vagrant]

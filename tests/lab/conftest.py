@@ -34,8 +34,12 @@ from lab import Lab, LabError, VagrantLab  # noqa: E402
 from lab.backend import LabNodes  # noqa: E402
 
 BACKEND_ENV = "S2S_SD_LAB_BACKEND"
-# A SAN stand-in shared by all nodes, where the examples' mount members expect it.
-SHARED_DISKS = {"/dev/mapper/censhare_data": 64}
+# SAN stand-ins shared by all nodes, where the mount members of examples/ expect them.
+SHARED_DISKS = {
+    "/dev/mapper/censhare_data": 64,
+    "/dev/mapper/ora_data": 32,
+    "/dev/mapper/ora_redo": 32,
+}
 LAB_FIXTURES = ("lab", "cluster_lab")
 
 
@@ -125,9 +129,8 @@ def cluster_lab(lab_manager: LabManager) -> LabNodes:
 
 @pytest.fixture
 def shared_disk() -> str:
-    """The in-node path of the shared disk of `lab` and `cluster_lab` (nspawn backend)."""
-    (path,) = SHARED_DISKS
-    return path
+    """The in-node path of a shared disk of `lab` and `cluster_lab` (nspawn backend)."""
+    return "/dev/mapper/censhare_data"
 
 
 @pytest.fixture
