@@ -188,6 +188,8 @@ def parse_address(text: str) -> IPInterface:
     """ADDRESS/PREFIX as users write it; a host or network address alone is refused."""
     if "/" not in text:
         raise BadInput(f"{text!r}: give the address with its prefix length, e.g. 10.1.2.3/24")
+    if "%" in text:  # a zone only makes sense for link-local addresses, never a VIP
+        raise BadInput(f"{text!r}: no %zone in a virtual IP")
     try:
         address = ipaddress.ip_interface(text)
     except ValueError as exc:
@@ -632,9 +634,13 @@ def vip_up(
     """Bring the VIP up here: check, probe, add, announce, then set the hosts alias.
 
     Already present with the same prefix on the chosen interface: announce again and
-    succeed. Raises BadInput (nothing changed) for unusable input, Refused (nothing
-    changed) when another host answers for the address or the address or alias is held
-    in a way s2s-sd will not override, OperationFailed for what went wrong on the way.
+    succeed. HOSTS is the hosts file of the machine NETNS belongs to (for a node reached
+    through /proc/PID/ns/net that is /proc/PID/root/etc/hosts, not ours).
+
+    Raises BadInput (nothing changed) for unusable input; Refused (nothing changed) when
+    another host answers for the address, or the address or alias is held in a way
+    s2s-sd will not override; OperationFailed for what went wrong on the way (an address
+    added by this call is removed again first).
     """
     announce = announce or Announce()
     probe = probe or Probe()
