@@ -372,11 +372,25 @@ def query(cib_file: Path | None) -> etree._Element:
 
 
 def verify(cib: etree._Element, secrets: Iterable[str]) -> tuple[bool, str]:
-    """crm_verify on the document (fed on stdin): (valid, messages, secrets masked)."""
-    text = etree.tostring(cib, encoding="unicode")
-    result = run(["crm_verify", "--xml-pipe"], input=text, check=False, timeout=TOOL_TIMEOUT,
-                 env=_tool_env())
-    return result.ok, scrub((result.stderr + result.stdout).strip(), secrets)
+    """crm_verify on the configuration (fed on stdin): (valid, messages, secrets masked).
+
+    The status section is left out: what is judged is the configuration, not whether
+    some node is unclean right now. Warnings do not make it invalid; errors do."""
+    copy = etree.fromstring(etree.tostring(cib), _PARSER)
+    status = copy.find("status")
+    if status is not None:
+        copy.remove(status)
+    etree.SubElement(copy, "status")
+    text = etree.tostring(copy, encoding="unicode")
+    result = run(["crm_verify", "--xml-pipe", "-V"], input=text, check=False,
+                 timeout=TOOL_TIMEOUT, env=_tool_env())
+    messages = scrub((result.stderr + result.stdout).strip(), secrets)
+    if result.ok:
+        return True, messages
+    warnings_only = ("Warnings found during check" in messages
+                     and "Errors found during check" not in messages
+                     and "error:" not in messages)
+    return warnings_only, messages
 
 
 def _tool_env() -> dict[str, str]:
