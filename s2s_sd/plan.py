@@ -74,3 +74,53 @@ def guard_verdict(
         return GuardVerdict(False, f"group '{group_name}' is assigned to {assigned}; use "
                             f"`s2s-sd move {group_name} --to {host}` to move it here")
     return GuardVerdict(True, f"group '{group_name}' is assigned to {host}")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a cross-host operation: what happens where."""
+
+    action: str
+    host: str | None
+    text: str
+
+    def __str__(self) -> str:
+        where = f"[{self.host}] " if self.host else ""
+        return f"{where}{self.text}"
+
+
+def move_steps(group: Group, source: str | None, target: str, source_reachable: bool,
+               forced: bool = False) -> list[Step]:
+    """The ordered steps of moving `group` from `source` to `target` (systemd engine).
+    source None: the group runs nowhere, it is only started on the target."""
+    steps = [Step("lock", None, "take the admin lock on every reachable host"),
+             Step("preflight", None, "check configuration generations and journals")]
+    active_source = source is not None and source != target
+    if active_source and source_reachable:
+        if group.pre_move:
+            steps.append(Step("pre_move", source, f"run pre-move hook {group.pre_move}"))
+        steps.append(Step("stop", source, f"stop s2s-{group.name}.target (busy mounts: "
+                          "holders get TERM, then KILL)"))
+        steps.append(Step("verify_down", source, "verify units inactive, VIPs gone, "
+                          "mounts gone"))
+    elif active_source:
+        steps.append(Step("skip_source", source, "unreachable: cannot stop the group there"
+                          + (" (--force: proceeding on ARP silence)" if forced else "")))
+    steps.append(Step("verify_nowhere", None, "verify no host runs the group and nobody "
+                      "answers ARP/ND for its VIPs"))
+    steps.append(Step("start", target, f"start s2s-{group.name}.target "
+                      "(on failure: stop it there and start it again on the source)"))
+    if group.post_move:
+        steps.append(Step("post_move", target, f"run post-move hook {group.post_move}"))
+    steps.append(Step("record", None, f"record {group.name} -> {target} on every host "
+                      "(boot links follow)"))
+    steps.append(Step("unlock", None, "release the admin lock"))
+    return steps
+
+
+def recovery_host(journal_step: str, source: str | None, target: str) -> str:
+    """Where an interrupted move is finished: once the target was being started the
+    move goes forward; before that it goes back to the source."""
+    if journal_step in ("starting", "post_move", "recording") or source is None:
+        return target
+    return source

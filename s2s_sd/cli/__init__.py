@@ -1,11 +1,12 @@
 """The s2s-sd command line. Only this package prints and chooses exit codes.
 
 Exit codes: 0 ok, 1 operation failed, 2 bad input or usage, 3 refused for safety.
-Each subcommand lives in a module of this package and is registered in `_register`.
+Each subcommand lives in a module of this package and is imported only when it runs.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import traceback
@@ -74,24 +75,58 @@ class S2SGroup(click.Group):
         sys.exit(rv if isinstance(rv, int) else EXIT_OK)
 
 
-@click.group(cls=S2SGroup, context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """Imports a subcommand's module only when that command runs: `vip up` in a unit's
+    ExecStart must not pay for jinja2, lxml and every renderer (start-up time is
+    failover time)."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy:
+            module_name, attr = self.lazy[cmd_name].split(":")
+            command = getattr(importlib.import_module(module_name), attr)
+            assert isinstance(command, click.Command)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+class MainGroup(LazyGroup, S2SGroup):
+    pass
+
+
+_DEF = "s2s_sd.cli.definitions"
+_RUN = "s2s_sd.cli.runtime"
+
+
+@click.group(cls=MainGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             lazy={
+                 "check": f"{_DEF}:check", "guard": f"{_RUN}:guard", "init": f"{_DEF}:init",
+                 "service": f"{_DEF}:service", "vip": "s2s_sd.cli.vip:vip",
+                 "sync": f"{_RUN}:sync_command", "move": f"{_RUN}:move",
+                 "start": f"{_RUN}:start", "stop": f"{_RUN}:stop", "status": f"{_RUN}:status",
+                 "recover": f"{_RUN}:recover", "agent": f"{_RUN}:agent",
+             })
 @click.version_option(package_name="s2s-sd")
 def main() -> None:
     """Service groups on host groups, run by systemd or Pacemaker."""
 
 
-def _register() -> None:
-    from s2s_sd.cli import definitions
-
-    for module in (definitions,):
-        for command in module.COMMANDS:
-            main.add_command(command)
-    main.add_command(__import__("s2s_sd.cli.vip", fromlist=["vip"]).vip)
-    from s2s_sd.cli import pacemaker
-    definitions.generate.add_command(pacemaker.generate_pacemaker)
-    definitions.apply.add_command(pacemaker.apply_pacemaker)
+@main.group(cls=LazyGroup, lazy={"systemd": f"{_DEF}:generate_systemd",
+                                 "pacemaker": "s2s_sd.cli.pacemaker:generate_pacemaker"})
+def generate() -> None:
+    """Generate systemd units or a Pacemaker configuration from the definitions."""
 
 
-_register()
+@main.group(cls=LazyGroup, lazy={"systemd": f"{_DEF}:apply_systemd",
+                                 "pacemaker": "s2s_sd.cli.pacemaker:apply_pacemaker"})
+def apply() -> None:
+    """Install the generated configuration on this host or the cluster."""
+
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_OK", "EXIT_REFUSED", "OperationFailed", "main"]

@@ -17,8 +17,8 @@ from s2s_sd.cli.common import (
 from s2s_sd.engines.systemd import install_units, package_file
 from s2s_sd.errors import BadInput, Refused
 from s2s_sd.hosts.state import read_assignments
-from s2s_sd.load import GROUPS_DIR, MAIN_FILE, load_definitions
-from s2s_sd.plan import boot_groups, guard_verdict
+from s2s_sd.load import GROUPS_DIR, MAIN_FILE
+from s2s_sd.plan import boot_groups
 from s2s_sd.render.systemd import UnitSettings, render_units
 from s2s_sd.validate import IDENTIFIER
 from s2s_sd.writer import write_file_atomic, write_output_dir
@@ -37,11 +37,6 @@ def check(basedir: Path, host: str | None) -> None:
                f"{services} services: OK" + (f" ({len(warnings)} warnings)" if warnings else ""))
 
 
-@click.group()
-def generate() -> None:
-    """Generate systemd units or a Pacemaker configuration from the definitions."""
-
-
 def settings_for(basedir: Path, target_basedir: str | None) -> UnitSettings:
     return UnitSettings(basedir=target_basedir or str(basedir.absolute()))
 
@@ -52,7 +47,7 @@ target_basedir_option = click.option(
          "absolute; sync keeps the same path on every host).")
 
 
-@generate.command("systemd")
+@click.command("systemd")
 @basedir_option
 @host_option
 @click.option("--out", required=True, type=click.Path(path_type=Path),
@@ -68,12 +63,7 @@ def generate_systemd(basedir: Path, host: str | None, out: Path,
     click.echo(f"{out}: {len(files)} files for {len(definitions.groups)} groups")
 
 
-@click.group()
-def apply() -> None:
-    """Install the generated configuration on this host or the cluster."""
-
-
-@apply.command("systemd")
+@click.command("systemd")
 @basedir_option
 @host_option
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("/"),
@@ -101,24 +91,6 @@ def apply_systemd(basedir: Path, host: str | None, root: Path,
     click.echo(f"{this_host}: {len(report.written)} written, {len(report.unchanged)} unchanged, "
                f"{len(report.removed)} removed; starts at boot: {', '.join(boot) or 'nothing'}"
                + ("; systemd reloaded" if report.reloaded else ""))
-
-
-@click.command()
-@basedir_option
-@click.argument("group")
-def guard(basedir: Path, group: str) -> None:
-    """Exit 0 when GROUP may start on this host, 3 (with the reason) when it may not.
-
-    The generated units run this before a group's first member starts."""
-    host = local_host()
-    definitions = load_definitions(basedir, host)
-    if definitions.group(group) is None:
-        raise BadInput(f"group '{group}' is not defined in {basedir}")
-    verdict = guard_verdict(definitions, group, host,
-                            read_assignments(definitions.hostgroup.name))
-    if not verdict.allowed:
-        raise Refused(f"{group} must not start on {host}: {verdict.reason}")
-    click.echo(f"{group} may start on {host}: {verdict.reason}")
 
 
 @click.command()
@@ -220,6 +192,3 @@ def service_new(basedir: Path, name: str, group: str, kind: str) -> None:
                f"{definition_file.relative_to(basedir)}")
 
 
-COMMANDS = [check, generate, apply, guard, init, service]
-
-__all__ = ["COMMANDS", "apply", "generate"]

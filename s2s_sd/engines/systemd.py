@@ -139,3 +139,46 @@ def daemon_reload() -> bool:
     except Exception as exc:  # pystemd raises DBus errors of its own types
         raise OperationFailed(f"systemctl daemon-reload failed: {exc}") from exc
     return True
+
+
+# -- runtime: unit states, start, stop ------------------------------------------------
+
+ACTIVE_STATES = frozenset({"active", "activating", "deactivating", "reloading", "refreshing"})
+
+
+def unit_states(patterns: Sequence[str]) -> dict[str, str]:
+    """ActiveState of every loaded unit matching the glob patterns (one D-Bus call)."""
+    if not systemd_running():
+        raise OperationFailed("systemd is not running on this host (no /run/systemd/system)")
+    from pystemd.systemd1 import Manager
+
+    try:
+        with Manager() as manager:
+            listed = manager.Manager.ListUnitsByPatterns([], [p.encode() for p in patterns])
+    except Exception as exc:  # pystemd raises DBus errors of its own types
+        raise OperationFailed(f"cannot list units from systemd: {exc}") from exc
+    states: dict[str, str] = {}
+    for entry in listed:
+        name, active = entry[0], entry[3]
+        states[name.decode() if isinstance(name, bytes) else str(name)] = (
+            active.decode() if isinstance(active, bytes) else str(active))
+    return states
+
+
+def systemctl(action: str, units: Sequence[str], timeout: float) -> tuple[bool, str]:
+    """Start or stop units and wait for the jobs; (ok, what systemctl said)."""
+    from s2s_sd.run import run
+
+    result = run(["systemctl", action, *units], check=False, timeout=timeout)
+    return result.ok, (result.stderr or result.stdout).strip()
+
+
+def failed_units(units: Sequence[str]) -> list[str]:
+    states = unit_states(list(units))
+    return sorted(u for u, s in states.items() if s == "failed")
+
+
+def reset_failed(units: Sequence[str]) -> None:
+    from s2s_sd.run import run
+
+    run(["systemctl", "reset-failed", *units], check=False, timeout=30)

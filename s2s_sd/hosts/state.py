@@ -1,14 +1,24 @@
-"""Where s2s-sd keeps its runtime state on a host: assignments of groups to hosts.
+"""What s2s-sd keeps on each host, per host group, in /var/lib/s2s-sd/HOSTGROUP
+(S2S_SD_STATEDIR overrides the root, for tests and second installations):
 
-State lives outside the base dir, per host group, in /var/lib/s2s-sd/HOSTGROUP
-(S2S_SD_STATEDIR overrides the root, for tests and second installations).
+  assignments.json   which host each group should run on, with an epoch: every change
+                     increments it, so the newest copy among the hosts wins
+  journal.json       the move (or start) in progress: visible after a crash, and the
+                     permission the guard on the target host honours
+  generation.json    the generation and content hash of the synced base dir
+  generations/N.tar  earlier generations, as backups
+  lock               the admin lock (hosts/lock.py)
+The directory is root's only (0700). Files are replaced atomically.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from s2s_sd.errors import OperationFailed
 from s2s_sd.writer import write_file_atomic
@@ -16,26 +26,122 @@ from s2s_sd.writer import write_file_atomic
 STATE_ROOT = "/var/lib/s2s-sd"
 STATE_ENV = "S2S_SD_STATEDIR"
 ASSIGNMENTS = "assignments.json"
+JOURNAL = "journal.json"
+LOG_DIR_ENV = "S2S_SD_LOGDIR"
+LOG_DIR = "/var/log/s2s-sd"
 
 
 def state_dir(hostgroup: str) -> Path:
-    return Path(os.environ.get(STATE_ENV) or STATE_ROOT) / hostgroup
+    path = Path(os.environ.get(STATE_ENV) or STATE_ROOT) / hostgroup
+    return path
 
 
-def read_assignments(hostgroup: str) -> dict[str, str]:
-    path = state_dir(hostgroup) / ASSIGNMENTS
+def ensure_state_dir(hostgroup: str) -> Path:
+    path = state_dir(hostgroup)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+    return path
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return {}
+        return None
     except (OSError, ValueError) as exc:
-        raise OperationFailed(f"{path}: unreadable state ({exc}); restore it or remove it "
-                              "to fall back to the preferred hosts") from exc
-    assignments = data.get("assignments", {}) if isinstance(data, dict) else {}
-    return {str(k): str(v) for k, v in assignments.items() if isinstance(v, str)}
+        raise OperationFailed(f"{path}: unreadable state ({exc})") from exc
+    if not isinstance(data, dict):
+        raise OperationFailed(f"{path}: unreadable state (not a JSON object)")
+    return data
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_file_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n", mode=0o600)
+
+
+@dataclass(frozen=True)
+class Assignments:
+    epoch: int
+    groups: dict[str, str]
+
+
+def read_assignment_state(hostgroup: str) -> Assignments:
+    data = _read_json(state_dir(hostgroup) / ASSIGNMENTS) or {}
+    raw = data.get("assignments", {})
+    groups = {str(k): str(v) for k, v in raw.items() if isinstance(v, str)} \
+        if isinstance(raw, dict) else {}
+    epoch = data.get("epoch", 0)
+    return Assignments(epoch if isinstance(epoch, int) else 0, groups)
+
+
+def read_assignments(hostgroup: str) -> dict[str, str]:
+    return read_assignment_state(hostgroup).groups
+
+
+def write_assignment_state(hostgroup: str, state: Assignments) -> None:
+    _write_json(state_dir(hostgroup) / ASSIGNMENTS,
+                {"epoch": state.epoch, "assignments": dict(sorted(state.groups.items()))})
 
 
 def write_assignments(hostgroup: str, assignments: dict[str, str]) -> None:
-    path = state_dir(hostgroup) / ASSIGNMENTS
-    text = json.dumps({"assignments": dict(sorted(assignments.items()))}, indent=2) + "\n"
-    write_file_atomic(path, text, mode=0o600)
+    current = read_assignment_state(hostgroup)
+    write_assignment_state(hostgroup, Assignments(current.epoch + 1, dict(assignments)))
+
+
+@dataclass(frozen=True)
+class Journal:
+    """A move (or start) in progress. `step` says how far it got."""
+
+    group: str
+    source: str | None
+    target: str
+    step: str
+    admin: str
+    pid: int
+    started: float
+    forced: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> Journal:
+        try:
+            return Journal(group=str(data["group"]),
+                           source=None if data.get("source") is None else str(data["source"]),
+                           target=str(data["target"]), step=str(data["step"]),
+                           admin=str(data["admin"]), pid=int(data["pid"]),
+                           started=float(data["started"]), forced=bool(data.get("forced")))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise OperationFailed(f"journal entry is damaged: {exc}") from exc
+
+
+def read_journal(hostgroup: str) -> Journal | None:
+    data = _read_json(state_dir(hostgroup) / JOURNAL)
+    return None if data is None else Journal.from_dict(data)
+
+
+def write_journal(hostgroup: str, journal: Journal) -> None:
+    _write_json(state_dir(hostgroup) / JOURNAL, journal.as_dict())
+
+
+def clear_journal(hostgroup: str, group: str) -> bool:
+    path = state_dir(hostgroup) / JOURNAL
+    current = read_journal(hostgroup)
+    if current is None or current.group != group:
+        return False
+    path.unlink(missing_ok=True)
+    return True
+
+
+def log_action(hostgroup: str, host: str, text: str) -> None:
+    """Append one line to this host's action log; logging never fails an operation."""
+    directory = Path(os.environ.get(LOG_DIR_ENV) or LOG_DIR)
+    line = f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')} {host} [{hostgroup}] {text}\n"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with open(directory / "actions.log", "a", encoding="utf-8") as handle:
+            handle.write(line)
+    except OSError:
+        pass

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from s2s_sd.cli import main
-from s2s_sd.hosts.state import write_assignments
+from s2s_sd.hosts.state import Journal, write_assignments, write_journal
 
 pytestmark = pytest.mark.unit
 
@@ -119,27 +121,50 @@ def test_apply_refuses_host_outside_hostgroup(basedir: Path, tmp_path: Path) -> 
     assert not (tmp_path / "root").exists()
 
 
-def test_guard_exit_codes(basedir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("s2s_sd.cli.definitions.local_host", lambda: "n1")
-    code, out, _ = invoke("guard", "--basedir", str(basedir), "censhare")
-    assert code == 0 and "assigned to n1" in out
+def as_host(monkeypatch: pytest.MonkeyPatch, host: str) -> None:
+    monkeypatch.setattr("s2s_sd.cli.runtime.local_host", lambda: host)
+
+
+def test_guard_local_refusals(basedir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # refusals decided on this host alone, before any other host is asked
+    as_host(monkeypatch, "n1")
     code, _, err = invoke("guard", "--basedir", str(basedir), "ora")
     assert code == 3 and "assigned to n2" in err and "s2s-sd move ora --to n1" in err
-    write_assignments("c07", {"ora": "n1"})
-    assert invoke("guard", "--basedir", str(basedir), "ora")[0] == 0
     code, _, err = invoke("guard", "--basedir", str(basedir), "nosuchgroup")
     assert code == 2 and "not defined" in err
 
 
+def test_guard_honours_a_move_in_progress(basedir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    as_host(monkeypatch, "n1")
+    journal = Journal(group="ora", source="n2", target="n1", step="stopping", admin="adminhost",
+                      pid=1, started=time.time())
+    write_journal("c07", journal)
+    code, _, err = invoke("guard", "--basedir", str(basedir), "ora")
+    assert code == 3 and "in progress, step stopping" in err
+    # once the admin proved the group down everywhere, the target may start it
+    write_journal("c07", replace(journal, step="starting"))
+    code, out, _ = invoke("guard", "--basedir", str(basedir), "ora")
+    assert code == 0 and "move of 'ora' n2 -> n1 in progress" in out
+    # another host than the journal's target may not
+    as_host(monkeypatch, "n3")
+    code, _, err = invoke("guard", "--basedir", str(basedir), "ora")
+    assert code == 3 and "being moved n2 -> n1" in err
+    # an old journal entry gives no permission
+    as_host(monkeypatch, "n1")
+    write_journal("c07", replace(journal, step="starting", started=time.time() - 3600))
+    code, _, err = invoke("guard", "--basedir", str(basedir), "ora")
+    assert code == 3 and "assigned to n2" in err
+
+
 def test_guard_refuses_host_not_in_group(basedir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("s2s_sd.cli.definitions.local_host", lambda: "n2")
+    as_host(monkeypatch, "n2")
     code, _, err = invoke("guard", "--basedir", str(basedir), "web")
     assert code == 3 and "not in the hosts of group 'web'" in err
 
 
 def test_guard_refuses_under_pacemaker_engine(basedir: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("s2s_sd.cli.definitions.local_host", lambda: "n1")
+    as_host(monkeypatch, "n1")
     main_file = basedir / "s2s.toml"
     main_file.write_text(main_file.read_text().replace('engine = "systemd"',
                                                        'engine = "pacemaker"'))

@@ -1,0 +1,204 @@
+"""Commands across hosts (systemd engine): sync, move, start, stop, status, recover;
+and the two that hosts run themselves: guard (from the units) and agent (over ssh)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from s2s_sd.cli.common import basedir_option, echo_warnings, load_checked, local_host
+from s2s_sd.errors import BadInput, S2SError
+from s2s_sd.hosts import sync as sync_module
+from s2s_sd.hosts.agent import AgentContext, dispatch
+from s2s_sd.hosts.orchestrate import Admin
+from s2s_sd.hosts.orchestrate import guard as guard_check
+from s2s_sd.hosts.transport import PROTOCOL_VERSION, error_to_wire
+from s2s_sd.load import load_definitions
+
+MAX_REQUEST_BYTES = 128 * 1024 * 1024
+
+break_lock_option = click.option(
+    "--break-lock", is_flag=True,
+    help="Break an admin lock whose holder is gone (it is reported, never broken silently).")
+
+
+def _progress(text: str) -> None:
+    click.echo(text)
+    sys.stdout.flush()
+
+
+def _admin(basedir: Path) -> Admin:
+    host = local_host()
+    definitions, warnings = load_checked(basedir, host)
+    echo_warnings(warnings)
+    if host not in definitions.hostgroup.host_names:
+        raise BadInput(f"this host ({host}) is not in host group {definitions.hostgroup.name}")
+    return Admin(definitions, basedir, host, progress=_progress)
+
+
+@click.command("sync")
+@basedir_option
+@click.option("--list", "list_only", is_flag=True, help="List the generations kept here.")
+@click.option("--restore", type=int, metavar="N",
+              help="Put generation N back and sync it to every host as a new generation.")
+@break_lock_option
+def sync_command(basedir: Path, list_only: bool, restore: int | None, break_lock: bool) -> None:
+    """Copy the base dir to every host as a new numbered generation."""
+    if list_only:
+        hostgroup = load_definitions(basedir, local_host()).hostgroup.name
+        current = sync_module.read_generation(hostgroup)
+        for generation in sync_module.list_generations(hostgroup):
+            mark = "*" if generation.number == current.number else " "
+            click.echo(f"{mark} {generation.number:5d}  {generation.digest[:16]}")
+        return
+    if restore is not None:
+        hostgroup = load_definitions(basedir, local_host()).hostgroup.name
+        sync_module.restore_into(hostgroup, restore, basedir)
+        click.echo(f"generation {restore} restored into {basedir}")
+    admin = _admin(basedir)
+    number, synced, missed = admin.sync(break_lock)
+    click.echo(f"generation {number}: {', '.join(synced) or 'no host'}"
+               + (f"; NOT synced: {', '.join(missed)}" if missed else ""))
+    if missed:
+        sys.exit(1)
+
+
+@click.command()
+@basedir_option
+@click.argument("group")
+@click.option("--to", "to", required=True, metavar="HOST", help="Host to move the group to.")
+@click.option("--dry-run", is_flag=True, help="Print the steps; change nothing.")
+@click.option("--force", is_flag=True,
+              help="Move although the source is unreachable (only on ARP/ND silence).")
+@break_lock_option
+def move(basedir: Path, group: str, to: str, dry_run: bool, force: bool,
+         break_lock: bool) -> None:
+    """Move GROUP to another host, never running it on two at once."""
+    admin = _admin(basedir)
+    steps = admin.move(group, to, dry_run=dry_run, force=force, break_lock=break_lock)
+    if dry_run:
+        click.echo(f"move {group} --to {to}: plan (nothing changed)")
+        for number, step in enumerate(steps, start=1):
+            click.echo(f"  {number:2d}. {step}")
+
+
+@click.command()
+@basedir_option
+@click.argument("group")
+@break_lock_option
+def start(basedir: Path, group: str, break_lock: bool) -> None:
+    """Start GROUP on its assigned host."""
+    host = _admin(basedir).start(group, break_lock)
+    click.echo(f"{group} runs on {host}")
+
+
+@click.command()
+@basedir_option
+@click.argument("group")
+@break_lock_option
+def stop(basedir: Path, group: str, break_lock: bool) -> None:
+    """Stop GROUP wherever it is active."""
+    stopped = _admin(basedir).stop(group, break_lock)
+    click.echo(f"{group} stopped" + (f" on {', '.join(stopped)}" if stopped else
+                                     " (it was not active anywhere)"))
+
+
+@click.command()
+@basedir_option
+@click.argument("group")
+def recover(basedir: Path, group: str) -> None:
+    """Finish or roll back an interrupted move of GROUP, so it runs on exactly one host."""
+    host = _admin(basedir).recover(group)
+    click.echo(f"{group} runs on {host}; the interrupted move is resolved")
+
+
+def _print_status(report: dict[str, Any]) -> None:
+    hosts = sorted({h for g in report["groups"] for h in g["hosts"]})
+    generations = report["generations"]
+    click.echo(f"host group {report['hostgroup']}, seen from {report['host']}; generations: "
+               + ", ".join(f"{h}={generations.get(h, '?')}" for h in hosts))
+    width = max([5, *(len(g["group"]) for g in report["groups"])])
+    click.echo(f"{'GROUP':{width}}  {'ASSIGNED':10}" + "".join(f"{h:12}" for h in hosts))
+    for group in report["groups"]:
+        cells = "".join(f"{group['hosts'][h]['state']:12}" for h in hosts)
+        click.echo(f"{group['group']:{width}}  {group['assigned']:10}{cells}")
+        for host in hosts:
+            entry = group["hosts"][host]
+            if entry["state"] in ("partial", "failed"):
+                detail = ", ".join(entry.get("active", []) + [f"failed {u}" for u in
+                                                              entry.get("failed", [])])
+                click.echo(f"{'':{width}}  {host}: {detail}")
+    for host in report["unreachable"]:
+        click.echo(f"UNREACHABLE: {host} (its groups are unknown, not stopped)")
+    for host, held in report["locks"].items():
+        click.echo(f"lock on {host}: held by {held['host']} pid {held['pid']} for "
+                   f"'{held['operation']}'")
+    for alarm in report["alarms"]:
+        click.echo(f"ALARM: {alarm}")
+
+
+@click.command()
+@basedir_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(basedir: Path, as_json: bool) -> None:
+    """What runs where: per group, its assigned host and what is active on every host.
+
+    Exit 1 when there is an alarm (a group active on two hosts, on a host it is not
+    assigned to, partly up, an interrupted move) or a host is unreachable."""
+    report = _admin(basedir).status()
+    if as_json:
+        click.echo(json.dumps(report, indent=2, sort_keys=True))
+    else:
+        _print_status(report)
+    if report["alarms"] or report["unreachable"]:
+        sys.exit(1)
+
+
+@click.command()
+@basedir_option
+@click.argument("group")
+def guard(basedir: Path, group: str) -> None:
+    """Exit 0 when GROUP may start on this host, 3 (with the reason) when it may not.
+
+    The generated units run this before a group's first member starts."""
+    host = local_host()
+    definitions = load_definitions(basedir, host)
+    if definitions.group(group) is None:
+        raise BadInput(f"group '{group}' is not defined in {basedir}")
+    reason = guard_check(definitions, basedir, host, group)
+    click.echo(f"{group} may start on {host}: {reason}")
+
+
+@click.command(hidden=True)
+@basedir_option
+def agent(basedir: Path) -> None:
+    """Answer one request from the admin host (JSON on stdin, JSON on stdout)."""
+    raw = sys.stdin.buffer.read(MAX_REQUEST_BYTES + 1)
+    try:
+        if len(raw) > MAX_REQUEST_BYTES:
+            raise BadInput("request larger than 128 MiB")
+        try:
+            request = json.loads(raw)
+        except ValueError as exc:
+            raise BadInput(f"request is not JSON: {exc}") from exc
+        if not isinstance(request, dict) or request.get("version") != PROTOCOL_VERSION:
+            raise BadInput(f"request: expected an object with version {PROTOCOL_VERSION}")
+        op = request.get("op")
+        if not isinstance(op, str):
+            raise BadInput("request: 'op' must be a string")
+        context = AgentContext(basedir=basedir, host=local_host())
+        result = dispatch(context, op, request.get("args") or {})
+    except S2SError as exc:
+        click.echo(json.dumps(error_to_wire(exc)))
+        from s2s_sd.cli import exit_code_for
+
+        sys.exit(exit_code_for(exc))
+    except Exception as exc:  # a bug of ours: answer in the protocol, no traceback
+        click.echo(json.dumps({"ok": False, "kind": "failed",
+                               "message": f"internal error: {type(exc).__name__}: {exc}"}))
+        sys.exit(1)
+    click.echo(json.dumps({"ok": True, "result": result}))

@@ -1,0 +1,329 @@
+"""The host side of every cross-host request (`s2s-sd agent`, and in-process for the
+admin's own host). Requests are validated like any bad input: an unknown operation, a
+missing or mistyped argument or an unknown group is refused with exit 2 and changes
+nothing. Every operation that changes something is appended to this host's action log.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from s2s_sd.engines import net
+from s2s_sd.engines.systemd import (
+    install_units,
+    reset_failed,
+    systemctl,
+    systemd_running,
+)
+from s2s_sd.errors import BadInput, OperationFailed, Refused
+from s2s_sd.hosts import lock, state, sync
+from s2s_sd.hosts.observe import observe
+from s2s_sd.load import load_definitions
+from s2s_sd.model import Definitions, Group, SystemdService
+from s2s_sd.plan import boot_groups
+from s2s_sd.render.systemd import (
+    UnitSettings,
+    guard_unit,
+    member_unit,
+    render_units,
+    target_name,
+)
+from s2s_sd.run import run
+from s2s_sd.validate import IDENTIFIER
+
+HOOK_TIMEOUT = 300
+
+
+@dataclass
+class AgentContext:
+    basedir: Path
+    host: str
+    _defs: Definitions | None = field(default=None, repr=False)
+
+    def defs(self) -> Definitions:
+        if self._defs is None:
+            self._defs = load_definitions(self.basedir, self.host)
+        return self._defs
+
+    def forget(self) -> None:
+        self._defs = None
+
+
+# -- argument checks --------------------------------------------------------------------
+
+def _arg(args: Mapping[str, Any], name: str, kind: type, required: bool = True) -> Any:
+    if name not in args or args[name] is None:
+        if required:
+            raise BadInput(f"request: missing argument '{name}'")
+        return None
+    value = args[name]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise BadInput(f"request: argument '{name}' must be {kind.__name__}")
+    return value
+
+
+def _identifier(args: Mapping[str, Any], name: str) -> str:
+    value: str = _arg(args, name, str)
+    if not IDENTIFIER.match(value):
+        raise BadInput(f"request: argument '{name}' is not an identifier: {value[:40]!r}")
+    return value
+
+
+def _group(ctx: AgentContext, args: Mapping[str, Any]) -> Group:
+    name = _identifier(args, "group")
+    group = ctx.defs().group(name)
+    if group is None:
+        raise BadInput(f"group '{name}' is not defined on {ctx.host}")
+    return group
+
+
+def _hostgroup(ctx: AgentContext, args: Mapping[str, Any]) -> str:
+    name = _identifier(args, "hostgroup")
+    return name
+
+
+def _check_generation(ctx: AgentContext, args: Mapping[str, Any]) -> None:
+    """A host whose configuration differs from the admin's refuses to act."""
+    expected: int = _arg(args, "generation", int)
+    hostgroup = ctx.defs().hostgroup.name
+    mine = sync.read_generation(hostgroup)
+    if mine.number != expected:
+        relation = "older than" if mine.number < expected else "newer than"
+        raise Refused(f"{ctx.host} has configuration generation {mine.number}, {relation} "
+                      f"the admin host's {expected}: run `s2s-sd sync` first")
+
+
+# -- operations ---------------------------------------------------------------------------
+
+def op_state(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
+    hostgroup = _hostgroup(ctx, args)
+    generation = sync.read_generation(hostgroup)
+    assignments = state.read_assignment_state(hostgroup)
+    journal = state.read_journal(hostgroup)
+    held = lock.read_lock(hostgroup)
+    return {
+        "host": ctx.host,
+        "generation": generation.number,
+        "digest": generation.digest,
+        "epoch": assignments.epoch,
+        "assignments": assignments.groups,
+        "journal": journal.as_dict() if journal else None,
+        "lock": held.as_dict() if held else None,
+        "lock_holder_alive": bool(held and held.host == ctx.host and lock.pid_alive(held.pid)),
+    }
+
+
+def op_observe(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
+    groups = _arg(args, "groups", list, required=False)
+    if groups is not None:
+        for name in groups:
+            if not isinstance(name, str) or ctx.defs().group(name) is None:
+                raise BadInput(f"group {name!r} is not defined on {ctx.host}")
+    scripts = _arg(args, "scripts", bool, required=False)
+    seen = observe(ctx.defs(), str(ctx.basedir), groups, scripts=scripts is not False)
+    answer: dict[str, Any] = {"host": ctx.host,
+                              "groups": {name: o.as_dict() for name, o in seen.items()}}
+    if "hostgroup" in args:  # status: the host's state in the same round trip
+        answer["state"] = op_state(ctx, args)
+    return answer
+
+
+def op_lock_acquire(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
+    hostgroup = _hostgroup(ctx, args)
+    raw = _arg(args, "lock", dict)
+    try:
+        info = lock.LockInfo.from_dict(raw)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BadInput(f"request: malformed lock: {exc}") from exc
+    break_token = _arg(args, "break_token", str, required=False)
+    held = lock.try_acquire(hostgroup, info, break_token)
+    if held is None:
+        state.log_action(hostgroup, ctx.host, f"lock taken by {info.describe()}"
+                         + (f" (broke {break_token})" if break_token else ""))
+    return {"held": held.as_dict() if held else None,
+            "holder_alive": bool(held and held.host == ctx.host and lock.pid_alive(held.pid))}
+
+
+def op_lock_release(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
+    hostgroup = _hostgroup(ctx, args)
+    released = lock.release(hostgroup, _arg(args, "token", str))
+    return {"released": released}
+
+
+def op_pid_alive(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
+    return {"alive": lock.pid_alive(_arg(args, "pid", int))}
+
+
+def apply_local_units(ctx: AgentContext) -> dict[str, Any]:
+    """Install this host's units and boot links from its base dir and state."""
+    defs = ctx.defs()
+    settings = UnitSettings(basedir=str(ctx.basedir))
+    assignments = state.read_assignments(defs.hostgroup.name)
+    boot = boot_groups(defs, ctx.host, assignments)
+    report = install_units(Path("/"), render_units(defs, settings), settings, boot,
+                           [g.name for g in defs.groups])
+    return {"written": report.written, "removed": report.removed,
+            "boot": list(boot), "reloaded": report.reloaded}
+
+
+def op_receive_config(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
+    hostgroup = _hostgroup(ctx, args)
+    number = _arg(args, "generation", int)
+    digest = _arg(args, "digest", str)
+    try:
+        archive = base64.b64decode(_arg(args, "archive", str), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise BadInput(f"request: archive is not base64: {exc}") from exc
+    sync.install(hostgroup, ctx.basedir, number, digest, archive)
+    ctx.forget()
+    defs = ctx.defs()  # the new generation must load on this host (its twins)
+    if defs.hostgroup.name != hostgroup:
+        raise BadInput(f"the configuration is for host group {defs.hostgroup.name}, "
+                       f"not {hostgroup}")
+    applied = apply_local_units(ctx) if systemd_running() else {}
+    state.log_action(hostgroup, ctx.host, f"configuration generation {number} installed")
+    return {"generation": number, "applied": applied}
+
+
+def op_set_assignments(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
+    defs = ctx.defs()
+    epoch = _arg(args, "epoch", int)
+    raw = _arg(args, "assignments", dict)
+    groups = {}
+    for name, host in raw.items():
+        if not isinstance(host, str) or defs.group(str(name)) is None:
+            raise BadInput(f"request: bad assignment {name!r} -> {host!r}")
+        if host not in defs.hostgroup.host_names:
+            raise BadInput(f"request: host {host!r} is not in the host group")
+        groups[str(name)] = host
+    hostgroup = defs.hostgroup.name
+    current = state.read_assignment_state(hostgroup)
+    if epoch < current.epoch:
+        return {"written": False, "epoch": current.epoch}
+    state.write_assignment_state(hostgroup, state.Assignments(epoch, groups))
+    applied = apply_local_units(ctx) if systemd_running() else {}
+    state.log_action(hostgroup, ctx.host, f"assignments epoch {epoch}: {groups}")
+    return {"written": True, "epoch": epoch, "boot": applied.get("boot", [])}
+
+
+def op_journal_write(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
+    defs = ctx.defs()
+    raw = _arg(args, "journal", dict)
+    journal = state.Journal.from_dict(raw)
+    if defs.group(journal.group) is None:
+        raise BadInput(f"journal: group {journal.group!r} is not defined")
+    state.write_journal(defs.hostgroup.name, journal)
+    return {"written": True}
+
+
+def op_journal_clear(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
+    group = _identifier(args, "group")
+    return {"cleared": state.clear_journal(ctx.defs().hostgroup.name, group)}
+
+
+def op_run_hook(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
+    group = _group(ctx, args)
+    which = _arg(args, "which", str)
+    if which not in ("pre_move", "post_move"):
+        raise BadInput("request: 'which' must be pre_move or post_move")
+    relpath = getattr(group, which)
+    if relpath is None:
+        return {"ran": False}
+    source = _arg(args, "source", str, required=False) or ""
+    target = _arg(args, "target", str)
+    path = ctx.basedir / ctx.defs().resolved(relpath)
+    env = {"GROUP": group.name, "FROM": source, "TO": target,
+           "S2S_SD_BASEDIR": str(ctx.basedir), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    result = run([str(path)], check=False, env=env, timeout=HOOK_TIMEOUT, cwd=str(ctx.basedir))
+    hostgroup = ctx.defs().hostgroup.name
+    state.log_action(hostgroup, ctx.host, f"{which} hook of {group.name} "
+                     f"({source} -> {target}): exit {result.returncode}")
+    output = (result.stdout + result.stderr).strip()[-2000:]
+    if not result.ok:
+        raise OperationFailed(f"{which} hook {relpath} of group {group.name} failed on "
+                              f"{ctx.host} (exit {result.returncode}): {output}")
+    return {"ran": True, "output": output}
+
+
+def group_units(group: Group) -> list[str]:
+    """Every unit of a group, target first: stopping them together stops it all, in the
+    reverse of the start order (systemd orders the stop jobs by After=)."""
+    units = [target_name(group.name)]
+    for service in group.services:
+        units.append(member_unit(group.name, service.name))
+        if isinstance(service, SystemdService):
+            units.append(service.unit)
+    units.append(guard_unit(group.name))
+    return units
+
+
+def _timeout(group: Group, start: bool) -> float:
+    per_member = [(s.start_timeout if start else s.stop_timeout) or 90 for s in group.services]
+    return sum(per_member) + 60
+
+
+def op_stop_group(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
+    group = _group(ctx, args)
+    _check_generation(ctx, args)
+    ok, message = systemctl("stop", group_units(group), _timeout(group, start=False))
+    seen = observe(ctx.defs(), str(ctx.basedir), [group.name])[group.name]
+    state.log_action(ctx.defs().hostgroup.name, ctx.host,
+                     f"stop {group.name}: {'ok' if ok and not seen.active else 'FAILED'}"
+                     + (f" ({message})" if message else ""))
+    return {"ok": ok and not seen.active, "message": message, "observation": seen.as_dict()}
+
+
+def op_start_group(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
+    group = _group(ctx, args)
+    _check_generation(ctx, args)
+    units = group_units(group)
+    reset_failed(units)  # a failure of an earlier try must not stick to this one
+    ok, message = systemctl("start", [target_name(group.name)], _timeout(group, start=True))
+    seen = observe(ctx.defs(), str(ctx.basedir), [group.name])[group.name]
+    state.log_action(ctx.defs().hostgroup.name, ctx.host,
+                     f"start {group.name}: {'ok' if ok and seen.fully_up else 'FAILED'}"
+                     + (f" ({message})" if message else ""))
+    return {"ok": ok and seen.fully_up, "message": message, "observation": seen.as_dict()}
+
+
+def op_probe_vips(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
+    """Who answers ARP/ND for the group's VIPs, seen from this host: MAC or None."""
+    group = _group(ctx, args)
+    answers: dict[str, str | None] = {}
+    for service in group.services:
+        if service.TYPE == "ip":
+            vip = net.vip_for_service(ctx.defs(), group.name, service.name)
+            answers[vip.text] = net.who_answers(vip)
+    return {"answers": answers}
+
+
+OPERATIONS: Mapping[str, Callable[[AgentContext, Mapping[str, Any]], dict[str, Any]]] = {
+    "state": op_state,
+    "observe": op_observe,
+    "lock_acquire": op_lock_acquire,
+    "lock_release": op_lock_release,
+    "pid_alive": op_pid_alive,
+    "receive_config": op_receive_config,
+    "set_assignments": op_set_assignments,
+    "journal_write": op_journal_write,
+    "journal_clear": op_journal_clear,
+    "run_hook": op_run_hook,
+    "stop_group": op_stop_group,
+    "start_group": op_start_group,
+    "probe_vips": op_probe_vips,
+}
+
+
+def dispatch(ctx: AgentContext, op: str, args: Mapping[str, Any]) -> dict[str, Any]:
+    handler = OPERATIONS.get(op)
+    if handler is None:
+        raise BadInput(f"request: unknown operation {op[:40]!r}")
+    if not isinstance(args, Mapping):
+        raise BadInput("request: 'args' must be an object")
+    return handler(ctx, args)

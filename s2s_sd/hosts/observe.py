@@ -1,0 +1,130 @@
+"""What actually runs on this host: per group, its units, VIPs, mounts and scripts.
+
+This is the ground truth moves and status rely on. A group counts as active on a host
+when anything of it is: a unit up or on its way, a VIP on an interface, a mountpoint
+mounted, a script reporting it runs. Everything is read directly (systemd over D-Bus,
+addresses over netlink, /proc/self/mountinfo), never from s2s-sd's own records.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from s2s_sd.engines import net
+from s2s_sd.engines.systemd import ACTIVE_STATES, unit_states
+from s2s_sd.model import Definitions, Group, IpService, MountService, ScriptService, SystemdService
+from s2s_sd.render.systemd import OCF_SCRIPT_AGENT, member_unit, target_name
+from s2s_sd.run import run
+
+OCF_RUNNING = 0
+OCF_NOT_RUNNING = 7
+
+
+@dataclass
+class GroupObservation:
+    group: str
+    target: str = "inactive"
+    units: dict[str, str] = field(default_factory=dict)  # unit -> ActiveState
+    vips: dict[str, bool] = field(default_factory=dict)  # address -> present
+    mounts: dict[str, bool] = field(default_factory=dict)  # mountpoint -> mounted
+    scripts: dict[str, int] = field(default_factory=dict)  # service -> OCF monitor code
+
+    @property
+    def active_parts(self) -> list[str]:
+        parts = [u for u, s in self.units.items() if s in ACTIVE_STATES]
+        if self.target in ACTIVE_STATES:
+            parts.insert(0, "target")
+        parts += [f"vip {a}" for a, up in self.vips.items() if up]
+        parts += [f"mount {m}" for m, up in self.mounts.items() if up]
+        parts += [f"script {s}" for s, code in self.scripts.items() if code != OCF_NOT_RUNNING]
+        return parts
+
+    @property
+    def active(self) -> bool:
+        return bool(self.active_parts)
+
+    @property
+    def fully_up(self) -> bool:
+        return (self.target == "active" and all(s == "active" for s in self.units.values())
+                and all(self.vips.values()) and all(self.mounts.values())
+                and all(code == OCF_RUNNING for code in self.scripts.values()))
+
+    @property
+    def failed(self) -> list[str]:
+        return sorted(u for u, s in self.units.items() if s == "failed")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"group": self.group, "target": self.target, "units": self.units,
+                "vips": self.vips, "mounts": self.mounts, "scripts": self.scripts,
+                "active": self.active, "fully_up": self.fully_up}
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> GroupObservation:
+        return GroupObservation(
+            group=str(data["group"]), target=str(data["target"]),
+            units={str(k): str(v) for k, v in dict(data["units"]).items()},
+            vips={str(k): bool(v) for k, v in dict(data["vips"]).items()},
+            mounts={str(k): bool(v) for k, v in dict(data["mounts"]).items()},
+            scripts={str(k): int(v) for k, v in dict(data["scripts"]).items()})
+
+
+def mounted_paths() -> set[str]:
+    paths = set()
+    with open("/proc/self/mountinfo", encoding="utf-8") as handle:
+        for line in handle:
+            fields = line.split()
+            if len(fields) > 4:
+                # octal escapes (\040 for a blank) as the kernel writes them
+                paths.add(fields[4].encode().decode("unicode_escape"))
+    return paths
+
+
+def script_status(basedir: str, service: ScriptService) -> int:
+    """The OCF monitor code of a script member on this host (0 runs, 7 stopped)."""
+    env = {"OCF_RESKEY_script": f"{basedir}/{service.script}",
+           "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
+    if service.config:
+        env["OCF_RESKEY_config"] = f"{basedir}/{service.config}"
+    result = run([OCF_SCRIPT_AGENT, "monitor"], check=False, env=env, timeout=60)
+    return result.returncode
+
+
+def _units_of(group: Group) -> list[str]:
+    units = [member_unit(group.name, s.name) for s in group.services]
+    units += [s.unit for s in group.services if isinstance(s, SystemdService)]
+    return units
+
+
+def observe(defs: Definitions, basedir: str, groups: list[str] | None = None,
+            scripts: bool = True) -> dict[str, GroupObservation]:
+    """Observe the named groups (default: all) on this host."""
+    chosen = [g for g in defs.groups if groups is None or g.name in groups]
+    bound_units = sorted({u for g in chosen for u in _units_of(g) if not u.startswith("s2s-")})
+    patterns = ["s2s-*", *bound_units]
+    states = unit_states(patterns)
+    mounts = mounted_paths()
+    result: dict[str, GroupObservation] = {}
+    script_jobs: list[tuple[GroupObservation, ScriptService]] = []
+    for group in chosen:
+        seen = GroupObservation(group.name, target=states.get(target_name(group.name),
+                                                              "inactive"))
+        for unit in _units_of(group):
+            seen.units[unit] = states.get(unit, "inactive")
+        for service in group.services:
+            if isinstance(service, IpService):
+                vip = net.vip_for_service(defs, group.name, service.name)
+                seen.vips[service.address] = net.vip_status(vip, hosts=None).present
+            elif isinstance(service, MountService):
+                seen.mounts[service.mountpoint] = service.mountpoint in mounts
+            elif isinstance(service, ScriptService) and scripts:
+                script_jobs.append((seen, service))
+        result[group.name] = seen
+    if script_jobs:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            codes = list(pool.map(lambda job: script_status(basedir, job[1]), script_jobs))
+        for (seen, service), code in zip(script_jobs, codes, strict=True):
+            seen.scripts[service.name] = code
+    return result

@@ -1,0 +1,630 @@
+"""Operations across the hosts of a host group (systemd engine): sync, move, start,
+stop, status, recover, and the guard's question to the other hosts.
+
+The one rule above all: a group is never started where it might still run elsewhere.
+Every start is preceded by proof that no reachable host runs it and that nobody answers
+for its VIPs; an unreachable host that might run it makes s2s-sd refuse (exit 3) unless
+the operator forces it, and even then only on ARP/ND silence.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from s2s_sd.errors import BadInput, OperationFailed, Refused
+from s2s_sd.hosts import lock as locks
+from s2s_sd.hosts import state, sync
+from s2s_sd.hosts.agent import AgentContext, dispatch
+from s2s_sd.hosts.observe import GroupObservation
+from s2s_sd.hosts.transport import Answer, Transport
+from s2s_sd.model import Definitions, Engine, Group
+from s2s_sd.plan import (
+    MoveInProgress,
+    Step,
+    assigned_host,
+    guard_verdict,
+    move_steps,
+    recovery_host,
+)
+
+Progress = Callable[[str], None]
+JOURNAL_TRUST_SECONDS = 600
+# journal steps in which the journal's target may start the group: the admin has just
+# proven it down everywhere else
+STARTING_STEPS = frozenset({"starting", "rollback", "post_move"})
+
+
+def _quiet(_text: str) -> None:
+    return None
+
+
+@dataclass
+class ClusterView:
+    """What the hosts said about themselves: generations, assignments, journals, locks."""
+
+    answers: dict[str, Answer]
+    assignments: dict[str, str] = field(default_factory=dict)
+    epoch: int = 0
+
+    @property
+    def unreachable(self) -> list[str]:
+        return [h for h, a in self.answers.items() if not a.ok]
+
+    @property
+    def reachable(self) -> list[str]:
+        return [h for h, a in self.answers.items() if a.ok]
+
+    def value(self, host: str) -> dict[str, Any]:
+        return self.answers[host].value()
+
+    def journals(self) -> dict[str, state.Journal]:
+        found = {}
+        for host in self.reachable:
+            raw = self.value(host).get("journal")
+            if raw:
+                found[host] = state.Journal.from_dict(raw)
+        return found
+
+
+class Admin:
+    """The administering host's side of cross-host operations."""
+
+    def __init__(self, defs: Definitions, basedir: Path, host: str,
+                 progress: Progress = _quiet, transport: Transport | None = None) -> None:
+        self.defs = defs
+        self.basedir = basedir
+        self.host = host
+        self.hostgroup = defs.hostgroup.name
+        self.hosts = list(defs.hostgroup.host_names)
+        self.progress = progress
+        context = AgentContext(basedir=basedir, host=host, _defs=defs)
+        self.transport = transport or Transport(
+            defs, host, basedir, lambda op, args: dispatch(context, op, args))
+        self.token = uuid.uuid4().hex
+        self.warnings: list[str] = []
+
+    def _require_systemd_engine(self, what: str) -> None:
+        if self.defs.hostgroup.engine is not Engine.SYSTEMD:
+            raise BadInput(f"{what}: host group {self.hostgroup} uses the "
+                           f"{self.defs.hostgroup.engine} engine")
+
+    def _group(self, name: str) -> Group:
+        group = self.defs.group(name)
+        if group is None:
+            raise BadInput(f"group '{name}' is not defined in {self.basedir}")
+        return group
+
+    def warn(self, text: str) -> None:
+        self.warnings.append(text)
+        self.progress(f"warning: {text}")
+
+    # -- lock ---------------------------------------------------------------------------
+    @contextmanager
+    def locked(self, operation: str, break_lock: bool = False) -> Iterator[list[str]]:
+        """Hold the admin lock on every reachable host (taken in sorted order)."""
+        info = locks.LockInfo(host=self.host, pid=os.getpid(), since=time.time(),
+                              operation=operation, token=self.token)
+        taken: list[str] = []
+        unreachable: list[str] = []
+        try:
+            for host in sorted(self.hosts):
+                answer = self._acquire(host, info, break_lock)
+                if answer is None:
+                    unreachable.append(host)
+                else:
+                    taken.append(host)
+            if self.host not in taken:
+                raise Refused(f"could not take the admin lock on this host ({self.host})")
+            if unreachable:
+                self.warn(f"lock not taken on unreachable host(s) {', '.join(unreachable)}")
+            yield taken
+        finally:
+            self.transport.ask_many(taken, "lock_release",
+                                    {"hostgroup": self.hostgroup, "token": self.token})
+
+    def _acquire(self, host: str, info: locks.LockInfo, break_lock: bool) -> bool | None:
+        args: dict[str, Any] = {"hostgroup": self.hostgroup, "lock": info.as_dict()}
+        answer = self.transport.ask(host, "lock_acquire", args)
+        if answer.unreachable:
+            return None
+        held_raw = answer.value()["held"]
+        if held_raw is None:
+            return True
+        held = locks.LockInfo.from_dict(held_raw)
+        alive = self._holder_alive(held, answer.value().get("holder_alive", False), host)
+        if alive is True:
+            raise Refused(f"the admin lock is held by {held.describe()}")
+        if not break_lock:
+            why = "its holder is gone" if alive is False else f"its host {held.host} is " \
+                  "unreachable, so it may be stale"
+            raise Refused(f"the admin lock on {host} is held by {held.describe()}; {why}: "
+                          "check, then break it with --break-lock")
+        self.progress(f"breaking the stale admin lock on {host}: {held.describe()}")
+        answer = self.transport.ask(host, "lock_acquire", {**args, "break_token": held.token})
+        if answer.value()["held"] is not None:
+            raise Refused(f"the admin lock on {host} was taken meanwhile")
+        return True
+
+    def _holder_alive(self, held: locks.LockInfo, reported: bool, where: str) -> bool | None:
+        """True/False when provable, None when the holder's host cannot be asked."""
+        if held.host == where:
+            return bool(reported)
+        if held.host not in self.hosts:
+            return False
+        answer = self.transport.ask(held.host, "pid_alive", {"pid": held.pid})
+        if not answer.ok:
+            return None
+        return bool(answer.value()["alive"])
+
+    # -- state --------------------------------------------------------------------------
+    def view(self, hosts: Sequence[str] | None = None) -> ClusterView:
+        answers = self.transport.ask_many(list(hosts or self.hosts), "state",
+                                          {"hostgroup": self.hostgroup}, timeout=30)
+        return self._view_from(answers)
+
+    def _view_from(self, answers: dict[str, Answer]) -> ClusterView:
+        view = ClusterView(answers)
+        best = -1
+        for host in view.reachable:
+            data = view.value(host)
+            if int(data["epoch"]) > best:
+                best = int(data["epoch"])
+                view.assignments = dict(data["assignments"])
+                view.epoch = best
+        return view
+
+    def generation(self) -> int:
+        """The admin host's generation; refuse when its base dir changed since."""
+        mine = sync.read_generation(self.hostgroup)
+        if mine.number and mine.digest != sync.content_digest(self.basedir):
+            raise Refused(f"the definitions in {self.basedir} changed since generation "
+                          f"{mine.number} was synced: run `s2s-sd sync` first")
+        return mine.number
+
+    def preflight(self, view: ClusterView, group: str | None) -> int:
+        number = self.check_generations(view)
+        for host, journal in view.journals().items():
+            if group is None or journal.group == group:
+                raise Refused(f"an interrupted move of {journal.group} "
+                              f"({journal.source or '-'} -> {journal.target}, step "
+                              f"{journal.step}) is journaled on {host}: run "
+                              f"`s2s-sd recover {journal.group}`")
+        return number
+
+    def check_generations(self, view: ClusterView) -> int:
+        number = self.generation()
+        stale = []
+        for host in view.reachable:
+            theirs = int(view.value(host)["generation"])
+            if theirs != number:
+                stale.append(f"{host} has generation {theirs}, this host {number}")
+        if stale:
+            raise Refused("configuration generations differ: " + "; ".join(stale)
+                          + ": run `s2s-sd sync` first")
+        return number
+
+    def observe(self, group: str, hosts: Sequence[str] | None = None,
+                scripts: bool = True) -> tuple[dict[str, GroupObservation], list[str]]:
+        answers = self.transport.ask_many(list(hosts or self.hosts), "observe",
+                                          {"groups": [group], "scripts": scripts})
+        seen: dict[str, GroupObservation] = {}
+        unreachable: list[str] = []
+        for host, answer in answers.items():
+            if answer.ok:
+                seen[host] = GroupObservation.from_dict(answer.value()["groups"][group])
+            elif answer.unreachable:
+                unreachable.append(host)
+            else:
+                raise answer.error or OperationFailed(f"{host}: observe failed")
+        return seen, unreachable
+
+    def _journal(self, hosts: Sequence[str], group: Group, source: str | None, target: str,
+                 step: str, forced: bool = False) -> None:
+        journal = state.Journal(group=group.name, source=source, target=target, step=step,
+                                admin=self.host, pid=os.getpid(), started=time.time(),
+                                forced=forced)
+        targets = sorted(set(hosts) | {self.host})
+        for host, answer in self.transport.ask_many(targets, "journal_write",
+                                                    {"journal": journal.as_dict()}).items():
+            if not answer.ok and host in (self.host, target):
+                raise answer.error or OperationFailed(f"{host}: journal not written")
+
+    def _clear_journal(self, group: Group) -> None:
+        self.transport.ask_many(self.hosts, "journal_clear", {"group": group.name})
+
+    def _record(self, view: ClusterView, group: Group, host: str) -> None:
+        assignments = dict(view.assignments)
+        assignments[group.name] = host
+        epoch = view.epoch + 1
+        answers = self.transport.ask_many(self.hosts, "set_assignments",
+                                          {"epoch": epoch, "assignments": assignments})
+        missed = [h for h, a in answers.items() if not a.ok]
+        if missed:
+            self.warn(f"assignment not recorded on {', '.join(missed)} (unreachable): "
+                      "they catch up at the next move or sync")
+        view.assignments, view.epoch = assignments, epoch
+
+    def _start(self, group: Group, host: str, generation: int) -> dict[str, Any]:
+        return self.transport.call(host, "start_group",
+                                   {"group": group.name, "generation": generation},
+                                   timeout=3600)
+
+    def _stop(self, group: Group, host: str, generation: int) -> dict[str, Any]:
+        return self.transport.call(host, "stop_group",
+                                   {"group": group.name, "generation": generation},
+                                   timeout=3600)
+
+    def _hook(self, group: Group, which: str, host: str, source: str | None,
+              target: str) -> None:
+        if getattr(group, which) is None:
+            return
+        self.progress(f"[{host}] {which.replace('_', '-')} hook {getattr(group, which)}")
+        self.transport.call(host, "run_hook", {"group": group.name, "which": which,
+                                               "source": source, "target": target})
+
+    def _probe(self, group: Group, host: str) -> dict[str, str | None]:
+        answers: dict[str, str | None] = self.transport.call(
+            host, "probe_vips", {"group": group.name})["answers"]
+        return answers
+
+    def _verify_nowhere(self, group: Group, target: str, skip: Sequence[str] = ()) -> None:
+        seen, _ = self.observe(group.name, [h for h in self.hosts if h not in skip],
+                               scripts=True)
+        still = {h: o.active_parts for h, o in seen.items() if o.active}
+        if still:
+            raise Refused("the group is still active: " + "; ".join(
+                f"{h}: {', '.join(parts)}" for h, parts in still.items()))
+        answering = {a: mac for a, mac in self._probe(group, target).items() if mac}
+        if answering:
+            raise Refused("somebody still answers for the VIPs: " + ", ".join(
+                f"{a} by MAC {mac}" for a, mac in answering.items()))
+
+    # -- move ---------------------------------------------------------------------------
+    def move(self, name: str, to: str, dry_run: bool = False, force: bool = False,
+             break_lock: bool = False) -> list[Step]:
+        self._require_systemd_engine("move")
+        group = self._group(name)
+        if to not in self.hosts:
+            raise BadInput(f"--to {to}: not a host of host group {self.hostgroup}")
+        if to not in group.hosts:
+            raise BadInput(f"--to {to}: not one of the hosts of group {name} "
+                           f"({', '.join(group.hosts)})")
+        if dry_run:
+            return self._move_plan(group, to, force)
+        with self.locked(f"move {name} --to {to}", break_lock):
+            return self._move_locked(group, to, force)
+
+    def _locate(self, group: Group, view: ClusterView) -> tuple[str | None, bool,
+                                                                dict[str, GroupObservation],
+                                                                list[str]]:
+        """Where the group runs now: (source host or None, source reachable, obs, unreachable)."""
+        seen, unreachable = self.observe(group.name, view.reachable)
+        unreachable = sorted(set(unreachable) | set(view.unreachable))
+        active = [h for h, o in seen.items() if o.active]
+        if len(active) > 1:
+            raise Refused(f"group {group.name} is active on {' and '.join(active)}: "
+                          "resolve that first (see `s2s-sd status`)")
+        assigned = assigned_host(group, view.assignments)
+        if active:
+            return active[0], True, seen, unreachable
+        if assigned in unreachable:
+            return assigned, False, seen, unreachable
+        return None, True, seen, unreachable
+
+    def _move_plan(self, group: Group, to: str, force: bool) -> list[Step]:
+        view = self.view()
+        source, reachable, _, _ = self._locate(group, view)
+        return move_steps(group, source, to, reachable, force)
+
+    def _move_locked(self, group: Group, to: str, force: bool) -> list[Step]:
+        view = self.view()
+        generation = self.preflight(view, group.name)
+        source, source_reachable, seen, unreachable = self._locate(group, view)
+        steps = move_steps(group, source, to, source_reachable, force)
+        if source == to and seen.get(to) and seen[to].fully_up:
+            self.progress(f"{group.name} already runs on {to}")
+            if assigned_host(group, view.assignments) != to:
+                self._record(view, group, to)
+            return steps
+        if not source_reachable:
+            if not force:
+                raise Refused(f"{group.name} is assigned to {source}, which is unreachable: "
+                              "the group cannot be proven stopped there; if that host is "
+                              "really down, use --force")
+            self.warn(f"--force: {source} unreachable, relying on ARP/ND silence")
+        others = [h for h in unreachable if h != source and h in group.hosts]
+        if others:
+            self.warn(f"{', '.join(others)} unreachable: checked by ARP/ND only")
+        self.progress(f"move {group.name}: {source or '(not running)'} -> {to}")
+        involved = [h for h in (source, to) if h and h not in unreachable]
+        self._journal(involved, group, source, to, "stopping", force)
+        moving_source = source if source and source != to and source_reachable else None
+        if moving_source:
+            self._hook(group, "pre_move", moving_source, source, to)
+            self.progress(f"[{moving_source}] stop {group.name}")
+            stopped = self._stop(group, moving_source, generation)
+            if not stopped["ok"]:
+                parts = GroupObservation.from_dict(stopped["observation"]).active_parts
+                raise OperationFailed(f"{group.name} did not stop on {moving_source}: "
+                                      f"{stopped['message'] or ', '.join(parts)}; the move "
+                                      "stays journaled: see `s2s-sd status`, then "
+                                      f"`s2s-sd recover {group.name}`")
+        elif source == to:
+            # partly up on the target itself: stop it cleanly before a fresh start
+            self._stop(group, to, generation)
+        self.progress("verify: no host runs it, nobody answers for its VIPs")
+        try:
+            self._verify_nowhere(group, to, skip=unreachable)
+        except Refused:
+            if moving_source:
+                self._rollback(view, group, moving_source, to, generation)
+            raise
+        self._journal(involved, group, source, to, "starting", force)
+        self.progress(f"[{to}] start {group.name}")
+        started = self._start(group, to, generation)
+        if not started["ok"]:
+            self.progress(f"[{to}] start failed: {started['message']}")
+            self._stop(group, to, generation)
+            reason = started["message"] or ", ".join(
+                GroupObservation.from_dict(started["observation"]).failed)
+            if moving_source:
+                self._rollback(view, group, moving_source, to, generation)
+                raise OperationFailed(f"{group.name} failed to start on {to} ({reason}); it "
+                                      f"runs on {moving_source} again")
+            self._clear_journal(group)
+            raise OperationFailed(f"{group.name} failed to start on {to} ({reason})")
+        self._journal(involved, group, source, to, "post_move", force)
+        hook_error = None
+        try:
+            self._hook(group, "post_move", to, source, to)
+        except OperationFailed as exc:
+            hook_error = exc
+        self._record(view, group, to)
+        self._clear_journal(group)
+        if hook_error:
+            raise OperationFailed(f"{group.name} runs on {to}, but {hook_error}")
+        self.progress(f"{group.name} runs on {to}")
+        return steps
+
+    def _rollback(self, view: ClusterView, group: Group, source: str, target: str,
+                  generation: int) -> None:
+        self.progress(f"[{source}] roll back: start {group.name} on {source} again")
+        self._journal([source, target], group, target, source, "rollback")
+        restarted = self._start(group, source, generation)
+        if not restarted["ok"]:
+            raise OperationFailed(f"{group.name} failed on {target} and could not be started "
+                                  f"on {source} again: {restarted['message']}; the move stays "
+                                  f"journaled: `s2s-sd recover {group.name}`")
+        self._record(view, group, source)
+        self._clear_journal(group)
+
+    # -- start / stop -------------------------------------------------------------------
+    def start(self, name: str, break_lock: bool = False) -> str:
+        self._require_systemd_engine("start")
+        group = self._group(name)
+        with self.locked(f"start {name}", break_lock):
+            view = self.view()
+            generation = self.preflight(view, name)
+            host = assigned_host(group, view.assignments)
+            if host in view.unreachable:
+                raise OperationFailed(f"{name} is assigned to {host}, which is unreachable")
+            seen, unreachable = self.observe(name, view.reachable)
+            elsewhere = [h for h, o in seen.items() if o.active and h != host]
+            if elsewhere:
+                raise Refused(f"{name} is active on {', '.join(elsewhere)}, not on its "
+                              f"assigned host {host}: see `s2s-sd status`")
+            others = [h for h in unreachable if h in group.hosts and h != host]
+            if others:
+                raise Refused(f"{', '.join(others)} unreachable: cannot prove {name} is "
+                              "not active there")
+            self._journal([host], group, None, host, "starting")
+            self.progress(f"[{host}] start {name}")
+            result = self._start(group, host, generation)
+            self._clear_journal(group)
+            if not result["ok"]:
+                self._stop(group, host, generation)
+                raise OperationFailed(f"{name} failed to start on {host}: "
+                                      f"{result['message'] or 'see systemctl status'}")
+            return host
+
+    def stop(self, name: str, break_lock: bool = False) -> list[str]:
+        self._require_systemd_engine("stop")
+        group = self._group(name)
+        with self.locked(f"stop {name}", break_lock):
+            view = self.view()
+            generation = self.preflight(view, name)
+            seen, unreachable = self.observe(name, view.reachable)
+            active = [h for h, o in seen.items() if o.active]
+            stopped = []
+            for host in active:
+                self.progress(f"[{host}] stop {name}")
+                result = self._stop(group, host, generation)
+                if not result["ok"]:
+                    raise OperationFailed(f"{name} did not stop on {host}: {result['message']}")
+                stopped.append(host)
+            if unreachable:
+                self.warn(f"{', '.join(unreachable)} unreachable: not checked")
+            return stopped
+
+    # -- recover ------------------------------------------------------------------------
+    def recover(self, name: str, break_lock: bool = False) -> str:
+        self._require_systemd_engine("recover")
+        group = self._group(name)
+        view = self.view()
+        journals = [j for j in view.journals().values() if j.group == name]
+        if not journals:
+            raise BadInput(f"no interrupted move of {name} is journaled on any host")
+        journal = max(journals, key=lambda j: j.started)
+        # the crashed admin's lock: provably stale when its process is gone
+        admin_alive = self.transport.ask(journal.admin, "pid_alive", {"pid": journal.pid})
+        if admin_alive.ok and admin_alive.value()["alive"] and journal.admin != self.host:
+            raise Refused(f"the move of {name} is still running on {journal.admin} "
+                          f"(pid {journal.pid})")
+        with self.locked(f"recover {name}", break_lock=True):
+            generation = self.check_generations(view)
+            seen, unreachable = self.observe(name, view.reachable)
+            relevant = [h for h in unreachable if h in group.hosts]
+            if relevant:
+                raise Refused(f"{', '.join(relevant)} unreachable: cannot recover {name} safely")
+            active = [h for h, o in seen.items() if o.active]
+            if len(active) > 1:
+                raise Refused(f"{name} is active on {' and '.join(active)}: stop it on all but "
+                              "one host by hand, then recover")
+            if active and seen[active[0]].fully_up:
+                host = active[0]
+                self.progress(f"{name} runs fully on {host}: keeping it there")
+            else:
+                for host in active:
+                    self.progress(f"[{host}] stop the partly started {name}")
+                    self._stop(group, host, generation)
+                host = recovery_host(journal.step, journal.source, journal.target)
+                if host not in group.hosts:
+                    host = assigned_host(group, view.assignments)
+                self._verify_nowhere(group, host)
+                self._journal([host], group, None, host, "starting")
+                self.progress(f"[{host}] start {name}")
+                result = self._start(group, host, generation)
+                if not result["ok"]:
+                    self._stop(group, host, generation)
+                    raise OperationFailed(f"{name} failed to start on {host}: "
+                                          f"{result['message']}")
+            self._record(view, group, host)
+            self._clear_journal(group)
+            return host
+
+    # -- sync ---------------------------------------------------------------------------
+    def sync(self, break_lock: bool = False) -> tuple[int, list[str], list[str]]:
+        """Copy the base dir to every host as a new generation; (number, synced, missed)."""
+        with self.locked("sync", break_lock):
+            view = self.view()
+            numbers = [int(view.value(h)["generation"]) for h in view.reachable]
+            digest = sync.content_digest(self.basedir)
+            current = sync.read_generation(self.hostgroup)
+            up_to_date = all(view.value(h)["digest"] == digest for h in view.reachable)
+            if up_to_date and current.digest == digest and not view.unreachable and \
+                    len(set(numbers)) == 1 and current.number:
+                return current.number, view.reachable, []
+            number = max([current.number, *numbers]) + 1
+            archive = base64.b64encode(sync.pack(self.basedir)).decode("ascii")
+            args = {"hostgroup": self.hostgroup, "generation": number, "digest": digest,
+                    "archive": archive}
+            answers = self.transport.ask_many(self.hosts, "receive_config", args, timeout=300)
+            synced, missed = [], []
+            for host, answer in answers.items():
+                if answer.ok:
+                    synced.append(host)
+                elif answer.unreachable:
+                    missed.append(host)
+                    self.warn(f"{host} unreachable: it keeps its old generation and refuses "
+                              "to act until synced")
+                else:
+                    raise answer.error or OperationFailed(f"{host}: sync failed")
+            return number, synced, missed
+
+    # -- status -------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        # one request per host: its state and what runs there
+        answers = self.transport.ask_many(self.hosts, "observe",
+                                          {"scripts": True, "hostgroup": self.hostgroup})
+        per_host: dict[str, dict[str, GroupObservation]] = {}
+        state_answers: dict[str, Answer] = {}
+        for host, answer in answers.items():
+            if answer.ok:
+                per_host[host] = {g: GroupObservation.from_dict(o)
+                                  for g, o in answer.value()["groups"].items()}
+                state_answers[host] = Answer(host, result=answer.value()["state"])
+            else:
+                state_answers[host] = answer
+        view = self._view_from(state_answers)
+        unreachable = list(view.unreachable)
+        groups = []
+        alarms: list[str] = []
+        for group in self.defs.groups:
+            assigned = assigned_host(group, view.assignments)
+            hosts: dict[str, Any] = {}
+            active = []
+            for host in self.hosts:
+                if host in unreachable:
+                    hosts[host] = {"state": "unreachable"}
+                    continue
+                seen = per_host[host][group.name]
+                label = ("up" if seen.fully_up else "failed" if seen.failed and not seen.active
+                         else "partial" if seen.active else "down")
+                if seen.active:
+                    active.append(host)
+                hosts[host] = {"state": label, "active": seen.active_parts,
+                               "failed": seen.failed, "observation": seen.as_dict()}
+            group_alarms = []
+            if len(active) > 1:
+                group_alarms.append(f"{group.name} is ACTIVE ON {len(active)} HOSTS: "
+                                    f"{', '.join(active)}")
+            for host in active:
+                if host != assigned:
+                    group_alarms.append(f"{group.name} is active on {host} but assigned to "
+                                        f"{assigned}")
+                elif hosts[host]["state"] == "partial":
+                    group_alarms.append(f"{group.name} is only partly up on {host}: "
+                                        f"{', '.join(hosts[host]['active'])}")
+            groups.append({"group": group.name, "assigned": assigned, "hosts": hosts,
+                           "alarms": group_alarms})
+            alarms += group_alarms
+        for host, journal in view.journals().items():
+            alarms.append(f"interrupted move of {journal.group} ({journal.source or '-'} -> "
+                          f"{journal.target}, step {journal.step}) journaled on {host}: "
+                          f"`s2s-sd recover {journal.group}`")
+        locks_held = {}
+        for host in view.reachable:
+            held = view.value(host).get("lock")
+            if held:
+                locks_held[host] = held
+        generations = {h: view.value(h)["generation"] for h in view.reachable}
+        return {"hostgroup": self.hostgroup, "host": self.host, "groups": groups,
+                "alarms": sorted(set(alarms)), "unreachable": sorted(set(unreachable)),
+                "generations": generations, "locks": locks_held}
+
+
+# -- the guard's cross-host question ----------------------------------------------------
+
+def guard(defs: Definitions, basedir: Path, host: str, group_name: str) -> str:
+    """Return why `group_name` may start on this host, or raise Refused."""
+    hostgroup = defs.hostgroup.name
+    journal = state.read_journal(hostgroup)
+    move = None
+    if journal is not None and journal.group == group_name and _journal_current(journal, host):
+        if journal.step not in STARTING_STEPS:
+            raise Refused(f"a move of {group_name} ({journal.source or '-'} -> "
+                          f"{journal.target}) is in progress, step {journal.step}")
+        move = MoveInProgress(journal.group, journal.source or "-", journal.target)
+    verdict = guard_verdict(defs, group_name, host, state.read_assignments(hostgroup), move)
+    if not verdict.allowed:
+        raise Refused(verdict.reason)
+    if move is not None:
+        return verdict.reason  # the admin proved the group down everywhere just before
+    admin = Admin(defs, basedir, host)
+    peers = [h for h in admin.hosts if h != host]
+    seen, unreachable = admin.observe(group_name, peers, scripts=False)
+    active = [h for h, o in seen.items() if o.active]
+    if active:
+        raise Refused(f"{group_name} is active on {', '.join(active)}")
+    if unreachable:
+        raise Refused(f"{', '.join(unreachable)} unreachable: cannot prove {group_name} is "
+                      "not active there (start it with `s2s-sd start` once they answer, or "
+                      "move it with --force)")
+    return verdict.reason + "; not active on " + (", ".join(peers) or "any other host")
+
+
+def _journal_current(journal: state.Journal, host: str) -> bool:
+    """A journal entry gives permission only while its move is alive and recent."""
+    if time.time() - journal.started > JOURNAL_TRUST_SECONDS:
+        return False
+    if journal.admin == host:
+        return locks.pid_alive(journal.pid)
+    return True

@@ -1,0 +1,158 @@
+"""Reaching the hosts of a host group.
+
+The admin host acts on itself directly (in-process) and on every other host over
+OpenSSH by running `s2s-sd agent` there: one JSON request on stdin, one JSON answer on
+stdout. ssh runs with BatchMode (no password prompts) and StrictHostKeyChecking (an
+unknown or changed host key is an error naming the host, never a silent accept), and
+shares one connection per host (ControlMaster) so the many small requests of a move
+cost milliseconds, not handshakes. Hosts are contacted in parallel.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from s2s_sd.errors import BadInput, OperationFailed, Refused, S2SError
+from s2s_sd.model import Definitions
+from s2s_sd.run import run
+
+PROTOCOL_VERSION = 1
+SSH_CONTROL_DIR = "/run/s2s-sd"
+REMOTE_COMMAND_ENV = "S2S_SD_REMOTE_COMMAND"
+DEFAULT_REMOTE_COMMAND = "/usr/local/bin/s2s-sd"
+SSH_EXTRA_ENV = "S2S_SD_SSH_OPTIONS"
+
+
+class HostUnreachable(OperationFailed):
+    def __init__(self, host: str, reason: str) -> None:
+        self.host = host
+        self.reason = reason
+        super().__init__(f"{host}: unreachable: {reason}")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The outcome of one request to one host: a result or an error."""
+
+    host: str
+    result: dict[str, Any] | None = None
+    error: S2SError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def unreachable(self) -> bool:
+        return isinstance(self.error, HostUnreachable)
+
+    def value(self) -> dict[str, Any]:
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None
+        return self.result
+
+
+LocalHandler = Callable[[str, Mapping[str, Any]], dict[str, Any]]
+
+
+def error_to_wire(error: S2SError) -> dict[str, Any]:
+    kind = ("bad_input" if isinstance(error, BadInput) else
+            "refused" if isinstance(error, Refused) else "failed")
+    return {"ok": False, "kind": kind, "message": str(error)}
+
+
+def error_from_wire(host: str, answer: Mapping[str, Any]) -> S2SError:
+    message = f"{host}: {answer.get('message', 'unknown error')}"
+    kind = answer.get("kind")
+    if kind == "bad_input":
+        return BadInput(message)
+    if kind == "refused":
+        return Refused(message)
+    return OperationFailed(message)
+
+
+class Transport:
+    """Requests to hosts by name: local ones in-process, others over ssh."""
+
+    def __init__(self, defs: Definitions, local_host: str, basedir: Path,
+                 local_handler: LocalHandler) -> None:
+        self.defs = defs
+        self.local_host = local_host
+        self.basedir = basedir
+        self.local_handler = local_handler
+        self.remote_command = os.environ.get(REMOTE_COMMAND_ENV) or DEFAULT_REMOTE_COMMAND
+
+    def address(self, host: str) -> str:
+        for entry in self.defs.hostgroup.hosts:
+            if entry.name == host:
+                return entry.address or host
+        raise BadInput(f"host '{host}' is not in host group {self.defs.hostgroup.name}")
+
+    def ssh_argv(self, host: str) -> list[str]:
+        os.makedirs(SSH_CONTROL_DIR, mode=0o700, exist_ok=True)
+        argv = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+                "-o", "ConnectTimeout=5", "-o", "ServerAliveInterval=5",
+                "-o", "ServerAliveCountMax=2",
+                "-o", "ControlMaster=auto", "-o", f"ControlPath={SSH_CONTROL_DIR}/ssh-%C",
+                "-o", "ControlPersist=120",
+                "-l", "root"]
+        argv += shlex.split(os.environ.get(SSH_EXTRA_ENV, ""))
+        remote = [self.remote_command, "agent", "--basedir", str(self.basedir)]
+        # ssh hands the remote side one command line for its shell: quote every word
+        return [*argv, self.address(host), "--", shlex.join(remote)]
+
+    def call(self, host: str, op: str, args: Mapping[str, Any] | None = None,
+             timeout: float = 120) -> dict[str, Any]:
+        return self.ask(host, op, args, timeout).value()
+
+    def ask(self, host: str, op: str, args: Mapping[str, Any] | None = None,
+            timeout: float = 120) -> Answer:
+        args = dict(args or {})
+        if host == self.local_host:
+            try:
+                return Answer(host, result=self.local_handler(op, args))
+            except S2SError as exc:
+                return Answer(host, error=exc)
+        request = json.dumps({"version": PROTOCOL_VERSION, "op": op, "args": args})
+        try:
+            result = run(self.ssh_argv(host), check=False, input=request, timeout=timeout)
+        except OperationFailed as exc:
+            return Answer(host, error=HostUnreachable(host, str(exc)))
+        if result.returncode == 255:
+            lines = [ln for ln in result.stderr.strip().splitlines() if ln.strip()]
+            reason = lines[-1] if lines else "ssh failed"
+            return Answer(host, error=HostUnreachable(host, reason))
+        try:
+            answer = json.loads(result.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            detail = (result.stderr or result.stdout).strip()[-300:]
+            return Answer(host, error=OperationFailed(
+                f"{host}: no answer from s2s-sd agent (exit {result.returncode}): {detail}"))
+        if not isinstance(answer, dict):
+            return Answer(host, error=OperationFailed(f"{host}: malformed answer"))
+        if answer.get("ok"):
+            payload = answer.get("result")
+            return Answer(host, result=payload if isinstance(payload, dict) else {})
+        return Answer(host, error=error_from_wire(host, answer))
+
+    def ask_many(self, hosts: Sequence[str], op: str,
+                 args: Mapping[str, Any] | Callable[[str], Mapping[str, Any]] | None = None,
+                 timeout: float = 120) -> dict[str, Answer]:
+        """The same request to several hosts at once; answers by host, in input order."""
+        def one(host: str) -> Answer:
+            host_args = args(host) if callable(args) else args
+            return self.ask(host, op, host_args, timeout)
+
+        if not hosts:
+            return {}
+        with ThreadPoolExecutor(max_workers=min(16, len(hosts))) as pool:
+            answers = list(pool.map(one, hosts))
+        return dict(zip(hosts, answers, strict=True))
