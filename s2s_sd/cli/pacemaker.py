@@ -88,6 +88,8 @@ def apply_pacemaker(basedir: Path, host: str | None, cib_file: Path | None, dry_
     _echo_all_warnings(definitions, problems)
     result = engine.apply(definitions, basedir, _settings(basedir, target_basedir),
                           cib_file=cib_file, dry_run=dry_run)
+    for message in result.warnings:
+        click.echo(f"s2s-sd: warning: {message}", err=True)
     if result.diff:
         click.echo(result.diff, nl=False)
     for change in result.changes:

@@ -74,6 +74,7 @@ class ApplyResult:
     pushed: bool
     dry_run: bool
     verify_messages: str
+    warnings: tuple[str, ...] = ()
 
 
 # -- secrets -----------------------------------------------------------------------------
@@ -442,27 +443,41 @@ def apply(defs: Definitions, basedir: Path, settings: PacemakerSettings | None =
     values = list(secrets.values())
     for _attempt in range(PUSH_ATTEMPTS):
         live = query(cib_file)
+        notes = node_warnings(live, defs)
         merged = merge(live, defs, settings, secrets)
         if not merged.changed:
-            return ApplyResult(target, (), "", False, dry_run, "")
+            return ApplyResult(target, (), "", False, dry_run, "", notes)
         valid, messages = verify(merged.cib, values)
         if not valid:
             raise Refused(f"the merged CIB for {target} is invalid (crm_verify); nothing was "
                           f"changed:\n{messages}")
         if dry_run:
-            return ApplyResult(target, tuple(merged.changes), merged.diff, False, True, messages)
+            return ApplyResult(target, tuple(merged.changes), merged.diff, False, True,
+                               messages, notes)
         with tempfile.TemporaryDirectory(prefix="s2s-sd-cib.") as tmp:
             patch = make_patch(live, merged.cib, Path(tmp))
             if not patch:
-                return ApplyResult(target, (), "", False, False, messages)
+                return ApplyResult(target, (), "", False, False, messages, notes)
             if cib_file is None:
                 status = push(patch, None, values)
             else:
                 status = _push_file(patch, cib_file, values)
         if status == 0:
-            return ApplyResult(target, tuple(merged.changes), merged.diff, True, False, messages)
+            return ApplyResult(target, tuple(merged.changes), merged.diff, True, False,
+                               messages, notes)
     raise OperationFailed(f"the CIB of {target} kept changing while s2s-sd applied its "
                           f"configuration ({PUSH_ATTEMPTS} attempts); nothing was changed")
+
+
+def node_warnings(live: etree._Element, defs: Definitions) -> tuple[str, ...]:
+    """Hosts of the definitions the CIB knows no node of: their groups cannot run there."""
+    nodes = {n.get("uname") for n in live.iterfind("configuration/nodes/node")}
+    missing = [h for h in defs.hostgroup.host_names if h not in nodes]
+    if not missing:
+        return ()
+    return (f"the CIB has no node named {', '.join(missing)} (its nodes: "
+            f"{', '.join(sorted(str(n) for n in nodes)) or 'none'}); groups cannot run on a "
+            "host until it is a cluster node of that name",)
 
 
 def _push_file(patch: str, cib_file: Path, secrets: Iterable[str]) -> int:

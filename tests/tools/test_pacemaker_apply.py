@@ -240,3 +240,36 @@ def test_cib_file_env_is_honoured(pm_basedir: Path, cib_file: Path) -> None:
                                        "--host", "n1"], env={"CIB_file": str(cib_file)})
     assert result.exit_code == 0, result.output
     assert etree.parse(str(cib_file)).getroot().find(".//group[@id='ora']") is not None
+
+
+def test_unknown_nodes_are_reported(pm_basedir: Path, tmp_path: Path) -> None:
+    bare = tmp_path / "bare.xml"
+    bare.write_text(run([tool("cibadmin"), "--empty"]).stdout)
+    result = apply(pm_basedir, bare)
+    assert result.exit_code == 0, result.output
+    assert "no node named n1, n2, n3" in result.output
+
+
+def test_a_cib_changed_meanwhile_is_merged_again(pm_basedir: Path, cib_file: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The patch is versioned: computed against a CIB that changed before the push, it is
+    rejected by cibadmin, and apply starts over from the current CIB."""
+    from s2s_sd.engines import pacemaker as engine
+
+    stale = parse_cib(cib_file.read_text(), "stale")
+    # someone else changes the CIB after s2s-sd read it
+    run([tool("pcs"), "-f", str(cib_file), "property", "set", "maintenance-mode=false"])
+    real_query = engine.query
+    calls: list[int] = []
+
+    def query(path: Path | None) -> etree._Element:
+        calls.append(1)
+        return stale if len(calls) == 1 else real_query(path)
+
+    monkeypatch.setattr(engine, "query", query)
+    result = apply(pm_basedir, cib_file)
+    assert result.exit_code == 0, result.output
+    assert len(calls) == 2
+    root = parse_cib(cib_file.read_text(), "cib")
+    assert root.find(".//nvpair[@name='maintenance-mode']") is not None  # theirs survives
+    assert root.find(".//group[@id='censhare']") is not None  # ours is there
