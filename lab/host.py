@@ -292,7 +292,7 @@ def leftovers() -> list[str]:
     found += [f"mount {m}" for m in lab_mounts()]
     found += [f"loop device {d} ({f})" for d, f in lab_loop_devices().items()]
     found += [f"network namespace {n}" for n in lab_netns()]
-    found += [f"nspawn leftover {p}" for p in lab_propagate_dirs()]
+    found += [f"nspawn runtime dir {p}" for p in lab_propagate_dirs()]
     if (NETNS_ETC_DIR / CLIENT_NETNS).exists():
         found.append(f"client hosts file {NETNS_ETC_DIR / CLIENT_NETNS}")
     return found

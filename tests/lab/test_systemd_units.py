@@ -196,8 +196,10 @@ def test_bare_start_is_refused_where_not_assigned(installed: LabNodes) -> None:
     result = lab.exec(NOT_ASSIGNED, ["systemctl", "start", TARGET], check=False, timeout=120)
     assert not result.ok
     wait_idle(lab, NOT_ASSIGNED)
-    assert active_state(lab, NOT_ASSIGNED, f"s2s-guard@{GROUP}.service") == "failed"
+    guard = f"s2s-guard@{GROUP}.service"
+    assert active_state(lab, NOT_ASSIGNED, guard) == "failed"
+    # Exit 3: refused for safety (DESIGN.md), not a crash of the guard.
+    assert unit_property(lab, NOT_ASSIGNED, guard, "ExecMainStatus") == "3"
     assert_group_down(lab, NOT_ASSIGNED)
-    guard_log = lab.exec(NOT_ASSIGNED, ["journalctl", "--no-pager", "-u",
-                                        f"s2s-guard@{GROUP}.service"]).stdout
-    assert f"must not start on {NOT_ASSIGNED}" in guard_log, guard_log
+    guard_log = lab.exec(NOT_ASSIGNED, ["journalctl", "--no-pager", "-u", guard]).stdout
+    assert "refused" in guard_log and ASSIGNED in guard_log, guard_log

@@ -1,0 +1,362 @@
+"""The systemd engine across real hosts: sync, lock, move, status, recover, guard, boot.
+
+examples/ is installed as a site would do it: the base dir /etc/s2s-sd on n1, `s2s-sd
+sync` copies it to n2 and n3 over real OpenSSH and installs the units there. Samplers on
+every node record every 100 ms what runs there; tests using `never_two_actives` prove
+from those samples that no group was ever active on two nodes at once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from lab.backend import LabNodes
+from tests.lab.runtime_support import (
+    NODES,
+    VIPS,
+    clean_node,
+    double_actives,
+    install_site,
+    read_samples,
+    s2s,
+    start_samplers,
+    stop_samplers,
+)
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="module")
+def site(lab_manager: Any) -> Iterator[LabNodes]:
+    lab = lab_manager.get(cluster=False)
+    install_site(lab)
+    start_samplers(lab)
+    yield lab
+    stop_samplers(lab)
+    for node in NODES:
+        clean_node(lab, node)
+
+
+@pytest.fixture
+def runtime_lab(site: LabNodes, lab: LabNodes) -> LabNodes:
+    """The site, with every node up (a failed test may have left one down)."""
+    return lab
+
+
+@pytest.fixture
+def never_two_actives(runtime_lab: LabNodes) -> Iterator[None]:
+    since = time.time()
+    yield
+    time.sleep(0.3)  # the last samples
+    findings = double_actives(read_samples(runtime_lab, since))
+    assert not findings, "a group was active on two nodes at once:\n" + "\n".join(findings)
+
+
+def status(lab: LabNodes, node: str = "n1") -> tuple[int, dict[str, Any]]:
+    result = s2s(lab, node, "status", "--json")
+    assert result.stdout.strip().startswith("{"), result.stdout + result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+def group_status(lab: LabNodes, group: str) -> dict[str, Any]:
+    _, report = status(lab)
+    return next(g for g in report["groups"] if g["group"] == group)
+
+
+def runs_only_on(lab: LabNodes, group: str, host: str) -> None:
+    entry = group_status(lab, group)
+    states = {h: e["state"] for h, e in entry["hosts"].items()}
+    assert entry["assigned"] == host, entry
+    assert states[host] == "up", states
+    assert all(s == "down" for h, s in states.items() if h != host), states
+
+
+def vip_answered_by(lab: LabNodes, group: str, host: str) -> None:
+    vip = VIPS[group]
+    ping = lab.client(["ping", "-c", "2", "-W", "1", vip], check=False)
+    assert ping.ok, f"client cannot reach {vip}: {ping.stdout}"
+    neigh = lab.client(["ip", "neigh", "show", vip]).stdout
+    mac = lab.exec(host, ["cat", "/sys/class/net/host0/address"]).stdout.strip()
+    assert mac in neigh, f"{vip} answered by {neigh!r}, not {host} ({mac})"
+
+
+def ensure_on(lab: LabNodes, group: str, host: str) -> None:
+    entry = group_status(lab, group)
+    if entry["assigned"] != host or entry["hosts"][host]["state"] != "up":
+        result = s2s(lab, "n1", "move", group, "--to", host)
+        assert result.ok, result.stdout + result.stderr
+
+
+# -- sync -----------------------------------------------------------------------------
+
+def test_sync_and_a_host_offline_during_sync_refuses_to_act(runtime_lab: LabNodes) -> None:
+    lab = runtime_lab
+    before = s2s(lab, "n1", "sync", "--list").stdout
+    lab.stop("n3")
+    try:
+        lab.exec("n1", ["sh", "-c", "echo '# changed' >> /etc/s2s-sd/groups/web.toml"])
+        result = s2s(lab, "n1", "sync")
+        assert result.returncode == 1 and "NOT synced: n3" in result.stdout, result.stdout
+    finally:
+        lab.start("n3")
+    # n3 came back with the old generation: acting is refused, naming both
+    result = s2s(lab, "n1", "move", "web", "--to", "n1")
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "n3 has generation" in result.stderr and "run `s2s-sd sync`" in result.stderr
+    result = s2s(lab, "n3", "start", "web")
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert s2s(lab, "n1", "sync").ok
+    listed = s2s(lab, "n1", "sync", "--list").stdout
+    assert len(listed.splitlines()) == len(before.splitlines()) + 2
+    generations = status(lab)[1]["generations"]
+    assert len(set(generations.values())) == 1, generations
+
+
+# -- moves ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("group", "path"), [
+    ("censhare", ["n2", "n3", "n1"]),
+    ("ora", ["n3", "n1", "n2"]),
+    ("web", ["n1", "n3"]),
+])
+def test_move_around_the_hosts(runtime_lab: LabNodes, never_two_actives: None, group: str,
+                               path: list[str]) -> None:
+    lab = runtime_lab
+    source = group_status(lab, group)["assigned"]
+    for target in path:
+        result = s2s(lab, "n1", "move", group, "--to", target)
+        assert result.ok, f"move {group} {source} -> {target}:\n{result.stdout}{result.stderr}"
+        runs_only_on(lab, group, target)
+        vip_answered_by(lab, group, target)
+        if group in ("censhare", "ora"):
+            hooks_source = lab.exec(source, ["cat", "/var/log/s2s-sd/hooks.log"]).stdout
+            hooks_target = lab.exec(target, ["cat", "/var/log/s2s-sd/hooks.log"]).stdout
+            assert f"pre-move {group} {source} -> {target} on {source}" in hooks_source
+            assert f"post-move {group} {source} -> {target} on {target}" in hooks_target
+        for node in (source, target):
+            log = lab.exec(node, ["cat", "/var/log/s2s-sd/actions.log"]).stdout
+            assert f"{group}" in log
+        source = target
+
+
+def test_mount_and_data_follow_the_group(runtime_lab: LabNodes, never_two_actives: None) -> None:
+    lab = runtime_lab
+    ensure_on(lab, "censhare", "n1")
+    lab.exec("n1", ["sh", "-c", "echo payload-$(hostname) > /disk/censhare/00/moved.txt"])
+    assert s2s(lab, "n1", "move", "censhare", "--to", "n2").ok
+    assert lab.exec("n2", ["cat", "/disk/censhare/00/moved.txt"]).stdout.strip() == \
+        "payload-n1"
+    assert not lab.exec("n1", ["findmnt", "/disk/censhare/00"], check=False).ok
+
+
+def test_dry_run_changes_nothing(runtime_lab: LabNodes) -> None:
+    lab = runtime_lab
+    ensure_on(lab, "web", "n3")
+    result = s2s(lab, "n1", "move", "web", "--to", "n1", "--dry-run")
+    assert result.ok, result.stdout + result.stderr
+    assert "plan (nothing changed)" in result.stdout and "[n3] stop s2s-web.target" in \
+        result.stdout
+    runs_only_on(lab, "web", "n3")
+
+
+def test_move_to_host_outside_group_is_bad_input(runtime_lab: LabNodes) -> None:
+    result = s2s(runtime_lab, "n1", "move", "web", "--to", "n2")
+    assert result.returncode == 2 and "not one of the hosts of group web" in result.stderr
+
+
+def test_failed_start_on_target_rolls_back(runtime_lab: LabNodes,
+                                           never_two_actives: None) -> None:
+    lab = runtime_lab
+    ensure_on(lab, "ora", "n2")
+    # the listener cannot bind its port on n3: a failing member on the target
+    lab.exec("n3", ["systemd-run", "--unit=port-squatter", "/usr/bin/python3", "-m",
+                    "http.server", "1521", "--bind", "0.0.0.0"])
+    try:
+        result = s2s(lab, "n1", "move", "ora", "--to", "n3")
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "failed to start on n3" in result.stderr and "runs on n2 again" in result.stderr
+        runs_only_on(lab, "ora", "n2")
+    finally:
+        lab.exec("n3", ["systemctl", "stop", "port-squatter"], check=False)
+
+
+def test_busy_mount_on_source_does_not_block_the_move(runtime_lab: LabNodes,
+                                                       never_two_actives: None) -> None:
+    lab = runtime_lab
+    ensure_on(lab, "censhare", "n1")
+    # a shell with its cwd on the disk and one that ignores SIGTERM
+    lab.exec("n1", ["systemd-run", "--unit=busy-reader", "--working-directory=/disk/censhare/00",
+                    "/bin/sleep", "3600"])
+    lab.exec("n1", ["systemd-run", "--unit=busy-stubborn",
+                    "--working-directory=/disk/censhare/00", "/bin/sh", "-c",
+                    "trap '' TERM; while :; do sleep 1; done"])
+    result = s2s(lab, "n1", "move", "censhare", "--to", "n2")
+    assert result.ok, result.stdout + result.stderr
+    runs_only_on(lab, "censhare", "n2")
+    journal = lab.exec("n1", ["journalctl", "--no-pager", "-u", "s2s-censhare-data.service"])
+    assert "sending SIGKILL" in journal.stdout, journal.stdout[-2000:]
+
+
+def test_two_concurrent_moves_exactly_one_proceeds(runtime_lab: LabNodes,
+                                                   never_two_actives: None) -> None:
+    lab = runtime_lab
+    ensure_on(lab, "censhare", "n1")
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(s2s, lab, "n1", "move", "censhare", "--to", "n2")
+        second = pool.submit(s2s, lab, "n2", "move", "censhare", "--to", "n3")
+        results = [first.result(), second.result()]
+    codes = sorted(r.returncode for r in results)
+    assert codes == [0, 3], [(r.returncode, r.stdout, r.stderr) for r in results]
+    refused = next(r for r in results if r.returncode == 3)
+    assert "admin lock is held by" in refused.stderr
+    winner = "n2" if results[0].returncode == 0 else "n3"
+    runs_only_on(lab, "censhare", winner)
+
+
+def test_source_crashed_move_refused_then_forced(runtime_lab: LabNodes) -> None:
+    lab = runtime_lab
+    ensure_on(lab, "web", "n3")
+    lab.kill("n3")
+    try:
+        result = s2s(lab, "n1", "move", "web", "--to", "n1")
+        assert result.returncode == 3, result.stdout + result.stderr
+        assert "n3, which is unreachable" in result.stderr
+        result = s2s(lab, "n1", "move", "web", "--to", "n1", "--force")
+        assert result.ok, result.stdout + result.stderr
+        vip_answered_by(lab, "web", "n1")
+    finally:
+        lab.start("n3")
+    # n3 rebooted: web is assigned to n1 now and n3 must not start it
+    time.sleep(2)
+    runs_only_on(lab, "web", "n1")
+
+
+def test_killed_admin_mid_move_then_recover(runtime_lab: LabNodes,
+                                            never_two_actives: None) -> None:
+    lab = runtime_lab
+    ensure_on(lab, "censhare", "n2")
+    # kill -9 of s2s-sd while the group is stopping on the source (the db stop is slow)
+    lab.exec("n1", ["systemd-run", "--unit=killed-move", "s2s-sd", "move", "censhare",
+                    "--to", "n3"])
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        journal = lab.exec("n1", ["cat", "/var/lib/s2s-sd/c07/journal.json"], check=False)
+        if journal.ok and '"stopping"' in journal.stdout:
+            break
+        time.sleep(0.05)
+    lab.exec("n1", ["systemctl", "kill", "--signal=KILL", "killed-move"], check=False)
+    code, report = status(lab)
+    assert code == 1
+    assert any("interrupted move of censhare" in a for a in report["alarms"]), report["alarms"]
+    blocked = s2s(lab, "n1", "move", "censhare", "--to", "n1")
+    assert blocked.returncode == 3 and "s2s-sd recover censhare" in blocked.stderr
+    result = s2s(lab, "n1", "recover", "censhare")
+    assert result.ok, result.stdout + result.stderr
+    entry = group_status(lab, "censhare")
+    up = [h for h, e in entry["hosts"].items() if e["state"] == "up"]
+    assert up == [entry["assigned"]], entry
+    assert all(e["state"] == "down" for h, e in entry["hosts"].items() if h not in up)
+    assert not status(lab)[1]["alarms"]
+
+
+def test_bare_systemctl_start_elsewhere_is_refused(runtime_lab: LabNodes,
+                                                   never_two_actives: None) -> None:
+    lab = runtime_lab
+    ensure_on(lab, "web", "n1")
+    result = lab.exec("n3", ["systemctl", "start", "s2s-web.target"], check=False, timeout=120)
+    assert result.returncode != 0
+    guard_log = lab.exec("n3", ["journalctl", "--no-pager", "-u", "s2s-guard@web.service"])
+    assert "assigned to n1" in guard_log.stdout, guard_log.stdout[-1500:]
+    lab.exec("n3", ["systemctl", "reset-failed"], check=False)
+    runs_only_on(lab, "web", "n1")
+
+
+def test_forced_double_start_raises_the_alarm(runtime_lab: LabNodes) -> None:
+    lab = runtime_lab
+    ensure_on(lab, "web", "n1")
+    # bypass the guard: start a member unit's work by hand on n3 (a VIP and the app)
+    lab.exec("n3", ["ip", "addr", "add", "192.168.77.23/24", "dev", "host0"])
+    try:
+        code, report = status(lab)
+        assert code == 1
+        alarms = " ".join(report["alarms"])
+        assert "web is ACTIVE ON 2 HOSTS: n1, n3" in alarms, alarms
+        assert "web is active on n3 but assigned to n1" in alarms, alarms
+        text = s2s(lab, "n1", "status")
+        assert text.returncode == 1 and "ALARM: web is ACTIVE ON 2 HOSTS" in text.stdout
+        refused = s2s(lab, "n1", "move", "web", "--to", "n3")
+        assert refused.returncode == 3 and "active on n1 and n3" in refused.stderr
+    finally:
+        lab.exec("n3", ["ip", "addr", "del", "192.168.77.23/24", "dev", "host0"], check=False)
+    assert status(lab)[0] == 0
+
+
+def test_reboot_brings_groups_back_only_on_the_assigned_host(runtime_lab: LabNodes) -> None:
+    lab = runtime_lab
+    ensure_on(lab, "ora", "n2")
+    ensure_on(lab, "web", "n1")
+    lab.stop("n2")
+    lab.start("n2")
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if group_status(lab, "ora")["hosts"]["n2"]["state"] == "up":
+            break
+        time.sleep(0.5)
+    runs_only_on(lab, "ora", "n2")
+    # n3 reboots: it is not assigned any group, it starts none
+    lab.stop("n3")
+    lab.start("n3")
+    time.sleep(3)
+    report = status(lab)[1]
+    for entry in report["groups"]:
+        assert entry["hosts"]["n3"]["state"] == "down", entry
+    assert not report["alarms"]
+
+
+def test_start_and_stop_commands(runtime_lab: LabNodes, never_two_actives: None) -> None:
+    lab = runtime_lab
+    ensure_on(lab, "web", "n1")
+    result = s2s(lab, "n3", "stop", "web")
+    assert result.ok and "stopped on n1" in result.stdout, result.stdout + result.stderr
+    assert group_status(lab, "web")["hosts"]["n1"]["state"] == "down"
+    result = s2s(lab, "n3", "start", "web")
+    assert result.ok and "web runs on n1" in result.stdout, result.stdout + result.stderr
+    runs_only_on(lab, "web", "n1")
+
+
+def test_lock_is_visible_and_stale_lock_needs_break_lock(runtime_lab: LabNodes) -> None:
+    lab = runtime_lab
+    stale = {"host": "n2", "pid": 999999, "since": time.time() - 60, "operation": "move x",
+             "token": "deadbeef"}
+    lab.exec("n1", ["sh", "-c", "cat > /var/lib/s2s-sd/c07/lock"], input=json.dumps(stale))
+    try:
+        result = s2s(lab, "n1", "stop", "web")
+        assert result.returncode == 3, result.stdout + result.stderr
+        assert "holder is gone" in result.stderr and "--break-lock" in result.stderr
+        result = s2s(lab, "n1", "stop", "web", "--break-lock")
+        assert result.ok, result.stdout + result.stderr
+        assert "breaking the stale admin lock on n1" in result.stdout
+        assert s2s(lab, "n1", "start", "web").ok
+    finally:
+        lab.exec("n1", ["rm", "-f", "/var/lib/s2s-sd/c07/lock"], check=False)
+
+
+def test_bad_requests_from_other_hosts_are_refused(runtime_lab: LabNodes) -> None:
+    lab = runtime_lab
+    for request in ('{"version": 1, "op": "rm_rf"}', "not json",
+                    '{"version": 1, "op": "stop_group", "args": {"group": "../x"}}',
+                    '{"version": 1, "op": "start_group", "args": {"group": "web"}}'):
+        # over real ssh from n1, as the admin host's requests arrive
+        result = lab.exec("n1", ["ssh", "-o", "BatchMode=yes", "n2", "s2s-sd", "agent",
+                                 "--basedir", "/etc/s2s-sd"], input=request, check=False)
+        assert result.returncode == 2, (request, result.stdout, result.stderr)
+        answer = json.loads(result.stdout)
+        assert answer["ok"] is False and answer["kind"] == "bad_input"
+        assert "Traceback" not in result.stdout + result.stderr
