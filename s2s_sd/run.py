@@ -68,18 +68,22 @@ def run(
     return result
 
 
+PIPE = subprocess.PIPE
+
+
 def spawn(
     argv: Sequence[str],
     *,
     env: Mapping[str, str] | None = None,
+    stdin: int | None = subprocess.DEVNULL,
     stdout: int | None = subprocess.DEVNULL,
     stderr: int | None = subprocess.DEVNULL,
 ) -> subprocess.Popen[bytes]:
-    """Start a long-running process (lab nodes, samplers) and return its handle."""
+    """Start a long-running process (lab nodes, agent sessions) and return its handle."""
     try:
         return subprocess.Popen(
             list(argv), env=dict(env) if env is not None else None,
-            stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL,
+            stdout=stdout, stderr=stderr, stdin=stdin,
         )
     except FileNotFoundError as exc:
         raise CommandNotFound(f"{argv[0]}: not installed or not on PATH") from exc

@@ -184,9 +184,14 @@ def _groups(defs: Definitions) -> Iterator[Problem]:
 
 def _ip(service: IpService, vips: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, IpService],
         aliases: dict[str, IpService], defs: Definitions) -> Iterator[Problem]:
+    prefix = service.address.partition("/")[2]
     if "/" not in service.address:
         yield _problem(service, "address", service_path(service, "address"),
                        f"'{service.address}' needs a prefix length, e.g. {service.address}/24")
+    elif not prefix.isdigit() or "%" in service.address:
+        yield _problem(service, "address", service_path(service, "address"),
+                       f"'{service.address}': give the prefix length as a number (no netmask, "
+                       "no %zone)")
     else:
         try:
             iface = ipaddress.ip_interface(service.address)
@@ -196,10 +201,11 @@ def _ip(service: IpService, vips: dict[ipaddress.IPv4Address | ipaddress.IPv6Add
         else:
             address = iface.ip
             network = iface.network
-            if address.is_multicast or address.is_loopback or address.is_unspecified:
+            if (address.is_multicast or address.is_loopback or address.is_unspecified
+                    or address.is_link_local):
                 yield _problem(service, "address", service_path(service, "address"),
-                               f"'{address}' cannot be a virtual IP (multicast, loopback or "
-                               "unspecified)")
+                               f"'{address}' cannot be a virtual IP (multicast, loopback, "
+                               "link-local or unspecified)")
             elif (address.version == 4 and network.prefixlen < 31
                   and address in (network.network_address, network.broadcast_address)):
                 yield _problem(service, "address", service_path(service, "address"),

@@ -173,11 +173,8 @@ def guard(basedir: Path, group: str) -> None:
     click.echo(f"{group} may start on {host}: {reason}")
 
 
-@click.command(hidden=True)
-@basedir_option
-def agent(basedir: Path) -> None:
-    """Answer one request from the admin host (JSON on stdin, JSON on stdout)."""
-    raw = sys.stdin.buffer.read(MAX_REQUEST_BYTES + 1)
+def _answer(basedir: Path, context: AgentContext | None, raw: bytes) -> tuple[str, int]:
+    """One request -> (answer line, exit code). Never raises."""
     try:
         if len(raw) > MAX_REQUEST_BYTES:
             raise BadInput("request larger than 128 MiB")
@@ -190,15 +187,31 @@ def agent(basedir: Path) -> None:
         op = request.get("op")
         if not isinstance(op, str):
             raise BadInput("request: 'op' must be a string")
-        context = AgentContext(basedir=basedir, host=local_host())
+        context = context or AgentContext(basedir=basedir, host=local_host())
         result = dispatch(context, op, request.get("args") or {})
     except S2SError as exc:
-        click.echo(json.dumps(error_to_wire(exc)))
         from s2s_sd.cli import exit_code_for
 
-        sys.exit(exit_code_for(exc))
+        return json.dumps(error_to_wire(exc)), exit_code_for(exc)
     except Exception as exc:  # a bug of ours: answer in the protocol, no traceback
-        click.echo(json.dumps({"ok": False, "kind": "failed",
-                               "message": f"internal error: {type(exc).__name__}: {exc}"}))
-        sys.exit(1)
-    click.echo(json.dumps({"ok": True, "result": result}))
+        return json.dumps({"ok": False, "kind": "failed",
+                           "message": f"internal error: {type(exc).__name__}: {exc}"}), 1
+    return json.dumps({"ok": True, "result": result}), 0
+
+
+@click.command(hidden=True)
+@basedir_option
+@click.option("--stream", is_flag=True,
+              help="Answer one request per line until end of input (one session of a move).")
+def agent(basedir: Path, stream: bool) -> None:
+    """Answer requests from the admin host (JSON on stdin, JSON on stdout)."""
+    if not stream:
+        line, code = _answer(basedir, None, sys.stdin.buffer.read(MAX_REQUEST_BYTES + 1))
+        click.echo(line)
+        sys.exit(code)
+    context = AgentContext(basedir=basedir, host=local_host())
+    for raw in sys.stdin.buffer:
+        if raw.strip():
+            line, _ = _answer(basedir, context, raw)
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()

@@ -458,6 +458,13 @@ def apply(defs: Definitions, basedir: Path, settings: PacemakerSettings | None =
             patch = make_patch(live, merged.cib, Path(tmp))
             if not patch:
                 return ApplyResult(target, (), "", False, False, messages, notes)
+            # the configuration must still be the one merged against; status updates in
+            # the meantime only move num_updates, which the patch then starts from. The
+            # CIB checks the version atomically: any change after this query rejects it.
+            current = query(cib_file)
+            if _config_version(current) != _config_version(live):
+                continue
+            patch = _retarget(patch, current.get("num_updates", "0"))
             if cib_file is None:
                 status = push(patch, None, values)
             else:
@@ -467,6 +474,19 @@ def apply(defs: Definitions, basedir: Path, settings: PacemakerSettings | None =
                                messages, notes)
     raise OperationFailed(f"the CIB of {target} kept changing while s2s-sd applied its "
                           f"configuration ({PUSH_ATTEMPTS} attempts); nothing was changed")
+
+
+def _config_version(cib: etree._Element) -> tuple[str | None, str | None]:
+    return cib.get("admin_epoch"), cib.get("epoch")
+
+
+def _retarget(patch: str, num_updates: str) -> str:
+    """The patch with its source version's num_updates set to the current one."""
+    root = etree.fromstring(patch.encode("utf-8"), _PARSER)
+    source = root.find("version/source")
+    if source is not None:
+        source.set("num_updates", num_updates)
+    return etree.tostring(root, encoding="unicode")
 
 
 def node_warnings(live: etree._Element, defs: Definitions) -> tuple[str, ...]:

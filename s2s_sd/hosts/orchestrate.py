@@ -91,6 +91,15 @@ class Admin:
         self.token = uuid.uuid4().hex
         self.warnings: list[str] = []
 
+    def close(self) -> None:
+        self.transport.close()
+
+    def __enter__(self) -> Admin:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
     def _require_systemd_engine(self, what: str) -> None:
         if self.defs.hostgroup.engine is not Engine.SYSTEMD:
             raise BadInput(f"{what}: host group {self.hostgroup} uses the "
@@ -608,9 +617,9 @@ def guard(defs: Definitions, basedir: Path, host: str, group_name: str) -> str:
         raise Refused(verdict.reason)
     if move is not None:
         return verdict.reason  # the admin proved the group down everywhere just before
-    admin = Admin(defs, basedir, host)
-    peers = [h for h in admin.hosts if h != host]
-    seen, unreachable = admin.observe(group_name, peers, scripts=False)
+    with Admin(defs, basedir, host) as admin:
+        peers = [h for h in admin.hosts if h != host]
+        seen, unreachable = admin.observe(group_name, peers, scripts=False)
     active = [h for h, o in seen.items() if o.active]
     if active:
         raise Refused(f"{group_name} is active on {', '.join(active)}")

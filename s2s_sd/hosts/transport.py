@@ -10,9 +10,15 @@ cost milliseconds, not handshakes. Hosts are contacted in parallel.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import select
 import shlex
+import subprocess
+import tempfile
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,7 +27,7 @@ from typing import Any
 
 from s2s_sd.errors import BadInput, OperationFailed, Refused, S2SError
 from s2s_sd.model import Definitions
-from s2s_sd.run import run
+from s2s_sd.run import PIPE, spawn
 
 PROTOCOL_VERSION = 1
 SSH_CONTROL_DIR = "/run/s2s-sd"
@@ -79,6 +85,74 @@ def error_from_wire(host: str, answer: Mapping[str, Any]) -> S2SError:
     return OperationFailed(message)
 
 
+class AgentSession:
+    """One `s2s-sd agent --stream` over ssh: many requests, one process start.
+
+    Every request is one JSON line, every answer one JSON line. Requests to one host are
+    serialised; a session that breaks is closed and the host reported unreachable."""
+
+    def __init__(self, host: str, argv: list[str]) -> None:
+        self.host = host
+        self.lock = threading.Lock()
+        # ssh's complaints go to a file: a pipe nobody reads could fill and stall the session
+        self.errors = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the session)
+        self.proc: subprocess.Popen[bytes] = spawn(argv, stdin=PIPE, stdout=PIPE,
+                                                   stderr=self.errors.fileno())
+        self.buffer = b""
+
+    def request(self, line: str, timeout: float) -> str:
+        with self.lock:
+            assert self.proc.stdin is not None
+            try:
+                self.proc.stdin.write(line.encode() + b"\n")
+                self.proc.stdin.flush()
+            except (BrokenPipeError, OSError) as exc:
+                raise HostUnreachable(self.host, self._why(f"session closed ({exc})")) from exc
+            return self._readline(timeout)
+
+    def _readline(self, timeout: float) -> str:
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.close()
+                raise HostUnreachable(self.host, f"no answer within {timeout:.0f} s")
+            ready, _, _ = select.select([fd], [], [], remaining)
+            if not ready:
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                self.close()
+                raise HostUnreachable(self.host, self._why("connection closed"))
+            self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return line.decode("utf-8", "replace")
+
+    def _why(self, default: str) -> str:
+        try:
+            self.proc.wait(timeout=2)
+            self.errors.seek(0)
+            lines = [ln for ln in self.errors.read().decode(errors="replace").splitlines()
+                     if ln.strip()]
+        except (subprocess.TimeoutExpired, OSError, ValueError):
+            lines = []
+        return lines[-1] if lines else default
+
+    def close(self) -> None:
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        self.errors.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
 class Transport:
     """Requests to hosts by name: local ones in-process, others over ssh."""
 
@@ -89,6 +163,22 @@ class Transport:
         self.basedir = basedir
         self.local_handler = local_handler
         self.remote_command = os.environ.get(REMOTE_COMMAND_ENV) or DEFAULT_REMOTE_COMMAND
+        self.sessions: dict[str, AgentSession] = {}
+        self.sessions_lock = threading.Lock()
+
+    def close(self) -> None:
+        with self.sessions_lock:
+            sessions, self.sessions = list(self.sessions.values()), {}
+        for session in sessions:
+            session.close()
+
+    def session(self, host: str) -> AgentSession:
+        with self.sessions_lock:
+            current = self.sessions.get(host)
+            if current is None or current.proc.poll() is not None:
+                current = AgentSession(host, self.ssh_argv(host, stream=True))
+                self.sessions[host] = current
+            return current
 
     def address(self, host: str) -> str:
         for entry in self.defs.hostgroup.hosts:
@@ -96,7 +186,7 @@ class Transport:
                 return entry.address or host
         raise BadInput(f"host '{host}' is not in host group {self.defs.hostgroup.name}")
 
-    def ssh_argv(self, host: str) -> list[str]:
+    def ssh_argv(self, host: str, stream: bool = False) -> list[str]:
         os.makedirs(SSH_CONTROL_DIR, mode=0o700, exist_ok=True)
         argv = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
                 "-o", "ConnectTimeout=5", "-o", "ServerAliveInterval=5",
@@ -106,6 +196,8 @@ class Transport:
                 "-l", "root"]
         argv += shlex.split(os.environ.get(SSH_EXTRA_ENV, ""))
         remote = [self.remote_command, "agent", "--basedir", str(self.basedir)]
+        if stream:
+            remote.append("--stream")
         # ssh hands the remote side one command line for its shell: quote every word
         return [*argv, self.address(host), "--", shlex.join(remote)]
 
@@ -123,19 +215,16 @@ class Transport:
                 return Answer(host, error=exc)
         request = json.dumps({"version": PROTOCOL_VERSION, "op": op, "args": args})
         try:
-            result = run(self.ssh_argv(host), check=False, input=request, timeout=timeout)
+            line = self.session(host).request(request, timeout)
+        except HostUnreachable as exc:
+            return Answer(host, error=exc)
         except OperationFailed as exc:
             return Answer(host, error=HostUnreachable(host, str(exc)))
-        if result.returncode == 255:
-            lines = [ln for ln in result.stderr.strip().splitlines() if ln.strip()]
-            reason = lines[-1] if lines else "ssh failed"
-            return Answer(host, error=HostUnreachable(host, reason))
         try:
-            answer = json.loads(result.stdout.strip().splitlines()[-1])
-        except (ValueError, IndexError):
-            detail = (result.stderr or result.stdout).strip()[-300:]
+            answer = json.loads(line)
+        except ValueError:
             return Answer(host, error=OperationFailed(
-                f"{host}: no answer from s2s-sd agent (exit {result.returncode}): {detail}"))
+                f"{host}: no answer from s2s-sd agent: {line[-300:]}"))
         if not isinstance(answer, dict):
             return Answer(host, error=OperationFailed(f"{host}: malformed answer"))
         if answer.get("ok"):
