@@ -269,7 +269,33 @@ def test_a_cib_changed_meanwhile_is_merged_again(pm_basedir: Path, cib_file: Pat
     monkeypatch.setattr(engine, "query", query)
     result = apply(pm_basedir, cib_file)
     assert result.exit_code == 0, result.output
-    assert len(calls) == 2
+    # stale read, re-read before the push shows another epoch: start over (read, re-read)
+    assert len(calls) == 4
     root = parse_cib(cib_file.read_text(), "cib")
     assert root.find(".//nvpair[@name='maintenance-mode']") is not None  # theirs survives
     assert root.find(".//group[@id='censhare']") is not None  # ours is there
+
+
+def test_status_updates_meanwhile_do_not_block_the_push(pm_basedir: Path, cib_file: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A live CIB's num_updates moves with every status update; only a configuration
+    change (epoch) since the read makes apply start over."""
+    from s2s_sd.engines import pacemaker as engine
+
+    real_query = engine.query
+    calls: list[int] = []
+
+    def query(path: Path | None) -> etree._Element:
+        calls.append(1)
+        if len(calls) == 2:  # a status update lands between the read and the push
+            text = cib_file.read_text()
+            root = parse_cib(text, "cib")
+            cib_file.write_text(text.replace(f'num_updates="{root.get("num_updates")}"',
+                                             'num_updates="41"', 1))
+        return real_query(path)
+
+    monkeypatch.setattr(engine, "query", query)
+    result = apply(pm_basedir, cib_file)
+    assert result.exit_code == 0, result.output
+    assert len(calls) == 2  # read, re-read before the push: no retry needed
+    assert parse_cib(cib_file.read_text(), "cib").find(".//group[@id='web']") is not None
