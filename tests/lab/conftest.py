@@ -18,6 +18,7 @@ vagrant/README.md); tests that need nspawn-only features say so.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -30,8 +31,9 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from lab import Lab, LabError, VagrantLab  # noqa: E402
+from lab import Lab, VagrantLab  # noqa: E402
 from lab.backend import LabNodes  # noqa: E402
+from s2s_sd.errors import S2SError  # noqa: E402
 
 BACKEND_ENV = "S2S_SD_LAB_BACKEND"
 # SAN stand-ins shared by all nodes, where the mount members of examples/ expect them.
@@ -56,20 +58,23 @@ class LabManager:
         self.failure: str | None = None
 
     def get(self, cluster: bool) -> LabNodes:
-        if self.failure is not None:  # the lab could not come up: fail fast, same reason
-            pytest.fail(self.failure, pytrace=False)
-        try:
-            if self.current is None or self.cluster != cluster:
-                self.release()
-                self.current = self._boot(cluster)
-                self.cluster = cluster
-            else:
-                self._repair(self.current)
-        except (LabError, OSError) as exc:
-            kind = "cluster lab" if cluster else "lab"
-            self.failure = f"the {kind} cannot come up: {exc}"
-            self.release()
-            pytest.fail(self.failure, pytrace=False)
+        if self.failure is None:
+            try:
+                if self.current is None or self.cluster != cluster:
+                    self.release()
+                    self.current = self._boot(cluster)
+                    self.cluster = cluster
+                else:
+                    self._repair(self.current)
+            except (S2SError, OSError) as exc:
+                kind = "cluster lab" if cluster else "lab"
+                self.failure = f"{kind} ({backend()}): {exc}"
+                with contextlib.suppress(S2SError, OSError):
+                    self.release()
+        if self.failure is not None or self.current is None:
+            # Fail (never skip), outside the except block so the reason is not buried in
+            # a chained traceback; later tests fail fast with the same reason.
+            pytest.fail(self.failure or "no lab", pytrace=False)
         return self.current
 
     def _boot(self, cluster: bool) -> LabNodes:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,13 +82,35 @@ def stop_group(lab: LabNodes, node: str) -> None:
     lab.exec(node, ["systemctl", "reset-failed"], check=False)
 
 
-@pytest.fixture
-def installed(lab: LabNodes) -> Iterator[LabNodes]:
-    """examples/ applied on every node (idempotent), the group down before and after."""
+# What `apply systemd` put on a node, and what the group leaves when stopped uncleanly:
+# removed after the module so the other lab tests find plain nodes.
+REMOVE_APPLIED = (
+    "systemctl stop 's2s-*' 2>/dev/null; systemctl reset-failed; "
+    f"umount {MOUNTPOINT} 2>/dev/null; ip addr del {VIP}/24 dev host0 2>/dev/null; "
+    "rm -rf /etc/systemd/system/s2s-* /etc/systemd/system/ora-db.service.d "
+    "/etc/systemd/system/.s2s-sd-manifest /etc/systemd/system/multi-user.target.wants/s2s-* "
+    "/var/lib/s2s-sd; sed -i '/_c07$/d' /etc/hosts; systemctl daemon-reload"
+)
+
+
+@pytest.fixture(scope="module")
+def examples_applied(lab_manager: Any) -> Iterator[None]:
+    """examples/ applied once on every node with `s2s-sd apply systemd`, removed after."""
+    lab: LabNodes = lab_manager.get(cluster=False)
     for node in lab.nodes:
         result = lab.exec(node, ["s2s-sd", "apply", "systemd", "--basedir", str(EXAMPLES)],
                           check=False)
         assert result.ok, f"apply on {node}: {result.stdout}{result.stderr}"
+    yield
+    lab = lab_manager.get(cluster=False)
+    for node in lab.nodes:
+        lab.exec(node, ["sh", "-c", REMOVE_APPLIED], check=False, timeout=120)
+
+
+@pytest.fixture
+def installed(examples_applied: None, lab: LabNodes) -> Iterator[LabNodes]:
+    """The lab with examples/ applied and the group down before and after the test."""
+    for node in lab.nodes:
         stop_group(lab, node)
     yield lab
     for node in lab.nodes:
