@@ -18,11 +18,14 @@ lint:
 	$(BIN)/mypy
 
 golden:
-	$(BIN)/pytest -q tests/unit/test_golden.py --regen-golden
+	$(BIN)/pytest -q tests/unit/test_golden.py tests/unit/test_pacemaker_render.py --regen-golden
 
 bench:
 	scripts/setup test
 	$(BIN)/python bench/generate.py
+	$(BIN)/python bench/cib.py
+	$(BIN)/python bench/vip.py
+	$(BIN)/python bench/move.py
 
 clean:
 	rm -rf out build *.egg-info

@@ -138,6 +138,10 @@ def _service_section(service: Service, settings: UnitSettings) -> tuple[list[str
         return lines, service.address
     if isinstance(service, ScriptService):
         env = [env_assignment("OCF_RESKEY_script", f"{settings.basedir}/{service.script}")]
+        timeouts = [t for t in (service.start_timeout, service.stop_timeout) if t]
+        if timeouts:
+            # the agent bounds its own wait for the script by the action's timeout (ms)
+            env.append(env_assignment("OCF_RESKEY_CRM_meta_timeout", str(max(timeouts) * 1000)))
         if service.config:
             env.append(env_assignment("OCF_RESKEY_config", f"{settings.basedir}/{service.config}"))
         agent = settings.script_agent

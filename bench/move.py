@@ -1,0 +1,147 @@
+"""Benchmark on the lab (3 real nodes with corosync/Pacemaker): moving a 4-member group
+whose members start and stop instantly, n1 <-> n2, 10 times, by s2s-sd's systemd engine
+and, in the same run on the same cluster, by Pacemaker (`crm_resource --move`, wait until
+every member runs on the target, `--clear`). Also the latency of `s2s-sd status` for 100
+groups on 3 hosts. Targets (issue 6): s2s-sd's move no slower than Pacemaker's (ratio
+<= 1), status under 1 s.
+
+    .venv/bin/python bench/move.py [--moves 10] [--keep]      (root; boots the lab)
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from lab import Lab  # noqa: E402
+
+BASEDIR = "/etc/s2s-bench"
+S2S_VIP = "192.168.77.31"
+PCMK_VIP = "192.168.77.32"
+STATUS_GROUPS = 100
+
+
+def definitions() -> str:
+    lines = ['[hostgroup]', 'name = "bench"', 'hosts = ["n1", "n2", "n3"]', "",
+             "[hosts.n1]", 'address = "192.168.77.11"', "[hosts.n2]",
+             'address = "192.168.77.12"', "[hosts.n3]", 'address = "192.168.77.13"', "",
+             "[groups.quick]", 'hosts = ["n1", "n2"]', "",
+             "[[groups.quick.services]]", 'name = "vip"', 'type = "ip"',
+             f'address = "{S2S_VIP}/24"', ""]
+    for member in ("a", "b", "c"):
+        lines += ["[[groups.quick.services]]", f'name = "{member}"', 'type = "exec"',
+                  'command = ["/bin/sleep", "infinity"]', ""]
+    for index in range(STATUS_GROUPS - 1):
+        lines += [f"[groups.idle{index:02d}]", "", f"[[groups.idle{index:02d}.services]]",
+                  'name = "app"', 'type = "exec"', 'command = ["/bin/sleep", "infinity"]', ""]
+    return "\n".join(lines)
+
+
+PCMK_MEMBERS = ("pq_vip", "pq_a", "pq_b", "pq_c")
+
+
+def pacemaker_setup(lab: Lab) -> None:
+    for node in lab.nodes:
+        for member in ("a", "b", "c"):
+            lab.exec(node, ["sh", "-c", f"printf '[Service]\\nExecStart=/bin/sleep infinity\\n'"
+                            f" > /etc/systemd/system/bench-{member}.service"])
+        lab.exec(node, ["systemctl", "daemon-reload"])
+    lab.exec("n1", ["pcs", "resource", "create", "pq_vip", "ocf:heartbeat:IPaddr2",
+                    f"ip={PCMK_VIP}", "cidr_netmask=24", "op", "monitor", "interval=10s",
+                    "--group", "pq"], timeout=120)
+    for member in ("a", "b", "c"):
+        lab.exec("n1", ["pcs", "resource", "create", f"pq_{member}",
+                        f"systemd:bench-{member}", "op", "monitor", "interval=10s",
+                        "--group", "pq"], timeout=120)
+    lab.exec("n1", ["crm_resource", "--move", "-r", "pq", "-N", "n1"], check=False)
+    wait_pcmk(lab, "n1")
+    lab.exec("n1", ["crm_resource", "--clear", "-r", "pq"], check=False)
+
+
+def pacemaker_where(lab: Lab) -> dict[str, str]:
+    out = lab.exec("n1", ["crm_mon", "-1", "--output-as=xml"]).stdout
+    where: dict[str, str] = {}
+    import xml.etree.ElementTree as ET
+
+    for resource in ET.fromstring(out).iter("resource"):
+        rid = resource.get("id", "")
+        if rid in PCMK_MEMBERS and resource.get("role") == "Started":
+            node = resource.find("node")
+            if node is not None:
+                where[rid] = node.get("name", "")
+    return where
+
+
+def wait_pcmk(lab: Lab, target: str, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        where = pacemaker_where(lab)
+        if len(where) == len(PCMK_MEMBERS) and set(where.values()) == {target}:
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"pacemaker group did not reach {target}: {pacemaker_where(lab)}")
+
+
+def pacemaker_move(lab: Lab, target: str) -> float:
+    start = time.perf_counter()
+    lab.exec("n1", ["crm_resource", "--move", "-r", "pq", "-N", target])
+    wait_pcmk(lab, target)
+    lab.exec("n1", ["crm_resource", "--clear", "-r", "pq"])
+    return time.perf_counter() - start
+
+
+def s2s(lab: Lab, *args: str) -> float:
+    start = time.perf_counter()
+    result = lab.exec("n1", ["s2s-sd", *args, "--basedir", BASEDIR], check=False, timeout=300)
+    elapsed = time.perf_counter() - start
+    if not result.ok and args[0] != "status":
+        raise SystemExit(f"s2s-sd {' '.join(args)} failed: {result.stdout}{result.stderr}")
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--moves", type=int, default=10)
+    parser.add_argument("--keep", action="store_true", help="leave the lab up afterwards")
+    args = parser.parse_args()
+    lab = Lab(cluster=True)
+    t0 = time.perf_counter()
+    lab.up()
+    print(f"lab up with cluster: {time.perf_counter() - t0:.1f} s")
+    try:
+        lab.exec("n1", ["sh", "-c", f"mkdir -p {BASEDIR} && cat > {BASEDIR}/s2s.toml"],
+                 input=definitions())
+        s2s(lab, "sync")
+        s2s(lab, "start", "quick")
+        pacemaker_setup(lab)
+        s2s_times, pcmk_times = [], []
+        for index in range(args.moves):
+            target = "n2" if index % 2 == 0 else "n1"
+            s2s_times.append(s2s(lab, "move", "quick", "--to", target))
+            pcmk_times.append(pacemaker_move(lab, target))
+        status_times = [s2s(lab, "status") for _ in range(5)]
+    finally:
+        if not args.keep:
+            lab.down()
+    s2s_median = statistics.median(s2s_times)
+    pcmk_median = statistics.median(pcmk_times)
+    status_median = statistics.median(status_times)
+    print(f"moves of a 4-member group n1 <-> n2, {args.moves} each:")
+    print(f"  s2s-sd move (systemd engine)   median {s2s_median:6.2f} s   "
+          f"(min {min(s2s_times):.2f}, max {max(s2s_times):.2f})")
+    print(f"  Pacemaker move+wait+clear      median {pcmk_median:6.2f} s   "
+          f"(min {min(pcmk_times):.2f}, max {max(pcmk_times):.2f})")
+    print(f"  ratio s2s-sd / Pacemaker       {s2s_median / pcmk_median:6.2f}   (target <= 1.0)")
+    print(f"s2s-sd status, {STATUS_GROUPS} groups on 3 hosts: median {status_median:.2f} s "
+          f"(target < 1 s)")
+    return 0 if s2s_median <= pcmk_median and status_median < 1.0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
