@@ -319,6 +319,8 @@ def clean_host() -> None:
     for directory in lab_propagate_dirs():
         _remove_path(directory)
     _remove_path(NETNS_ETC_DIR / CLIENT_NETNS)
+    with contextlib.suppress(OSError):  # created for the lab; kept if anyone else uses it
+        NETNS_ETC_DIR.rmdir()
     left = leftovers()
     if problems or left:
         raise LabError("lab teardown incomplete: " + "; ".join(problems + left))
