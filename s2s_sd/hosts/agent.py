@@ -271,7 +271,10 @@ def _timeout(group: Group, start: bool) -> float:
 def op_stop_group(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
     group = _group(ctx, args)
     _check_generation(ctx, args)
-    ok, message = systemctl("stop", group_units(group), _timeout(group, start=False))
+    units = group_units(group)
+    ok, message = systemctl("stop", units, _timeout(group, start=False))
+    # a stop on purpose ends what failed before: status shows it down, not failed
+    reset_failed(units)
     seen = observe(ctx.defs(), str(ctx.basedir), [group.name])[group.name]
     state.log_action(ctx.defs().hostgroup.name, ctx.host,
                      f"stop {group.name}: {'ok' if ok and not seen.active else 'FAILED'}"

@@ -200,6 +200,7 @@ class Admin:
 
     def preflight(self, view: ClusterView, group: str | None) -> int:
         number = self.check_generations(view)
+        self.catch_up(view)
         for host, journal in view.journals().items():
             if group is None or journal.group == group:
                 raise Refused(f"an interrupted move of {journal.group} "
@@ -207,6 +208,29 @@ class Admin:
                               f"{journal.step}) is journaled on {host}: run "
                               f"`s2s-sd recover {journal.group}`")
         return number
+
+    def refuse_interrupted(self, group: str) -> None:
+        """Before taking the lock: an interrupted move of this group (whose crashed admin
+        may also have left its lock) is for `recover`, and said so first."""
+        for host, journal in self.view().journals().items():
+            if journal.group != group:
+                continue
+            alive = self.transport.ask(journal.admin, "pid_alive", {"pid": journal.pid})
+            if alive.ok and alive.value()["alive"]:
+                raise Refused(f"a move of {group} ({journal.source or '-'} -> "
+                              f"{journal.target}) is in progress, run by {journal.admin} pid "
+                              f"{journal.pid}")
+            raise Refused(f"an interrupted move of {group} ({journal.source or '-'} -> "
+                          f"{journal.target}, step {journal.step}) is journaled on {host}: "
+                          f"run `s2s-sd recover {group}`")
+
+    def catch_up(self, view: ClusterView) -> None:
+        """Hosts that missed an assignment change (they were down) get the newest."""
+        behind = [h for h in view.reachable if int(view.value(h)["epoch"]) < view.epoch]
+        if behind:
+            self.transport.ask_many(behind, "set_assignments",
+                                    {"epoch": view.epoch, "assignments": view.assignments})
+            self.progress(f"assignments brought up to date on {', '.join(behind)}")
 
     def check_generations(self, view: ClusterView) -> int:
         number = self.generation()
@@ -308,6 +332,7 @@ class Admin:
                            f"({', '.join(group.hosts)})")
         if dry_run:
             return self._move_plan(group, to, force)
+        self.refuse_interrupted(name)
         with self.locked(f"move {name} --to {to}", break_lock):
             return self._move_locked(group, to, force)
 
@@ -419,6 +444,7 @@ class Admin:
     def start(self, name: str, break_lock: bool = False) -> str:
         self._require_systemd_engine("start")
         group = self._group(name)
+        self.refuse_interrupted(name)
         with self.locked(f"start {name}", break_lock):
             view = self.view()
             generation = self.preflight(view, name)
@@ -447,6 +473,7 @@ class Admin:
     def stop(self, name: str, break_lock: bool = False) -> list[str]:
         self._require_systemd_engine("stop")
         group = self._group(name)
+        self.refuse_interrupted(name)
         with self.locked(f"stop {name}", break_lock):
             view = self.view()
             generation = self.preflight(view, name)
