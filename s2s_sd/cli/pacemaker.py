@@ -13,6 +13,7 @@ from s2s_sd.model import Definitions, Engine
 from s2s_sd.render.pacemaker import (
     AGENT_FILE,
     CIB_FILE,
+    HOOK_AGENT_FILE,
     PacemakerSettings,
     render_pacemaker,
     secret_refs,
@@ -49,11 +50,12 @@ def _echo_all_warnings(definitions: Definitions, problems: list[Problem]) -> Non
 @target_basedir_option
 def generate_pacemaker(basedir: Path, host: str | None, out: Path,
                        target_basedir: str | None) -> None:
-    """Write OUT/cib.xml (a complete CIB) and the OCF agent OUT/ocf/s2s/script."""
+    """Write OUT/cib.xml (a complete CIB) and the OCF agents OUT/ocf/s2s/{script,hook}."""
     definitions, problems = load_checked(basedir, host)
     _echo_all_warnings(definitions, problems)
     files = render_pacemaker(definitions, _settings(basedir, target_basedir))
-    write_output_dir(out, files, executable=lambda relpath: relpath == AGENT_FILE)
+    agents = (AGENT_FILE, HOOK_AGENT_FILE)
+    write_output_dir(out, files, executable=lambda relpath: relpath in agents)
     secrets = secret_refs(definitions)
     if secrets:
         names = ", ".join(f"{device}.{param}" for device, param, _ in secrets)
@@ -63,7 +65,8 @@ def generate_pacemaker(basedir: Path, host: str | None, out: Path,
         click.echo(f"s2s-sd: note: host group {definitions.hostgroup.name} uses the "
                    f"{definitions.hostgroup.engine} engine; this is what a Pacemaker cluster "
                    "would run", err=True)
-    click.echo(f"{out}: {CIB_FILE} ({len(definitions.groups)} groups), {AGENT_FILE}")
+    click.echo(f"{out}: {CIB_FILE} ({len(definitions.groups)} groups), {AGENT_FILE}, "
+               f"{HOOK_AGENT_FILE}")
 
 
 @click.command("pacemaker")

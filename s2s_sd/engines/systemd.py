@@ -21,6 +21,7 @@ from s2s_sd.writer import write_file_atomic
 UNIT_DIR = "etc/systemd/system"
 MANIFEST = ".s2s-sd-manifest"
 OCF_SCRIPT_PACKAGE_FILE = ("ocf", "script")
+OCF_HOOK_PACKAGE_FILE = ("ocf", "hook")
 MOUNT_HELPER_PACKAGE_FILE = ("units", "s2s-mount")
 
 
@@ -44,6 +45,11 @@ def helper_files(settings: UnitSettings) -> dict[str, str]:
     agent = resources.files("s2s_sd").joinpath(*OCF_SCRIPT_PACKAGE_FILE)
     if agent.is_file():
         files[settings.script_agent] = agent.read_text(encoding="utf-8")
+        # the pacemaker engine's hook member (ocf:s2s:hook), next to the script agent
+        hook = resources.files("s2s_sd").joinpath(*OCF_HOOK_PACKAGE_FILE)
+        if hook.is_file():
+            files[str(Path(settings.script_agent).parent / "hook")] = hook.read_text(
+                encoding="utf-8")
     return files
 
 

@@ -10,6 +10,11 @@ What an experienced pcs/crm user would write by hand:
                                    script -> ocf:s2s:script (this package's agent)
                                    systemd -> systemd:UNIT
                                    exec -> systemd:s2s-GROUP-SERVICE.service
+    <primitive id=GROUP_hooks>     last, when the group has pre_move/post_move hooks:
+                                   ocf:s2s:hook, whose stop runs the pre-move hook before
+                                   any member stops and whose start runs the post-move
+                                   hook after every member started, on whichever host and
+                                   for whatever reason the cluster moves the group
   <primitive class=stonith>        one per fence device, banned from the hosts it fences
   <rsc_location>                   a preference per allowed host (first = highest) and one
                                    -INFINITY rule for every node outside the group's list
@@ -50,8 +55,11 @@ from s2s_sd.model import (
 
 CIB_FILE = "cib.xml"
 AGENT_FILE = "ocf/s2s/script"  # installed as /usr/lib/ocf/resource.d/s2s/script
+HOOK_AGENT_FILE = "ocf/s2s/hook"  # installed as /usr/lib/ocf/resource.d/s2s/hook
 AGENT_PROVIDER = "s2s"
 AGENT_TYPE = "script"
+HOOK_AGENT_TYPE = "hook"
+HOOKS_MEMBER = "hooks"  # the hook member's id is GROUP_hooks
 
 MANAGED_META = "s2s-sd-managed"  # meta attribute on every top-level resource s2s-sd owns
 CONSTRAINT_PREFIX = "s2s-sd-"  # id prefix of every constraint s2s-sd owns
@@ -90,6 +98,8 @@ class _Agent:
 _FILESYSTEM = _Agent("ocf", "heartbeat", "Filesystem", 60, 60, 20, 40)
 _IPADDR2 = _Agent("ocf", "heartbeat", "IPaddr2", 20, 20, 10, 20)
 _SCRIPT = _Agent("ocf", AGENT_PROVIDER, AGENT_TYPE, 60, 60, 30, 30)
+# a hook may take its time (300 s, as under the systemd engine) plus the agent's margin
+_HOOK = _Agent("ocf", AGENT_PROVIDER, HOOK_AGENT_TYPE, 320, 320, 60, 20)
 _SYSTEMD_DEFAULTS = (100, 100, 60, 100)  # Pacemaker's own systemd-class defaults
 _STONITH_MONITOR = (60, 20)
 
@@ -139,14 +149,21 @@ def warnings(defs: Definitions) -> list[str]:
 
 def render_pacemaker(defs: Definitions,
                      settings: PacemakerSettings | None = None) -> dict[str, str]:
-    """{"cib.xml": complete CIB, "ocf/s2s/script": the OCF agent} (no secrets inside)."""
+    """{"cib.xml": complete CIB, "ocf/s2s/script" and "ocf/s2s/hook": the OCF agents}
+    (no secrets inside)."""
     cib = build_cib(defs, settings)
-    return {CIB_FILE: to_text(cib), AGENT_FILE: agent_text()}
+    return {CIB_FILE: to_text(cib), AGENT_FILE: agent_text(),
+            HOOK_AGENT_FILE: agent_text(HOOK_AGENT_TYPE)}
 
 
-def agent_text() -> str:
-    """The OCF agent shipped as package data (s2s_sd/ocf/script)."""
-    return resources.files("s2s_sd").joinpath("ocf", "script").read_text(encoding="utf-8")
+def agent_text(name: str = AGENT_TYPE) -> str:
+    """An OCF agent shipped as package data (s2s_sd/ocf/NAME)."""
+    return resources.files("s2s_sd").joinpath("ocf", name).read_text(encoding="utf-8")
+
+
+def hooks_id(group: str) -> str:
+    """The id of a group's hook member (present when the group has hooks)."""
+    return primitive_id(group, HOOKS_MEMBER)
 
 
 def to_text(element: etree._Element) -> str:
@@ -341,7 +358,26 @@ def _group(group: Group, marker: tuple[str, str], settings: PacemakerSettings,
     _nvset(element, "meta_attributes", group.name, "meta_attributes", meta)
     for service in group.services:
         element.append(_primitive(service, settings))
+    if group.pre_move or group.post_move:
+        element.append(_hooks_primitive(group, settings))
     return element
+
+
+def _hooks_primitive(group: Group, settings: PacemakerSettings) -> etree._Element:
+    """The last member: its stop runs the pre-move hook before any member stops, its start
+    the post-move hook after all started (the agent picks NAME.HOST twins itself)."""
+    rsc = hooks_id(group.name)
+    prim = etree.Element("primitive", {"id": rsc, "class": _HOOK.cls,
+                                       "provider": AGENT_PROVIDER, "type": _HOOK.type})
+    params = [("group", group.name)]
+    if group.pre_move:
+        params.append(("pre_move", f"{settings.basedir}/{group.pre_move}"))
+    if group.post_move:
+        params.append(("post_move", f"{settings.basedir}/{group.post_move}"))
+    params.append(("basedir", settings.basedir))
+    _nvset(prim, "instance_attributes", rsc, "instance_attributes", params)
+    _ops(prim, rsc, _HOOK.start, _HOOK.stop, _HOOK.interval, _HOOK.monitor_timeout)
+    return prim
 
 
 def _agent_of(service: Service) -> _Agent:

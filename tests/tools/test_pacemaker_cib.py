@@ -28,8 +28,9 @@ from tests.conftest import EXAMPLES
 pytestmark = pytest.mark.tools
 
 ORDER = {
-    "censhare": ["censhare_data", "censhare_vip", "censhare_db", "censhare_app"],
-    "ora": ["ora_data", "ora_redo", "ora_vip", "ora_listener", "ora_db"],
+    "censhare": ["censhare_data", "censhare_vip", "censhare_db", "censhare_app",
+                 "censhare_hooks"],
+    "ora": ["ora_data", "ora_redo", "ora_vip", "ora_listener", "ora_db", "ora_hooks"],
     "web": ["web_vip", "web_httpd"],
 }
 HOSTS = {"censhare": ["n1", "n2", "n3"], "ora": ["n2", "n3", "n1"], "web": ["n3", "n1"]}
@@ -190,6 +191,7 @@ def test_pcs_shows_the_groups(tmp_path: Path) -> None:
         for member in members:
             assert f"Resource: {member} " in result.stdout
     assert "(class=ocf provider=s2s type=script)" in result.stdout
+    assert "(class=ocf provider=s2s type=hook)" in result.stdout
     constraints = run([tool("pcs"), "-f", str(cib), "constraint", "location", "config"])
     assert "Node: n2 (score:30)" in constraints.stdout
     assert "Expression: #uname ne n3" in constraints.stdout
@@ -201,8 +203,9 @@ def test_crm_configure_show(tmp_path: Path) -> None:
                  extra_env={"CIB_file": str(cib), "HOME": str(tmp_path)})
     assert result.ok, result.stderr
     text = result.stdout
-    assert "group censhare censhare_data censhare_vip censhare_db censhare_app" in text
-    assert "group ora ora_data ora_redo ora_vip ora_listener ora_db" in text
+    assert ("group censhare censhare_data censhare_vip censhare_db censhare_app "
+            "censhare_hooks") in text
+    assert "group ora ora_data ora_redo ora_vip ora_listener ora_db ora_hooks" in text
     assert "primitive censhare_db ocf:s2s:script" in text
     assert "location s2s-sd-location-web-n3 web 20: n3" in text
     assert "stonith-enabled=false" in text

@@ -20,6 +20,7 @@ from s2s_sd.model import Definitions, Engine
 from s2s_sd.render.pacemaker import (
     AGENT_FILE,
     CIB_FILE,
+    HOOK_AGENT_FILE,
     MANAGED_META,
     SECRET_MASK,
     PacemakerSettings,
@@ -97,10 +98,22 @@ def test_ids_and_agents_follow_the_convention() -> None:
         ("censhare_vip", "ocf", "heartbeat", "IPaddr2"),
         ("censhare_db", "ocf", "s2s", "script"),
         ("censhare_app", "systemd", None, "s2s-censhare-app.service"),
+        ("censhare_hooks", "ocf", "s2s", "hook"),
     ]
     assert [m[0] for m in members["ora"]] == [
-        "ora_data", "ora_redo", "ora_vip", "ora_listener", "ora_db"]
-    assert members["ora"][-1][1:] == ("systemd", None, "ora-db.service")
+        "ora_data", "ora_redo", "ora_vip", "ora_listener", "ora_db", "ora_hooks"]
+    assert members["ora"][-2][1:] == ("systemd", None, "ora-db.service")
+    # no hooks, no hook member
+    assert [m[0] for m in members["web"]] == ["web_vip", "web_httpd"]
+
+
+def test_hook_member_is_last_and_names_the_hooks() -> None:
+    root = cib()
+    assert params(root, "censhare_hooks") == {
+        "group": "censhare", "pre_move": "/etc/s2s-sd/hooks/censhare_pre",
+        "post_move": "/etc/s2s-sd/hooks/censhare_post", "basedir": "/etc/s2s-sd"}
+    assert ops(root, "censhare_hooks")["stop"] == ("0s", "320s")
+    assert ARTIFACTS[HOOK_AGENT_FILE] == (REPO / "s2s_sd" / "ocf" / "hook").read_text()
 
 
 def params(root: etree._Element, rsc: str) -> dict[str, str]:
