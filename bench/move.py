@@ -52,13 +52,20 @@ def pacemaker_setup(lab: Lab) -> None:
             lab.exec(node, ["sh", "-c", f"printf '[Service]\\nExecStart=/bin/sleep infinity\\n'"
                             f" > /etc/systemd/system/bench-{member}.service"])
         lab.exec(node, ["systemctl", "daemon-reload"])
-    lab.exec("n1", ["pcs", "resource", "create", "pq_vip", "ocf:heartbeat:IPaddr2",
-                    f"ip={PCMK_VIP}", "cidr_netmask=24", "op", "monitor", "interval=10s",
-                    "--group", "pq"], timeout=120)
+    members = [
+        '<primitive id="pq_vip" class="ocf" provider="heartbeat" type="IPaddr2">'
+        '<instance_attributes id="pq_vip-ia">'
+        f'<nvpair id="pq_vip-ip" name="ip" value="{PCMK_VIP}"/>'
+        '<nvpair id="pq_vip-mask" name="cidr_netmask" value="24"/></instance_attributes>'
+        '<operations><op id="pq_vip-mon" name="monitor" interval="10s"/></operations>'
+        '</primitive>']
     for member in ("a", "b", "c"):
-        lab.exec("n1", ["pcs", "resource", "create", f"pq_{member}",
-                        f"systemd:bench-{member}", "op", "monitor", "interval=10s",
-                        "--group", "pq"], timeout=120)
+        members.append(
+            f'<primitive id="pq_{member}" class="systemd" type="bench-{member}">'
+            f'<operations><op id="pq_{member}-mon" name="monitor" interval="10s"/>'
+            '</operations></primitive>')
+    lab.exec("n1", ["cibadmin", "--create", "-o", "resources", "--xml-text",
+                    f'<group id="pq">{"".join(members)}</group>'], timeout=120)
     lab.exec("n1", ["crm_resource", "--move", "-r", "pq", "-N", "n1"], check=False)
     wait_pcmk(lab, "n1")
     lab.exec("n1", ["crm_resource", "--clear", "-r", "pq"], check=False)

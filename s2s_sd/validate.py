@@ -180,6 +180,29 @@ def _groups(defs: Definitions) -> Iterator[Problem]:
             elif isinstance(service, ExecService):
                 yield from _exec(service)
     yield from _mount_overlaps(mounts)
+    yield from _pacemaker_ids(defs)
+
+
+def _pacemaker_ids(defs: Definitions) -> Iterator[Problem]:
+    """Pacemaker ids (group = GROUP, primitive = GROUP_SERVICE, fence devices by name)
+    share one namespace: `a` + service `b_c` and `a_b` + service `c` would collide."""
+    seen: dict[str, str] = {}
+    for group in defs.groups:
+        seen.setdefault(group.name, f"groups.{group.name}")
+    if defs.fencing:
+        for device in defs.fencing.devices:
+            where = f"fencing.devices.{device.name}"
+            if device.name in seen:
+                yield _problem(device, "name", f"{where}.name", f"Pacemaker id '{device.name}' "
+                               f"is also the id of {seen[device.name]}")
+            seen.setdefault(device.name, where)
+    for group in defs.groups:
+        for service in group.services:
+            pid = f"{group.name}_{service.name}"
+            if pid in seen and seen[pid] != service_path(service):
+                yield _problem(service, "name", service_path(service, "name"),
+                               f"Pacemaker id '{pid}' is also the id of {seen[pid]}")
+            seen.setdefault(pid, service_path(service))
 
 
 def _ip(service: IpService, vips: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, IpService],
