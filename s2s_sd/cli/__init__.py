@@ -102,6 +102,7 @@ class MainGroup(LazyGroup, S2SGroup):
 
 _DEF = "s2s_sd.cli.definitions"
 _RUN = "s2s_sd.cli.runtime"
+_CLU = "s2s_sd.cli.cluster"
 
 
 @click.group(cls=MainGroup, context_settings={"help_option_names": ["-h", "--help"]},
@@ -111,6 +112,8 @@ _RUN = "s2s_sd.cli.runtime"
                  "sync": f"{_RUN}:sync_command", "move": f"{_RUN}:move",
                  "start": f"{_RUN}:start", "stop": f"{_RUN}:stop", "status": f"{_RUN}:status",
                  "recover": f"{_RUN}:recover", "agent": f"{_RUN}:agent",
+                 "maintenance": f"{_CLU}:maintenance", "cleanup": f"{_CLU}:cleanup",
+                 "migrate": f"{_CLU}:migrate",
              })
 @click.version_option(package_name="s2s-sd")
 def main() -> None:

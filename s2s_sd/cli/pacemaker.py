@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -82,13 +83,22 @@ def apply_pacemaker(basedir: Path, host: str | None, cib_file: Path | None, dry_
 
     Reads the CIB (cibadmin --query, or the file), shows the difference, checks the
     merged CIB with crm_verify (an invalid one is refused) and pushes one patch. What
-    s2s-sd did not create stays exactly as it is."""
+    s2s-sd did not create stays exactly as it is. Against the running cluster it first
+    installs the units and OCF agents on every host (from the synced base dir) and
+    afterwards waits for the cluster to settle and reports what started or moved."""
     definitions, problems = load_checked(basedir, host)
     if definitions.hostgroup.engine is not Engine.PACEMAKER:
         raise Refused(f"host group {definitions.hostgroup.name} uses the "
                       f"{definitions.hostgroup.engine} engine: set engine = \"pacemaker\" in "
                       "[hostgroup] first (both engines must never run the same groups)")
     _echo_all_warnings(definitions, problems)
+    if cib_file is None and not os.environ.get(engine.CIB_FILE_ENV) and not dry_run:
+        # the running cluster: units and agents on every host first, then the CIB, then
+        # wait for the cluster to settle and say what it did
+        from s2s_sd.cli import cluster
+
+        cluster.apply_live(definitions, basedir, _settings(basedir, target_basedir))
+        return
     result = engine.apply(definitions, basedir, _settings(basedir, target_basedir),
                           cib_file=cib_file, dry_run=dry_run)
     for message in result.warnings:

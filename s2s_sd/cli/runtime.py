@@ -18,6 +18,7 @@ from s2s_sd.hosts.orchestrate import Admin
 from s2s_sd.hosts.orchestrate import guard as guard_check
 from s2s_sd.hosts.transport import PROTOCOL_VERSION, error_to_wire
 from s2s_sd.load import load_definitions
+from s2s_sd.model import Definitions, Engine
 
 MAX_REQUEST_BYTES = 128 * 1024 * 1024
 
@@ -31,10 +32,21 @@ def _progress(text: str) -> None:
     sys.stdout.flush()
 
 
-def _admin(basedir: Path) -> Admin:
-    host = local_host()
-    definitions, warnings = load_checked(basedir, host)
+def _definitions(basedir: Path) -> Definitions:
+    definitions, warnings = load_checked(basedir, local_host())
     echo_warnings(warnings)
+    return definitions
+
+
+def _pacemaker(definitions: Definitions) -> bool:
+    """The Pacemaker engine's commands live in cli/cluster.py (imported only then)."""
+    return definitions.hostgroup.engine is Engine.PACEMAKER
+
+
+def _admin(basedir: Path, definitions: Definitions | None = None) -> Admin:
+    host = local_host()
+    if definitions is None:
+        definitions = _definitions(basedir)
     if host not in definitions.hostgroup.host_names:
         raise BadInput(f"this host ({host}) is not in host group {definitions.hostgroup.name}")
     return Admin(definitions, basedir, host, progress=_progress)
@@ -75,10 +87,34 @@ def sync_command(basedir: Path, list_only: bool, restore: int | None, break_lock
 @click.option("--force", is_flag=True,
               help="Move although the source is unreachable (only on ARP/ND silence).")
 @break_lock_option
+@click.option("--timeout", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
+              help="Pacemaker engine: how long to wait for the group on the target "
+                   "(default 300).")
+@click.option("--lifetime", default=None, metavar="DURATION",
+              help="Pacemaker engine: keep the preference for this long (30m, 2h, PT1H); "
+                   "it then expires by itself.")
+@click.option("--keep-constraint", is_flag=True,
+              help="Pacemaker engine: on failure or timeout, keep the move's constraint.")
 def move(basedir: Path, group: str, to: str, dry_run: bool, force: bool,
-         break_lock: bool) -> None:
-    """Move GROUP to another host, never running it on two at once."""
-    admin = _admin(basedir)
+         break_lock: bool, timeout: float | None, lifetime: str | None,
+         keep_constraint: bool) -> None:
+    """Move GROUP to another host, never running it on two at once.
+
+    Pacemaker engine: a location constraint, a wait until every member runs on the
+    target, and the constraint removed again (none is left behind)."""
+    definitions = _definitions(basedir)
+    if _pacemaker(definitions):
+        if force or break_lock:
+            raise BadInput("--force/--break-lock: the cluster decides with quorum and "
+                           "fencing; they are systemd-engine options")
+        from s2s_sd.cli import cluster
+
+        cluster.move(definitions, basedir, group, to, dry_run, timeout, lifetime,
+                     keep_constraint)
+        return
+    if timeout is not None or lifetime is not None or keep_constraint:
+        raise BadInput("--timeout/--lifetime/--keep-constraint are Pacemaker-engine options")
+    admin = _admin(basedir, definitions)
     steps = admin.move(group, to, dry_run=dry_run, force=force, break_lock=break_lock)
     if dry_run:
         click.echo(f"move {group} --to {to}: plan (nothing changed)")
@@ -90,9 +126,18 @@ def move(basedir: Path, group: str, to: str, dry_run: bool, force: bool,
 @basedir_option
 @click.argument("group")
 @break_lock_option
-def start(basedir: Path, group: str, break_lock: bool) -> None:
-    """Start GROUP on its assigned host."""
-    host = _admin(basedir).start(group, break_lock)
+@click.option("--timeout", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
+              help="Pacemaker engine: how long to wait (default 300).")
+def start(basedir: Path, group: str, break_lock: bool, timeout: float | None) -> None:
+    """Start GROUP on its assigned host (Pacemaker engine: target-role=Started, where the
+    cluster places it)."""
+    definitions = _definitions(basedir)
+    if _pacemaker(definitions):
+        from s2s_sd.cli import cluster
+
+        cluster.start(definitions, basedir, group, timeout)
+        return
+    host = _admin(basedir, definitions).start(group, break_lock)
     click.echo(f"{group} runs on {host}")
 
 
@@ -100,9 +145,17 @@ def start(basedir: Path, group: str, break_lock: bool) -> None:
 @basedir_option
 @click.argument("group")
 @break_lock_option
-def stop(basedir: Path, group: str, break_lock: bool) -> None:
-    """Stop GROUP wherever it is active."""
-    stopped = _admin(basedir).stop(group, break_lock)
+@click.option("--timeout", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
+              help="Pacemaker engine: how long to wait (default 300).")
+def stop(basedir: Path, group: str, break_lock: bool, timeout: float | None) -> None:
+    """Stop GROUP wherever it is active (Pacemaker engine: target-role=Stopped)."""
+    definitions = _definitions(basedir)
+    if _pacemaker(definitions):
+        from s2s_sd.cli import cluster
+
+        cluster.stop(definitions, basedir, group, timeout)
+        return
+    stopped = _admin(basedir, definitions).stop(group, break_lock)
     click.echo(f"{group} stopped" + (f" on {', '.join(stopped)}" if stopped else
                                      " (it was not active anywhere)"))
 
@@ -112,7 +165,11 @@ def stop(basedir: Path, group: str, break_lock: bool) -> None:
 @click.argument("group")
 def recover(basedir: Path, group: str) -> None:
     """Finish or roll back an interrupted move of GROUP, so it runs on exactly one host."""
-    host = _admin(basedir).recover(group)
+    definitions = _definitions(basedir)
+    if _pacemaker(definitions):
+        raise BadInput("recover: with the pacemaker engine the cluster recovers groups "
+                       "itself; see `s2s-sd status`, then `s2s-sd cleanup GROUP`")
+    host = _admin(basedir, definitions).recover(group)
     click.echo(f"{group} runs on {host}; the interrupted move is resolved")
 
 
@@ -148,8 +205,16 @@ def status(basedir: Path, as_json: bool) -> None:
     """What runs where: per group, its assigned host and what is active on every host.
 
     Exit 1 when there is an alarm (a group active on two hosts, on a host it is not
-    assigned to, partly up, an interrupted move) or a host is unreachable."""
-    report = _admin(basedir).status()
+    assigned to, partly up, an interrupted move) or a host is unreachable. Pacemaker
+    engine: from crm_mon, with failed actions, fail counts, leftover `cli-` constraints,
+    maintenance mode and offline nodes."""
+    definitions = _definitions(basedir)
+    if _pacemaker(definitions):
+        from s2s_sd.cli import cluster
+
+        cluster.status(definitions, basedir, as_json)
+        return
+    report = _admin(basedir, definitions).status()
     if as_json:
         click.echo(json.dumps(report, indent=2, sort_keys=True))
     else:

@@ -186,7 +186,9 @@ def op_receive_config(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, A
     if defs.hostgroup.name != hostgroup:
         raise BadInput(f"the configuration is for host group {defs.hostgroup.name}, "
                        f"not {hostgroup}")
-    applied = apply_local_units(ctx) if systemd_running() else {}
+    # units=False: the admin installs the units in a later step (engine migration)
+    units = _arg(args, "units", bool, required=False) is not False
+    applied = apply_local_units(ctx) if units and systemd_running() else {}
     state.log_action(hostgroup, ctx.host, f"configuration generation {number} installed")
     return {"generation": number, "applied": applied}
 
@@ -325,6 +327,11 @@ OPERATIONS: Mapping[str, Callable[[AgentContext, Mapping[str, Any]], dict[str, A
 
 def dispatch(ctx: AgentContext, op: str, args: Mapping[str, Any]) -> dict[str, Any]:
     handler = OPERATIONS.get(op)
+    if handler is None:
+        # the Pacemaker engine's operations (imported only when asked for)
+        from s2s_sd.hosts.cluster_agent import CLUSTER_OPERATIONS
+
+        handler = CLUSTER_OPERATIONS.get(op)
     if handler is None:
         raise BadInput(f"request: unknown operation {op[:40]!r}")
     if not isinstance(args, Mapping):

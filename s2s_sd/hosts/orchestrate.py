@@ -540,30 +540,35 @@ class Admin:
     def sync(self, break_lock: bool = False) -> tuple[int, list[str], list[str]]:
         """Copy the base dir to every host as a new generation; (number, synced, missed)."""
         with self.locked("sync", break_lock):
-            view = self.view()
-            numbers = [int(view.value(h)["generation"]) for h in view.reachable]
-            digest = sync.content_digest(self.basedir)
-            current = sync.read_generation(self.hostgroup)
-            up_to_date = all(view.value(h)["digest"] == digest for h in view.reachable)
-            if up_to_date and current.digest == digest and not view.unreachable and \
-                    len(set(numbers)) == 1 and current.number:
-                return current.number, view.reachable, []
-            number = max([current.number, *numbers]) + 1
-            archive = base64.b64encode(sync.pack(self.basedir)).decode("ascii")
-            args = {"hostgroup": self.hostgroup, "generation": number, "digest": digest,
-                    "archive": archive}
-            answers = self.transport.ask_many(self.hosts, "receive_config", args, timeout=300)
-            synced, missed = [], []
-            for host, answer in answers.items():
-                if answer.ok:
-                    synced.append(host)
-                elif answer.unreachable:
-                    missed.append(host)
-                    self.warn(f"{host} unreachable: it keeps its old generation and refuses "
-                              "to act until synced")
-                else:
-                    raise answer.error or OperationFailed(f"{host}: sync failed")
-            return number, synced, missed
+            return self.sync_locked()
+
+    def sync_locked(self, units: bool = True) -> tuple[int, list[str], list[str]]:
+        """sync, for a caller that holds the lock already. units=False: the hosts install
+        the configuration but not its units (the caller does that in its own steps)."""
+        view = self.view()
+        numbers = [int(view.value(h)["generation"]) for h in view.reachable]
+        digest = sync.content_digest(self.basedir)
+        current = sync.read_generation(self.hostgroup)
+        up_to_date = all(view.value(h)["digest"] == digest for h in view.reachable)
+        if up_to_date and current.digest == digest and not view.unreachable and \
+                len(set(numbers)) == 1 and current.number:
+            return current.number, view.reachable, []
+        number = max([current.number, *numbers]) + 1
+        archive = base64.b64encode(sync.pack(self.basedir)).decode("ascii")
+        args = {"hostgroup": self.hostgroup, "generation": number, "digest": digest,
+                "archive": archive, "units": units}
+        answers = self.transport.ask_many(self.hosts, "receive_config", args, timeout=300)
+        synced, missed = [], []
+        for host, answer in answers.items():
+            if answer.ok:
+                synced.append(host)
+            elif answer.unreachable:
+                missed.append(host)
+                self.warn(f"{host} unreachable: it keeps its old generation and refuses "
+                          "to act until synced")
+            else:
+                raise answer.error or OperationFailed(f"{host}: sync failed")
+        return number, synced, missed
 
     # -- status -------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
