@@ -117,7 +117,10 @@ def key_lines(text: str) -> Mapping[KeyPath, int]:
             continue
         lines.setdefault((*current, *parts), number)
         rest = stripped[pos:]
-        if rest.startswith("="):
+        # most values are plain scalars on their line: only brackets and triple quotes
+        # can carry a value over to the next lines
+        if rest.startswith("=") and ("[" in rest or "{" in rest or '"""' in rest
+                                     or "'''" in rest):
             depth, multiline = _value_state(rest[1:], 0, None)
     return lines
 

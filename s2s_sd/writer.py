@@ -52,6 +52,20 @@ class _ignore_missing:
         return isinstance(exc, FileNotFoundError)
 
 
+def _write_files(root: str, files: Mapping[str, str], executable: Callable[[str], bool],
+                 made_dirs: set[str]) -> None:
+    for relpath, text in sorted(files.items()):
+        target = os.path.join(root, _safe_relpath(relpath))
+        parent = os.path.dirname(target)
+        if parent not in made_dirs:
+            os.makedirs(parent, exist_ok=True)
+            made_dirs.add(parent)
+        mode = 0o755 if executable(relpath) else 0o644
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode("utf-8"))
+
+
 def write_output_dir(
     out: Path,
     files: Mapping[str, str],
@@ -75,17 +89,12 @@ def write_output_dir(
     try:
         made_dirs: set[str] = set()
         root = str(staging)
-        for relpath, text in sorted(files.items()):
-            target = os.path.join(root, _safe_relpath(relpath))
-            parent = os.path.dirname(target)
-            if parent not in made_dirs:
-                os.makedirs(parent, exist_ok=True)
-                made_dirs.add(parent)
-            mode = 0o755 if executable(relpath) else 0o644
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(text.encode("utf-8"))
-            os.chmod(target, mode)  # the umask must not decide what the hosts get
+        # with this umask the modes below are exact, and no chmod per file is needed
+        old_umask = os.umask(0o022)
+        try:
+            _write_files(root, files, executable, made_dirs)
+        finally:
+            os.umask(old_umask)
         (staging / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
         os.chmod(staging, 0o755)
         if out.exists():
