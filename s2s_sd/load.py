@@ -30,6 +30,7 @@ from s2s_sd.model import (
     Host,
     HostGroup,
     IpService,
+    KitsService,
     MountService,
     Origin,
     ScriptService,
@@ -447,12 +448,17 @@ def _exec(loader: _Loader, r: _Reader) -> dict[str, Any]:
     return {"command": command, "user": r.string("user")}
 
 
+def _kits(loader: _Loader, r: _Reader) -> dict[str, Any]:
+    return {"disks": r.string_list("disks") or (), "kit_timeout": r.positive_int("kit_timeout")}
+
+
 _SERVICE_READERS: Mapping[str, Callable[[_Loader, _Reader], dict[str, Any]]] = {
     MountService.TYPE: _mount,
     IpService.TYPE: _ip,
     ScriptService.TYPE: _script,
     SystemdService.TYPE: _systemd,
     ExecService.TYPE: _exec,
+    KitsService.TYPE: _kits,
 }
 _REQUIRED: Mapping[str, frozenset[str]] = {
     MountService.TYPE: frozenset({"device", "mountpoint", "fstype"}),
@@ -460,6 +466,7 @@ _REQUIRED: Mapping[str, frozenset[str]] = {
     ScriptService.TYPE: frozenset({"script"}),
     SystemdService.TYPE: frozenset({"unit"}),
     ExecService.TYPE: frozenset({"command"}),
+    KitsService.TYPE: frozenset(),
     "": frozenset(),
 }
 

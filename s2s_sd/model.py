@@ -118,8 +118,18 @@ class ExecService(Service):
     user: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class KitsService(Service):
+    """Every kit (DIR/sbin/start|stop|state) found on the group's disks (layout.py)."""
+
+    TYPE = "kits"
+    disks: tuple[str, ...] = ()  # mountpoints of the group's mount members; () = all of them
+    kit_timeout: int | None = None  # seconds per kit script (layout.DEFAULT_KIT_TIMEOUT)
+
+
 SERVICE_TYPES: Mapping[str, type[Service]] = MappingProxyType(
-    {cls.TYPE: cls for cls in (MountService, IpService, ScriptService, SystemdService, ExecService)}
+    {cls.TYPE: cls for cls in (MountService, IpService, ScriptService, SystemdService, ExecService,
+                               KitsService)}
 )
 
 

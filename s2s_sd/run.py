@@ -87,3 +87,57 @@ def spawn(
         )
     except FileNotFoundError as exc:
         raise CommandNotFound(f"{argv[0]}: not installed or not on PATH") from exc
+
+
+@dataclass(frozen=True)
+class Finished:
+    """How a program run by `run_logged` ended: its exit code, or killed at the timeout."""
+
+    returncode: int
+    timed_out: bool
+    seconds: float
+
+
+def run_logged(
+    argv: Sequence[str],
+    *,
+    output: str,
+    timeout: float,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    kill_grace: float = 5.0,
+) -> Finished:
+    """Run argv with stdout and stderr into the file `output` (not a pipe: a daemon the
+    program starts may keep its output open for ever), in a session of its own. At the
+    timeout the whole process group gets SIGTERM, then SIGKILL after kill_grace."""
+    import contextlib
+    import signal
+    import time
+
+    if isinstance(argv, str):
+        raise TypeError("run_logged() takes an argv list, not a string")
+    began = time.monotonic()
+    with open(output, "ab") as sink:
+        try:
+            proc = subprocess.Popen(
+                list(argv), stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
+                env=dict(env) if env is not None else None, cwd=cwd, start_new_session=True)
+        except FileNotFoundError as exc:
+            raise CommandNotFound(f"{argv[0]}: not installed or not on PATH") from exc
+        except PermissionError as exc:
+            raise OperationFailed(f"{argv[0]}: cannot execute: {exc.strerror}") from exc
+        try:
+            code = proc.wait(timeout=timeout)
+            return Finished(code, False, time.monotonic() - began)
+        except subprocess.TimeoutExpired:
+            # the whole group: what the program started is as stuck as the program
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=kill_grace)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=30)
+            return Finished(proc.returncode if proc.returncode is not None else -9, True,
+                            time.monotonic() - began)

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Iterator
 
 from s2s_sd.errors import Problem
+from s2s_sd.layout import kits_problems
 from s2s_sd.model import (
     Declared,
     Definitions,
@@ -20,6 +21,7 @@ from s2s_sd.model import (
     ExecService,
     Group,
     IpService,
+    KitsService,
     MountService,
     Service,
     SystemdService,
@@ -179,6 +181,10 @@ def _groups(defs: Definitions) -> Iterator[Problem]:
                 yield from _unit(service, units)
             elif isinstance(service, ExecService):
                 yield from _exec(service)
+            elif isinstance(service, KitsService):
+                for found in kits_problems(group, service):
+                    yield _problem(service, found.key, service_path(service, found.key),
+                                   found.message)
     yield from _mount_overlaps(mounts)
     yield from _pacemaker_ids(defs)
 

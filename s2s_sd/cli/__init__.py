@@ -103,6 +103,7 @@ class MainGroup(LazyGroup, S2SGroup):
 _DEF = "s2s_sd.cli.definitions"
 _RUN = "s2s_sd.cli.runtime"
 _CLU = "s2s_sd.cli.cluster"
+_KIT = "s2s_sd.cli.kits"
 
 
 @click.group(cls=MainGroup, context_settings={"help_option_names": ["-h", "--help"]},
@@ -114,6 +115,8 @@ _CLU = "s2s_sd.cli.cluster"
                  "recover": f"{_RUN}:recover", "agent": f"{_RUN}:agent",
                  "maintenance": f"{_CLU}:maintenance", "cleanup": f"{_CLU}:cleanup",
                  "migrate": f"{_CLU}:migrate",
+                 "kits": f"{_KIT}:kits", "where": f"{_KIT}:where",
+                 "relocate": f"{_KIT}:relocate", "link": f"{_KIT}:link",
              })
 @click.version_option(package_name="s2s-sd")
 def main() -> None:

@@ -37,15 +37,19 @@ def host_option(func: F) -> F:
     )(func)
 
 
-def load_checked(basedir: Path, host: str | None, files: bool = True
+def load_checked(basedir: Path, host: str | None, files: bool = True, kits: bool = False
                  ) -> tuple[Definitions, list[Problem]]:
     """Load and validate; raise InvalidDefinitions with every problem, or return the
-    definitions and the warnings."""
+    definitions and the warnings. kits: also the service kits on the disks mounted here."""
     definitions, problems = load_raw(basedir, host or local_host())
     if definitions is not None:
         problems += validate(definitions)
         if files:
             problems += check_files(definitions, basedir)
+        if kits:
+            from s2s_sd.kits import check_members
+
+            problems += check_members(definitions)
     problems.sort(key=lambda p: (p.file, p.line, p.key, p.message))
     if definitions is None or any(not p.warning for p in problems):
         raise InvalidDefinitions(problems)

@@ -28,8 +28,9 @@ from s2s_sd.writer import write_file_atomic, write_output_dir
 @basedir_option
 @host_option
 def check(basedir: Path, host: str | None) -> None:
-    """Validate the definitions: every problem at once, as FILE:LINE: KEY: message."""
-    definitions, warnings = load_checked(basedir, host)
+    """Validate the definitions: every problem at once, as FILE:LINE: KEY: message.
+    Service kits on the disks mounted here are checked too (bash -n, executable)."""
+    definitions, warnings = load_checked(basedir, host, kits=True)
     echo_warnings(warnings)
     services = sum(len(g.services) for g in definitions.groups)
     click.echo(f"{basedir}: host group {definitions.hostgroup.name} "

@@ -51,12 +51,11 @@ def _echo_all_warnings(definitions: Definitions, problems: list[Problem]) -> Non
 @target_basedir_option
 def generate_pacemaker(basedir: Path, host: str | None, out: Path,
                        target_basedir: str | None) -> None:
-    """Write OUT/cib.xml (a complete CIB) and the OCF agents OUT/ocf/s2s/{script,hook}."""
+    """Write OUT/cib.xml (a complete CIB) and the OCF agents OUT/ocf/s2s/{script,hook,kits}."""
     definitions, problems = load_checked(basedir, host)
     _echo_all_warnings(definitions, problems)
     files = render_pacemaker(definitions, _settings(basedir, target_basedir))
-    agents = (AGENT_FILE, HOOK_AGENT_FILE)
-    write_output_dir(out, files, executable=lambda relpath: relpath in agents)
+    write_output_dir(out, files, executable=lambda relpath: relpath.startswith("ocf/"))
     secrets = secret_refs(definitions)
     if secrets:
         names = ", ".join(f"{device}.{param}" for device, param, _ in secrets)

@@ -22,6 +22,7 @@ UNIT_DIR = "etc/systemd/system"
 MANIFEST = ".s2s-sd-manifest"
 OCF_SCRIPT_PACKAGE_FILE = ("ocf", "script")
 OCF_HOOK_PACKAGE_FILE = ("ocf", "hook")
+OCF_KITS_PACKAGE_FILE = ("ocf", "kits")
 MOUNT_HELPER_PACKAGE_FILE = ("units", "s2s-mount")
 
 
@@ -49,6 +50,11 @@ def helper_files(settings: UnitSettings) -> dict[str, str]:
         hook = resources.files("s2s_sd").joinpath(*OCF_HOOK_PACKAGE_FILE)
         if hook.is_file():
             files[str(Path(settings.script_agent).parent / "hook")] = hook.read_text(
+                encoding="utf-8")
+        # ocf:s2s:kits, which the kits members' units run with either engine
+        kits = resources.files("s2s_sd").joinpath(*OCF_KITS_PACKAGE_FILE)
+        if kits.is_file():
+            files[str(Path(settings.script_agent).parent / "kits")] = kits.read_text(
                 encoding="utf-8")
     return files
 

@@ -332,6 +332,11 @@ def dispatch(ctx: AgentContext, op: str, args: Mapping[str, Any]) -> dict[str, A
         from s2s_sd.hosts.cluster_agent import CLUSTER_OPERATIONS
 
         handler = CLUSTER_OPERATIONS.get(op)
+    if handler is None and op.startswith("kits_"):
+        # service kits: /service links and `where` (imported only when asked for)
+        from s2s_sd.hosts.kits_agent import KITS_OPERATIONS
+
+        handler = KITS_OPERATIONS.get(op)
     if handler is None:
         raise BadInput(f"request: unknown operation {op[:40]!r}")
     if not isinstance(args, Mapping):

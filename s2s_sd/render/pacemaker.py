@@ -8,6 +8,7 @@ What an experienced pcs/crm user would write by hand:
     <primitive id=GROUP_SERVICE>   mount -> ocf:heartbeat:Filesystem (force_unmount=safe)
                                    ip -> ocf:heartbeat:IPaddr2
                                    script -> ocf:s2s:script (this package's agent)
+                                   kits -> ocf:s2s:kits (this package's agent)
                                    systemd -> systemd:UNIT
                                    exec -> systemd:s2s-GROUP-SERVICE.service
     <primitive id=GROUP_hooks>     last, when the group has pre_move/post_move hooks:
@@ -40,6 +41,7 @@ from importlib import resources
 from lxml import etree
 
 from s2s_sd.errors import InvalidDefinitions, Problem
+from s2s_sd.layout import kit_timeout, kits_disks
 from s2s_sd.model import (
     Declared,
     Definitions,
@@ -47,6 +49,7 @@ from s2s_sd.model import (
     FenceDevice,
     Group,
     IpService,
+    KitsService,
     MountService,
     ScriptService,
     Service,
@@ -56,9 +59,11 @@ from s2s_sd.model import (
 CIB_FILE = "cib.xml"
 AGENT_FILE = "ocf/s2s/script"  # installed as /usr/lib/ocf/resource.d/s2s/script
 HOOK_AGENT_FILE = "ocf/s2s/hook"  # installed as /usr/lib/ocf/resource.d/s2s/hook
+KITS_AGENT_FILE = "ocf/s2s/kits"  # installed as /usr/lib/ocf/resource.d/s2s/kits
 AGENT_PROVIDER = "s2s"
 AGENT_TYPE = "script"
 HOOK_AGENT_TYPE = "hook"
+KITS_AGENT_TYPE = "kits"
 HOOKS_MEMBER = "hooks"  # the hook member's id is GROUP_hooks
 
 MANAGED_META = "s2s-sd-managed"  # meta attribute on every top-level resource s2s-sd owns
@@ -100,6 +105,8 @@ _IPADDR2 = _Agent("ocf", "heartbeat", "IPaddr2", 20, 20, 10, 20)
 _SCRIPT = _Agent("ocf", AGENT_PROVIDER, AGENT_TYPE, 60, 60, 30, 30)
 # a hook may take its time (300 s, as under the systemd engine) plus the agent's margin
 _HOOK = _Agent("ocf", AGENT_PROVIDER, HOOK_AGENT_TYPE, 320, 320, 60, 20)
+# every kit may take its kit_timeout: the member's defaults leave room for a few
+_KITS = _Agent("ocf", AGENT_PROVIDER, KITS_AGENT_TYPE, 600, 600, 30, 60)
 _SYSTEMD_DEFAULTS = (100, 100, 60, 100)  # Pacemaker's own systemd-class defaults
 _STONITH_MONITOR = (60, 20)
 
@@ -153,7 +160,8 @@ def render_pacemaker(defs: Definitions,
     (no secrets inside)."""
     cib = build_cib(defs, settings)
     return {CIB_FILE: to_text(cib), AGENT_FILE: agent_text(),
-            HOOK_AGENT_FILE: agent_text(HOOK_AGENT_TYPE)}
+            HOOK_AGENT_FILE: agent_text(HOOK_AGENT_TYPE),
+            KITS_AGENT_FILE: agent_text(KITS_AGENT_TYPE)}
 
 
 def agent_text(name: str = AGENT_TYPE) -> str:
@@ -357,7 +365,7 @@ def _group(group: Group, marker: tuple[str, str], settings: PacemakerSettings,
         meta.append(("failure-timeout", _seconds(failure_timeout)))
     _nvset(element, "meta_attributes", group.name, "meta_attributes", meta)
     for service in group.services:
-        element.append(_primitive(service, settings))
+        element.append(_primitive(service, settings, group))
     if group.pre_move or group.post_move:
         element.append(_hooks_primitive(group, settings))
     return element
@@ -387,6 +395,8 @@ def _agent_of(service: Service) -> _Agent:
         return _IPADDR2
     if isinstance(service, ScriptService):
         return _SCRIPT
+    if isinstance(service, KitsService):
+        return _KITS
     unit = service.unit if isinstance(service, SystemdService) else None
     if isinstance(service, ExecService):
         unit = exec_unit(service.group, service.name)
@@ -395,7 +405,11 @@ def _agent_of(service: Service) -> _Agent:
     return _Agent("systemd", None, unit, *_SYSTEMD_DEFAULTS)
 
 
-def _params(service: Service, settings: PacemakerSettings) -> list[tuple[str, str]]:
+def _params(service: Service, settings: PacemakerSettings,
+            group: Group | None = None) -> list[tuple[str, str]]:
+    if isinstance(service, KitsService) and group is not None:
+        disks = " ".join(d.mountpoint for d in kits_disks(group, service))
+        return [("disks", disks), ("kit_timeout", str(kit_timeout(service)))]
     if isinstance(service, MountService):
         params = [("device", service.device), ("directory", service.mountpoint),
                   ("fstype", service.fstype)]
@@ -419,7 +433,8 @@ def _params(service: Service, settings: PacemakerSettings) -> list[tuple[str, st
     return []
 
 
-def _primitive(service: Service, settings: PacemakerSettings) -> etree._Element:
+def _primitive(service: Service, settings: PacemakerSettings,
+               group: Group | None = None) -> etree._Element:
     agent = _agent_of(service)
     rsc = primitive_id(service.group, service.name)
     attrs = {"id": rsc, "class": agent.cls}
@@ -427,7 +442,8 @@ def _primitive(service: Service, settings: PacemakerSettings) -> etree._Element:
         attrs["provider"] = agent.provider
     attrs["type"] = agent.type
     prim = etree.Element("primitive", attrs)
-    _nvset(prim, "instance_attributes", rsc, "instance_attributes", _params(service, settings))
+    _nvset(prim, "instance_attributes", rsc, "instance_attributes",
+           _params(service, settings, group))
     _ops(prim, rsc,
          service.start_timeout or agent.start, service.stop_timeout or agent.stop,
          service.monitor_interval or agent.interval, agent.monitor_timeout)

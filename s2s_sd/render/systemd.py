@@ -14,6 +14,7 @@ calls (exec members, as `systemd:s2s-GROUP-SERVICE`) are generated, bound to not
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,12 +22,14 @@ from functools import cache
 
 import jinja2
 
+from s2s_sd.layout import kit_timeout, kits_disks
 from s2s_sd.model import (
     Definitions,
     Engine,
     ExecService,
     Group,
     IpService,
+    KitsService,
     MountService,
     ScriptService,
     Service,
@@ -47,6 +50,11 @@ class UnitSettings:
     command: str = DEFAULT_COMMAND
     libexec: str = DEFAULT_LIBEXEC
     script_agent: str = OCF_SCRIPT_AGENT
+
+
+def kits_agent(settings: UnitSettings) -> str:
+    """ocf:s2s:kits, installed next to the script agent."""
+    return posixpath.join(posixpath.dirname(settings.script_agent), "kits")
 
 
 def target_name(group: str) -> str:
@@ -120,8 +128,10 @@ def _oneshot(settings: UnitSettings, start: Sequence[str], stop: Sequence[str],
     ]
 
 
-def _service_section(service: Service, settings: UnitSettings) -> tuple[list[str], str]:
+def _service_section(service: Service, settings: UnitSettings,
+                     groups: Mapping[str, Group] | None = None) -> tuple[list[str], str]:
     """The [Service] lines of a member and a short detail for its description."""
+    groups = groups or {}
     base_env = [env_assignment("S2S_SD_BASEDIR", settings.basedir)]
     if isinstance(service, MountService):
         args = [service.device, service.mountpoint, service.fstype, service.options or "defaults"]
@@ -146,6 +156,15 @@ def _service_section(service: Service, settings: UnitSettings) -> tuple[list[str
             env.append(env_assignment("OCF_RESKEY_config", f"{settings.basedir}/{service.config}"))
         agent = settings.script_agent
         return _oneshot(settings, [agent, "start"], [agent, "stop"], env), service.script
+    if isinstance(service, KitsService):
+        group = groups[service.group]
+        disks = " ".join(d.mountpoint for d in kits_disks(group, service))
+        env = [env_assignment("OCF_RESOURCE_INSTANCE", f"{service.group}_{service.name}"),
+               env_assignment("OCF_RESKEY_disks", disks),
+               env_assignment("OCF_RESKEY_kit_timeout", str(kit_timeout(service))),
+               env_assignment("OCF_RESKEY_command", settings.command)]
+        agent = kits_agent(settings)
+        return _oneshot(settings, [agent, "start"], [agent, "stop"], env), disks
     if isinstance(service, SystemdService):
         # a proxy: up while the bound unit is up, so the chain and status see the member
         return ["Type=oneshot", "RemainAfterExit=yes", "ExecStart=/bin/true"], service.unit
@@ -181,7 +200,7 @@ def _group_units(group: Group, settings: UnitSettings) -> dict[str, str]:
     files[target_name(group.name)] = env.get_template("group.target.j2").render(
         group=group, members=members, settings=settings, description=description)
     for index, service in enumerate(group.services):
-        service_lines, detail = _service_section(service, settings)
+        service_lines, detail = _service_section(service, settings, {group.name: group})
         chain = _chain_lines(group, index)
         if isinstance(service, SystemdService):
             # the timeouts belong to the real unit, which does the work

@@ -145,6 +145,17 @@ CASES = [
          '[fencing]\nenabled = true\n[[fencing.devices]]\nname = "ipmi_n9"\n'
          'agent = "fence_ipmilan"\nhosts = ["n9"]',
          "s2s.toml:25: fencing.devices.ipmi_n9.hosts", "host 'n9' is not in hostgroup.hosts"),
+    Case("kits-without-disks", "groups/web.toml", 'user    = "www-data"',
+         'user    = "www-data"\n\n[[services]]\nname = "kits"\ntype = "kits"',
+         "groups/web.toml:17: groups.web.services.kits", "no mount member"),
+    Case("kits-unknown-disk", "groups/ora.toml", "stop_timeout  = 60",
+         'stop_timeout  = 60\n\n[[services]]\nname = "kits"\ntype = "kits"\n'
+         'disks = ["/disk/ora/02"]',
+         "groups/ora.toml:45: groups.ora.services.kits.disks", "not the mountpoint"),
+    Case("kits-bad-timeout", "groups/ora.toml", "stop_timeout  = 60",
+         'stop_timeout  = 60\n\n[[services]]\nname = "kits"\ntype = "kits"\n'
+         "kit_timeout = 0",
+         "groups/ora.toml:45: groups.ora.services.kits.kit_timeout", "must be a positive"),
 ]
 PACEMAKER_CASES = {"pacemaker-without-fencing", "fence-device-unknown-host"}
 
