@@ -26,49 +26,12 @@ from pathlib import Path
 
 from click.testing import CliRunner
 from lxml import etree
+from synthetic import HOSTS, write_hostgroup
 
 from s2s_sd.cli import main
 from s2s_sd.run import run
 
 TARGET_RATIO = 1000.0
-MEMBER_TYPES = ("mount", "ip", "script", "systemd", "exec", "mount", "script", "exec")
-HOSTS = ("h1", "h2", "h3")
-
-
-def write_basedir(base: Path, groups: int, services: int) -> None:
-    for sub in ("init.d", "sysconfig", "groups", "systemd"):
-        (base / sub).mkdir(parents=True)
-    for name in ("app_a", "app_b"):
-        script = base / "init.d" / name
-        script.write_text("#!/bin/bash\ncase $1 in start|stop) exit 0;; *) exit 3;; esac\n")
-        script.chmod(0o755)
-        (base / "sysconfig" / name).write_text("X=1\n")
-    (base / "s2s.toml").write_text(
-        '[hostgroup]\nname = "bench"\nengine = "pacemaker"\n'
-        f"hosts = [{', '.join(repr(h).replace(chr(39), chr(34)) for h in HOSTS)}]\n\n"
-        "[fencing]\nenabled = false\n")
-    for g in range(groups):
-        order = [HOSTS[(g + i) % len(HOSTS)] for i in range(len(HOSTS))]
-        lines = [f'description = "synthetic group {g}"',
-                 f"hosts = [{', '.join(f'{chr(34)}{h}{chr(34)}' for h in order)}]", ""]
-        for s in range(services):
-            kind = MEMBER_TYPES[s % len(MEMBER_TYPES)]
-            lines += ["[[services]]", f'name = "m{s}"', f'type = "{kind}"']
-            if kind == "mount":
-                lines += [f'device = "/dev/mapper/g{g}_m{s}"',
-                          f'mountpoint = "/disk/g{g:04d}/{s:02d}"', 'fstype = "ext4"']
-            elif kind == "ip":
-                lines += [f'address = "10.{g // 250}.{g % 250}.{s + 10}/16"']
-            elif kind == "script":
-                name = "app_a" if s % 2 else "app_b"
-                lines += [f'script = "init.d/{name}"', f'config = "sysconfig/{name}"',
-                          "start_timeout = 90"]
-            elif kind == "systemd":
-                lines += [f'unit = "bench-g{g:04d}-m{s}.service"']
-            else:
-                lines += [f'command = ["/usr/bin/sleep", "{g}{s}"]', "monitor_interval = 15"]
-            lines.append("")
-        (base / "groups" / f"g{g:04d}.toml").write_text("\n".join(lines))
 
 
 def tool(name: str) -> str:
@@ -112,7 +75,7 @@ def main_bench() -> int:
 
     with tempfile.TemporaryDirectory(prefix="s2s-bench-cib.") as tmp:
         base, out = Path(tmp) / "base", Path(tmp) / "out"
-        write_basedir(base, args.groups, args.services)
+        write_hostgroup(base, args.groups, args.services, engine="pacemaker")
         resources = args.groups * args.services
 
         start = time.perf_counter()

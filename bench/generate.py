@@ -15,44 +15,11 @@ import time
 from pathlib import Path
 
 from click.testing import CliRunner
+from synthetic import write_hostgroup
 
 from s2s_sd.cli import main
 
 TARGET_SECONDS = 3.0
-MEMBER_TYPES = ("mount", "ip", "script", "exec", "systemd", "script", "exec", "exec")
-
-
-def write_hostgroup(base: Path, groups: int, services: int) -> None:
-    (base / "init.d").mkdir(parents=True)
-    (base / "sysconfig").mkdir()
-    (base / "groups").mkdir()
-    for name in ("app_a", "app_b"):
-        script = base / "init.d" / name
-        script.write_text("#!/bin/bash\ncase $1 in start|stop) exit 0;; *) exit 3;; esac\n")
-        script.chmod(0o755)
-        (base / "sysconfig" / name).write_text("X=1\n")
-    (base / "s2s.toml").write_text(
-        '[hostgroup]\nname = "bench"\nhosts = ["h1", "h2", "h3"]\n')
-    for g in range(groups):
-        lines = [f'description = "synthetic group {g}"', 'hosts = ["h1", "h2", "h3"]', ""]
-        for s in range(services):
-            kind = MEMBER_TYPES[s % len(MEMBER_TYPES)]
-            lines += ["[[services]]", f'name = "m{s}"', f'type = "{kind}"']
-            if kind == "mount":
-                lines += [f'device = "/dev/mapper/g{g}_m{s}"',
-                          f'mountpoint = "/disk/g{g}/{s:02d}"', 'fstype = "ext4"']
-            elif kind == "ip":
-                lines += [f'address = "10.{g // 250}.{g % 250}.{s + 10}/16"']
-            elif kind == "script":
-                name = "app_a" if s % 2 else "app_b"
-                lines += [f'script = "init.d/{name}"', f'config = "sysconfig/{name}"']
-            elif kind == "exec":
-                lines += [f'command = ["/usr/bin/sleep", "{g}{s}"]']
-            else:
-                lines += [f'unit = "g{g}-m{s}.service"']
-            lines += ["start_timeout = 30", ""]
-        (base / "groups" / f"g{g:04d}.toml").write_text("\n".join(lines))
-
 
 def main_bench() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
