@@ -29,6 +29,7 @@ PACKAGES = (
     "e2fsprogs",
     "iproute2",
     "iputils-ping",
+    "kmod",  # modprobe: ocf:heartbeat:Filesystem refuses to run without it (not installed)
     "libxml2-utils",  # xmllint, used by ocf-tester inside a node
     "lsof",
     "openssh-client",

@@ -15,6 +15,7 @@ Only reading happens here; engines/pacemaker_runtime.py runs the tools.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -28,6 +29,13 @@ CLI_PREFIX = "cli-"
 
 _PARSER = etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_network=True,
                           huge_tree=True)
+
+
+INFINITY = 1000000  # Pacemaker's score and fail count "INFINITY"
+
+
+def fail_count_text(count: int) -> str:
+    return "INFINITY" if count >= INFINITY else str(count)
 
 
 def _bool(value: str | None) -> bool:
@@ -219,7 +227,8 @@ def _failure(element: etree._Element) -> Failure:
         interval_ms=interval,
         node=element.get("node", ""),
         exit_status=element.get("exitstatus", ""),
-        exit_reason=element.get("exitreason", ""),
+        # crm_mon escapes the agent's text once more than XML needs
+        exit_reason=html.unescape(element.get("exitreason", "")),
         exit_code=int(element.get("exitcode", "1") or 1),
         last_change=element.get("last-rc-change", ""),
     )
@@ -271,12 +280,12 @@ def parse_crm_mon(text: str) -> ClusterStatus:
             rsc = _strip_clone_suffix(history.get("id", ""))
             count = history.get("fail-count")
             if count is not None:
-                value = 1000000 if count == "INFINITY" else int(count or 0)
+                value = INFINITY if count == "INFINITY" else min(INFINITY, int(count or 0))
                 result.fail_counts[(rsc, node_name)] = value
             threshold = history.get("migration-threshold")
             if threshold is not None:
                 result.migration_thresholds[rsc] = (
-                    1000000 if threshold == "INFINITY" else int(threshold or 0))
+                    INFINITY if threshold == "INFINITY" else int(threshold or 0))
     return result
 
 

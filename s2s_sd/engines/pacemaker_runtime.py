@@ -135,15 +135,17 @@ def set_target_role(rsc: str, role: str) -> None:
         raise _fail(result, f"crm_resource --resource {rsc} target-role={role}")
 
 
-def member_target_roles(members: Sequence[str]) -> dict[str, str]:
-    """target-role meta attributes set on members themselves (they win over the group's)."""
+def member_target_roles(group: str) -> dict[str, str]:
+    """target-role meta attributes set on a group's members themselves (they win over the
+    group's own), read from the configuration (crm_resource would show the inherited one)."""
+    result = _tool(["cibadmin", "--query", "--scope", "resources", "--xpath",
+                    f"//group[@id='{group}']"])
+    if not result.ok:
+        return {}
     roles = {}
-    for member in members:
-        result = _tool(["crm_resource", "--resource", member, "--meta", "--get-parameter",
-                        "target-role", "--quiet"])
-        value = result.stdout.strip()
-        if result.ok and value:
-            roles[member] = value
+    for primitive in etree.fromstring(result.stdout.encode()).iterfind("primitive"):
+        for nvpair in primitive.iterfind("meta_attributes/nvpair[@name='target-role']"):
+            roles[primitive.get("id", "")] = nvpair.get("value", "")
     return roles
 
 

@@ -35,7 +35,7 @@ from typing import Any
 
 from s2s_sd.engines import pacemaker as cib_apply
 from s2s_sd.engines import pacemaker_runtime as crm
-from s2s_sd.engines.crm_mon import ClusterStatus, GroupState
+from s2s_sd.engines.crm_mon import ClusterStatus, GroupState, fail_count_text
 from s2s_sd.errors import BadInput, OperationFailed, Refused
 from s2s_sd.hosts.agent import AgentContext, dispatch
 from s2s_sd.hosts.orchestrate import Admin
@@ -365,21 +365,20 @@ class ClusterAdmin:
                       ) -> tuple[bool, ClusterStatus, str]:
         """Until every member is Started on `to` only; shows each member's changes."""
         members = self._members(group)
-        seen: dict[str, tuple[str, tuple[str, ...]]] = {}
+        seen: dict[str, tuple[str, tuple[str, ...]]] | None = None
         deadline = time.monotonic() + timeout
         while True:
             status = crm.status(full=False)
             state = status.groups.get(group.name)
             if state is not None:
-                for member in state.members:
-                    current = (member.role, member.nodes)
-                    if seen.get(member.id) != current:
-                        if member.id in seen or member.role != "Started" or \
-                                member.nodes != (to,):
-                            where = ",".join(member.nodes) or "-"
-                            self.progress(f"  [{where}] {member.id} {member.role.lower()}"
-                                          + (" FAILED" if member.failed else ""))
-                        seen[member.id] = current
+                now = {m.id: (m.role, m.nodes) for m in state.members}
+                for member in state.members:  # what changed since the last look
+                    if seen is not None and seen.get(member.id) != now[member.id]:
+                        before = seen.get(member.id, ("", ()))[1]
+                        where = ",".join(member.nodes or before) or "-"
+                        self.progress(f"  [{where}] {member.id} {member.role.lower()}"
+                                      + (" FAILED" if member.failed else ""))
+                seen = now
                 if state.fully_on() == to:
                     return True, status, ""
             new = [f for f in status.failures
@@ -450,7 +449,7 @@ class ClusterAdmin:
     def start(self, name: str, timeout: float = DEFAULT_MOVE_TIMEOUT) -> str:
         group, status, state = self._switchable(name)
         members = self._members(group)
-        stopped = [m for m, role in crm.member_target_roles(members).items()
+        stopped = [m for m, role in crm.member_target_roles(name).items()
                    if role.lower() == "stopped"]
         if stopped:
             raise Refused(f"member(s) {', '.join(stopped)} have their own target-role=Stopped"
@@ -514,7 +513,8 @@ class ClusterAdmin:
         self._group_state(status, name)
         members = self._members(group)
         lines = [f"failed: {f.describe()}" for f in status.failures_of(members)]
-        lines += [f"fail count {count}: {rsc} on {node}" for (rsc, node), count
+        lines += [f"fail count {fail_count_text(count)}: {rsc} on {node}"
+                  for (rsc, node), count
                   in sorted(status.fail_counts_of(members).items())]
         crm.cleanup(name)
         for constraint in crm.cli_constraints_of([name]):
@@ -611,13 +611,13 @@ class ClusterAdmin:
         if not active and not state.disabled and not status.maintenance_mode:
             alarms.append(f"{name} is not running anywhere although it should "
                           "(see its failures, `s2s-sd cleanup`)")
-        if state.unmanaged or state.maintenance:
+        if (state.unmanaged or state.maintenance) and not status.maintenance_mode:
             alarms.append(f"{name} is not managed by the cluster (is-managed=false or "
                           "maintenance): nothing protects it")
         for failure in failures:
             count = counts.get((failure.resource, failure.node))
             alarms.append(f"{name}: {failure.describe()}"
-                          + (f", fail count {count}" if count else "")
+                          + (f", fail count {fail_count_text(count)}" if count else "")
                           + f" (`s2s-sd cleanup {name}`)")
         mine = [c for c in constraints if c.rsc == name]
         for constraint in mine:

@@ -1,7 +1,9 @@
 """Helpers of the systemd-runtime lab tests: install the examples as a real site would
 (base dir /etc/s2s-sd on n1, `s2s-sd sync` to the others), and a sampler on every node
-that records every 100 ms which group units and VIPs are active there, so that a test can
-prove no group was ever active on two nodes at once."""
+that records every 100 ms which group units, VIPs and group mounts are active there, so
+that a test can prove no group was ever active on two nodes at once. The samples are kept
+on the node's disk (not in /run), so a node that is killed or fenced keeps its record of
+what ran there until then."""
 
 from __future__ import annotations
 
@@ -19,7 +21,9 @@ BASEDIR = "/etc/s2s-sd"
 NODES = ("n1", "n2", "n3")
 VIPS = {"censhare": "192.168.77.21", "ora": "192.168.77.22", "web": "192.168.77.23"}
 SAMPLER_UNIT = "s2s-test-sampler"
-SAMPLER_LOG = "/run/s2s-test-sampler.log"
+SAMPLER_LOG = "/var/log/s2s-test-sampler.log"
+MOUNTS = {"censhare": ("/disk/censhare/00",), "ora": ("/disk/ora/00", "/disk/ora/01"),
+          "web": ()}
 # the guard is a check, not the group: a refused start shows it activating elsewhere
 SAMPLER_SCRIPT = (
     "while :; do "
@@ -28,7 +32,8 @@ SAMPLER_SCRIPT = (
     "'s2s-*' ora-db.service | cut -d' ' -f1 | grep -v '^s2s-guard@' | grep -v sampler "
     "| tr '\\n' ' '); "
     "a=$(ip -o -4 addr show | grep -o '192\\.168\\.77\\.2[0-9]/' | tr -d / | tr '\\n' ' '); "
-    f"echo \"$t|$u|$a\" >> {SAMPLER_LOG}; sleep 0.1; done"
+    "m=$(grep -o ' /disk/[^ ]*' /proc/self/mounts | tr -d ' ' | tr '\\n' ' '); "
+    f"echo \"$t|$u|$a|$m\" >> {SAMPLER_LOG}; sleep 0.1; done"
 )
 
 
@@ -72,12 +77,14 @@ class Sample:
     time: float
     units: frozenset[str]
     vips: frozenset[str]
+    mounts: frozenset[str] = frozenset()
 
     def active(self, group: str) -> bool:
         prefix = f"s2s-{group}"
         return (any(u == f"{prefix}.target" or u.startswith(f"{prefix}-") for u in self.units)
                 or (group == "ora" and "ora-db.service" in self.units)
-                or VIPS[group] in self.vips)
+                or VIPS[group] in self.vips
+                or any(m in self.mounts for m in MOUNTS.get(group, ())))
 
 
 def start_samplers(lab: LabNodes) -> None:
@@ -100,7 +107,7 @@ def read_samples(lab: LabNodes, since: float) -> dict[str, list[Sample]]:
         found = []
         for line in text.splitlines():
             parts = line.split("|")
-            if len(parts) != 3:
+            if len(parts) not in (3, 4):  # 3: written before mounts were sampled
                 continue
             try:
                 stamp = float(parts[0])
@@ -108,7 +115,9 @@ def read_samples(lab: LabNodes, since: float) -> dict[str, list[Sample]]:
                 continue
             if stamp >= since:
                 found.append(Sample(stamp, frozenset(parts[1].split()),
-                                    frozenset(parts[2].split())))
+                                    frozenset(parts[2].split()),
+                                    frozenset(parts[3].split()) if len(parts) == 4
+                                    else frozenset()))
         samples[node] = found
     return samples
 
