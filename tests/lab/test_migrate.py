@@ -145,6 +145,14 @@ def test_migrate_to_pacemaker_and_back_stops_nothing(site: LabNodes) -> None:
         assert not [u for u in active if u.endswith(".target") or "guard" in u], active
     time.sleep(1)
     continuously_up(lab, since, adopted)
+    # someone's maintenance is not a clean state to hand over in
+    assert s2s(lab, "n1", "maintenance", "on").ok
+    try:
+        refused = s2s(lab, "n1", "migrate", "--to", "systemd", "--dry-run")
+        assert refused.returncode == 3 and "maintenance mode" in refused.stderr, \
+            refused.stdout + refused.stderr
+    finally:
+        assert s2s(lab, "n1", "maintenance", "off").ok
     # the cluster really drives them now
     moved = s2s(lab, "n1", "move", "censhare", "--to", "n2")
     assert moved.ok, moved.stdout + moved.stderr
