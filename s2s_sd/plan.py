@@ -121,6 +121,7 @@ def move_steps(group: Group, source: str | None, target: str, source_reachable: 
 def recovery_host(journal_step: str, source: str | None, target: str) -> str:
     """Where an interrupted move is finished: once the target was being started the
     move goes forward; before that it goes back to the source."""
-    if journal_step in ("starting", "post_move", "recording") or source is None:
+    # a rollback journal names the original source as its target
+    if journal_step in ("starting", "post_move", "recording", "rollback") or source is None:
         return target
     return source

@@ -163,13 +163,17 @@ def stop(basedir: Path, group: str, break_lock: bool, timeout: float | None) -> 
 @click.command()
 @basedir_option
 @click.argument("group")
-def recover(basedir: Path, group: str) -> None:
-    """Finish or roll back an interrupted move of GROUP, so it runs on exactly one host."""
+@break_lock_option
+def recover(basedir: Path, group: str, break_lock: bool) -> None:
+    """Finish or roll back an interrupted move of GROUP, so it runs on exactly one host.
+
+    The crashed move's own admin lock is broken (and reported) once its process is
+    provably gone; any other stale lock needs --break-lock."""
     definitions = _definitions(basedir)
     if _pacemaker(definitions):
         raise BadInput("recover: with the pacemaker engine the cluster recovers groups "
                        "itself; see `s2s-sd status`, then `s2s-sd cleanup GROUP`")
-    host = _admin(basedir, definitions).recover(group)
+    host = _admin(basedir, definitions).recover(group, break_lock)
     click.echo(f"{group} runs on {host}; the interrupted move is resolved")
 
 

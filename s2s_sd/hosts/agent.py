@@ -9,8 +9,9 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -105,12 +106,20 @@ def op_state(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
     hostgroup = _hostgroup(ctx, args)
     generation = sync.read_generation(hostgroup)
     assignments = state.read_assignment_state(hostgroup)
-    journal = state.read_journal(hostgroup)
+    journals = state.read_journals(hostgroup)
+    journal = journals[0] if journals else None
     held = lock.read_lock(hostgroup)
+    try:
+        # what is really in the base dir, not what was recorded: a hand edit shows
+        actual = sync.content_digest(ctx.basedir) if ctx.basedir.is_dir() else ""
+    except BadInput:
+        actual = "unreadable"
     return {
         "host": ctx.host,
         "generation": generation.number,
         "digest": generation.digest,
+        "digest_actual": actual,
+        "journals": [j.as_dict() for j in journals],
         "epoch": assignments.epoch,
         "assignments": assignments.groups,
         "journal": journal.as_dict() if journal else None,
@@ -206,7 +215,8 @@ def op_set_assignments(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, 
         groups[str(name)] = host
     hostgroup = defs.hostgroup.name
     current = state.read_assignment_state(hostgroup)
-    if epoch < current.epoch:
+    if epoch < current.epoch or (epoch == current.epoch and groups != current.groups):
+        # never go back, and never let two different maps share an epoch
         return {"written": False, "epoch": current.epoch}
     state.write_assignment_state(hostgroup, state.Assignments(epoch, groups))
     applied = apply_local_units(ctx) if systemd_running() else {}
@@ -217,7 +227,12 @@ def op_set_assignments(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, 
 def op_journal_write(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
     defs = ctx.defs()
     raw = _arg(args, "journal", dict)
-    journal = state.Journal.from_dict(raw)
+    try:
+        journal = state.Journal.from_dict(raw)
+    except OperationFailed as exc:
+        raise BadInput(f"request: {exc}") from exc
+    # this host's clock decides how old the entry is, not the admin's
+    journal = replace(journal, started=time.time())
     if defs.group(journal.group) is None:
         raise BadInput(f"journal: group {journal.group!r} is not defined")
     state.write_journal(defs.hostgroup.name, journal)
@@ -274,7 +289,10 @@ def op_stop_group(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
     group = _group(ctx, args)
     _check_generation(ctx, args)
     units = group_units(group)
-    ok, message = systemctl("stop", units, _timeout(group, start=False))
+    try:
+        ok, message = systemctl("stop", units, _timeout(group, start=False))
+    except OperationFailed as exc:  # timed out: the observation below says what is left
+        ok, message = False, str(exc)
     # a stop on purpose ends what failed before: status shows it down, not failed
     reset_failed(units)
     seen = observe(ctx.defs(), str(ctx.basedir), [group.name])[group.name]
@@ -289,7 +307,11 @@ def op_start_group(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]
     _check_generation(ctx, args)
     units = group_units(group)
     reset_failed(units)  # a failure of an earlier try must not stick to this one
-    ok, message = systemctl("start", [target_name(group.name)], _timeout(group, start=True))
+    try:
+        ok, message = systemctl("start", [target_name(group.name)],
+                                _timeout(group, start=True))
+    except OperationFailed as exc:  # timed out: the caller stops it and rolls back
+        ok, message = False, str(exc)
     seen = observe(ctx.defs(), str(ctx.basedir), [group.name])[group.name]
     state.log_action(ctx.defs().hostgroup.name, ctx.host,
                      f"start {group.name}: {'ok' if ok and seen.fully_up else 'FAILED'}"

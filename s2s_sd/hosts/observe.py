@@ -9,6 +9,7 @@ addresses over netlink, /proc/self/mountinfo), never from s2s-sd's own records.
 from __future__ import annotations
 
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from s2s_sd.engines import net
 from s2s_sd.engines.systemd import ACTIVE_STATES, unit_states
 from s2s_sd.model import Definitions, Group, IpService, MountService, ScriptService, SystemdService
-from s2s_sd.render.systemd import OCF_SCRIPT_AGENT, member_unit, target_name
+from s2s_sd.render.systemd import OCF_SCRIPT_AGENT, guard_unit, member_unit, target_name
 from s2s_sd.run import run
 
 OCF_RUNNING = 0
@@ -71,14 +72,24 @@ class GroupObservation:
             scripts={str(k): int(v) for k, v in dict(data["scripts"]).items()})
 
 
+_OCTAL = re.compile(rb"\\([0-7]{3})")
+
+
+def _unescape_mountinfo(field: str) -> str:
+    """The kernel writes blanks, tabs, newlines and backslashes as \\ooo; the rest of the
+    path is the raw bytes (UTF-8 here), which must stay as they are."""
+    raw = field.encode("utf-8", "surrogateescape")
+    return _OCTAL.sub(lambda m: bytes([int(m.group(1), 8)]), raw).decode("utf-8",
+                                                                          "surrogateescape")
+
+
 def mounted_paths() -> set[str]:
     paths = set()
-    with open("/proc/self/mountinfo", encoding="utf-8") as handle:
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as handle:
         for line in handle:
             fields = line.split()
             if len(fields) > 4:
-                # octal escapes (\040 for a blank) as the kernel writes them
-                paths.add(fields[4].encode().decode("unicode_escape"))
+                paths.add(_unescape_mountinfo(fields[4]))
     return paths
 
 
@@ -93,7 +104,9 @@ def script_status(basedir: str, service: ScriptService) -> int:
 
 
 def _units_of(group: Group) -> list[str]:
-    units = [member_unit(group.name, s.name) for s in group.services]
+    # the guard counts: a host whose guard runs is about to start the group, so two
+    # guards racing each other both see the other and both refuse
+    units = [guard_unit(group.name)] + [member_unit(group.name, s.name) for s in group.services]
     units += [s.unit for s in group.services if isinstance(s, SystemdService)]
     return units
 

@@ -65,12 +65,19 @@ class ClusterView:
     def value(self, host: str) -> dict[str, Any]:
         return self.answers[host].value()
 
-    def journals(self) -> dict[str, state.Journal]:
-        found = {}
+    def all_journals(self) -> list[tuple[str, state.Journal]]:
+        """Every journaled operation on every reachable host (one per host and group)."""
+        found = []
         for host in self.reachable:
-            raw = self.value(host).get("journal")
-            if raw:
-                found[host] = state.Journal.from_dict(raw)
+            for raw in self.value(host).get("journals", []):
+                found.append((host, state.Journal.from_dict(raw)))
+        return found
+
+    def journals(self) -> dict[str, state.Journal]:
+        """One journal per host (the first), for callers that only ask whether any."""
+        found: dict[str, state.Journal] = {}
+        for host, journal in self.all_journals():
+            found.setdefault(host, journal)
         return found
 
 
@@ -90,6 +97,7 @@ class Admin:
             defs, host, basedir, lambda op, args: dispatch(context, op, args))
         self.token = uuid.uuid4().hex
         self.warnings: list[str] = []
+        self._crashed: tuple[str, int] | None = None  # recover: the crashed admin
 
     def close(self) -> None:
         self.transport.close()
@@ -117,8 +125,11 @@ class Admin:
 
     # -- lock ---------------------------------------------------------------------------
     @contextmanager
-    def locked(self, operation: str, break_lock: bool = False) -> Iterator[list[str]]:
-        """Hold the admin lock on every reachable host (taken in sorted order)."""
+    def locked(self, operation: str, break_lock: bool = False,
+               crashed: tuple[str, int] | None = None) -> Iterator[list[str]]:
+        """Hold the admin lock on every reachable host (taken in sorted order).
+        crashed: (host, pid) of a crashed admin whose lock may be broken (recover)."""
+        self._crashed = crashed
         info = locks.LockInfo(host=self.host, pid=os.getpid(), since=time.time(),
                               operation=operation, token=self.token)
         taken: list[str] = []
@@ -151,11 +162,14 @@ class Admin:
         alive = self._holder_alive(held, answer.value().get("holder_alive", False), host)
         if alive is True:
             raise Refused(f"the admin lock is held by {held.describe()}")
-        if not break_lock:
+        crashed_own = alive is False and self._crashed == (held.host, held.pid)
+        if alive is None or not (break_lock or crashed_own):
             why = "its holder is gone" if alive is False else f"its host {held.host} is " \
                   "unreachable, so it may be stale"
             raise Refused(f"the admin lock on {host} is held by {held.describe()}; {why}: "
                           "check, then break it with --break-lock")
+        # provably stale: its holder's process is gone (and the user said so, or it is the
+        # lock of the crashed move being recovered)
         self.progress(f"breaking the stale admin lock on {host}: {held.describe()}")
         answer = self.transport.ask(host, "lock_acquire", {**args, "break_token": held.token})
         if answer.value()["held"] is not None:
@@ -190,18 +204,22 @@ class Admin:
                 view.epoch = best
         return view
 
-    def generation(self) -> int:
-        """The admin host's generation; refuse when its base dir changed since."""
+    def generation(self) -> sync.Generation:
+        """The admin host's generation; refuse when there is none or its base dir changed
+        since: acting on hosts needs the same definitions everywhere."""
         mine = sync.read_generation(self.hostgroup)
-        if mine.number and mine.digest != sync.content_digest(self.basedir):
+        if mine.number == 0:
+            raise Refused(f"{self.basedir} was never synced: run `s2s-sd sync` first, so "
+                          "that every host acts on the same definitions")
+        if mine.digest != sync.content_digest(self.basedir):
             raise Refused(f"the definitions in {self.basedir} changed since generation "
                           f"{mine.number} was synced: run `s2s-sd sync` first")
-        return mine.number
+        return mine
 
     def preflight(self, view: ClusterView, group: str | None) -> int:
         number = self.check_generations(view)
         self.catch_up(view)
-        for host, journal in view.journals().items():
+        for host, journal in view.all_journals():
             if group is None or journal.group == group:
                 raise Refused(f"an interrupted move of {journal.group} "
                               f"({journal.source or '-'} -> {journal.target}, step "
@@ -212,7 +230,7 @@ class Admin:
     def refuse_interrupted(self, group: str) -> None:
         """Before taking the lock: an interrupted move of this group (whose crashed admin
         may also have left its lock) is for `recover`, and said so first."""
-        for host, journal in self.view().journals().items():
+        for host, journal in self.view().all_journals():
             if journal.group != group:
                 continue
             alive = self.transport.ask(journal.admin, "pid_alive", {"pid": journal.pid})
@@ -233,12 +251,20 @@ class Admin:
             self.progress(f"assignments brought up to date on {', '.join(behind)}")
 
     def check_generations(self, view: ClusterView) -> int:
-        number = self.generation()
+        mine = self.generation()
+        number = mine.number
         stale = []
         for host in view.reachable:
-            theirs = int(view.value(host)["generation"])
+            data = view.value(host)
+            theirs = int(data["generation"])
             if theirs != number:
                 stale.append(f"{host} has generation {theirs}, this host {number}")
+            elif data["digest"] != mine.digest:
+                stale.append(f"{host} has another generation {number} (a sync from "
+                             "elsewhere)")
+            elif data.get("digest_actual", mine.digest) != mine.digest:
+                stale.append(f"{host}: its base dir was changed by hand since generation "
+                             f"{number}")
         if stale:
             raise Refused("configuration generations differ: " + "; ".join(stale)
                           + ": run `s2s-sd sync` first")
@@ -279,6 +305,10 @@ class Admin:
         epoch = view.epoch + 1
         answers = self.transport.ask_many(self.hosts, "set_assignments",
                                           {"epoch": epoch, "assignments": assignments})
+        refused = [h for h, a in answers.items() if a.ok and not a.value().get("written")]
+        if refused:
+            self.warn(f"{', '.join(refused)} kept a newer or different assignment map: see "
+                      "`s2s-sd status`")
         missed = [h for h, a in answers.items() if not a.ok]
         if missed:
             self.warn(f"assignment not recorded on {', '.join(missed)} (unreachable): "
@@ -363,6 +393,8 @@ class Admin:
         generation = self.preflight(view, group.name)
         source, source_reachable, seen, unreachable = self._locate(group, view)
         steps = move_steps(group, source, to, source_reachable, force)
+        if to in unreachable:
+            raise Refused(f"{to} is unreachable: nothing was changed")
         if source == to and seen.get(to) and seen[to].fully_up:
             self.progress(f"{group.name} already runs on {to}")
             if assigned_host(group, view.assignments) != to:
@@ -382,7 +414,11 @@ class Admin:
         self._journal(involved, group, source, to, "stopping", force)
         moving_source = source if source and source != to and source_reachable else None
         if moving_source:
-            self._hook(group, "pre_move", moving_source, source, to)
+            try:
+                self._hook(group, "pre_move", moving_source, source, to)
+            except OperationFailed:
+                self._clear_journal(group)  # nothing changed yet: no recovery needed
+                raise
             self.progress(f"[{moving_source}] stop {group.name}")
             stopped = self._stop(group, moving_source, generation)
             if not stopped["ok"]:
@@ -397,16 +433,21 @@ class Admin:
         self.progress("verify: no host runs it, nobody answers for its VIPs")
         try:
             self._verify_nowhere(group, to, skip=unreachable)
-        except Refused:
+        except (Refused, OperationFailed):
             if moving_source:
                 self._rollback(view, group, moving_source, to, generation)
+            else:
+                self._clear_journal(group)
             raise
         self._journal(involved, group, source, to, "starting", force)
         self.progress(f"[{to}] start {group.name}")
-        started = self._start(group, to, generation)
+        try:
+            started = self._start(group, to, generation)
+        except OperationFailed as exc:  # the target went away while starting
+            started = {"ok": False, "message": str(exc), "observation": None}
         if not started["ok"]:
             self.progress(f"[{to}] start failed: {started['message']}")
-            self._stop(group, to, generation)
+            self._stop_or_keep_journal(group, to, generation)
             reason = started["message"] or ", ".join(
                 GroupObservation.from_dict(started["observation"]).failed)
             if moving_source:
@@ -428,9 +469,23 @@ class Admin:
         self.progress(f"{group.name} runs on {to}")
         return steps
 
+    def _stop_or_keep_journal(self, group: Group, host: str, generation: int) -> None:
+        """Stop what a failed start left on `host`; if that fails too, the group may be
+        partly up there: nothing else may start it, the journal stays for `recover`."""
+        try:
+            stopped = self._stop(group, host, generation)
+        except OperationFailed as exc:
+            stopped = {"ok": False, "message": str(exc)}
+        if not stopped["ok"]:
+            raise OperationFailed(f"{group.name} failed to start on {host} and could not be "
+                                  f"stopped there ({stopped['message']}); nothing else is "
+                                  f"started: see `s2s-sd status`, then `s2s-sd recover "
+                                  f"{group.name}`")
+
     def _rollback(self, view: ClusterView, group: Group, source: str, target: str,
                   generation: int) -> None:
         self.progress(f"[{source}] roll back: start {group.name} on {source} again")
+        self._verify_nowhere(group, source)
         self._journal([source, target], group, target, source, "rollback")
         restarted = self._start(group, source, generation)
         if not restarted["ok"]:
@@ -452,14 +507,17 @@ class Admin:
             if host in view.unreachable:
                 raise OperationFailed(f"{name} is assigned to {host}, which is unreachable")
             seen, unreachable = self.observe(name, view.reachable)
+            unreachable = sorted(set(unreachable) | set(view.unreachable))
             elsewhere = [h for h, o in seen.items() if o.active and h != host]
             if elsewhere:
                 raise Refused(f"{name} is active on {', '.join(elsewhere)}, not on its "
                               f"assigned host {host}: see `s2s-sd status`")
-            others = [h for h in unreachable if h in group.hosts and h != host]
+            others = [h for h in unreachable if h != host]
             if others:
                 raise Refused(f"{', '.join(others)} unreachable: cannot prove {name} is "
                               "not active there")
+            if not seen[host].active:
+                self._verify_nowhere(group, host)
             self._journal([host], group, None, host, "starting")
             self.progress(f"[{host}] start {name}")
             result = self._start(group, host, generation)
@@ -478,6 +536,7 @@ class Admin:
             view = self.view()
             generation = self.preflight(view, name)
             seen, unreachable = self.observe(name, view.reachable)
+            unreachable = sorted(set(unreachable) | set(view.unreachable))
             active = [h for h, o in seen.items() if o.active]
             stopped = []
             for host in active:
@@ -487,29 +546,36 @@ class Admin:
                     raise OperationFailed(f"{name} did not stop on {host}: {result['message']}")
                 stopped.append(host)
             if unreachable:
-                self.warn(f"{', '.join(unreachable)} unreachable: not checked")
+                raise OperationFailed(
+                    f"{name} stopped on {', '.join(stopped) or 'no host'}, but "
+                    f"{', '.join(unreachable)} could not be asked: it may still run there")
             return stopped
 
     # -- recover ------------------------------------------------------------------------
     def recover(self, name: str, break_lock: bool = False) -> str:
         self._require_systemd_engine("recover")
         group = self._group(name)
-        view = self.view()
-        journals = [j for j in view.journals().values() if j.group == name]
+        journals = [j for _, j in self.view().all_journals() if j.group == name]
         if not journals:
             raise BadInput(f"no interrupted move of {name} is journaled on any host")
         journal = max(journals, key=lambda j: j.started)
-        # the crashed admin's lock: provably stale when its process is gone
+        # only a move whose admin process is provably gone may be taken over
         admin_alive = self.transport.ask(journal.admin, "pid_alive", {"pid": journal.pid})
-        if admin_alive.ok and admin_alive.value()["alive"] and journal.admin != self.host:
+        if not admin_alive.ok:
+            raise Refused(f"cannot ask {journal.admin} whether the move of {name} (pid "
+                          f"{journal.pid}) is still running: {admin_alive.error}")
+        if admin_alive.value()["alive"]:
             raise Refused(f"the move of {name} is still running on {journal.admin} "
                           f"(pid {journal.pid})")
-        with self.locked(f"recover {name}", break_lock=True):
+        with self.locked(f"recover {name}", break_lock=break_lock,
+                         crashed=(journal.admin, journal.pid)):
+            view = self.view()
             generation = self.check_generations(view)
             seen, unreachable = self.observe(name, view.reachable)
-            relevant = [h for h in unreachable if h in group.hosts]
-            if relevant:
-                raise Refused(f"{', '.join(relevant)} unreachable: cannot recover {name} safely")
+            unreachable = sorted(set(unreachable) | set(view.unreachable))
+            if unreachable:
+                raise Refused(f"{', '.join(unreachable)} unreachable: cannot recover {name} "
+                              "safely")
             active = [h for h, o in seen.items() if o.active]
             if len(active) > 1:
                 raise Refused(f"{name} is active on {' and '.join(active)}: stop it on all but "
@@ -518,9 +584,12 @@ class Admin:
                 host = active[0]
                 self.progress(f"{name} runs fully on {host}: keeping it there")
             else:
-                for host in active:
-                    self.progress(f"[{host}] stop the partly started {name}")
-                    self._stop(group, host, generation)
+                for partial in active:
+                    self.progress(f"[{partial}] stop the partly started {name}")
+                    stopped = self._stop(group, partial, generation)
+                    if not stopped["ok"]:
+                        raise OperationFailed(f"{name} could not be stopped on {partial}: "
+                                              f"{stopped['message']}")
                 host = recovery_host(journal.step, journal.source, journal.target)
                 if host not in group.hosts:
                     host = assigned_host(group, view.assignments)
@@ -529,7 +598,7 @@ class Admin:
                 self.progress(f"[{host}] start {name}")
                 result = self._start(group, host, generation)
                 if not result["ok"]:
-                    self._stop(group, host, generation)
+                    self._stop_or_keep_journal(group, host, generation)
                     raise OperationFailed(f"{name} failed to start on {host}: "
                                           f"{result['message']}")
             self._record(view, group, host)
@@ -617,7 +686,7 @@ class Admin:
             groups.append({"group": group.name, "assigned": assigned, "hosts": hosts,
                            "alarms": group_alarms})
             alarms += group_alarms
-        for host, journal in view.journals().items():
+        for host, journal in view.all_journals():
             alarms.append(f"interrupted move of {journal.group} ({journal.source or '-'} -> "
                           f"{journal.target}, step {journal.step}) journaled on {host}: "
                           f"`s2s-sd recover {journal.group}`")
@@ -635,30 +704,56 @@ class Admin:
 # -- the guard's cross-host question ----------------------------------------------------
 
 def guard(defs: Definitions, basedir: Path, host: str, group_name: str) -> str:
-    """Return why `group_name` may start on this host, or raise Refused."""
+    """Return why `group_name` may start on this host, or raise Refused.
+
+    Without a current journal of a move to this host, every other host is asked in one
+    round trip: what runs there (the guard unit included, so two guards racing both
+    refuse), its assignments (the newest epoch wins over this host's, which may have
+    missed a move while it was down), its journals and its admin lock."""
     hostgroup = defs.hostgroup.name
-    journal = state.read_journal(hostgroup)
+    journal = state.read_journal(hostgroup, group_name)
     move = None
-    if journal is not None and journal.group == group_name and _journal_current(journal, host):
+    if journal is not None and _journal_current(journal, host):
         if journal.step not in STARTING_STEPS:
             raise Refused(f"a move of {group_name} ({journal.source or '-'} -> "
                           f"{journal.target}) is in progress, step {journal.step}")
         move = MoveInProgress(journal.group, journal.source or "-", journal.target)
-    verdict = guard_verdict(defs, group_name, host, state.read_assignments(hostgroup), move)
+    local = state.read_assignment_state(hostgroup)
+    verdict = guard_verdict(defs, group_name, host, local.groups, move)
     if not verdict.allowed:
         raise Refused(verdict.reason)
     if move is not None:
         return verdict.reason  # the admin proved the group down everywhere just before
     with Admin(defs, basedir, host) as admin:
         peers = [h for h in admin.hosts if h != host]
-        seen, unreachable = admin.observe(group_name, peers, scripts=False)
-    active = [h for h, o in seen.items() if o.active]
-    if active:
-        raise Refused(f"{group_name} is active on {', '.join(active)}")
+        answers = admin.transport.ask_many(peers, "observe", {
+            "groups": [group_name], "scripts": True, "hostgroup": hostgroup})
+    unreachable = [h for h, a in answers.items() if not a.ok]
     if unreachable:
         raise Refused(f"{', '.join(unreachable)} unreachable: cannot prove {group_name} is "
                       "not active there (start it with `s2s-sd start` once they answer, or "
                       "move it with --force)")
+    newest = local
+    active = []
+    for peer, answer in answers.items():
+        value = answer.value()
+        peer_state = value["state"]
+        if int(peer_state["epoch"]) > newest.epoch:
+            newest = state.Assignments(int(peer_state["epoch"]), dict(peer_state["assignments"]))
+        for raw in peer_state.get("journals", []):
+            if raw.get("group") == group_name:
+                raise Refused(f"a move of {group_name} is journaled on {peer}")
+        held = peer_state.get("lock")
+        if held and (held["operation"] == "sync" or group_name in held["operation"].split()):
+            raise Refused(f"an admin operation is in progress: {held['operation']!r} by "
+                          f"{held['host']}")
+        if GroupObservation.from_dict(value["groups"][group_name]).active:
+            active.append(peer)
+    if active:
+        raise Refused(f"{group_name} is active on {', '.join(active)}")
+    verdict = guard_verdict(defs, group_name, host, newest.groups)
+    if not verdict.allowed:
+        raise Refused(verdict.reason)
     return verdict.reason + "; not active on " + (", ".join(peers) or "any other host")
 
 

@@ -3,8 +3,8 @@
 
   assignments.json   which host each group should run on, with an epoch: every change
                      increments it, so the newest copy among the hosts wins
-  journal.json       the move (or start) in progress: visible after a crash, and the
-                     permission the guard on the target host honours
+  journal-GROUP.json the move (or start) of GROUP in progress: visible after a crash, and
+                     the permission the guard on the target host honours
   generation.json    the generation and content hash of the synced base dir
   generations/N.tar  earlier generations, as backups
   lock               the admin lock (hosts/lock.py)
@@ -26,7 +26,7 @@ from s2s_sd.writer import write_file_atomic
 STATE_ROOT = "/var/lib/s2s-sd"
 STATE_ENV = "S2S_SD_STATEDIR"
 ASSIGNMENTS = "assignments.json"
-JOURNAL = "journal.json"
+JOURNAL_PREFIX = "journal-"
 LOG_DIR_ENV = "S2S_SD_LOGDIR"
 LOG_DIR = "/var/log/s2s-sd"
 
@@ -117,19 +117,36 @@ class Journal:
             raise OperationFailed(f"journal entry is damaged: {exc}") from exc
 
 
-def read_journal(hostgroup: str) -> Journal | None:
-    data = _read_json(state_dir(hostgroup) / JOURNAL)
-    return None if data is None else Journal.from_dict(data)
+def _journal_path(hostgroup: str, group: str) -> Path:
+    return state_dir(hostgroup) / f"{JOURNAL_PREFIX}{group}.json"
+
+
+def read_journals(hostgroup: str) -> list[Journal]:
+    """Every journaled operation on this host, one per group."""
+    found = []
+    for path in sorted(state_dir(hostgroup).glob(f"{JOURNAL_PREFIX}*.json")):
+        data = _read_json(path)
+        if data is not None:
+            found.append(Journal.from_dict(data))
+    return found
+
+
+def read_journal(hostgroup: str, group: str | None = None) -> Journal | None:
+    """The journal of `group`, or with no group the first one there is."""
+    if group is not None:
+        data = _read_json(_journal_path(hostgroup, group))
+        return None if data is None else Journal.from_dict(data)
+    journals = read_journals(hostgroup)
+    return journals[0] if journals else None
 
 
 def write_journal(hostgroup: str, journal: Journal) -> None:
-    _write_json(state_dir(hostgroup) / JOURNAL, journal.as_dict())
+    _write_json(_journal_path(hostgroup, journal.group), journal.as_dict())
 
 
 def clear_journal(hostgroup: str, group: str) -> bool:
-    path = state_dir(hostgroup) / JOURNAL
-    current = read_journal(hostgroup)
-    if current is None or current.group != group:
+    path = _journal_path(hostgroup, group)
+    if not path.exists():
         return False
     path.unlink(missing_ok=True)
     return True

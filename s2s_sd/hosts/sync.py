@@ -17,6 +17,7 @@ import stat
 import tarfile
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,8 +128,10 @@ def record_local(hostgroup: str, number: int, basedir: Path) -> Generation:
     return generation
 
 
-def install(hostgroup: str, basedir: Path, number: int, digest: str, archive: bytes) -> Generation:
-    """Another host: check the archive, swap it in as the base dir, record it."""
+def install(hostgroup: str, basedir: Path, number: int, digest: str, archive: bytes,
+            check: Callable[[Path], None] | None = None) -> Generation:
+    """Another host: check the archive (and with `check` the unpacked tree, before
+    anything changes), swap it in as the base dir, record it."""
     if len(archive) > MAX_ARCHIVE_BYTES:
         raise BadInput("configuration archive larger than 64 MiB")
     current = read_generation(hostgroup)
@@ -143,6 +146,8 @@ def install(hostgroup: str, basedir: Path, number: int, digest: str, archive: by
         if received != digest:
             raise BadInput(f"configuration generation {number} arrived damaged "
                            f"(hash {received[:12]} instead of {digest[:12]})")
+        if check is not None:
+            check(staging)
         os.chmod(staging, 0o755)
         if basedir.exists():
             retired = Path(tempfile.mkdtemp(prefix=f".{basedir.name}.old-", dir=parent))
