@@ -254,7 +254,8 @@ def test_killed_admin_mid_move_then_recover(runtime_lab: LabNodes,
                     "--to", "n3"])
     deadline = time.time() + 30
     while time.time() < deadline:
-        journal = lab.exec("n1", ["cat", "/var/lib/s2s-sd/c07/journal-censhare.json"], check=False)
+        journal = lab.exec("n1", ["cat", "/var/lib/s2s-sd/c07/journal-censhare.json"],
+                           check=False)
         if journal.ok and '"stopping"' in journal.stdout:
             break
         time.sleep(0.05)
