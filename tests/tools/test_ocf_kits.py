@@ -1,0 +1,100 @@
+"""Tools tier: the OCF agent ocf:s2s:kits with the real ocf-tester, xmllint (DTD), pcs's
+RelaxNG check and shellcheck. The kits live in a throw-away tree (world-readable:
+ocf-tester runs meta-data as nobody); the run record goes there too."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from s2s_sd.run import run
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.tools
+
+AGENT = REPO / "s2s_sd" / "ocf" / "kits"
+COMMAND = REPO / ".venv" / "bin" / "s2s-sd"
+DTD = Path("/usr/share/resource-agents/ra-api-1.dtd")
+KIT = """#!/bin/sh
+case "${0##*/}" in
+    start) touch "$KIT_DIR/../$KIT_NAME.running" ;;
+    stop) rm -f "$KIT_DIR/../$KIT_NAME.running" ;;
+    state) [ -e "$KIT_DIR/../$KIT_NAME.running" ] && exit 0; exit 3 ;;
+esac
+"""
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name)
+    assert path, f"{name} is not installed: run scripts/setup test"
+    return path
+
+
+@pytest.fixture
+def disks() -> Iterator[list[Path]]:
+    root = Path(tempfile.mkdtemp(prefix="s2s-ocf-kits."))
+    found = [root / "00", root / "01"]
+    for disk, name in zip(found, ("alpha", "beta"), strict=True):
+        (disk / name / "sbin").mkdir(parents=True)
+        for action in ("start", "stop", "state"):
+            script = disk / name / "sbin" / action
+            script.write_text(KIT)
+            script.chmod(0o755)
+    (root / "run").mkdir()
+    for path in [root, *root.rglob("*")]:
+        path.chmod(path.stat().st_mode | 0o055)
+    try:
+        yield found
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_shellcheck_clean() -> None:
+    result = run([tool("shellcheck"), "--severity=style", str(AGENT)], check=False)
+    assert result.ok, result.stdout + result.stderr
+
+
+def test_meta_data_passes_the_dtd_and_pcs() -> None:
+    text = run([str(AGENT), "meta-data"], env={"PATH": "/usr/bin:/bin"}).stdout
+    assert DTD.is_file(), "resource-agents is not installed"
+    dtd = run([tool("xmllint"), "--noout", "--dtdvalid", str(DTD), "-"], input=text,
+              check=False)
+    assert dtd.ok, dtd.stderr
+    check = (
+        "import sys\n"
+        "from pcs.lib.resource_agent.xml import _metadata_xml_to_dom, parse_metadata\n"
+        "from pcs.lib.resource_agent.types import ResourceAgentName\n"
+        "dom = _metadata_xml_to_dom(sys.stdin.read())\n"
+        "agent = parse_metadata(ResourceAgentName('ocf', 's2s', 'kits'), dom)\n"
+        "print(sorted(p.name for p in agent.parameters))\n"
+    )
+    assert shutil.which("pcs"), "pcs is not installed: run scripts/setup test"
+    result = run(["/usr/bin/python3", "-c", check], input=text, check=False)
+    assert result.ok, result.stderr
+    assert result.stdout.strip() == "['command', 'disks', 'kit_timeout']"
+    rng = Path("/usr/share/pcs/data/ocf-1.0.rng")
+    relaxng = run([tool("xmllint"), "--noout", "--relaxng", str(rng), "-"], input=text,
+                  check=False)
+    assert relaxng.ok, relaxng.stderr
+
+
+def test_ocf_tester_passes(disks: list[Path]) -> None:
+    env = {**os.environ, "S2S_SD_RUNDIR": str(disks[0].parent / "run")}
+    result = run([tool("ocf-tester"), "-n", "kits_kits",
+                  "-o", f"disks={disks[0]} {disks[1]}", "-o", f"command={COMMAND}",
+                  "-o", "kit_timeout=10", str(AGENT)], check=False, env=env, timeout=300)
+    output = result.stdout + result.stderr
+    assert result.ok and "passed all tests" in output, output
+    assert not list(disks[0].parent.rglob("*.running")), "ocf-tester ends with kits stopped"
+
+
+def test_missing_disks_parameter() -> None:
+    env = {"PATH": "/usr/bin:/bin"}
+    assert run([str(AGENT), "start"], env=env, check=False).returncode == 6
+    assert run([str(AGENT), "stop"], env=env, check=False).returncode == 0
+    assert run([str(AGENT), "reload"], env=env, check=False).returncode == 3
