@@ -536,3 +536,32 @@ def unlink_path(layout: Layout, defs: Definitions | None, path: str,
         parent = parent.parent
     log(f"{path} restored from {target}")
     return target
+
+
+def place_symlink(path: str, stable: str) -> str:
+    """On a host that does not hold the service: make PATH the symlink `link` made on
+    the holder, where that is safe (PATH absent, an empty directory, or the same link)."""
+    path = os.path.normpath(path)
+    if read_link(path) == os.path.normpath(stable):
+        return f"{path} -> {stable} (already)"
+    if os.path.islink(path):
+        raise Refused(f"{path} is a symlink to {os.readlink(path)}: not replaced")
+    if os.path.isdir(path):
+        if os.listdir(path):
+            raise Refused(f"{path} holds data of its own: move it aside first (or run "
+                          "`s2s-sd link` here while the service is here)")
+        os.rmdir(path)
+    elif os.path.lexists(path):
+        raise Refused(f"{path} exists and is no directory: not replaced")
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    replace_symlink(path, stable)
+    return f"{path} -> {stable}"
+
+
+def remove_symlink(path: str, stable: str) -> str:
+    """Undo place_symlink: remove PATH when it is that symlink."""
+    path = os.path.normpath(path)
+    if read_link(path) != os.path.normpath(stable):
+        return f"{path}: not a link to {stable}, left alone"
+    os.unlink(path)
+    return f"removed {path}"

@@ -26,6 +26,7 @@ from s2s_sd.servicetree import (
     local_where,
     plan,
     purge_old_copies,
+    service_links,
     unlink_path,
 )
 from s2s_sd.servicetree import execute as execute_relocation
@@ -310,7 +311,9 @@ def _report(relocation: Any, done: dict[str, list[str]], failed: dict[str, str])
 def link(basedir: Path, local_disks: str | None, service_root: str | None, path: str,
          name: str | None, number: int, undo: bool) -> None:
     """Turn PATH (e.g. /var/nsr) into a symlink to /service/NN/NAME/PATH, moving its
-    content there, so the data moves with the service. Refused (exit 3) while NAME runs."""
+    content there, so the data moves with the service. When the service is on a group's
+    disks, the other hosts of the group get the same symlink (where PATH is absent or an
+    empty directory there). Refused (exit 3) while NAME runs."""
     layout = _layout(service_root, local_disks)
     defs = _optional_defs(basedir)
     log = _log("link")
@@ -318,13 +321,50 @@ def link(basedir: Path, local_disks: str | None, service_root: str | None, path:
         if undo:
             where_it_was = unlink_path(layout, defs, path, log=log)
             click.echo(f"{path}: content moved back from {where_it_was}")
-            return
-        if name is None:
-            raise BadInput("give the service NAME (or --undo)")
-        stable = link_path(layout, defs, path, name, number, log=log)
-        click.echo(f"{path} -> {stable}")
+            # the other hosts have the same symlink to the same stable path
+            stable, name = where_it_was, _service_of(layout, where_it_was)
+        else:
+            if name is None:
+                raise BadInput("give the service NAME (or --undo)")
+            stable = link_path(layout, defs, path, name, number, log=log)
+            click.echo(f"{path} -> {stable}")
     except OSError as exc:
         raise OperationFailed(f"{path}: {exc}") from exc
+    _link_elsewhere(defs, basedir, layout, path, stable, name, undo)
+
+
+def _service_of(layout: Layout, stable: str) -> str | None:
+    """NAME of a path /service/NN/NAME/..."""
+    parts = os.path.relpath(stable, layout.service_root).split("/")
+    return parts[1] if len(parts) > 2 else None
+
+
+def _link_elsewhere(defs: Definitions | None, basedir: Path, layout: Layout, path: str,
+                    stable: str, name: str | None, undo: bool) -> None:
+    """The same symlink on the other hosts of the group holding the service, so that its
+    data follows it to whichever host runs it."""
+    host = local_host()
+    if defs is None or name is None or host not in defs.hostgroup.host_names:
+        return
+    links = service_links(layout, defs, name).get(name, [])
+    groups = {link.disk.group for link in links if link.disk and link.disk.group}
+    members = [defs.group(g) for g in groups]
+    hosts = sorted({h for g in members if g is not None for h in g.hosts} - {host})
+    if not hosts:
+        return
+    from s2s_sd.hosts.kits_agent import push_path
+    from s2s_sd.hosts.orchestrate import Admin
+
+    with Admin(defs, basedir, host) as admin:
+        done, failed = push_path(admin.transport, hosts, os.path.normpath(path), stable, undo)
+    for other, changes in sorted(done.items()):
+        for change in changes:
+            click.echo(f"{other}: {change}")
+    if failed:
+        for other, error in sorted(failed.items()):
+            click.echo(f"NOT changed: {other}: {error}", err=True)
+        raise OperationFailed(f"{path} could not be {'restored' if undo else 'linked'} on "
+                              f"{', '.join(sorted(failed))}")
 
 
 __all__ = ["S2SError", "kits", "link", "relocate", "where"]

@@ -17,7 +17,13 @@ from s2s_sd.hosts.observe import GroupObservation
 from s2s_sd.hosts.transport import Transport
 from s2s_sd.layout import is_kit_name, parse_number
 from s2s_sd.model import Definitions
-from s2s_sd.servicetree import layout_from_env, local_where, set_links
+from s2s_sd.servicetree import (
+    layout_from_env,
+    local_where,
+    place_symlink,
+    remove_symlink,
+    set_links,
+)
 
 
 def _name(args: Mapping[str, Any]) -> str:
@@ -55,7 +61,19 @@ def op_kits_where(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
     return {"host": ctx.host, "services": local_where(layout_from_env(), _defs(ctx), name)}
 
 
-KITS_OPERATIONS = {"kits_links": op_kits_links, "kits_where": op_kits_where}
+def op_kits_path(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
+    """`link` on the other hosts of a group: PATH -> /service/NN/NAME/PATH (or undo)."""
+    path, stable = args.get("path"), args.get("stable")
+    if not (isinstance(path, str) and path.startswith("/") and isinstance(stable, str)
+            and stable.startswith(layout_from_env().service_root.rstrip("/") + "/")):
+        raise BadInput("request: 'path' and 'stable' must be absolute, 'stable' in /service")
+    undo = args.get("undo") is True
+    change = remove_symlink(path, stable) if undo else place_symlink(path, stable)
+    return {"host": ctx.host, "changed": [change]}
+
+
+KITS_OPERATIONS = {"kits_links": op_kits_links, "kits_where": op_kits_where,
+                   "kits_path": op_kits_path}
 
 
 # -- admin side -----------------------------------------------------------------------------
@@ -95,6 +113,20 @@ def push_links(transport: Transport, name: str, per_host: Mapping[str, Mapping[s
     hosts = sorted(per_host)
     answers = transport.ask_many(hosts, "kits_links",
                                  lambda h: {"name": name, "links": dict(per_host[h])})
+    for host, answer in answers.items():
+        if answer.ok:
+            done[host] = list(answer.value().get("changed", []))
+        else:
+            failed[host] = str(answer.error or OperationFailed("failed"))
+    return done, failed
+
+
+def push_path(transport: Transport, hosts: Sequence[str], path: str, stable: str,
+              undo: bool) -> tuple[dict[str, list[str]], dict[str, str]]:
+    done: dict[str, list[str]] = {}
+    failed: dict[str, str] = {}
+    answers = transport.ask_many(list(hosts), "kits_path",
+                                 {"path": path, "stable": stable, "undo": undo})
     for host, answer in answers.items():
         if answer.ok:
             done[host] = list(answer.value().get("changed", []))

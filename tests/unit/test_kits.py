@@ -419,3 +419,26 @@ def test_link_refusals(tree: Tree) -> None:
     with pytest.raises(BadInput, match="inside the service tree"):
         link_path(tree.layout, tree.defs(), str(nsr / "sbin"), "nsr")
     assert system.read_text() == "x\n"
+
+
+def test_symlink_on_the_other_hosts(tree: Tree) -> None:
+    from s2s_sd.servicetree import place_symlink, remove_symlink
+
+    stable = f"{tree.layout.service_root}/00/nsr/var/nsr"
+    absent = tree.root / "n2" / "var" / "nsr"
+    assert place_symlink(str(absent), stable).endswith(stable)
+    assert os.readlink(absent) == stable
+    assert "already" in place_symlink(str(absent), stable)
+    empty = tree.root / "n3" / "var" / "nsr"
+    empty.mkdir(parents=True)
+    place_symlink(str(empty), stable)
+    assert empty.is_symlink()
+    full = tree.root / "n4" / "var" / "nsr"
+    full.mkdir(parents=True)
+    (full / "own").write_text("data of n4\n")
+    with pytest.raises(Refused, match="data of its own"):
+        place_symlink(str(full), stable)
+    assert (full / "own").read_text() == "data of n4\n"
+    assert remove_symlink(str(absent), stable) == f"removed {absent}"
+    assert not absent.exists() and not absent.is_symlink()
+    assert "left alone" in remove_symlink(str(full), stable)
