@@ -341,6 +341,8 @@ def plan(layout: Layout, defs: Definitions | None, name: str, to: str,
          mounted: Mounted = os.path.ismount) -> Relocation:
     """Check everything a relocation needs; raise before anything changes."""
     links = current_links(layout, defs, name)
+    if service_running(layout, defs, name):
+        raise Refused(f"{name} is running here (its sbin/state says so): stop it first")
     try:
         transfers = plan_relocation(name, links, layout, defs, destination(layout, defs, to))
     except ValueError as exc:
@@ -359,8 +361,6 @@ def plan(layout: Layout, defs: Definitions | None, name: str, to: str,
             raise BadInput(f"{t.target_disk.describe()}: no such directory")
         if os.path.lexists(t.target):
             raise BadInput(f"{t.target} exists already: remove or rename it first")
-    if service_running(layout, defs, name):
-        raise Refused(f"{name} is running here (its sbin/state says so): stop it first")
     return Relocation(name, to, transfers)
 
 

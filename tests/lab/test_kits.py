@@ -201,6 +201,8 @@ def kits_lab(lab_manager: Any) -> Iterator[LabNodes]:
     put_kit(lab, "n1", "/disk/kits/01/beta")
     link(lab, ("n1", "n2"), "00", "alpha", "/disk/kits/00/alpha")
     link(lab, ("n1", "n2"), "01", "beta", "/disk/kits/01/beta")
+    for node in ("n1", "n2"):
+        sh(lab, node, "mkdir -p /disk/local/00")  # a local (non-failover) disk
     yield lab
     clean(lab)
 
