@@ -189,6 +189,9 @@ def _print_status(report: dict[str, Any]) -> None:
         click.echo(f"{group['group']:{width}}  {group['assigned']:10}{cells}")
         for host in hosts:
             entry = group["hosts"][host]
+            if entry.get("refused_start"):
+                click.echo(f"{'':{width}}  {host}: its guard refused a start "
+                           f"(systemctl status s2s-guard@{group['group']})")
             if entry["state"] in ("partial", "failed"):
                 detail = ", ".join(entry.get("active", []) + [f"failed {u}" for u in
                                                               entry.get("failed", [])])

@@ -666,12 +666,16 @@ class Admin:
                     hosts[host] = {"state": "unreachable"}
                     continue
                 seen = per_host[host][group.name]
-                label = ("up" if seen.fully_up else "failed" if seen.failed and not seen.active
+                # a guard that refused a start (at boot, or a bare systemctl start) failed
+                # on purpose: the group is down there, the refusal is shown apart
+                failed = [u for u in seen.failed if not u.startswith("s2s-guard@")]
+                label = ("up" if seen.fully_up else "failed" if failed and not seen.active
                          else "partial" if seen.active else "down")
                 if seen.active:
                     active.append(host)
-                hosts[host] = {"state": label, "active": seen.active_parts,
-                               "failed": seen.failed, "observation": seen.as_dict()}
+                hosts[host] = {"state": label, "active": seen.active_parts, "failed": failed,
+                               "refused_start": len(failed) < len(seen.failed),
+                               "observation": seen.as_dict()}
             group_alarms = []
             if len(active) > 1:
                 group_alarms.append(f"{group.name} is ACTIVE ON {len(active)} HOSTS: "
