@@ -608,7 +608,8 @@ class ClusterAdmin:
             if hosts.get(host, {}).get("state") == "partial":
                 alarms.append(f"{name} is only partly up on {host}: "
                               f"{', '.join(hosts[host]['active'])}")
-        if not active and not state.disabled and not status.maintenance_mode:
+        if not active and not state.disabled and not status.maintenance_mode and \
+                status.quorate:  # without quorum this node cannot know where it runs
             alarms.append(f"{name} is not running anywhere although it should "
                           "(see its failures, `s2s-sd cleanup`)")
         if (state.unmanaged or state.maintenance) and not status.maintenance_mode:

@@ -135,7 +135,7 @@ def cli_constraints(lab: LabNodes) -> list[str]:
 def vip_answered_by(lab: LabNodes, group: str, host: str) -> None:
     vip = VIPS[group]
     lab.client(["ip", "neigh", "flush", "to", vip], check=False)
-    ping = lab.client(["ping", "-c", "2", "-W", "1", vip], check=False)
+    ping = lab.client(["ping", "-c", "1", "-W", "2", vip], check=False)
     assert ping.ok, f"client cannot reach {vip}: {ping.stdout}"
     neigh = lab.client(["ip", "neigh", "show", vip]).stdout
     mac = lab.exec(host, ["cat", "/sys/class/net/host0/address"]).stdout.strip()

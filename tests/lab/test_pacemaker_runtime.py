@@ -288,7 +288,7 @@ def test_hard_kill_of_the_holder_fails_over_and_runs_the_post_move_hook(
         after_boot(lab)
         lab.wait_quorum()
     # n2 is back: the group stays where it runs (stickiness), nothing runs twice
-    time.sleep(2)
+    time.sleep(1)
     wait_running(lab, "ora", "n3", timeout=10)
 
 

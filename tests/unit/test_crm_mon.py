@@ -7,8 +7,9 @@ running.xml      after `s2s-sd apply pacemaker` and a few moves
 failed_start.xml a move of web to n3 whose web server could not bind its port
 maintenance.xml  `s2s-sd maintenance on`
 stopped.xml      `s2s-sd stop web`
-offline.xml      n2 killed, seen from n1 (when present)
-no_quorum.xml    n1 cut off, seen from n1 (when present)
+partial.xml      censhare_app given target-role=Stopped by hand: censhare partly up
+offline.xml      n2 killed, seen from n1
+no_quorum.xml    n1 cut off, seen from n1
 constraints_leftover.xml  the constraints after `crm_resource --move` nobody cleared
 """
 
@@ -112,15 +113,26 @@ def test_not_crm_mon_output_is_an_operation_failure() -> None:
                       "</pacemaker-result>")
 
 
-def test_offline_node_and_no_quorum_when_captured() -> None:
-    offline = FIXTURES / "offline.xml"
-    if offline.exists():
-        status = parse_crm_mon(offline.read_text())
-        assert status.offline_nodes == ["n2"]
-        assert status.nodes["n2"].label.startswith(("offline", "UNCLEAN"))
-    isolated = FIXTURES / "no_quorum.xml"
-    if isolated.exists():
-        assert not parse_crm_mon(isolated.read_text()).quorate
+def test_offline_node() -> None:
+    status = parsed("offline.xml")
+    assert status.quorate and status.offline_nodes == ["n2"]
+    assert not status.nodes["n2"].online and not status.nodes["n2"].usable
+    for group in status.groups.values():
+        assert group.fully_on() in ("n1", "n3")
+
+
+def test_no_quorum_seen_from_the_isolated_node() -> None:
+    status = parsed("no_quorum.xml")
+    assert status.dc == "n1" and not status.quorate
+    assert status.offline_nodes == ["n2", "n3"]
+    assert all(g.stopped_everywhere for g in status.groups.values())
+
+
+def test_partly_up_group() -> None:
+    censhare = parsed("partial.xml").groups["censhare"]
+    assert censhare.fully_on() is None and censhare.active_nodes() == ["n1"]
+    assert censhare.members_on("n1") == ["censhare_data", "censhare_vip", "censhare_db"]
+    assert censhare.members[3].target_role == "Stopped"
 
 
 # -- the status report from these ---------------------------------------------------------
@@ -212,3 +224,26 @@ def test_status_alarms_for_a_group_active_twice(monkeypatch: pytest.MonkeyPatch)
     alarms = " | ".join(result["alarms"])
     assert "censhare is ACTIVE ON 2 HOSTS" in alarms
     assert f"censhare is only partly up on {other}: censhare_vip" in alarms
+
+
+def test_status_from_an_isolated_node(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = report(monkeypatch, "no_quorum.xml")
+    assert result["unreachable"] == ["n2", "n3"]
+    # it cannot know where the groups run: one alarm, no guesses about the groups
+    assert result["alarms"] == [
+        "this node's partition (n1) has NO QUORUM: its view may be stale and it runs "
+        "nothing (no-quorum-policy=stop)"]
+
+
+def test_status_of_a_partly_up_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = report(monkeypatch, "partial.xml")
+    assert result["alarms"] == ["censhare is only partly up on n1: censhare_data, "
+                                "censhare_vip, censhare_db"]
+    censhare = next(g for g in result["groups"] if g["group"] == "censhare")
+    assert censhare["running"] is None and censhare["hosts"]["n1"]["state"] == "partial"
+
+
+def test_status_with_an_offline_node(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = report(monkeypatch, "offline.xml")
+    assert result["unreachable"] == ["n2"] and result["alarms"] == []
+    assert all(g["hosts"]["n2"]["state"] == "offline" for g in result["groups"])
