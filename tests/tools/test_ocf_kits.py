@@ -98,3 +98,33 @@ def test_missing_disks_parameter() -> None:
     assert run([str(AGENT), "start"], env=env, check=False).returncode == 6
     assert run([str(AGENT), "stop"], env=env, check=False).returncode == 0
     assert run([str(AGENT), "reload"], env=env, check=False).returncode == 3
+
+
+def test_kits_member_units_pass_systemd_verify(tmp_path: Path) -> None:
+    from s2s_sd.load import load_definitions
+    from s2s_sd.render.systemd import GUARD_TEMPLATE, UnitSettings, render_units
+    from tests.unit.test_kits_layout import SITE
+
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "s2s.toml").write_text(SITE)
+    agents = tmp_path / "ocf"
+    agents.mkdir()
+    for name in ("script", "kits"):
+        shutil.copy(REPO / "s2s_sd" / "ocf" / name, agents / name)
+    settings = UnitSettings(basedir=str(base), command=str(COMMAND),
+                            libexec=str(REPO / "s2s_sd" / "units"),
+                            script_agent=str(agents / "script"))
+    files = render_units(load_definitions(base, "n1"), settings)
+    units = tmp_path / "units"
+    units.mkdir()
+    for relpath, text in files.items():
+        (units / relpath).write_text(text)
+    (units / "s2s-guard@kits.service").symlink_to(GUARD_TEMPLATE)
+    names = ["s2s-kits.target", "s2s-kits-d0.service", "s2s-kits-d1.service",
+             "s2s-kits-kits.service", "s2s-guard@kits.service"]
+    result = run([tool("systemd-analyze"), "verify", "--man=no",
+                  *[str(units / n) for n in names]], check=False,
+                 cwd=str(units), extra_env={"SYSTEMD_LOG_COLOR": "0"})
+    assert result.ok and not (result.stdout + result.stderr).strip(), \
+        result.stdout + result.stderr
