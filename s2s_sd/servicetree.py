@@ -384,6 +384,7 @@ def execute(relocation: Relocation, purge: bool = False, log: Log = _quiet) -> R
         for path in made:
             remove_tree(path)
         raise
+    os.sync()  # the copy is on disk before anything points at it or the old one goes
     for t in relocation.transfers:
         replace_symlink(t.link, t.target)
         log(f"{t.link} -> {t.target}")
