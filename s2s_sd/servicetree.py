@@ -493,6 +493,7 @@ def link_path(layout: Layout, defs: Definitions | None, path: str, name: str,
     except BaseException:
         os.rename(aside, path)
         raise
+    os.sync()  # the moved content is on disk before the original goes
     remove_tree(aside)
     log(f"{path} -> {stable}")
     return stable
@@ -526,6 +527,7 @@ def unlink_path(layout: Layout, defs: Definitions | None, path: str,
     except BaseException:
         remove_tree(temp)
         raise
+    os.sync()
     os.unlink(path)
     os.rename(temp, path)
     remove_tree(target)
