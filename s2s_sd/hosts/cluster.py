@@ -309,7 +309,8 @@ class ClusterAdmin:
             self.progress(f"{name} already runs on {to}")
             return steps
         started = time.time()
-        if (group.pre_move or group.post_move) and source != to:
+        hooks = bool(group.pre_move or group.post_move)
+        if hooks and source != to:
             notes = self.transport.ask_many(
                 [h for h in (source, to) if h],
                 "hook_intent", {"group": name, "source": source, "target": to})
@@ -322,8 +323,19 @@ class ClusterAdmin:
         self.progress(f"move {name}: {source or '(not running)'} -> {to} "
                       f"(location constraint {cid})")
         before = {(f.resource, f.operation, f.node, f.last_change) for f in status.failures}
-        ok, last, reason = self._wait_members(group, to, timeout, before)
+        try:
+            ok, last, reason = self._wait_members(group, to, timeout, before)
+        except KeyboardInterrupt:
+            if not keep_constraint:
+                crm.delete_constraint(cid)
+            self.progress(f"interrupted: constraint {cid} "
+                          + ("kept" if keep_constraint else "removed")
+                          + "; the cluster goes on with what it started: `s2s-sd status`")
+            raise
         if not ok:
+            if hooks and source != to:  # the notes must not label a later failover
+                self.transport.ask_many([h for h in (source, to) if h], "hook_intent",
+                                        {"group": name, "target": to, "clear": True})
             self._move_failed(group, to, last, reason, keep_constraint)
         if expires is None:
             crm.delete_constraint(cid)
@@ -331,7 +343,7 @@ class ClusterAdmin:
             self.progress(f"{cid} stays until {expires.isoformat(timespec='seconds')} "
                           "(--lifetime), then expires by itself")
         self.progress(f"{name} runs on {to}")
-        if (group.pre_move or group.post_move) and source != to:
+        if hooks and source != to:
             self._hook_results(group, source, to, started)
         return steps
 

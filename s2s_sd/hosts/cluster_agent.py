@@ -99,6 +99,9 @@ def op_hook_intent(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]
     for host in (source, target):
         if host != "-" and host not in hosts:
             raise BadInput(f"request: host {host!r} is not in the host group")
+    if _arg(args, "clear", bool, required=False):
+        (HOOK_STATE_DIR / f"{group.name}.intent").unlink(missing_ok=True)
+        return {"written": False}
     HOOK_STATE_DIR.mkdir(parents=True, exist_ok=True)
     write_file_atomic(HOOK_STATE_DIR / f"{group.name}.intent",
                       f"{source} {target} {int(time.time())}\n", 0o644)
