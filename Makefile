@@ -25,7 +25,8 @@ bench:
 	$(BIN)/python bench/generate.py
 	$(BIN)/python bench/cib.py
 	$(BIN)/python bench/vip.py
-	$(BIN)/python bench/move.py
+	flock /tmp/s2s-sd-lab.lock $(BIN)/python bench/move.py
+	flock /tmp/s2s-sd-lab.lock $(BIN)/python bench/move_pcmk.py
 
 clean:
 	rm -rf out build *.egg-info
