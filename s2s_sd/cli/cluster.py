@@ -118,17 +118,10 @@ def apply_live(definitions: Definitions, basedir: Path,
     with cluster_admin(basedir, definitions, settings) as admin:
         report = admin.apply_live()
         _warnings(admin)
-    result = report["result"]
-    for message in result.warnings:
-        click.echo(f"s2s-sd: warning: {message}", err=True)
-    if result.diff:
-        click.echo(result.diff, nl=False)
-    for change in result.changes:
-        click.echo(f"  {change}")
-    if not result.changes:
-        click.echo(f"{result.target}: s2s-sd part matches the definitions; nothing to push")
+    from s2s_sd.cli.pacemaker import print_apply_result
+
+    if not print_apply_result(report["result"]):
         return
-    click.echo(f"{result.target}: pushed {len(result.changes)} change(s) as one patch")
     for line in report["changes"]:
         click.echo(f"  {line}")
     if not report["changes"]:

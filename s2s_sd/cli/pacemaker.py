@@ -98,8 +98,13 @@ def apply_pacemaker(basedir: Path, host: str | None, cib_file: Path | None, dry_
 
         cluster.apply_live(definitions, basedir, _settings(basedir, target_basedir))
         return
-    result = engine.apply(definitions, basedir, _settings(basedir, target_basedir),
-                          cib_file=cib_file, dry_run=dry_run)
+    print_apply_result(engine.apply(definitions, basedir, _settings(basedir, target_basedir),
+                                    cib_file=cib_file, dry_run=dry_run))
+
+
+def print_apply_result(result: engine.ApplyResult) -> bool:
+    """Warnings, the masked diff, the changes and the outcome of an apply; True when
+    something was (or, dry run, would be) pushed."""
     for message in result.warnings:
         click.echo(f"s2s-sd: warning: {message}", err=True)
     if result.diff:
@@ -108,11 +113,13 @@ def apply_pacemaker(basedir: Path, host: str | None, cib_file: Path | None, dry_
         click.echo(f"  {change}")
     if not result.changes:
         click.echo(f"{result.target}: s2s-sd part matches the definitions; nothing to push")
-    elif result.dry_run:
+        return False
+    if result.dry_run:
         click.echo(f"{result.target}: dry run: {len(result.changes)} change(s) would be pushed "
                    "as one patch (crm_verify accepts the result); nothing was changed")
     else:
         click.echo(f"{result.target}: pushed {len(result.changes)} change(s) as one patch")
+    return True
 
 
 COMMANDS_GENERATE = [generate_pacemaker]

@@ -27,6 +27,11 @@ break_lock_option = click.option(
     help="Break an admin lock whose holder is gone (it is reported, never broken silently).")
 
 
+cluster_timeout_option = click.option(
+    "--timeout", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
+    help="Pacemaker engine: how long to wait (default 300).")
+
+
 def _progress(text: str) -> None:
     click.echo(text)
     sys.stdout.flush()
@@ -126,8 +131,7 @@ def move(basedir: Path, group: str, to: str, dry_run: bool, force: bool,
 @basedir_option
 @click.argument("group")
 @break_lock_option
-@click.option("--timeout", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
-              help="Pacemaker engine: how long to wait (default 300).")
+@cluster_timeout_option
 def start(basedir: Path, group: str, break_lock: bool, timeout: float | None) -> None:
     """Start GROUP on its assigned host (Pacemaker engine: target-role=Started, where the
     cluster places it)."""
@@ -145,8 +149,7 @@ def start(basedir: Path, group: str, break_lock: bool, timeout: float | None) ->
 @basedir_option
 @click.argument("group")
 @break_lock_option
-@click.option("--timeout", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
-              help="Pacemaker engine: how long to wait (default 300).")
+@cluster_timeout_option
 def stop(basedir: Path, group: str, break_lock: bool, timeout: float | None) -> None:
     """Stop GROUP wherever it is active (Pacemaker engine: target-role=Stopped)."""
     definitions = _definitions(basedir)
