@@ -1,5 +1,5 @@
 # The two commands of README.md: `make demo` and `make test`. Each installs what it needs.
-.PHONY: demo test lint golden bench clean
+.PHONY: demo test lint golden bench fuzz clean
 
 VENV := .venv
 BIN := $(VENV)/bin
@@ -16,6 +16,11 @@ test:
 lint:
 	$(BIN)/ruff check s2s_sd tests bench lab
 	$(BIN)/mypy
+
+# Property-based tests (tests/unit/test_fuzz_*.py) with many more examples than `make test`
+fuzz:
+	scripts/setup test
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -m unit -q tests/unit -k fuzz
 
 golden:
 	$(BIN)/pytest -q tests/unit/test_golden.py tests/unit/test_pacemaker_render.py --regen-golden

@@ -6,11 +6,22 @@ fails the run: a tier that cannot run must say so loudly, never pass silently.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property-based tests: a bounded number of examples in `make test`, many more in
+# `make fuzz` (HYPOTHESIS_PROFILE=fuzz). Each example has its own deadline, so a case
+# that makes s2s-sd slow (quadratic checks, unbounded reads) fails as a test.
+settings.register_profile("ci", max_examples=60, deadline=2000, derandomize=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("fuzz", max_examples=3000, deadline=2000,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
@@ -58,8 +69,6 @@ def basedir(tmp_path: Path) -> Iterator[Path]:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    import os
-
     if not os.environ.get("S2S_SD_ALL_TIERS"):
         return
     counts = {tier: 0 for tier in TIERS}
