@@ -118,10 +118,17 @@ def move_steps(group: Group, source: str | None, target: str, source_reachable: 
     return steps
 
 
+# The steps a move journals (hosts/orchestrate.py), and nothing else: until the target is
+# started the move goes back to its source, from then on forward to its target (a rollback
+# journal names the original source as its target).
+BACKWARD_STEPS = ("stopping",)
+FORWARD_STEPS = ("starting", "post_move", "rollback")
+RECOVERY_STEPS = BACKWARD_STEPS + FORWARD_STEPS
+
+
 def recovery_host(journal_step: str, source: str | None, target: str) -> str:
     """Where an interrupted move is finished: once the target was being started the
     move goes forward; before that it goes back to the source."""
-    # a rollback journal names the original source as its target
-    if journal_step in ("starting", "post_move", "recording", "rollback") or source is None:
+    if journal_step in FORWARD_STEPS or source is None:
         return target
     return source

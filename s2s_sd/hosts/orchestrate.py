@@ -36,6 +36,7 @@ from s2s_sd.plan import (
 )
 
 Progress = Callable[[str], None]
+Clock = Callable[[], float]
 JOURNAL_TRUST_SECONDS = 600
 # journal steps in which the journal's target may start the group: the admin has just
 # proven it down everywhere else
@@ -85,7 +86,8 @@ class Admin:
     """The administering host's side of cross-host operations."""
 
     def __init__(self, defs: Definitions, basedir: Path, host: str,
-                 progress: Progress = _quiet, transport: Transport | None = None) -> None:
+                 progress: Progress = _quiet, transport: Transport | None = None,
+                 clock: Clock = time.time) -> None:
         self.defs = defs
         self.basedir = basedir
         self.host = host
@@ -95,6 +97,7 @@ class Admin:
         context = AgentContext(basedir=basedir, host=host, _defs=defs)
         self.transport = transport or Transport(
             defs, host, basedir, lambda op, args: dispatch(context, op, args))
+        self.clock = clock  # injectable so the unit tier runs without waiting or drift
         self.token = uuid.uuid4().hex
         self.warnings: list[str] = []
         self._crashed: tuple[str, int] | None = None  # recover: the crashed admin
@@ -130,7 +133,7 @@ class Admin:
         """Hold the admin lock on every reachable host (taken in sorted order).
         crashed: (host, pid) of a crashed admin whose lock may be broken (recover)."""
         self._crashed = crashed
-        info = locks.LockInfo(host=self.host, pid=os.getpid(), since=time.time(),
+        info = locks.LockInfo(host=self.host, pid=os.getpid(), since=self.clock(),
                               operation=operation, token=self.token)
         taken: list[str] = []
         unreachable: list[str] = []
@@ -288,7 +291,7 @@ class Admin:
     def _journal(self, hosts: Sequence[str], group: Group, source: str | None, target: str,
                  step: str, forced: bool = False) -> None:
         journal = state.Journal(group=group.name, source=source, target=target, step=step,
-                                admin=self.host, pid=os.getpid(), started=time.time(),
+                                admin=self.host, pid=os.getpid(), started=self.clock(),
                                 forced=forced)
         targets = sorted(set(hosts) | {self.host})
         for host, answer in self.transport.ask_many(targets, "journal_write",
@@ -521,11 +524,13 @@ class Admin:
             self._journal([host], group, None, host, "starting")
             self.progress(f"[{host}] start {name}")
             result = self._start(group, host, generation)
-            self._clear_journal(group)
             if not result["ok"]:
-                self._stop(group, host, generation)
+                # as in a move: if the stop fails too, the journal stays for `recover`
+                self._stop_or_keep_journal(group, host, generation)
+                self._clear_journal(group)
                 raise OperationFailed(f"{name} failed to start on {host}: "
                                       f"{result['message'] or 'see systemctl status'}")
+            self._clear_journal(group)
             return host
 
     def stop(self, name: str, break_lock: bool = False) -> list[str]:
@@ -707,7 +712,8 @@ class Admin:
 
 # -- the guard's cross-host question ----------------------------------------------------
 
-def guard(defs: Definitions, basedir: Path, host: str, group_name: str) -> str:
+def guard(defs: Definitions, basedir: Path, host: str, group_name: str,
+          transport: Transport | None = None, clock: Clock = time.time) -> str:
     """Return why `group_name` may start on this host, or raise Refused.
 
     Without a current journal of a move to this host, every other host is asked in one
@@ -717,7 +723,7 @@ def guard(defs: Definitions, basedir: Path, host: str, group_name: str) -> str:
     hostgroup = defs.hostgroup.name
     journal = state.read_journal(hostgroup, group_name)
     move = None
-    if journal is not None and _journal_current(journal, host):
+    if journal is not None and _journal_current(journal, host, clock()):
         if journal.step not in STARTING_STEPS:
             raise Refused(f"a move of {group_name} ({journal.source or '-'} -> "
                           f"{journal.target}) is in progress, step {journal.step}")
@@ -728,7 +734,7 @@ def guard(defs: Definitions, basedir: Path, host: str, group_name: str) -> str:
         raise Refused(verdict.reason)
     if move is not None:
         return verdict.reason  # the admin proved the group down everywhere just before
-    with Admin(defs, basedir, host) as admin:
+    with Admin(defs, basedir, host, transport=transport, clock=clock) as admin:
         peers = [h for h in admin.hosts if h != host]
         answers = admin.transport.ask_many(peers, "observe", {
             "groups": [group_name], "scripts": True, "hostgroup": hostgroup})
@@ -761,9 +767,9 @@ def guard(defs: Definitions, basedir: Path, host: str, group_name: str) -> str:
     return verdict.reason + "; not active on " + (", ".join(peers) or "any other host")
 
 
-def _journal_current(journal: state.Journal, host: str) -> bool:
+def _journal_current(journal: state.Journal, host: str, now: float) -> bool:
     """A journal entry gives permission only while its move is alive and recent."""
-    if time.time() - journal.started > JOURNAL_TRUST_SECONDS:
+    if now - journal.started > JOURNAL_TRUST_SECONDS:
         return False
     if journal.admin == host:
         return locks.pid_alive(journal.pid)

@@ -1,0 +1,259 @@
+"""Every branch of `s2s-sd move` (systemd engine) against a scripted transport: the exact
+requests to the hosts, the exit class, and the journal and assignment it leaves.
+
+The default scenario moves censhare (pre- and post-move hooks, one VIP) from n1, where
+it runs, to n2; the admin runs on n3. The lab (tests/lab/test_systemd_runtime.py) proves
+the same on real hosts, once; these prove every branch, in milliseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from s2s_sd.errors import BadInput, OperationFailed, Refused
+from s2s_sd.hosts.orchestrate import Admin
+from tests.unit.fake_transport import Expect, failed, lock_entry, ok, unreachable
+from tests.unit.scenarios import (
+    CRASHED_PID,
+    HOSTS,
+    Case,
+    World,
+    assigned_everywhere,
+    crashed_move,
+    everywhere,
+    hook,
+    journal_cleared,
+    journaled,
+    locked,
+    observed,
+    pid_asked,
+    prepare_admin_state,
+    recorded,
+    run_case,
+    started,
+    states,
+    stopped,
+    unlocked,
+    verified,
+)
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(autouse=True)
+def admin_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    prepare_admin_state(tmp_path, monkeypatch)
+
+G = "censhare"
+INVOLVED = ("n1", "n2")
+
+
+def move(to: str = "n2", force: bool = False, name: str = G) -> Callable[[Admin], object]:
+    return lambda admin: admin.move(name, to, force=force)
+
+
+def begin(w: World, seen: dict[str, str | None], to: str = "n2", name: str = G
+          ) -> list[Expect]:
+    """refuse_interrupted's view, the lock, the view under the lock, where it runs."""
+    return [*states(w), *locked(w, f"move {name} --to {to}"), *states(w),
+            *observed(name, seen)]
+
+
+def running_on_n1(w: World) -> list[Expect]:
+    return begin(w, everywhere(but={"n1": "up"}))
+
+
+def stop_source(fine: bool = True) -> list[Expect]:
+    """The journal says stopping, the pre-move hook runs, the source stops."""
+    return [*journaled(INVOLVED, G, "n1", "n2", "stopping"),
+            *hook(G, "pre_move", "n1", "n1", "n2"), *stopped("n1", G, fine)]
+
+
+def start_target(fine: bool = True, source: str | None = "n1",
+                 involved: tuple[str, ...] = INVOLVED) -> list[Expect]:
+    return [*journaled(involved, G, source, "n2", "starting"), *started("n2", G, fine)]
+
+
+def finish_on(target: str, source: str | None = "n1", involved: tuple[str, ...] = INVOLVED,
+              down: tuple[str, ...] = (), post_hook: list[Expect] | None = None
+              ) -> list[Expect]:
+    """post_move journal, post-move hook, the record, the journal cleared, the unlock."""
+    post = hook(G, "post_move", target, source, target) if post_hook is None else post_hook
+    return [*journaled(involved, G, source, target, "post_move"), *post,
+            *recorded(G, target, down), *journal_cleared(G, down),
+            *unlocked(h for h in HOSTS if h not in down)]
+
+
+def rolled_back(seen: dict[str, str | None] | None = None) -> list[Expect]:
+    """Admin._rollback: verify from the source, journal the way back, start there."""
+    return [*verified(G, "n1", seen), *journaled(INVOLVED, G, "n2", "n1", "rollback"),
+            *started("n1", G), *recorded(G, "n1"), *journal_cleared(G), *unlocked(HOSTS)]
+
+
+SOURCE_DOWN = World(down=("n1",))
+# a move n1 -> n2 run on n1, whose admin process is gone
+INTERRUPTED = World(journals={h: [crashed_move("n1", "n2", "stopping")] for h in INVOLVED})
+
+
+def kept(step: str, hosts: tuple[str, ...] = HOSTS) -> dict[str, str]:
+    """The journal the move leaves on the involved hosts and the admin's (n3)."""
+    return {h: f"{step} n1->n2" for h in hosts}
+
+
+CASES = [
+    Case("happy move: hooks, stop, verify, start, record",
+         move(), lambda w: [*running_on_n1(w), *stop_source(), *verified(G, "n2"),
+                            *start_target(), *finish_on("n2")],
+         assignment=assigned_everywhere(G, "n2")),
+    Case("pre-move hook fails: nothing stopped, journal cleared",
+         move(), lambda w: [*running_on_n1(w), *journaled(INVOLVED, G, "n1", "n2", "stopping"),
+                            *hook(G, "pre_move", "n1", "n1", "n2",
+                                  failed("pre_move hook hooks/censhare_pre failed (exit 1)")),
+                            *journal_cleared(G), *unlocked(HOSTS)],
+         OperationFailed, "pre_move hook"),
+    Case("stop on the source fails: journal kept for recover",
+         move(), lambda w: [*running_on_n1(w), *stop_source(fine=False), *unlocked(HOSTS)],
+         OperationFailed, "did not stop on n1", journal=kept("stopping")),
+    Case("source lost while stopping: journal kept for recover",
+         move(), lambda w: [*running_on_n1(w), *journaled(INVOLVED, G, "n1", "n2", "stopping"),
+                            *hook(G, "pre_move", "n1", "n1", "n2"),
+                            *stopped("n1", G, reply=unreachable()), *unlocked(HOSTS)],
+         OperationFailed, "n1: unreachable", journal=kept("stopping")),
+    Case("verify finds it partly up on n3: rolled back to the source",
+         move(), lambda w: [*running_on_n1(w), *stop_source(),
+                            *verified(G, "n2", everywhere(but={"n3": "partial"})),
+                            *rolled_back()],
+         Refused, "still active: n3", assignment=assigned_everywhere(G, "n1")),
+    Case("verify finds it up on n3, and still at the rollback: nothing started",
+         move(), lambda w: [*running_on_n1(w), *stop_source(),
+                            *verified(G, "n2", everywhere(but={"n3": "partial"})),
+                            *verified(G, "n1", everywhere(but={"n3": "partial"})),
+                            *unlocked(HOSTS)],
+         Refused, "still active: n3", journal=kept("stopping")),
+    Case("ARP/ND answers for the VIP during verify: rolled back to the source",
+         move(), lambda w: [*running_on_n1(w), *stop_source(),
+                            *verified(G, "n2", answering=True), *rolled_back()],
+         Refused, "still answers for the VIPs"),
+    Case("start on the target fails: stopped there, started on the source again",
+         move(), lambda w: [*running_on_n1(w), *stop_source(), *verified(G, "n2"),
+                            *start_target(fine=False), *stopped("n2", G), *rolled_back()],
+         OperationFailed, "runs on n1 again"),
+    Case("start fails and the target's stop fails too: nothing started, journal kept",
+         move(), lambda w: [*running_on_n1(w), *stop_source(), *verified(G, "n2"),
+                            *start_target(fine=False), *stopped("n2", G, fine=False),
+                            *unlocked(HOSTS)],
+         OperationFailed, "could not be stopped there", journal=kept("starting")),
+    Case("start fails and the rollback's start fails: journal of the way back kept",
+         move(), lambda w: [*running_on_n1(w), *stop_source(), *verified(G, "n2"),
+                            *start_target(fine=False), *stopped("n2", G),
+                            *verified(G, "n1"), *journaled(INVOLVED, G, "n2", "n1", "rollback"),
+                            *started("n1", G, fine=False), *unlocked(HOSTS)],
+         OperationFailed, "could not be started on n1 again",
+         journal={h: "rollback n2->n1" for h in HOSTS}),
+    Case("target lost mid-start: no rollback (it may run there), journal kept",
+         move(), lambda w: [*running_on_n1(w), *stop_source(), *verified(G, "n2"),
+                            *journaled(INVOLVED, G, "n1", "n2", "starting"),
+                            *started("n2", G, reply=unreachable()),
+                            *stopped("n2", G, reply=unreachable()), *unlocked(["n1"]),
+                            Expect("n2", "lock_release", reply=unreachable()),
+                            *unlocked(["n3"])],
+         OperationFailed, "could not be stopped there", journal=kept("starting")),
+    Case("post-move hook fails: the group runs on the target, recorded, exit 1",
+         move(), lambda w: [*running_on_n1(w), *stop_source(), *verified(G, "n2"),
+                            *start_target(),
+                            *finish_on("n2", post_hook=hook(
+                                G, "post_move", "n2", "n1", "n2",
+                                failed("post_move hook hooks/censhare_post failed")))],
+         OperationFailed, "runs on n2, but", assignment=assigned_everywhere(G, "n2")),
+    Case("source unreachable without --force: refused, nothing changed",
+         move(), lambda w: [*begin(w, everywhere(hosts=w.up)), *unlocked(w.up)],
+         Refused, "use --force", world=SOURCE_DOWN),
+    Case("source unreachable with --force, ARP/ND silent: started on the target",
+         move(force=True),
+         lambda w: [*begin(w, everywhere(hosts=w.up)),
+                    *journaled(["n2"], G, "n1", "n2", "stopping"),
+                    *verified(G, "n2", everywhere(hosts=w.up)),
+                    *journaled(["n2"], G, "n1", "n2", "starting"), *started("n2", G),
+                    *finish_on("n2", involved=("n2",), down=w.down)],
+         world=SOURCE_DOWN, assignment=assigned_everywhere(G, "n2", but={"n1": "n1"})),
+    Case("source unreachable with --force, ARP/ND answering: refused",
+         move(force=True),
+         lambda w: [*begin(w, everywhere(hosts=w.up)),
+                    *journaled(["n2"], G, "n1", "n2", "stopping"),
+                    *verified(G, "n2", everywhere(hosts=w.up), answering=True),
+                    *journal_cleared(G, down=w.down), *unlocked(w.up)],
+         Refused, "still answers for the VIPs", world=SOURCE_DOWN),
+    Case("target unreachable: refused, nothing changed",
+         move(), lambda w: [*begin(w, everywhere(but={"n1": "up"}, hosts=w.up)),
+                            *unlocked(w.up)],
+         Refused, "n2 is unreachable", world=World(down=("n2",))),
+    Case("generation mismatch: refused before anything",
+         move(), lambda w: [*states(w), *locked(w, "move censhare --to n2"), *states(w),
+                            *unlocked(HOSTS)],
+         Refused, "n2 has generation 6", world=World(generations={"n2": 6})),
+    Case("lock held by another admin that runs: refused",
+         move(), lambda w: [*states(w),
+                            Expect("n1", "lock_acquire", reply=ok({
+                                "held": lock_entry("n2", 77, "move ora --to n1"),
+                                "holder_alive": False})),
+                            *pid_asked("n2", alive=True, pid=77)],
+         Refused, "held by n2 pid 77"),
+    Case("interrupted move journaled, its admin gone: refused, recover named",
+         move(), lambda w: [*states(w), *pid_asked("n1", alive=False)],
+         Refused, "s2s-sd recover censhare", world=INTERRUPTED,
+         journal=kept("stopping", INVOLVED)),
+    Case("a move of the group in progress elsewhere: refused",
+         move(), lambda w: [*states(w), *pid_asked("n1", alive=True)],
+         Refused, f"run by n1 pid {CRASHED_PID}", world=INTERRUPTED,
+         journal=kept("stopping", INVOLVED)),
+    Case("already fully up on the target: only the assignment is recorded",
+         move(), lambda w: [*begin(w, everywhere(but={"n2": "up"})), *recorded(G, "n2"),
+                            *unlocked(HOSTS)],
+         assignment=assigned_everywhere(G, "n2")),
+    Case("running nowhere: started on the target without hooks or stop",
+         move(), lambda w: [*begin(w, everywhere()),
+                            *journaled(["n2"], G, None, "n2", "stopping"),
+                            *verified(G, "n2"), *start_target(source=None, involved=("n2",)),
+                            *finish_on("n2", source=None, involved=("n2",))],
+         assignment=assigned_everywhere(G, "n2")),
+    Case("partly up on the target: stopped there before a fresh start",
+         move(), lambda w: [*begin(w, everywhere(but={"n2": "partial"})),
+                            *journaled(["n2"], G, "n2", "n2", "stopping"),
+                            *stopped("n2", G), *verified(G, "n2"),
+                            *start_target(source="n2", involved=("n2",)),
+                            *finish_on("n2", source="n2", involved=("n2",))],
+         assignment=assigned_everywhere(G, "n2")),
+    Case("active on two hosts: refused, resolve first",
+         move(), lambda w: [*begin(w, everywhere(but={"n1": "up", "n3": "partial"})),
+                            *unlocked(HOSTS)],
+         Refused, "active on n1 and n3"),
+    Case("--to a host outside the group: bad input, no request at all",
+         move(name="web"), lambda w: [], BadInput, "not one of the hosts of group web"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_move(case: Case) -> None:
+    run_case(case)
+
+
+def test_dry_run_asks_but_changes_nothing() -> None:
+    case = Case("dry run", lambda admin: [str(s) for s in admin.move(G, "n2", dry_run=True)],
+                lambda w: [*states(w), *observed(G, everywhere(but={"n1": "up"}))],
+                says="[n1] run pre-move hook hooks/censhare_pre")
+    run_case(case)
+
+
+def test_every_step_the_move_writes_is_one_recover_understands() -> None:
+    """The journal's steps and plan.recovery_host must not drift apart (issue 12)."""
+    from s2s_sd.plan import RECOVERY_STEPS
+
+    written = set()
+    for case in CASES:
+        for expect in case.script(case.world):
+            if expect.op == "journal_write":
+                written.add(expect.args["journal"]["step"])
+    assert written == set(RECOVERY_STEPS)
