@@ -27,6 +27,7 @@ from s2s_sd.hosts.observe import GroupObservation
 from s2s_sd.hosts.transport import Answer, Transport
 from s2s_sd.model import Definitions, Engine, Group
 from s2s_sd.plan import (
+    FORWARD_STEPS,
     MoveInProgress,
     Step,
     assigned_host,
@@ -40,7 +41,7 @@ Clock = Callable[[], float]
 JOURNAL_TRUST_SECONDS = 600
 # journal steps in which the journal's target may start the group: the admin has just
 # proven it down everywhere else
-STARTING_STEPS = frozenset({"starting", "rollback", "post_move"})
+STARTING_STEPS = frozenset(FORWARD_STEPS)
 
 
 def _quiet(_text: str) -> None:
@@ -713,7 +714,8 @@ class Admin:
 # -- the guard's cross-host question ----------------------------------------------------
 
 def guard(defs: Definitions, basedir: Path, host: str, group_name: str,
-          transport: Transport | None = None, clock: Clock = time.time) -> str:
+          transport: Transport | None = None, clock: Clock = time.time,
+          pid_alive: Callable[[int], bool] = locks.pid_alive) -> str:
     """Return why `group_name` may start on this host, or raise Refused.
 
     Without a current journal of a move to this host, every other host is asked in one
@@ -723,7 +725,7 @@ def guard(defs: Definitions, basedir: Path, host: str, group_name: str,
     hostgroup = defs.hostgroup.name
     journal = state.read_journal(hostgroup, group_name)
     move = None
-    if journal is not None and _journal_current(journal, host, clock()):
+    if journal is not None and _journal_current(journal, host, clock(), pid_alive):
         if journal.step not in STARTING_STEPS:
             raise Refused(f"a move of {group_name} ({journal.source or '-'} -> "
                           f"{journal.target}) is in progress, step {journal.step}")
@@ -767,10 +769,11 @@ def guard(defs: Definitions, basedir: Path, host: str, group_name: str,
     return verdict.reason + "; not active on " + (", ".join(peers) or "any other host")
 
 
-def _journal_current(journal: state.Journal, host: str, now: float) -> bool:
+def _journal_current(journal: state.Journal, host: str, now: float,
+                     pid_alive: Callable[[int], bool]) -> bool:
     """A journal entry gives permission only while its move is alive and recent."""
     if now - journal.started > JOURNAL_TRUST_SECONDS:
         return False
     if journal.admin == host:
-        return locks.pid_alive(journal.pid)
+        return pid_alive(journal.pid)
     return True

@@ -8,6 +8,7 @@ the same on real hosts, once; these prove every branch, in milliseconds.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,14 +16,26 @@ import pytest
 
 from s2s_sd.errors import BadInput, OperationFailed, Refused
 from s2s_sd.hosts.orchestrate import Admin
-from tests.unit.fake_transport import Expect, failed, lock_entry, ok, unreachable
+from tests.conftest import EXAMPLES
+from tests.unit.fake_transport import (
+    Expect,
+    failed,
+    lock_entry,
+    observation,
+    ok,
+    unreachable,
+)
 from tests.unit.scenarios import (
+    ADMIN,
     CRASHED_PID,
+    HOSTGROUP,
     HOSTS,
+    NOW,
     Case,
     World,
     assigned_everywhere,
     crashed_move,
+    definitions,
     everywhere,
     hook,
     journal_cleared,
@@ -257,3 +270,25 @@ def test_every_step_the_move_writes_is_one_recover_understands() -> None:
             if expect.op == "journal_write":
                 written.add(expect.args["journal"]["step"])
     assert written == set(RECOVERY_STEPS)
+
+
+def test_a_start_whose_stop_fails_raises_the_alarm_and_refuses_the_next_move() -> None:
+    """After "start fails and the target's stop fails too": status shows the interrupted
+    move, and the next move is refused and names recover."""
+    case = next(c for c in CASES if c.name.startswith("start fails and the target's stop"))
+    after = World(journals={h: list(j.values())
+                            for h, j in run_case(case).records.journals.items() if j})
+    transport = after.transport()
+    transport.expect([Expect(h, "observe", {"scripts": True, "hostgroup": HOSTGROUP}, ok({
+        "host": h, "state": after.reply(h).result,
+        "groups": {g.name: observation(g, "partial" if (h, g.name) == ("n2", G) else "down")
+                   for g in definitions().groups}})) for h in HOSTS])
+    admin = Admin(definitions(), EXAMPLES, ADMIN, transport=transport, clock=lambda: NOW)
+    alarms = admin.status()["alarms"]
+    assert (f"interrupted move of {G} (n1 -> n2, step starting) journaled on n2: "
+            f"`s2s-sd recover {G}`") in alarms
+    assert f"{G} is active on n2 but assigned to n1" in alarms
+    transport.expect([*states(after), *pid_asked(ADMIN, alive=False, pid=os.getpid())])
+    with pytest.raises(Refused, match=f"s2s-sd recover {G}"):
+        admin.move(G, "n3")
+    transport.verify()
