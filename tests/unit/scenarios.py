@@ -8,13 +8,15 @@ a host that is neither the source nor the target of the moves, unless a case say
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
-
-import pytest
+from unittest import mock
 
 from s2s_sd.errors import BadInput, OperationFailed, Refused, S2SError
 from s2s_sd.hosts import sync
@@ -61,13 +63,15 @@ def group(name: str) -> Group:
     return found
 
 
-def prepare_admin_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The admin host's own state in a tmp dir: generation 7 of examples/, synced."""
-    root = tmp_path / "state"
-    monkeypatch.setenv("S2S_SD_STATEDIR", str(root))
-    monkeypatch.setenv("S2S_SD_LOGDIR", str(tmp_path / "log"))
-    sync.record_local(HOSTGROUP, GENERATION, EXAMPLES)
-    return root
+@contextmanager
+def local_state() -> Iterator[Path]:
+    """This host's own state in a private tmp dir, for the duration of one scenario:
+    generation 7 of examples/, synced (the admin compares it with the hosts')."""
+    with tempfile.TemporaryDirectory(prefix="s2s-sd-scenario-") as tmp, \
+            mock.patch.dict(os.environ, {"S2S_SD_STATEDIR": f"{tmp}/state",
+                                         "S2S_SD_LOGDIR": f"{tmp}/log"}):
+        sync.record_local(HOSTGROUP, GENERATION, EXAMPLES)
+        yield Path(tmp) / "state"
 
 
 def exit_class(error: BaseException) -> type[S2SError]:
@@ -257,10 +261,11 @@ def run_case(case: Case) -> ScriptedTransport:
     admin = Admin(definitions(), EXAMPLES, ADMIN, transport=transport, clock=lambda: NOW)
     error: S2SError | None = None
     outcome: object = None
-    try:
-        outcome = case.act(admin)
-    except S2SError as exc:
-        error = exc
+    with local_state():
+        try:
+            outcome = case.act(admin)
+        except S2SError as exc:
+            error = exc
     transport.verify()
     if case.error is None:
         assert error is None, f"{case.name}: unexpected {error!r}"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -40,10 +39,10 @@ from tests.unit.scenarios import (
     hook,
     journal_cleared,
     journaled,
+    local_state,
     locked,
     observed,
     pid_asked,
-    prepare_admin_state,
     recorded,
     run_case,
     started,
@@ -54,11 +53,6 @@ from tests.unit.scenarios import (
 )
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture(autouse=True)
-def admin_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    prepare_admin_state(tmp_path, monkeypatch)
 
 G = "censhare"
 INVOLVED = ("n1", "n2")
@@ -284,11 +278,12 @@ def test_a_start_whose_stop_fails_raises_the_alarm_and_refuses_the_next_move() -
         "groups": {g.name: observation(g, "partial" if (h, g.name) == ("n2", G) else "down")
                    for g in definitions().groups}})) for h in HOSTS])
     admin = Admin(definitions(), EXAMPLES, ADMIN, transport=transport, clock=lambda: NOW)
-    alarms = admin.status()["alarms"]
-    assert (f"interrupted move of {G} (n1 -> n2, step starting) journaled on n2: "
-            f"`s2s-sd recover {G}`") in alarms
-    assert f"{G} is active on n2 but assigned to n1" in alarms
-    transport.expect([*states(after), *pid_asked(ADMIN, alive=False, pid=os.getpid())])
-    with pytest.raises(Refused, match=f"s2s-sd recover {G}"):
-        admin.move(G, "n3")
+    with local_state():
+        alarms = admin.status()["alarms"]
+        assert (f"interrupted move of {G} (n1 -> n2, step starting) journaled on n2: "
+                f"`s2s-sd recover {G}`") in alarms
+        assert f"{G} is active on n2 but assigned to n1" in alarms
+        transport.expect([*states(after), *pid_asked(ADMIN, alive=False, pid=os.getpid())])
+        with pytest.raises(Refused, match=f"s2s-sd recover {G}"):
+            admin.move(G, "n3")
     transport.verify()

@@ -5,8 +5,6 @@ censhare is assigned to n1; the admin runs on n3.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from s2s_sd.errors import OperationFailed, Refused
@@ -22,7 +20,6 @@ from tests.unit.scenarios import (
     locked,
     observed,
     pid_asked,
-    prepare_admin_state,
     run_case,
     started,
     states,
@@ -34,11 +31,6 @@ from tests.unit.scenarios import (
 pytestmark = pytest.mark.unit
 
 G = "censhare"
-
-
-@pytest.fixture(autouse=True)
-def admin_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    prepare_admin_state(tmp_path, monkeypatch)
 
 
 def begin(w: World, command: str, seen: dict[str, str | None]) -> list[Expect]:
