@@ -415,7 +415,11 @@ class Admin:
             self.warn(f"{', '.join(others)} unreachable: checked by ARP/ND only")
         self.progress(f"move {group.name}: {source or '(not running)'} -> {to}")
         involved = [h for h in (source, to) if h and h not in unreachable]
-        self._journal(involved, group, source, to, "stopping", force)
+        try:
+            self._journal(involved, group, source, to, "stopping", force)
+        except OperationFailed:
+            self._clear_journal(group)  # nothing changed yet: leave nothing to recover
+            raise
         moving_source = source if source and source != to and source_reachable else None
         if moving_source:
             try:

@@ -93,6 +93,7 @@ class World:
     journals: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
     locks: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     generations: Mapping[str, int] = field(default_factory=dict)
+    epochs: Mapping[str, int] = field(default_factory=dict)  # a host that missed a move
 
     @property
     def up(self) -> tuple[str, ...]:
@@ -102,8 +103,8 @@ class World:
         if host in self.down:
             return unreachable()
         return ok(state_result(host, self.generations.get(host, GENERATION), digest(),
-                               EPOCH, self.assignments, self.journals.get(host, ()),
-                               self.locks.get(host)))
+                               self.epochs.get(host, EPOCH), self.assignments,
+                               self.journals.get(host, ()), self.locks.get(host)))
 
     def transport(self, admin: str = ADMIN) -> ScriptedTransport:
         transport = ScriptedTransport(definitions(admin), admin)

@@ -26,7 +26,9 @@ from tests.unit.fake_transport import (
 )
 from tests.unit.scenarios import (
     ADMIN,
+    ASSIGNED,
     CRASHED_PID,
+    EPOCH,
     HOSTGROUP,
     HOSTS,
     NOW,
@@ -98,6 +100,12 @@ def rolled_back(seen: dict[str, str | None] | None = None) -> list[Expect]:
     """Admin._rollback: verify from the source, journal the way back, start there."""
     return [*verified(G, "n1", seen), *journaled(INVOLVED, G, "n2", "n1", "rollback"),
             *started("n1", G), *recorded(G, "n1"), *journal_cleared(G), *unlocked(HOSTS)]
+
+
+def stale_lock_on_n1() -> Expect:
+    """n1's lock is held by an admin on n2 (pid 77) that is no longer running."""
+    return Expect("n1", "lock_acquire", reply=ok({
+        "held": lock_entry("n2", 77, "move ora --to n1"), "holder_alive": False}))
 
 
 SOURCE_DOWN = World(down=("n1",))
@@ -208,6 +216,34 @@ CASES = [
                                 "holder_alive": False})),
                             *pid_asked("n2", alive=True, pid=77)],
          Refused, "held by n2 pid 77"),
+    Case("lock held, its holder's host unreachable: refused, it may be stale",
+         move(), lambda w: [*states(w), stale_lock_on_n1(), *pid_asked("n2", None, pid=77)],
+         Refused, "may be stale"),
+    Case("lock held, its holder gone: refused without --break-lock",
+         move(), lambda w: [*states(w), stale_lock_on_n1(), *pid_asked("n2", False, pid=77)],
+         Refused, "break it with --break-lock"),
+    Case("lock held, its holder gone, --break-lock: broken, the move goes on",
+         lambda admin: admin.move(G, "n2", break_lock=True),
+         lambda w: [*states(w), stale_lock_on_n1(), *pid_asked("n2", False, pid=77),
+                    Expect("n1", "lock_acquire", {"break_token": "other-token"},
+                           ok({"held": None, "holder_alive": False})),
+                    *locked(w, f"move {G} --to n2")[1:], *states(w),
+                    *observed(G, everywhere(but={"n2": "up"})), *recorded(G, "n2"),
+                    *unlocked(HOSTS)],
+         assignment=assigned_everywhere(G, "n2")),
+    Case("a host that missed an assignment change catches up first",
+         move(), lambda w: [*states(w), *locked(w, f"move {G} --to n2"), *states(w),
+                            Expect("n3", "set_assignments",
+                                   {"epoch": EPOCH, "assignments": ASSIGNED},
+                                   ok({"written": True, "epoch": EPOCH, "boot": []})),
+                            *observed(G, everywhere(but={"n2": "up"})), *recorded(G, "n2"),
+                            *unlocked(HOSTS)],
+         world=World(epochs={"n3": EPOCH - 1}), assignment=assigned_everywhere(G, "n2")),
+    Case("the target cannot write the journal: nothing stopped, no journal left",
+         move(), lambda w: [*running_on_n1(w),
+                            *journaled(INVOLVED, G, "n1", "n2", "stopping", down=["n2"]),
+                            *journal_cleared(G, down=["n2"]), *unlocked(HOSTS)],
+         OperationFailed, "n2: unreachable"),
     Case("interrupted move journaled, its admin gone: refused, recover named",
          move(), lambda w: [*states(w), *pid_asked("n1", alive=False)],
          Refused, "s2s-sd recover censhare", world=INTERRUPTED,

@@ -99,6 +99,10 @@ CASES = [
     Case("crashed in a start (no source): started on its host",
          recover, lambda w: [*begin(w, everywhere()), *restarted_on("n1"), *kept_on("n1")],
          says="n1", world=crashed_in("starting", source=None, target="n1")),
+    Case("crashed early in a move of a group that ran nowhere: forward, to the target",
+         recover, lambda w: [*begin(w, everywhere()), *restarted_on("n2"), *kept_on("n2")],
+         says="n2", world=crashed_in("stopping", source=None),
+         assignment=assigned_everywhere(G, "n2")),
     Case("the crashed admin's lock is left: broken, then recovered",
          recover, lambda w: [*states(w), *pid_asked("n1", alive=False),
                              Expect("n1", "lock_acquire", reply=ok({
