@@ -323,3 +323,28 @@ def test_a_start_whose_stop_fails_raises_the_alarm_and_refuses_the_next_move() -
         with pytest.raises(Refused, match=f"s2s-sd recover {G}"):
             admin.move(G, "n3")
     transport.verify()
+
+
+def test_the_happy_move_spelled_out() -> None:
+    """The phrases of the happy move, expanded: what a reader of the table should see."""
+    transport = run_case(CASES[0])
+    asked = [" ".join(r.split()[:2]) for r in transport.requests]
+    every = [f"{h} {{}}" for h in HOSTS]
+    assert asked == [
+        *[e.format("state") for e in every],  # an interrupted move of the group?
+        *[e.format("lock_acquire") for e in every],
+        *[e.format("state") for e in every],  # generations, journals, assignments
+        *[e.format("observe") for e in every],  # where it runs: n1
+        "n1 journal_write", "n2 journal_write", "n3 journal_write",  # stopping
+        "n1 run_hook",  # pre-move
+        "n1 stop_group",
+        *[e.format("observe") for e in every],  # verify: runs nowhere
+        "n2 probe_vips",  # and nobody answers for its VIP
+        "n1 journal_write", "n2 journal_write", "n3 journal_write",  # starting
+        "n2 start_group",
+        "n1 journal_write", "n2 journal_write", "n3 journal_write",  # post_move
+        "n2 run_hook",  # post-move
+        *[e.format("set_assignments") for e in every],  # censhare -> n2, next epoch
+        *[e.format("journal_clear") for e in every],
+        *[e.format("lock_release") for e in every],
+    ]
