@@ -305,10 +305,12 @@ def add_table(text: str, table: TablePath, values: Sequence[tuple[str, str]],
     return _checked(text, new, change, f"add {header(table)}")
 
 
-def remove_table(text: str, table: TablePath) -> str:
+def remove_table(text: str, table: TablePath, missing_ok: bool = False) -> str:
     """text without [table] (its header and keys; comments around it stay)."""
     found = _table(text, table)
     if found is None or found.header is None:
+        if missing_ok and table[-1] not in _at(copy.deepcopy(_parse(text)), table[:-1]):
+            return text
         raise BadInput(f"no {header(table)} to remove")
     lines = _lines(text)
     first, last = found.header.first, found.last_line
