@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import sys
 from functools import partial
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import click
 
 from s2s_sd.cli.changes import Change
 from s2s_sd.cli.common import basedir_option, echo_warnings, load_checked, local_host
+from s2s_sd.cli.runtime import sync_all
 from s2s_sd.edit import add_table, add_to_list, remove_from_list, remove_table
 from s2s_sd.errors import BadInput, OperationFailed, Refused, S2SError
 from s2s_sd.hosts import enroll
@@ -38,18 +38,12 @@ def _host_name(value: str, what: str) -> str:
 
 def _sync(basedir: Path, definitions: Definitions) -> None:
     """Sync the changed base dir; a failure says that s2s.toml is changed already."""
-    this_host = local_host()
     try:
-        with Admin(definitions, basedir, this_host, progress=click.echo) as admin:
-            number, synced, missed = admin.sync()
-    except S2SError as exc:
+        sync_all(basedir, definitions)
+    except S2SError:
         click.echo(f"{MAIN_FILE} is changed; the sync failed: fix the cause, then "
                    "s2s-sd sync", err=True)
-        raise exc from None
-    click.echo(f"generation {number}: {', '.join(synced) or 'no host'}"
-               + (f"; NOT synced: {', '.join(missed)}" if missed else ""))
-    if missed:
-        sys.exit(1)
+        raise
 
 
 @host.command("add")
