@@ -400,17 +400,16 @@ class _Loader:
         group_files = {f"{GROUPS_DIR}/{path.name}" for path in groups_dir.glob("*.toml")} \
             if groups_dir.is_dir() else set()
         group_files |= {f for f in self.staged if f.startswith(f"{GROUPS_DIR}/")}
-        if group_files:
-            for relpath in sorted(group_files):
-                parsed_group = _read_toml(self.basedir, relpath, problems, self.staged)
-                if parsed_group is None:
-                    continue
-                source, data = parsed_group
-                name = Path(relpath).stem
-                reader = _Reader(source, data, (), f"groups.{name}", problems)
-                group = self.group(reader, name)
-                if group is not None:
-                    groups.append(group)
+        for relpath in sorted(group_files):
+            parsed_group = _read_toml(self.basedir, relpath, problems, self.staged)
+            if parsed_group is None:
+                continue
+            source, data = parsed_group
+            name = Path(relpath).stem
+            reader = _Reader(source, data, (), f"groups.{name}", problems)
+            group = self.group(reader, name)
+            if group is not None:
+                groups.append(group)
         if hostgroup is None:
             raise InvalidDefinitions(problems)
         all_hosts = hostgroup.host_names
