@@ -181,11 +181,12 @@ def _toml_type(value: object) -> str:
     return "a date/time"
 
 
-def _read_toml(basedir: Path, relpath: str, problems: list[Problem]
-               ) -> tuple[_Source, dict[str, Any]] | None:
+def _read_toml(basedir: Path, relpath: str, problems: list[Problem],
+               staged: Mapping[str, str]) -> tuple[_Source, dict[str, Any]] | None:
     path = basedir / relpath
     try:
-        raw = path.read_bytes()[: MAX_DEFINITION_BYTES + 1]
+        raw = (staged[relpath].encode() if relpath in staged
+               else path.read_bytes()[: MAX_DEFINITION_BYTES + 1])
     except FileNotFoundError:
         problems.append(Problem(relpath, 1, "(file)", f"no such file in {basedir}"))
         return None
@@ -220,9 +221,10 @@ def _read_toml(basedir: Path, relpath: str, problems: list[Problem]
 
 
 class _Loader:
-    def __init__(self, basedir: Path, host: str) -> None:
+    def __init__(self, basedir: Path, host: str, staged: Mapping[str, str]) -> None:
         self.basedir = basedir
         self.host = host
+        self.staged = staged
         self.problems: list[Problem] = []
         self.resolved: dict[str, str] = {}
 
@@ -260,17 +262,19 @@ class _Loader:
         settings = top.table("hosts")
         host_objs: list[Host] = []
         for host in hosts or ():
-            address = None
+            address = host_key = None
             lines: Mapping[str, int] = MappingProxyType({})
             origin = Origin(table.source.file, table.line("hosts"))
             if settings is not None and host in settings.data:
                 host_table = settings.table(host)
                 if host_table is not None:
                     address = host_table.string("address")
+                    host_key = host_table.string("host_key")
                     lines = host_table.key_lines()
                     origin = host_table.origin()
                     host_table.finish()
-            host_objs.append(Host(name=host, address=address, origin=origin, key_lines=lines))
+            host_objs.append(Host(name=host, address=address, host_key=host_key, origin=origin,
+                                  key_lines=lines))
         if settings is not None:
             for extra in sorted(set(settings.data) - set(hosts or ())):
                 settings.seen.add(extra)
@@ -373,7 +377,7 @@ class _Loader:
 
     def load(self) -> Definitions:
         problems = self.problems
-        parsed = _read_toml(self.basedir, MAIN_FILE, problems)
+        parsed = _read_toml(self.basedir, MAIN_FILE, problems, self.staged)
         hostgroup = None
         fencing = None
         groups: list[Group] = []
@@ -393,18 +397,19 @@ class _Loader:
                 group_tables.finish()
             top.finish()
         groups_dir = self.basedir / GROUPS_DIR
-        if groups_dir.is_dir():
-            for path in sorted(groups_dir.glob("*.toml")):
-                relpath = f"{GROUPS_DIR}/{path.name}"
-                parsed_group = _read_toml(self.basedir, relpath, problems)
-                if parsed_group is None:
-                    continue
-                source, data = parsed_group
-                name = path.stem
-                reader = _Reader(source, data, (), f"groups.{name}", problems)
-                group = self.group(reader, name)
-                if group is not None:
-                    groups.append(group)
+        group_files = {f"{GROUPS_DIR}/{path.name}" for path in groups_dir.glob("*.toml")} \
+            if groups_dir.is_dir() else set()
+        group_files |= {f for f in self.staged if f.startswith(f"{GROUPS_DIR}/")}
+        for relpath in sorted(group_files):
+            parsed_group = _read_toml(self.basedir, relpath, problems, self.staged)
+            if parsed_group is None:
+                continue
+            source, data = parsed_group
+            name = Path(relpath).stem
+            reader = _Reader(source, data, (), f"groups.{name}", problems)
+            group = self.group(reader, name)
+            if group is not None:
+                groups.append(group)
         if hostgroup is None:
             raise InvalidDefinitions(problems)
         all_hosts = hostgroup.host_names
@@ -471,9 +476,12 @@ _REQUIRED: Mapping[str, frozenset[str]] = {
 }
 
 
-def load_raw(basedir: Path, host: str) -> tuple[Definitions | None, list[Problem]]:
-    """Load without raising: the definitions (None when unusable) and the schema problems."""
-    loader = _Loader(basedir, host)
+def load_raw(basedir: Path, host: str, staged: Mapping[str, str] | None = None
+             ) -> tuple[Definitions | None, list[Problem]]:
+    """Load without raising: the definitions (None when unusable) and the schema problems.
+    staged: definition files not written yet ({relative path: text}), read instead of
+    (or besides) the files on disk, so an edit is validated before it is written."""
+    loader = _Loader(basedir, host, staged or {})
     try:
         definitions = loader.load()
     except InvalidDefinitions:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 PathPart = str | int
 KeyPath = tuple[PathPart, ...]
@@ -84,44 +85,70 @@ def _value_state(text: str, depth: int, in_multiline: str | None) -> tuple[int, 
     return depth, in_multiline
 
 
-def key_lines(text: str) -> Mapping[KeyPath, int]:
-    """Map every header and key path of a TOML document to its 1-based line."""
-    lines: dict[KeyPath, int] = {}
-    aot_counts: dict[KeyPath, int] = {}
-    current: KeyPath = ()
+@dataclass(frozen=True)
+class Statement:
+    """One table header or `key = value` statement: its key as written (dotted parts) and
+    the 0-based lines it spans (a multi-line array or string spans several)."""
+
+    kind: str  # "table", "array_table" ([[...]]) or "key"
+    parts: tuple[str, ...]
+    first: int
+    last: int
+
+
+def statements(text: str) -> list[Statement]:
+    """Every header and key statement of a TOML document, in order."""
+    found: list[Statement] = []
     depth = 0
     multiline: str | None = None
-    for number, line in enumerate(text.splitlines(), start=1):
+    for index, line in enumerate(text.splitlines()):
         if depth > 0 or multiline:
             depth, multiline = _value_state(line, depth, multiline)
+            found[-1] = replace(found[-1], last=index)
             continue
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
         if stripped.startswith("[["):
             parts, _ = _parse_key(stripped, 2)
-            base = _resolve(tuple(parts), aot_counts)
-            index = aot_counts.get(base, -1) + 1
-            aot_counts[base] = index
-            current = (*base, index)
-            lines.setdefault(base, number)
-            lines[current] = number
+            found.append(Statement("array_table", tuple(parts), index, index))
             continue
         if stripped.startswith("["):
             parts, _ = _parse_key(stripped, 1)
-            current = _resolve(tuple(parts), aot_counts)
-            lines[current] = number
+            found.append(Statement("table", tuple(parts), index, index))
             continue
         parts, pos = _parse_key(stripped, 0)
         if not parts:
             continue
-        lines.setdefault((*current, *parts), number)
+        found.append(Statement("key", tuple(parts), index, index))
         rest = stripped[pos:]
         # most values are plain scalars on their line: only brackets and triple quotes
         # can carry a value over to the next lines
         if rest.startswith("=") and ("[" in rest or "{" in rest or '"""' in rest
                                      or "'''" in rest):
             depth, multiline = _value_state(rest[1:], 0, None)
+    return found
+
+
+def key_lines(text: str) -> Mapping[KeyPath, int]:
+    """Map every header and key path of a TOML document to its 1-based line."""
+    lines: dict[KeyPath, int] = {}
+    aot_counts: dict[KeyPath, int] = {}
+    current: KeyPath = ()
+    for statement in statements(text):
+        number = statement.first + 1
+        if statement.kind == "array_table":
+            base = _resolve(statement.parts, aot_counts)
+            index = aot_counts.get(base, -1) + 1
+            aot_counts[base] = index
+            current = (*base, index)
+            lines.setdefault(base, number)
+            lines[current] = number
+        elif statement.kind == "table":
+            current = _resolve(statement.parts, aot_counts)
+            lines[current] = number
+        else:
+            lines.setdefault((*current, *statement.parts), number)
     return lines
 
 

@@ -30,6 +30,8 @@ from s2s_sd.model import (
 IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 HOST_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 HOSTNAME = re.compile(rf"{HOST_LABEL}(?:\.{HOST_LABEL})*\Z")
+# "ssh-ed25519 SHA256:<base64>", as ssh reports the key a host presented
+HOST_KEY = re.compile(r"[A-Za-z0-9@._-]+ SHA256:[A-Za-z0-9+/]+=*\Z")
 ALIAS = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?\Z")
 # Linux IFNAMSIZ is 16 including the NUL; '/', ':' and white space are not allowed
 INTERFACE = re.compile(r"[^/:\s]{1,15}\Z")
@@ -81,6 +83,10 @@ def _hostgroup(defs: Definitions) -> Iterator[Problem]:
                 if not HOSTNAME.match(host.address):
                     yield _problem(host, "address", f"hosts.{host.name}.address",
                                    f"'{host.address}' is neither an IP address nor a host name")
+        if host.host_key is not None and not HOST_KEY.match(host.host_key):
+            yield _problem(host, "host_key", f"hosts.{host.name}.host_key",
+                           f"'{host.host_key}' is not a key fingerprint "
+                           "(\"TYPE SHA256:...\", as `s2s-sd host add` records it)")
 
 
 def _fencing(defs: Definitions) -> Iterator[Problem]:
