@@ -3,7 +3,8 @@
 tomllib gives values but no positions; users need FILE:LINE for every problem. This
 scanner walks the same text and records the line of every table header and every
 `key = value` statement, keyed by its full path (array-of-tables elements by index).
-It only has to be right for text that tomllib already accepted.
+It only has to be right for text that tomllib already accepted. Lines end at '\n' only,
+as in TOML (str.splitlines would also end them at U+2028, U+0085, ... in a comment).
 """
 
 from __future__ import annotations
@@ -51,15 +52,18 @@ def _parse_key(text: str, pos: int) -> tuple[list[str], int]:
         return parts, pos
 
 
-def _value_state(text: str, depth: int, in_multiline: str | None) -> tuple[int, str | None]:
-    """Advance over a piece of a value: bracket depth and open multi-line string, if any."""
+def _value_state(text: str, depth: int, in_multiline: str | None
+                 ) -> tuple[int, str | None, int]:
+    """Advance over a piece of a value: bracket depth, open multi-line string if any, and
+    the deepest bracket depth on the way."""
     i = 0
     n = len(text)
+    deepest = depth
     while i < n:
         if in_multiline:
             end = text.find(in_multiline, i)
             if end < 0:
-                return depth, in_multiline
+                return depth, in_multiline, deepest
             i = end + 3
             in_multiline = None
             continue
@@ -78,10 +82,23 @@ def _value_state(text: str, depth: int, in_multiline: str | None) -> tuple[int, 
             continue
         if ch in "[{":
             depth += 1
+            deepest = max(deepest, depth)
         elif ch in "]}":
             depth -= 1
         i += 1
-    return depth, in_multiline
+    return depth, in_multiline, deepest
+
+
+def nesting_line(text: str, limit: int) -> int | None:
+    """The first line where arrays/inline tables nest deeper than limit, if any (before
+    parsing: tomllib recurses per level and would hit Python's recursion limit)."""
+    depth = 0
+    multiline: str | None = None
+    for number, line in enumerate(text.split("\n"), start=1):
+        depth, multiline, deepest = _value_state(line, max(depth, 0), multiline)
+        if deepest > limit:
+            return number
+    return None
 
 
 def key_lines(text: str) -> Mapping[KeyPath, int]:
@@ -91,9 +108,9 @@ def key_lines(text: str) -> Mapping[KeyPath, int]:
     current: KeyPath = ()
     depth = 0
     multiline: str | None = None
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):
         if depth > 0 or multiline:
-            depth, multiline = _value_state(line, depth, multiline)
+            depth, multiline, _ = _value_state(line, depth, multiline)
             continue
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
@@ -121,7 +138,7 @@ def key_lines(text: str) -> Mapping[KeyPath, int]:
         # can carry a value over to the next lines
         if rest.startswith("=") and ("[" in rest or "{" in rest or '"""' in rest
                                      or "'''" in rest):
-            depth, multiline = _value_state(rest[1:], 0, None)
+            depth, multiline, _ = _value_state(rest[1:], 0, None)
     return lines
 
 
