@@ -10,12 +10,22 @@ as in TOML (str.splitlines would also end them at U+2028, U+0085, ... in a comme
 from __future__ import annotations
 
 import re
+import tomllib
 from collections.abc import Mapping
 
 PathPart = str | int
 KeyPath = tuple[PathPart, ...]
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _unquote(quoted: str) -> str:
+    """A quoted key as tomllib reads it (escapes such as \\n and \\u2028 included)."""
+    try:
+        keys = list(tomllib.loads(f"{quoted} = 0"))
+    except (tomllib.TOMLDecodeError, ValueError):
+        return quoted[1:-1]
+    return keys[0] if keys else quoted[1:-1]
 
 
 def _parse_key(text: str, pos: int) -> tuple[list[str], int]:
@@ -28,15 +38,9 @@ def _parse_key(text: str, pos: int) -> tuple[list[str], int]:
         if pos < n and text[pos] in "\"'":
             quote = text[pos]
             end = pos + 1
-            buf = []
             while end < n and text[end] != quote:
-                if quote == '"' and text[end] == "\\" and end + 1 < n:
-                    buf.append(text[end + 1])
-                    end += 2
-                    continue
-                buf.append(text[end])
-                end += 1
-            parts.append("".join(buf))
+                end += 2 if (quote == '"' and text[end] == "\\") else 1
+            parts.append(_unquote(text[pos : end + 1]))
             pos = end + 1
         else:
             match = _BARE_KEY.match(text, pos)
