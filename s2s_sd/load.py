@@ -320,7 +320,8 @@ def _read_toml(basedir: Path, relpath: str, problems: list[Problem]
         return None
     deep = nesting_line(text, MAX_NESTING)
     if deep is not None:
-        fail(deep, "(syntax)", f"nested more than {MAX_NESTING} levels deep")
+        fail(deep, "(syntax)", f"nested more than {MAX_NESTING} levels deep (arrays, inline "
+             "tables or dotted keys)")
         return None
     try:
         data = tomllib.loads(text)

@@ -28,11 +28,12 @@ def _unquote(quoted: str) -> str:
     return keys[0] if keys else quoted[1:-1]
 
 
-def _parse_key(text: str, pos: int) -> tuple[list[str], int]:
-    """Parse a (dotted, possibly quoted) key starting at pos; return parts and end pos."""
+def _parse_key(text: str, pos: int, max_parts: int | None = None) -> tuple[list[str], int]:
+    """Parse a (dotted, possibly quoted) key starting at pos; return parts and end pos
+    (stops after max_parts parts, if given)."""
     parts: list[str] = []
     n = len(text)
-    while True:
+    while max_parts is None or len(parts) < max_parts:
         while pos < n and text[pos] in " \t":
             pos += 1
         if pos < n and text[pos] in "\"'":
@@ -54,6 +55,7 @@ def _parse_key(text: str, pos: int) -> tuple[list[str], int]:
             pos += 1
             continue
         return parts, pos
+    return parts, pos
 
 
 def _value_state(text: str, depth: int, in_multiline: str | None
@@ -95,10 +97,17 @@ def _value_state(text: str, depth: int, in_multiline: str | None
 
 def nesting_line(text: str, limit: int) -> int | None:
     """The first line where arrays/inline tables nest deeper than limit, if any (before
-    parsing: tomllib recurses per level and would hit Python's recursion limit)."""
+    parsing: tomllib recurses per level and would hit Python's recursion limit), or where
+    a dotted key or table header has more than limit parts (tomllib is quadratic in them)."""
     depth = 0
     multiline: str | None = None
     for number, line in enumerate(text.split("\n"), start=1):
+        if depth <= 0 and not multiline:
+            stripped = line.lstrip(" \t")
+            start = 2 if stripped.startswith("[[") else 1 if stripped.startswith("[") else 0
+            parts, _ = _parse_key(stripped, start, max_parts=limit + 1)
+            if len(parts) > limit:
+                return number
         depth, multiline, deepest = _value_state(line, max(depth, 0), multiline)
         if deepest > limit:
             return number
@@ -136,7 +145,8 @@ def key_lines(text: str) -> Mapping[KeyPath, int]:
         parts, pos = _parse_key(stripped, 0)
         if not parts:
             continue
-        lines.setdefault((*current, *parts), number)
+        for end in range(1, len(parts) + 1):  # `a.b = 1` declares a, then a.b
+            lines.setdefault((*current, *parts[:end]), number)
         rest = stripped[pos:]
         # most values are plain scalars on their line: only brackets and triple quotes
         # can carry a value over to the next lines

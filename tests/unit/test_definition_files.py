@@ -252,3 +252,17 @@ def test_nesting_of_many_deep_mountpoints_is_linear() -> None:
     # is reported on the nested one, with a shortened path
     assert len(problems) == 190
     assert all(len(str(p)) < 400 for p in problems)
+
+
+@pytest.mark.parametrize("line", ["a" + ".a" * 20_000 + " = 1", "[" + "a." * 20_000 + "a]",
+                                  "x = " + "{a = " * 40 + "1" + "}" * 40,
+                                  "x = " + "[" * 5000 + "]" * 5000])
+def test_deep_nesting_is_refused_quickly_with_its_line(basedir: Path, line: str) -> None:
+    web = basedir / "groups" / "web.toml"
+    web.write_text(web.read_text() + "\n" + line + "\n")
+    started = time.monotonic()
+    result = CliRunner().invoke(main, ["check", "--basedir", str(basedir), "--host", "n1"])
+    assert time.monotonic() - started < 3
+    assert result.exit_code == 2
+    assert result.stderr.startswith("groups/web.toml:17: (syntax): nested more than 32 levels"), \
+        result.stderr
