@@ -108,7 +108,9 @@ def read_capped(path: Path, limit: int) -> bytes:
             chunks.append(chunk)
             total += len(chunk)
             if total > limit:
-                raise UnusableFile(f"larger than {limit // 1024} KiB: not what s2s-sd reads here")
+                size = (f"{limit >> 20} MiB" if limit % (1 << 20) == 0
+                        else f"{limit} bytes")
+                raise UnusableFile(f"larger than {size}: not what s2s-sd reads here")
     finally:
         os.close(fd)
 

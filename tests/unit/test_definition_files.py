@@ -100,7 +100,7 @@ def test_oversized_definition_file_is_refused_while_reading(basedir: Path) -> No
     started = time.monotonic()
     result = run_check(basedir)
     assert time.monotonic() - started < 20
-    assert_bad_input(result, "s2s.toml:1: (file): larger than 16384 KiB: not what s2s-sd "
+    assert_bad_input(result, "s2s.toml:1: (file): larger than 16 MiB: not what s2s-sd "
                              "reads here")
 
 
