@@ -19,7 +19,7 @@ from s2s_sd.errors import BadInput, Refused
 from s2s_sd.hosts.state import read_assignments
 from s2s_sd.load import GROUPS_DIR, MAIN_FILE
 from s2s_sd.plan import boot_groups
-from s2s_sd.render.systemd import UnitSettings, check_unit_path, render_units
+from s2s_sd.render.systemd import UnitSettings, render_units
 from s2s_sd.validate import IDENTIFIER
 from s2s_sd.writer import write_file_atomic, write_output_dir
 
@@ -39,9 +39,7 @@ def check(basedir: Path, host: str | None) -> None:
 
 
 def settings_for(basedir: Path, target_basedir: str | None) -> UnitSettings:
-    path = target_basedir or str(basedir.absolute())
-    check_unit_path("--target-basedir" if target_basedir else "--basedir", path)
-    return UnitSettings(basedir=path)
+    return UnitSettings(basedir=target_basedir or str(basedir.absolute()))
 
 
 target_basedir_option = click.option(

@@ -131,12 +131,14 @@ def unit_line_text(text: str) -> str:
     return one_line.replace("%", "%%").rstrip("\\ ")
 
 
-def check_unit_path(option: str, path: str) -> None:
-    """A host path written bare into unit lines must be plain (BadInput otherwise)."""
-    if not _PLAIN_PATH.match(path) or len(path) > 4095:
-        raise BadInput(f"{option} {printable(path)!r}: units need an absolute path of "
-                       "letters, digits and _ . / @ + , : = ~ - (no blanks, quotes, %, $ or "
-                       "backslashes); give another one with --target-basedir")
+def check_unit_paths(settings: UnitSettings) -> None:
+    """The host paths written bare into unit lines must be plain (BadInput otherwise)."""
+    for what, path in (("base dir", settings.basedir), ("s2s-sd program", settings.command),
+                       ("helper directory", settings.libexec)):
+        if not _PLAIN_PATH.match(path) or len(path) > 4095:
+            raise BadInput(f"{what} {printable(path)!r}: units need an absolute path of "
+                           "letters, digits and _ . / @ + , : = ~ - (no blanks, quotes, %, $ "
+                           "or backslashes); for the base dir give one with --target-basedir")
 
 
 @cache
@@ -280,6 +282,7 @@ def _pacemaker_units(group: Group, settings: UnitSettings) -> dict[str, str]:
 def render_units(defs: Definitions, settings: UnitSettings | None = None) -> Mapping[str, str]:
     """All unit files for the host group, identical for every host."""
     settings = settings or UnitSettings()
+    check_unit_paths(settings)
     files: dict[str, str] = {}
     if defs.hostgroup.engine is Engine.PACEMAKER:
         for group in defs.groups:

@@ -177,3 +177,16 @@ def test_hosts_file_gets_one_line_per_accepted_alias(tmp_path_factory: pytest.Te
     lines = hosts.read_text().splitlines()
     assert lines[0] == "127.0.0.1\tlocalhost" and len(lines) == 2
     assert lines[1].split()[:2] == ["192.168.77.21", f"{alias}_c07"]
+
+
+@pytest.mark.parametrize("target", ["/etc/s2s sd", "/etc/s2s%n", "/etc/$HOME", "relative",
+                                    '/etc/"s2s"', "/etc/s2s\nExecStartPre=/bin/true"])
+def test_a_base_dir_path_units_cannot_carry_is_refused(tmp_path: Path, target: str) -> None:
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["generate", "systemd", "--basedir", str(EXAMPLES),
+                                       "--host", "n1", "--out", str(out),
+                                       "--target-basedir", target])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("s2s-sd: error: base dir "), result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert not out.exists()
