@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from s2s_sd.cli import main
@@ -135,6 +135,42 @@ def mutations(draw: st.DrawFn) -> tuple[str, Mutation]:
     return f"text {text!r}", insert_text
 
 
+def replace_line(prefix: str, new: str) -> tuple[str, Mutation]:
+    """A fixed mutation: the first line starting with prefix becomes new."""
+    def change(lines: list[str]) -> list[str]:
+        index = next(i for i, ln in enumerate(lines) if ln.lstrip().startswith(prefix))
+        return [*lines[:index], new, *lines[index + 1:]]
+    return f"{prefix} -> {new[:60]!r}", change
+
+
+# the reproductions of issue 11 (items 12, 14, 15, 16), run on every `make test` whatever
+# the random draw: the classes the fuzzing must keep covering
+ISSUE_EXAMPLES = [
+    ("groups/web.toml", "systemd", [replace_line(
+        "command", 'command = ["/bin/sleep", "1000\\nExecStartPre=/bin/touch /tmp/pwned"]')]),
+    ("groups/ora.toml", "systemd", [replace_line("mountpoint = \"/disk/ora/01",
+                                                 'mountpoint = "/disk/ora/01\\nX=y"')]),
+    ("groups/web.toml", "pacemaker", [replace_line("hosts", 'hosts = ["n3", "n1"]\nstickiness = 0x'
+                                                   + "f" * 4000)]),
+    ("groups/ora.toml", "pacemaker", [replace_line("start_timeout",
+                                                   "start_timeout = 0x" + "f" * 3000)]),
+    ("groups/ora.toml", "systemd", [replace_line("stop_timeout", "stop_timeout = 1" + "0" * 20)]),
+    ("groups/ora.toml", "systemd", [replace_line("stop_timeout", "stop_timeout = " + "9" * 5000)]),
+    ("groups/web.toml", "systemd", [replace_line("alias", "x = " + "[" * 1000 + "]" * 1000)]),
+    ("groups/ora.toml", "pacemaker", [replace_line('name    = "vip"', 'name = "hooks"')]),
+    ("s2s.toml", "pacemaker", [
+        replace_line("hosts  =", 'hosts = ["n1", "n2", "n3", "allowed-hosts"]'),
+        replace_line("hosts       =", 'hosts = ["n1", "allowed-hosts"]')]),
+    ("s2s.toml", "fenced", [replace_line("name = \"ipmi_n1\"", 'name = "ora_hooks"')]),
+    ("s2s.toml", "fenced", [replace_line("hosts = [\"n2\"]", 'hosts = ["n2", "n2"]')]),
+    ("s2s.toml", "fenced", [replace_line("params", 'params = { ip = "10.0.0.1\\u0001" }')]),
+    ("groups/web.toml", "pacemaker", [replace_line("description",
+                                                   'description = "web\\u0007 server"')]),
+    ("groups/web.toml", "systemd", [replace_line("# A small", "# a\u2028b\u2029c\x85d"),
+                                    replace_line("alias", 'alias = "w w"')]),
+    ("groups/web.toml", "systemd", [replace_line("address", 'address = "192.168.77.12/24"')]),
+]
+
 PACEMAKER = ('engine = "systemd"', 'engine = "pacemaker"')
 FENCING = ("[fencing]\nenabled = false",
            '[fencing]\nenabled = true\n[[fencing.devices]]\nname = "ipmi_n1"\n'
@@ -160,6 +196,13 @@ def assert_clean(result: Result, argv: list[str]) -> None:
         assert SUMMARY.match(lines[-1]), (argv, lines[-1])
 
 
+def _with_issue_examples(test: Callable[..., None]) -> Callable[..., None]:
+    for file, engine, changes in reversed(ISSUE_EXAMPLES):
+        test = example(file=file, engine=engine, changes=changes)(test)
+    return test
+
+
+@_with_issue_examples
 @given(file=st.sampled_from(FILES), engine=st.sampled_from(["systemd", "pacemaker", "fenced"]),
        changes=st.lists(mutations(), min_size=1, max_size=3))
 def test_fuzz_mutated_definitions(file: str, engine: str,
