@@ -90,9 +90,11 @@ def _key(text: str, table: TablePath, key: str) -> Statement | None:
 
 
 def _lines(text: str) -> list[str]:
-    lines = text.splitlines(keepends=True)
-    if lines and not lines[-1].endswith(("\n", "\r")):
-        lines[-1] += "\n"
+    # only "\n" ends a line, as in tomlpos.statements (TOML's own rule): splitlines would
+    # also split at U+2028 or U+0085 in a comment and shift every index after it
+    lines = [line + "\n" for line in text.split("\n")]
+    if text.endswith("\n") or not text:
+        lines.pop()
     return lines
 
 
