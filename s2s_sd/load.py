@@ -18,6 +18,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from s2s_sd import paths
 from s2s_sd.errors import InvalidDefinitions, Problem
 from s2s_sd.model import (
     SERVICE_TYPES,
@@ -41,8 +42,8 @@ from s2s_sd.tomlpos import KeyPath, key_lines, line_for
 
 MAIN_FILE = "s2s.toml"
 GROUPS_DIR = "groups"
-DEFAULT_BASEDIR = "/etc/s2s-sd"
-BASEDIR_ENV = "S2S_SD_BASEDIR"
+DEFAULT_BASEDIR = paths.BASEDIR.default
+BASEDIR_ENV = paths.BASEDIR.env
 MAX_DEFINITION_BYTES = 16 * 1024 * 1024
 
 IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")

@@ -25,14 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from s2s_sd import paths
 from s2s_sd.errors import BadInput, OperationFailed, Refused, S2SError
 from s2s_sd.model import Definitions
 from s2s_sd.run import PIPE, spawn
 
 PROTOCOL_VERSION = 1
-SSH_CONTROL_DIR = "/run/s2s-sd"
-REMOTE_COMMAND_ENV = "S2S_SD_REMOTE_COMMAND"
-DEFAULT_REMOTE_COMMAND = "/usr/local/bin/s2s-sd"
+REMOTE_COMMAND_ENV = paths.REMOTE_COMMAND.env
 SSH_EXTRA_ENV = "S2S_SD_SSH_OPTIONS"
 
 
@@ -162,7 +161,7 @@ class Transport:
         self.local_host = local_host
         self.basedir = basedir
         self.local_handler = local_handler
-        self.remote_command = os.environ.get(REMOTE_COMMAND_ENV) or DEFAULT_REMOTE_COMMAND
+        self.remote_command = paths.remote_command()
         self.sessions: dict[str, AgentSession] = {}
         self.sessions_lock = threading.Lock()
 
@@ -187,11 +186,12 @@ class Transport:
         raise BadInput(f"host '{host}' is not in host group {self.defs.hostgroup.name}")
 
     def ssh_argv(self, host: str, stream: bool = False) -> list[str]:
-        os.makedirs(SSH_CONTROL_DIR, mode=0o700, exist_ok=True)
+        control_dir = paths.run_dir()
+        os.makedirs(control_dir, mode=0o700, exist_ok=True)
         argv = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
                 "-o", "ConnectTimeout=5", "-o", "ServerAliveInterval=5",
                 "-o", "ServerAliveCountMax=2",
-                "-o", "ControlMaster=auto", "-o", f"ControlPath={SSH_CONTROL_DIR}/ssh-%C",
+                "-o", "ControlMaster=auto", "-o", f"ControlPath={control_dir}/ssh-%C",
                 "-o", "ControlPersist=120",
                 "-l", "root"]
         argv += shlex.split(os.environ.get(SSH_EXTRA_ENV, ""))
