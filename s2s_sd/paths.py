@@ -44,8 +44,8 @@ class Location:
 
 PROGRAM = Location(
     "S2S_SD_PROGRAM", PACKAGE_PROGRAM,
-    "the s2s-sd program the units, the OCF agents and the other hosts run (default: "
-    f"{PACKAGE_PROGRAM} for the package, VENV/bin/s2s-sd when run from a venv)")
+    "the s2s-sd program the units, the OCF agents and the other hosts run; "
+    "VENV/bin/s2s-sd when s2s-sd runs from a venv")
 HELPER_DIR = Location(
     "S2S_SD_HELPER_DIR", PACKAGE_HELPER_DIR,
     f"helper programs the units call (s2s-mount); {LOCAL_HELPER_DIR} for a venv install")
@@ -70,7 +70,7 @@ RUN_DIR = Location(
     "runtime state: ssh control sockets, kits records, hook results (tmpfiles.d)")
 REMOTE_COMMAND = Location(
     "S2S_SD_REMOTE_COMMAND", PACKAGE_PROGRAM,
-    "the program run over ssh on the other hosts (default: this host's own program)")
+    "the program run over ssh on the other hosts; by default this host's own program")
 
 LOCATIONS = (PROGRAM, HELPER_DIR, OCF_DIR, UNIT_DIR, BASEDIR, STATE_DIR, LOG_DIR, RUN_DIR,
              REMOTE_COMMAND)

@@ -79,9 +79,9 @@ def require_program(program: str, host: str | None = None) -> None:
     if os.access(program, os.X_OK) and Path(program).is_file():
         return
     raise Refused(
-        f"{host or os.uname().nodename}: {program} does not exist or is not executable; "
-        "the units would run it: install the s2s-sd package on this host (or the same "
-        f"venv at the same path, or set {paths.PROGRAM.env}); no unit was installed")
+        f"{program} is not installed on {host or os.uname().nodename} (missing or not "
+        "executable) and the units would run it: install the s2s-sd package there (or the "
+        f"same venv at the same path, or set {paths.PROGRAM.env}); no unit was installed")
 
 
 def install_units(

@@ -73,7 +73,7 @@ def test_missing_program_is_refused_naming_host_and_path(tmp_path: Path) -> None
     missing = str(tmp_path / "bin/s2s-sd")
     with pytest.raises(Refused) as refused:
         require_program(missing, "n2")
-    assert str(refused.value).startswith(f"n2: {missing} does not exist")
+    assert str(refused.value).startswith(f"{missing} is not installed on n2")
     not_executable = tmp_path / "s2s-sd"
     not_executable.write_text("#!/bin/sh\n")
     with pytest.raises(Refused):
