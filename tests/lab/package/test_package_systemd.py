@@ -7,25 +7,30 @@ from __future__ import annotations
 import pytest
 
 from lab.backend import LabNodes
+from tests.lab import test_systemd_runtime as venv_mode
 from tests.lab.package.package_checks import assert_nodes_run_the_package
 from tests.lab.runtime_support import NODES
-from tests.lab.test_systemd_runtime import (  # noqa: F401  (fixtures and tests, reused)
-    never_two_actives,
-    runtime_lab,
-    site,
-    test_bare_systemctl_start_elsewhere_is_refused,
-    test_busy_mount_on_source_does_not_block_the_move,
-    test_dry_run_changes_nothing,
-    test_failed_start_on_target_rolls_back,
-    test_mount_and_data_follow_the_group,
-    test_move_around_the_hosts,
-    test_sync_and_a_host_offline_during_sync_refuses_to_act,
-)
+
+# Fixtures and tests of the venv-mode module, in its order: each test leaves the groups
+# where the next one expects them.
+site = venv_mode.site
+runtime_lab = venv_mode.runtime_lab
+never_two_actives = venv_mode.never_two_actives
+test_sync_and_a_host_offline_during_sync_refuses_to_act = (
+    venv_mode.test_sync_and_a_host_offline_during_sync_refuses_to_act)
+test_move_around_the_hosts = venv_mode.test_move_around_the_hosts
+test_mount_and_data_follow_the_group = venv_mode.test_mount_and_data_follow_the_group
+test_dry_run_changes_nothing = venv_mode.test_dry_run_changes_nothing
+test_failed_start_on_target_rolls_back = venv_mode.test_failed_start_on_target_rolls_back
+test_busy_mount_on_source_does_not_block_the_move = (
+    venv_mode.test_busy_mount_on_source_does_not_block_the_move)
+test_bare_systemctl_start_elsewhere_is_refused = (
+    venv_mode.test_bare_systemctl_start_elsewhere_is_refused)
 
 pytestmark = pytest.mark.lab
 
 
-def test_units_call_the_packaged_program(runtime_lab: LabNodes) -> None:  # noqa: F811
+def test_units_call_the_packaged_program(runtime_lab: LabNodes) -> None:
     assert_nodes_run_the_package(runtime_lab)
     for node in NODES:
         vip = runtime_lab.exec(node, ["cat", "/etc/systemd/system/s2s-censhare-vip.service"])
@@ -38,7 +43,7 @@ def test_units_call_the_packaged_program(runtime_lab: LabNodes) -> None:  # noqa
 
 
 def test_apply_and_sync_refuse_a_host_without_the_program(
-        runtime_lab: LabNodes) -> None:  # noqa: F811
+        runtime_lab: LabNodes) -> None:
     """A host where /usr/bin/s2s-sd is gone gets no units, from `apply systemd` run there
     or from a `sync` (exit 3, naming the path and the host)."""
     lab = runtime_lab
