@@ -1,5 +1,5 @@
 # The two commands of README.md: `make demo` and `make test`. Each installs what it needs.
-.PHONY: demo test lint golden bench fuzz clean
+.PHONY: demo test lint golden bench fuzz deb clean
 
 VENV := .venv
 BIN := $(VENV)/bin
@@ -22,6 +22,11 @@ fuzz:
 	scripts/setup test
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -m unit -q tests/unit -k fuzz
 
+# dist/s2s-sd_VERSION_all.deb (debhelper + pybuild), checked by lintian
+deb:
+	scripts/setup deb
+	scripts/build-deb dist
+
 golden:
 	$(BIN)/pytest -q tests/unit/test_golden.py tests/unit/test_pacemaker_render.py --regen-golden
 
@@ -34,4 +39,4 @@ bench:
 	flock /tmp/s2s-sd-lab.lock $(BIN)/python bench/move_pcmk.py
 
 clean:
-	rm -rf out build *.egg-info
+	rm -rf out build dist *.egg-info

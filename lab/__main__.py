@@ -48,6 +48,10 @@ def parser() -> argparse.ArgumentParser:
                     metavar="IN_NODE_PATH:SIZE_MB",
                     help="a shared ext4 disk given to every node, e.g. "
                          "/dev/mapper/censhare_data:64")
+    up.add_argument("--package", type=Path, default=None, metavar="DEB",
+                    help="package mode: the nodes install this s2s-sd .deb with apt "
+                         "(e.g. dist/s2s-sd_0.1.0_all.deb from `make deb`) instead of "
+                         "running the repo's venv")
     commands.add_parser("down", help="remove the lab and anything an earlier run left behind")
     commands.add_parser("status", help="nodes, their state and leftovers on the host")
     for name, text in (("exec", "run a command in a node"),
@@ -89,7 +93,7 @@ def main(args: Sequence[str] | None = None) -> int:
             return _vagrant(options, command)
         if command == "up":
             lab = Lab(options.workdir, node_names(options.nodes), cluster=options.cluster,
-                      disks=dict(options.disk))
+                      disks=dict(options.disk), package=options.package)
             report = lab.up()
             how = ("built with debootstrap" if report.rootfs.built
                    else "unpacked from the cache" if report.rootfs.extracted else "cached")

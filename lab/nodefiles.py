@@ -121,6 +121,24 @@ def install_s2s_sd(root: Path, repo: Path) -> None:
     link.symlink_to(repo / ".venv/bin/s2s-sd")
 
 
+PACKAGE_DIR = "var/cache/s2s-sd-lab"  # in the node: where the .deb waits for apt
+
+
+def stage_package(root: Path, package: Path) -> str:
+    """Put the built .deb into the node's root (the package mode replaces the venv link);
+    return its path inside the node, for `apt-get install` once the node runs."""
+    target = root / PACKAGE_DIR / package.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(package.read_bytes())
+    return f"/{PACKAGE_DIR}/{package.name}"
+
+
+def install_package_argv(in_node_path: str) -> list[str]:
+    """apt installs a local .deb as an administrator would; every dependency is already in
+    the root (rootfs.PACKAGES), so it needs no package lists and no network."""
+    return ["apt-get", "install", "-y", "-q", "--no-install-recommends", in_node_path]
+
+
 def set_units(root: Path, enable: Sequence[str] = (), disable: Sequence[str] = ()) -> None:
     if enable:
         run(["systemctl", f"--root={root}", "--quiet", "enable", *enable])

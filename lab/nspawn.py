@@ -104,6 +104,7 @@ class Lab:
         cluster: bool = False,
         disks: Mapping[str, int] | None = None,
         repo: Path | None = None,
+        package: Path | None = None,
         boot_timeout: float = 120.0,
     ) -> None:
         self.workdir = Path(workdir) if workdir is not None else default_workdir()
@@ -113,6 +114,9 @@ class Lab:
         self.cluster = cluster
         self.disks = dict(disks or {})
         self.repo = repo or default_repo()
+        # package mode: the nodes run the built .deb (/usr/bin/s2s-sd, installed with apt)
+        # instead of the repo's venv; the repo stays bind-mounted for examples and tests
+        self.package = Path(package).resolve() if package is not None else None
         self.boot_timeout = boot_timeout
         self.bridge_netns = host.BRIDGE_NETNS
         self.client_netns = host.CLIENT_NETNS
@@ -139,6 +143,7 @@ class Lab:
             self._save_state()
             for node in self.nodes:
                 self.wait_running(node, timeout=self.boot_timeout)
+            self._install_package()
             if self.cluster:
                 self.wait_quorum()
             return UpReport(report, time.monotonic() - boot_started,
@@ -176,8 +181,10 @@ class Lab:
             state = json.loads((directory / STATE_FILE).read_text())
         except FileNotFoundError:
             raise LabError(f"no lab is up in {directory} (no {STATE_FILE})") from None
+        package = state.get("package")
         lab = cls(directory, state["nodes"], cluster=state["cluster"],
-                  disks=state["disk_sizes"], repo=Path(state["repo"]))
+                  disks=state["disk_sizes"], repo=Path(state["repo"]),
+                  package=Path(package) if package else None)
         lab.disk_devices = dict(state["disk_devices"])
         lab._launchers = {n: int(p) for n, p in state["launchers"].items()}
         lab._lower = Path(state["lower"])
@@ -196,7 +203,10 @@ class Lab:
                 f"apt-get install {' '.join(sorted(set(missing.values())))} "
                 "(scripts/setup test installs them)"
             )
-        if not (self.repo / ".venv/bin/s2s-sd").is_file():
+        if self.package is not None:
+            if not self.package.is_file() or self.package.suffix != ".deb":
+                problems.append(f"{self.package}: no such .deb (make deb builds it)")
+        elif not (self.repo / ".venv/bin/s2s-sd").is_file():
             problems.append(f"{self.repo}/.venv/bin/s2s-sd missing: run scripts/setup test")
         if not host.cgroup_hierarchies():
             problems.append("no cgroup2 hierarchy under /sys/fs/cgroup")
@@ -235,9 +245,25 @@ class Lab:
             nodefiles.write_identity(root, node, self.nodes)
             nodefiles.write_network(root, node)
             nodefiles.write_ssh(root, node, keys)
-            nodefiles.install_s2s_sd(root, self.repo)
+            if self.package is not None:
+                nodefiles.stage_package(root, self.package)
+            else:
+                nodefiles.install_s2s_sd(root, self.repo)
             if self.cluster:
                 nodefiles.write_cluster(root, self.nodes, authkey, cib)
+
+    def _install_package(self) -> None:
+        """Package mode: apt installs the staged .deb on every node (its maintainer
+        scripts need the node's own systemd: tmpfiles, byte-compiling)."""
+        if self.package is None:
+            return
+        in_node = f"/{nodefiles.PACKAGE_DIR}/{self.package.name}"
+        for node in self.nodes:
+            result = self.exec(node, nodefiles.install_package_argv(in_node), check=False,
+                               timeout=300)
+            if not result.ok:
+                raise LabError(f"{node}: apt-get install {in_node} failed:\n"
+                               f"{(result.stdout + result.stderr).strip()[-2000:]}")
 
     def _make_disks(self) -> None:
         directory = self.workdir / "disks"
@@ -290,6 +316,7 @@ class Lab:
             "disk_sizes": self.disks,
             "disk_devices": self.disk_devices,
             "repo": str(self.repo),
+            "package": str(self.package) if self.package is not None else None,
             "lower": str(self._lower),
             "launchers": self._launchers,
         }

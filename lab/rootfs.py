@@ -39,6 +39,13 @@ PACKAGES = (
     "procps",
     "psmisc",  # fuser/killall: minbase has neither
     "python3",
+    # what the s2s-sd package depends on beyond the above: the package-mode lab installs
+    # the built .deb from a local file, with no registry reachable from the nodes
+    "python3-click",
+    "python3-jinja2",
+    "python3-lxml",
+    "python3-pyroute2",
+    "python3-pystemd",
     "resource-agents",
     "systemd",
     "systemd-sysv",

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from s2s_sd import paths
 from s2s_sd.checks import _is_shell
 from s2s_sd.errors import OperationFailed, Problem
 from s2s_sd.layout import DEFAULT_KIT_TIMEOUT, KIT_ACTIONS, is_kit_name, kits_disks
@@ -35,8 +36,7 @@ from s2s_sd.model import Definitions, KitsService
 from s2s_sd.run import Finished, run, run_logged
 from s2s_sd.writer import write_file_atomic
 
-RUNDIR_ENV = "S2S_SD_RUNDIR"
-RUNDIR = "/run/s2s-sd"
+RUNDIR_ENV = paths.RUN_DIR.env
 
 OCF_SUCCESS = 0
 OCF_ERR_GENERIC = 1
@@ -149,7 +149,7 @@ def check_disks(disks: Sequence[str]) -> list[KitProblem]:
 
 
 def rundir() -> Path:
-    return Path(os.environ.get(RUNDIR_ENV) or RUNDIR)
+    return Path(paths.run_dir())
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from s2s_sd import paths
 from s2s_sd.errors import BadInput, InvalidDefinitions, Problem, printable
 from s2s_sd.model import (
     SERVICE_TYPES,
@@ -47,8 +48,8 @@ from s2s_sd.tomlpos import KeyPath, key_lines, line_for, nesting_line
 
 MAIN_FILE = "s2s.toml"
 GROUPS_DIR = "groups"
-DEFAULT_BASEDIR = "/etc/s2s-sd"
-BASEDIR_ENV = "S2S_SD_BASEDIR"
+DEFAULT_BASEDIR = paths.BASEDIR.default
+BASEDIR_ENV = paths.BASEDIR.env
 MAX_DEFINITION_BYTES = 16 * 1024 * 1024  # per definition file, enforced while reading
 MAX_REFERENCED_BYTES = 1024 * 1024  # a file read for the runtime (a fencing secret)
 # Linux limits of one path component and of a whole path (NAME_MAX, PATH_MAX - 1)

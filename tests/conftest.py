@@ -60,6 +60,21 @@ def regen_golden(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--regen-golden"))
 
 
+@pytest.fixture(scope="session")
+def deb_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Debian package of this tree, built once per session by scripts/build-deb (about
+    20 s; lintian errors fail it): for the tools tier's package checks and the lab's
+    package mode."""
+    from s2s_sd.run import run
+
+    out = tmp_path_factory.mktemp("deb")
+    result = run([str(REPO / "scripts" / "build-deb"), str(out)], check=False, timeout=900)
+    if not result.ok:
+        pytest.fail(f"scripts/build-deb failed:\n{result.stdout}{result.stderr}", pytrace=False)
+    (package,) = out.glob("s2s-sd_*_all.deb")
+    return package
+
+
 @pytest.fixture
 def basedir(tmp_path: Path) -> Iterator[Path]:
     """A private copy of examples/ to change freely."""

@@ -11,7 +11,8 @@ apt-get update -q
 apt-get install -y -q --no-install-recommends \
     pacemaker pacemaker-cli-utils corosync resource-agents \
     python3 python3-venv python3-dev gcc pkg-config libsystemd-dev \
-    openssh-server openssh-client psmisc lsof procps libxml2-utils iputils-ping e2fsprogs
+    openssh-server openssh-client psmisc lsof procps libxml2-utils iputils-ping e2fsprogs \
+    python3-click python3-jinja2 python3-lxml python3-pyroute2 python3-pystemd
 
 # /etc/hosts: every lab name, as on the nspawn nodes.
 sed -i '/# s2s-sd lab$/d' /etc/hosts
@@ -22,14 +23,22 @@ for pair in "${pairs[@]}"; do
 done
 printf '192.168.77.100\tclient # s2s-sd lab\n' >> /etc/hosts
 
-# s2s-sd from the synced working tree, in a venv made with Debian's python3 (as on the
-# host of the nspawn lab). Editable: `vagrant rsync` brings changes without reprovisioning.
-if [ ! -x /opt/s2s-sd/bin/s2s-sd ]; then
-    python3 -m venv /opt/s2s-sd
-    /opt/s2s-sd/bin/pip install -q --upgrade pip
+# s2s-sd: the package when `make deb` built one (dist/s2s-sd_*_all.deb, installed with apt
+# from the local file, as on real hosts), else the synced working tree in a venv made with
+# Debian's python3 (as on the host of the nspawn lab; editable: `vagrant rsync` brings
+# changes without reprovisioning).
+debs=("$repo"/dist/s2s-sd_*_all.deb)
+if [ -f "${debs[-1]}" ]; then
+    apt-get install -y -q --no-install-recommends "${debs[-1]}"
+    rm -f /usr/local/bin/s2s-sd  # a venv link of an earlier provisioning would shadow it
+else
+    if [ ! -x /opt/s2s-sd/bin/s2s-sd ]; then
+        python3 -m venv /opt/s2s-sd
+        /opt/s2s-sd/bin/pip install -q --upgrade pip
+    fi
+    /opt/s2s-sd/bin/pip install -q -e "$repo"
+    ln -sfn /opt/s2s-sd/bin/s2s-sd /usr/local/bin/s2s-sd
 fi
-/opt/s2s-sd/bin/pip install -q -e "$repo"
-ln -sfn /opt/s2s-sd/bin/s2s-sd /usr/local/bin/s2s-sd
 
 # OpenSSH: the lab root key, this node's host key, every node's host key known.
 install -m 600 "$secrets/${node}_ssh_host_ed25519_key" /etc/ssh/ssh_host_ed25519_key

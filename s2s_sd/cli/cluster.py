@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from s2s_sd.cli.common import basedir_option, echo_warnings, load_checked, local_host
+from s2s_sd.cli.completion import complete_groups
 from s2s_sd.errors import BadInput
 from s2s_sd.hosts.cluster import DEFAULT_MOVE_TIMEOUT, ClusterAdmin, parse_lifetime
 from s2s_sd.model import Definitions, Engine
@@ -159,7 +160,7 @@ def maintenance(basedir: Path, switch: str) -> None:
 
 @click.command()
 @basedir_option
-@click.argument("group")
+@click.argument("group", shell_complete=complete_groups)
 def cleanup(basedir: Path, group: str) -> None:
     """Clear GROUP's failed actions and fail counts, and remove the `cli-` constraints a
     move left behind (pacemaker engine)."""

@@ -41,7 +41,7 @@ def check(basedir: Path, host: str | None) -> None:
 
 
 def settings_for(basedir: Path, target_basedir: str | None) -> UnitSettings:
-    return UnitSettings(basedir=target_basedir or str(basedir.absolute()))
+    return UnitSettings.installed(target_basedir or str(basedir.absolute()))
 
 
 target_basedir_option = click.option(

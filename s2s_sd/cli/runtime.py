@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from s2s_sd.cli.common import basedir_option, echo_warnings, load_checked, local_host
+from s2s_sd.cli.completion import complete_groups, complete_hosts
 from s2s_sd.errors import BadInput, S2SError
 from s2s_sd.hosts import sync as sync_module
 from s2s_sd.hosts.agent import AgentContext, dispatch
@@ -92,8 +93,9 @@ def sync_all(basedir: Path, definitions: Definitions | None = None,
 
 @click.command()
 @basedir_option
-@click.argument("group")
-@click.option("--to", "to", required=True, metavar="HOST", help="Host to move the group to.")
+@click.argument("group", shell_complete=complete_groups)
+@click.option("--to", "to", required=True, metavar="HOST", help="Host to move the group to.",
+              shell_complete=complete_hosts)
 @click.option("--dry-run", is_flag=True, help="Print the steps; change nothing.")
 @click.option("--force", is_flag=True,
               help="Move although the source is unreachable (only on ARP/ND silence).")
@@ -135,7 +137,7 @@ def move(basedir: Path, group: str, to: str, dry_run: bool, force: bool,
 
 @click.command()
 @basedir_option
-@click.argument("group")
+@click.argument("group", shell_complete=complete_groups)
 @break_lock_option
 @cluster_timeout_option
 def start(basedir: Path, group: str, break_lock: bool, timeout: float | None) -> None:
@@ -153,7 +155,7 @@ def start(basedir: Path, group: str, break_lock: bool, timeout: float | None) ->
 
 @click.command()
 @basedir_option
-@click.argument("group")
+@click.argument("group", shell_complete=complete_groups)
 @break_lock_option
 @cluster_timeout_option
 def stop(basedir: Path, group: str, break_lock: bool, timeout: float | None) -> None:
@@ -171,7 +173,7 @@ def stop(basedir: Path, group: str, break_lock: bool, timeout: float | None) -> 
 
 @click.command()
 @basedir_option
-@click.argument("group")
+@click.argument("group", shell_complete=complete_groups)
 @break_lock_option
 def recover(basedir: Path, group: str, break_lock: bool) -> None:
     """Finish or roll back an interrupted move of GROUP, so it runs on exactly one host.
@@ -241,7 +243,7 @@ def status(basedir: Path, as_json: bool) -> None:
 
 @click.command()
 @basedir_option
-@click.argument("group")
+@click.argument("group", shell_complete=complete_groups)
 def guard(basedir: Path, group: str) -> None:
     """Exit 0 when GROUP may start on this host, 3 (with the reason) when it may not.
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from s2s_sd.errors import OperationFailed
+from s2s_sd import paths
+from s2s_sd.errors import OperationFailed, Refused
 from s2s_sd.render.systemd import UnitSettings, boot_links, target_name
 from s2s_sd.writer import write_file_atomic
 
-UNIT_DIR = "etc/systemd/system"
 MANIFEST = ".s2s-sd-manifest"
 OCF_SCRIPT_PACKAGE_FILE = ("ocf", "script")
 OCF_HOOK_PACKAGE_FILE = ("ocf", "hook")
@@ -54,8 +54,9 @@ def helper_files(settings: UnitSettings) -> dict[str, str]:
         # ocf:s2s:kits, which the kits members' units run with either engine
         kits = resources.files("s2s_sd").joinpath(*OCF_KITS_PACKAGE_FILE)
         if kits.is_file():
+            # Pacemaker passes no `command`: the agent's default must be this install's
             files[str(Path(settings.script_agent).parent / "kits")] = kits.read_text(
-                encoding="utf-8")
+                encoding="utf-8").replace(paths.PACKAGE_PROGRAM, settings.command)
     return files
 
 
@@ -72,6 +73,17 @@ def _write_if_changed(path: Path, text: str, mode: int, report: InstallReport,
     report.written.append(label)
 
 
+def require_program(program: str, host: str | None = None) -> None:
+    """Refuse to install units that would call a program this host does not have: they
+    would fail at the group's next start, maybe in the middle of a failover."""
+    if os.access(program, os.X_OK) and Path(program).is_file():
+        return
+    raise Refused(
+        f"{program} is not installed on {host or os.uname().nodename} (missing or not "
+        "executable) and the units would run it: install the s2s-sd package there (or the "
+        f"same venv at the same path, or set {paths.PROGRAM.env}); no unit was installed")
+
+
 def install_units(
     root: Path,
     units: Mapping[str, str],
@@ -79,9 +91,13 @@ def install_units(
     boot: Sequence[str],
     all_groups: Sequence[str],
 ) -> InstallReport:
-    """Write units, helpers and boot links below root (normally /)."""
+    """Write units, helpers and boot links below root (normally /). On this host itself
+    (root /) only when the program they call exists here; another root is an image being
+    prepared, which gets its program installed by whoever builds it."""
+    if root == Path("/"):
+        require_program(settings.command)
     report = InstallReport()
-    unit_dir = root / UNIT_DIR
+    unit_dir = root / paths.unit_dir().lstrip("/")
     try:
         unit_dir.mkdir(parents=True, exist_ok=True)
         manifest_path = unit_dir / MANIFEST
@@ -121,7 +137,7 @@ def _set_boot_links(unit_dir: Path, boot: Sequence[str], all_groups: Sequence[st
         link_rel = f"multi-user.target.wants/{target_name(group)}"
         link = unit_dir / link_rel
         if link_rel in wanted:
-            destination = f"/{UNIT_DIR}/{target_name(group)}"
+            destination = f"{paths.unit_dir()}/{target_name(group)}"
             if link.is_symlink() and os.readlink(link) == destination:
                 continue
             link.parent.mkdir(parents=True, exist_ok=True)

@@ -172,7 +172,7 @@ def op_pid_alive(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
 def apply_local_units(ctx: AgentContext) -> dict[str, Any]:
     """Install this host's units and boot links from its base dir and state."""
     defs = ctx.defs()
-    settings = UnitSettings(basedir=str(ctx.basedir))
+    settings = UnitSettings.installed(str(ctx.basedir))
     assignments = state.read_assignments(defs.hostgroup.name)
     boot = boot_groups(defs, ctx.host, assignments)
     report = install_units(Path("/"), render_units(defs, settings), settings, boot,

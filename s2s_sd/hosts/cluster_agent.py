@@ -22,8 +22,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from s2s_sd import paths
 from s2s_sd.engines.systemd import (
-    UNIT_DIR,
     daemon_reload,
     install_units,
     systemctl,
@@ -44,7 +44,8 @@ from s2s_sd.render.systemd import (
 )
 from s2s_sd.writer import write_file_atomic
 
-HOOK_STATE_DIR = Path("/run/s2s-sd/hooks")
+# the hook agent keeps its results here (S2S_SD_HOOK_STATE_DIR in its own environment)
+HOOK_STATE_DIR = Path(paths.RUN_DIR.default, "hooks")
 HOOK_RESULTS = ("pre_move", "post_move")
 TOMBSTONE_DIR = Path("/run/systemd/system")
 TOMBSTONE_MARK = "# s2s-sd migrate: retired systemd-engine unit"
@@ -213,7 +214,7 @@ def op_stage_systemd_units(ctx: AgentContext, args: Mapping[str, Any]) -> dict[s
     if defs.hostgroup.engine is not Engine.SYSTEMD:
         raise BadInput(f"{ctx.host}: the synced definitions use the "
                        f"{defs.hostgroup.engine} engine")
-    settings = UnitSettings(basedir=str(ctx.basedir))
+    settings = UnitSettings.installed(str(ctx.basedir))
     units = dict(render_units(defs, settings))
     as_pacemaker = dataclasses.replace(
         defs, hostgroup=dataclasses.replace(defs.hostgroup, engine=Engine.PACEMAKER))
@@ -241,4 +242,4 @@ CLUSTER_OPERATIONS: Mapping[str, Callable[[AgentContext, Mapping[str, Any]],
     "stage_systemd_units": op_stage_systemd_units,
 }
 
-__all__ = ["CLUSTER_OPERATIONS", "UNIT_DIR", "legacy_units"]
+__all__ = ["CLUSTER_OPERATIONS", "legacy_units"]

@@ -14,10 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from s2s_sd import paths
 from s2s_sd.engines import net
 from s2s_sd.engines.systemd import ACTIVE_STATES, unit_states
 from s2s_sd.model import Definitions, Group, IpService, MountService, ScriptService, SystemdService
-from s2s_sd.render.systemd import OCF_SCRIPT_AGENT, guard_unit, member_unit, target_name
+from s2s_sd.render.systemd import guard_unit, member_unit, target_name
 from s2s_sd.run import run
 
 OCF_RUNNING = 0
@@ -99,7 +100,7 @@ def script_status(basedir: str, service: ScriptService) -> int:
            "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
     if service.config:
         env["OCF_RESKEY_config"] = f"{basedir}/{service.config}"
-    result = run([OCF_SCRIPT_AGENT, "monitor"], check=False, env=env, timeout=60)
+    result = run([paths.ocf_agent("script"), "monitor"], check=False, env=env, timeout=60)
     return result.returncode
 
 

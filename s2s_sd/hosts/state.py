@@ -20,19 +20,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from s2s_sd import paths
 from s2s_sd.errors import OperationFailed
 from s2s_sd.writer import write_file_atomic
 
-STATE_ROOT = "/var/lib/s2s-sd"
-STATE_ENV = "S2S_SD_STATEDIR"
+STATE_ENV = paths.STATE_DIR.env
 ASSIGNMENTS = "assignments.json"
 JOURNAL_PREFIX = "journal-"
-LOG_DIR_ENV = "S2S_SD_LOGDIR"
-LOG_DIR = "/var/log/s2s-sd"
+LOG_DIR_ENV = paths.LOG_DIR.env
 
 
 def state_dir(hostgroup: str) -> Path:
-    path = Path(os.environ.get(STATE_ENV) or STATE_ROOT) / hostgroup
+    path = Path(paths.state_dir()) / hostgroup
     return path
 
 
@@ -154,7 +153,7 @@ def clear_journal(hostgroup: str, group: str) -> bool:
 
 def log_action(hostgroup: str, host: str, text: str) -> None:
     """Append one line to this host's action log; logging never fails an operation."""
-    directory = Path(os.environ.get(LOG_DIR_ENV) or LOG_DIR)
+    directory = Path(paths.log_dir())
     line = f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')} {host} [{hostgroup}] {text}\n"
     try:
         directory.mkdir(parents=True, exist_ok=True)

@@ -25,20 +25,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from s2s_sd import paths
 from s2s_sd.errors import BadInput, OperationFailed, Refused, S2SError
 from s2s_sd.model import Definitions
 from s2s_sd.run import PIPE, spawn
 
 PROTOCOL_VERSION = 1
-SSH_CONTROL_DIR = "/run/s2s-sd"
-REMOTE_COMMAND_ENV = "S2S_SD_REMOTE_COMMAND"
-DEFAULT_REMOTE_COMMAND = "/usr/local/bin/s2s-sd"
+REMOTE_COMMAND_ENV = paths.REMOTE_COMMAND.env
 SSH_EXTRA_ENV = "S2S_SD_SSH_OPTIONS"
 
 
 def remote_command() -> str:
     """The s2s-sd program on the other hosts."""
-    return os.environ.get(REMOTE_COMMAND_ENV) or DEFAULT_REMOTE_COMMAND
+    return paths.remote_command()
 
 
 def ssh_command(sharing: Sequence[str]) -> list[str]:
@@ -176,7 +175,7 @@ class Transport:
         self.local_host = local_host
         self.basedir = basedir
         self.local_handler = local_handler
-        self.remote_command = remote_command()
+        self.remote_command = paths.remote_command()
         self.sessions: dict[str, AgentSession] = {}
         self.sessions_lock = threading.Lock()
 
@@ -201,9 +200,10 @@ class Transport:
         raise BadInput(f"host '{host}' is not in host group {self.defs.hostgroup.name}")
 
     def ssh_argv(self, host: str, stream: bool = False) -> list[str]:
-        os.makedirs(SSH_CONTROL_DIR, mode=0o700, exist_ok=True)
+        control_dir = paths.run_dir()
+        os.makedirs(control_dir, mode=0o700, exist_ok=True)
         argv = ssh_command(["-o", "ControlMaster=auto",
-                            "-o", f"ControlPath={SSH_CONTROL_DIR}/ssh-%C",
+                            "-o", f"ControlPath={control_dir}/ssh-%C",
                             "-o", "ControlPersist=120"])
         remote = [self.remote_command, "agent", "--basedir", str(self.basedir)]
         if stream:

@@ -22,6 +22,7 @@ from functools import cache
 
 import jinja2
 
+from s2s_sd import paths
 from s2s_sd.errors import BadInput, printable
 from s2s_sd.layout import kit_timeout, kits_disks
 from s2s_sd.model import (
@@ -37,9 +38,10 @@ from s2s_sd.model import (
     SystemdService,
 )
 
-DEFAULT_COMMAND = "/usr/local/bin/s2s-sd"
-DEFAULT_LIBEXEC = "/usr/local/lib/s2s-sd"
-OCF_SCRIPT_AGENT = "/usr/lib/ocf/resource.d/s2s/script"
+# The package's layout: what golden files and `generate` without a host show.
+DEFAULT_COMMAND = paths.PACKAGE_PROGRAM
+DEFAULT_LIBEXEC = paths.PACKAGE_HELPER_DIR
+OCF_SCRIPT_AGENT = posixpath.join(paths.OCF_DIR.default, "script")
 GUARD_TEMPLATE = "s2s-guard@.service"
 
 
@@ -47,10 +49,16 @@ GUARD_TEMPLATE = "s2s-guard@.service"
 class UnitSettings:
     """Where things are on the hosts (identical on every host: config is symmetric)."""
 
-    basedir: str = "/etc/s2s-sd"
+    basedir: str = paths.BASEDIR.default
     command: str = DEFAULT_COMMAND
     libexec: str = DEFAULT_LIBEXEC
     script_agent: str = OCF_SCRIPT_AGENT
+
+    @classmethod
+    def installed(cls, basedir: str) -> UnitSettings:
+        """The locations of the s2s-sd that runs now (package, venv or S2S_SD_PROGRAM)."""
+        return cls(basedir=basedir, command=paths.program(), libexec=paths.helper_dir(),
+                   script_agent=paths.ocf_agent("script"))
 
 
 def kits_agent(settings: UnitSettings) -> str:

@@ -55,15 +55,19 @@ class LabManager:
     def __init__(self) -> None:
         self.current: LabNodes | None = None
         self.cluster: bool | None = None
+        self.package: Path | None = None
         self.failure: str | None = None
 
-    def get(self, cluster: bool) -> LabNodes:
+    def get(self, cluster: bool, package: Path | None = None) -> LabNodes:
+        """The lab of this kind; `package`: the nodes run that .deb instead of the venv."""
         if self.failure is None:
             try:
-                if self.current is None or self.cluster != cluster:
+                if (self.current is None or self.cluster != cluster
+                        or self.package != package):
                     self.release()
-                    self.current = self._boot(cluster)
+                    self.current = self._boot(cluster, package)
                     self.cluster = cluster
+                    self.package = package
                 else:
                     self._repair(self.current)
             except (S2SError, OSError) as exc:
@@ -77,14 +81,14 @@ class LabManager:
             pytest.fail(self.failure or "no lab", pytrace=False)
         return self.current
 
-    def _boot(self, cluster: bool) -> LabNodes:
+    def _boot(self, cluster: bool, package: Path | None) -> LabNodes:
         if backend() == "vagrant":
             vagrant = VagrantLab(cluster=True)  # the boxes always run the cluster stack
             for node in vagrant.nodes:
                 vagrant.wait_running(node)
             vagrant.wait_quorum()
             return vagrant
-        nspawn = Lab(cluster=cluster, disks=SHARED_DISKS)
+        nspawn = Lab(cluster=cluster, disks=SHARED_DISKS, package=package)
         nspawn.up()
         return nspawn
 
@@ -107,6 +111,7 @@ class LabManager:
             self.current.down()
         self.current = None
         self.cluster = None
+        self.package = None
 
 
 @pytest.fixture(scope="session")
@@ -153,17 +158,20 @@ def nspawn_lab(lab: LabNodes) -> Lab:
 
 
 def _lab_kind(item: pytest.Item) -> int:
+    """venv lab, package-mode lab, package-mode cluster, venv cluster, teardown check: the
+    lab is booted four times per session, never more."""
     names = getattr(item, "fixturenames", ())
-    if "cluster_lab" in names:
-        return 1
+    package = "/tests/lab/package/" in str(item.path)
     if item.get_closest_marker("lab_teardown") is not None:
-        return 2
-    return 0
+        return 4
+    if "cluster_lab" in names:
+        return 2 if package else 3
+    return 1 if package else 0
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Order lab tests: no-cluster lab, cluster lab, teardown check (stable otherwise),
-    so the one lab that is up is swapped once per session."""
+    """Order lab tests by the kind of lab they need (stable otherwise), so the one lab that
+    is up is swapped as rarely as possible."""
     lab_items = [item for item in items if "/tests/lab/" in str(item.path)]
     if not lab_items:
         return
