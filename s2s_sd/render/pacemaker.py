@@ -68,6 +68,8 @@ AGENT_TYPE = "script"
 HOOK_AGENT_TYPE = "hook"
 KITS_AGENT_TYPE = "kits"
 UNIT_AGENT_TYPE = "unit"
+# the runtime drop-in ocf:s2s:unit writes before a start (/run/systemd/system/UNIT.d/)
+UNIT_AGENT_DROPIN = "50-s2s-pacemaker.conf"
 HOOKS_MEMBER = "hooks"  # the hook member's id is GROUP_hooks
 
 MANAGED_META = "s2s-sd-managed"  # meta attribute on every top-level resource s2s-sd owns
@@ -404,12 +406,12 @@ def _agent_of(service: Service) -> _Agent:
         return _SCRIPT
     if isinstance(service, KitsService):
         return _KITS
-    if _unit_of(service) is None:
+    if unit_of(service) is None:
         raise TypeError(f"no Pacemaker rendering for {type(service).__name__}")
     return _UNIT
 
 
-def _unit_of(service: Service) -> str | None:
+def unit_of(service: Service) -> str | None:
     """The systemd unit ocf:s2s:unit drives for an exec or systemd member."""
     if isinstance(service, SystemdService):
         return service.unit
@@ -443,7 +445,7 @@ def _params(service: Service, settings: PacemakerSettings,
         if service.config:
             params.append(("config", f"{settings.basedir}/{service.config}"))
         return params
-    unit = _unit_of(service)
+    unit = unit_of(service)
     return [("unit", unit)] if unit else []
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from s2s_sd.render.pacemaker import UNIT_AGENT_DROPIN
 from s2s_sd.run import Result, run
 from tests.conftest import REPO
 from tests.tools.ocf_checks import assert_meta_data_valid, assert_shellcheck_clean, meta_data
@@ -69,3 +70,7 @@ def test_unsupported_actions_and_usage() -> None:
         assert call(action, unit="web.service").returncode == OCF_ERR_UNIMPLEMENTED, action
     assert call("").returncode == OCF_ERR_ARGS
     assert call("usage").returncode == 0
+
+
+def test_the_dropin_name_is_the_one_migrate_removes() -> None:
+    assert f"DROPIN_NAME={UNIT_AGENT_DROPIN}\n" in AGENT.read_text()
