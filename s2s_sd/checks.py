@@ -16,10 +16,21 @@ from s2s_sd.run import run
 from s2s_sd.validate import service_path
 
 
+def _stat(path: Path) -> os.stat_result | str | None:
+    """The file's stat (symlinks followed); None when absent; the reason when it cannot
+    be looked up (an unreadable directory is a problem, never taken for 'absent')."""
+    try:
+        return path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        return f"cannot look it up: {exc.strerror or exc}"
+
+
 def _variants(basedir: Path, relpath: str, hosts: tuple[str, ...]) -> tuple[list[str], bool]:
     """The files used for relpath across the host group: twins, and the plain file when
     some host has no twin of its own. Returns (existing files, plain file needed)."""
-    twins = [f"{relpath}.{h}" for h in hosts if (basedir / f"{relpath}.{h}").exists()]
+    twins = [f"{relpath}.{h}" for h in hosts if _stat(basedir / f"{relpath}.{h}") is not None]
     plain_needed = len(twins) < len(hosts)
     return ([relpath] if plain_needed else []) + twins, plain_needed
 
@@ -77,13 +88,15 @@ class FileChecker:
         files, _ = _variants(self.basedir, relpath, self.hosts)
         for name in files:
             path = self.basedir / name
-            if not path.exists():
+            info = _stat(path)
+            if info is None:
                 yield self._problem(obj, key, where, f"{name}: no such file in the base dir")
                 continue
-            if not path.is_file():
-                yield self._problem(obj, key, where, f"{name}: not a regular file")
+            if isinstance(info, str) or not stat.S_ISREG(info.st_mode):
+                reason = info if isinstance(info, str) else "not a regular file"
+                yield self._problem(obj, key, where, f"{name}: {reason}")
                 continue
-            if not os.access(path, os.X_OK) or not path.stat().st_mode & stat.S_IXUSR:
+            if not os.access(path, os.X_OK) or not info.st_mode & stat.S_IXUSR:
                 yield self._problem(obj, key, where,
                                     f"{name}: not executable (chmod +x {name})")
             if _is_shell(path):
@@ -97,8 +110,12 @@ class FileChecker:
         files, _ = _variants(self.basedir, relpath, self.hosts)
         for name in files:
             path = self.basedir / name
-            if not path.is_file():
+            info = _stat(path)
+            if info is None:
                 yield self._problem(obj, key, where, f"{name}: no such file in the base dir")
+            elif isinstance(info, str) or not stat.S_ISREG(info.st_mode):
+                reason = info if isinstance(info, str) else "not a regular file"
+                yield self._problem(obj, key, where, f"{name}: {reason}")
             elif not os.access(path, os.R_OK):
                 yield self._problem(obj, key, where, f"{name}: not readable")
             elif _is_shell(path):
@@ -107,10 +124,13 @@ class FileChecker:
                     yield self._problem(obj, key, where, f"{name}: bash -n: {error}")
 
     def _secret(self, obj: Declared, where: str, relpath: str) -> Iterator[Problem]:
-        path = self.basedir / relpath
-        if not path.is_file():
+        info = _stat(self.basedir / relpath)
+        if info is None:
             yield self._problem(obj, "secret_params", where, f"{relpath}: no such file")
-        elif path.stat().st_mode & 0o077:
+        elif isinstance(info, str) or not stat.S_ISREG(info.st_mode):
+            reason = info if isinstance(info, str) else "not a regular file"
+            yield self._problem(obj, "secret_params", where, f"{relpath}: {reason}")
+        elif info.st_mode & 0o077:
             yield self._problem(obj, "secret_params", where,
                                 f"{relpath}: readable by others (chmod 600 {relpath})",
                                 warning=True)

@@ -6,6 +6,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 
+def printable(text: str) -> str:
+    """text on one line: every character that is not printable (newline, tab, control
+    characters, U+2028, U+0085, bidi controls, ...) as its Python escape, so a value
+    quoted in a message can neither start a line of its own nor hide what it is."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                   for ch in text)
+
+
 class S2SError(Exception):
     """Base of every error s2s-sd reports to a user."""
 
@@ -26,7 +36,7 @@ class Problem:
 
     def __str__(self) -> str:
         prefix = "warning: " if self.warning else ""
-        return f"{self.file}:{self.line}: {self.key}: {prefix}{self.message}"
+        return printable(f"{self.file}:{self.line}: {self.key}: {prefix}{self.message}")
 
 
 class InvalidDefinitions(BadInput):

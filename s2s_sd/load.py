@@ -5,12 +5,18 @@ wrong types, missing keys) and builds the frozen model, remembering the line of 
 Every problem is collected, none stops the reading of the rest: users fix all at once.
 Referenced files (scripts, configs, hooks, secrets) are resolved to their host-specific
 twin `NAME.HOST` when one exists.
+
+Reading is bounded: only regular files are read (a FIFO would block, /dev/zero would never
+end), opened without blocking and checked with fstat, at most MAX_DEFINITION_BYTES each
+(the cap applies while reading). Every file-system error becomes a problem naming the file.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,7 +24,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from s2s_sd.errors import InvalidDefinitions, Problem
+from s2s_sd.errors import BadInput, InvalidDefinitions, Problem, printable
 from s2s_sd.model import (
     SERVICE_TYPES,
     Definitions,
@@ -37,18 +43,105 @@ from s2s_sd.model import (
     Service,
     SystemdService,
 )
-from s2s_sd.tomlpos import KeyPath, key_lines, line_for
+from s2s_sd.tomlpos import KeyPath, key_lines, line_for, nesting_line
 
 MAIN_FILE = "s2s.toml"
 GROUPS_DIR = "groups"
 DEFAULT_BASEDIR = "/etc/s2s-sd"
 BASEDIR_ENV = "S2S_SD_BASEDIR"
-MAX_DEFINITION_BYTES = 16 * 1024 * 1024
+MAX_DEFINITION_BYTES = 16 * 1024 * 1024  # per definition file, enforced while reading
+MAX_REFERENCED_BYTES = 1024 * 1024  # a file read for the runtime (a fencing secret)
+# Linux limits of one path component and of a whole path (NAME_MAX, PATH_MAX - 1)
+MAX_NAME_BYTES = 255
+MAX_PATH_BYTES = 4095
+# deeper nesting than any definition needs; tomllib itself recurses (RecursionError)
+MAX_NESTING = 32
+# Sane ranges of the numbers (documented in README.md): systemd ignores absurd timeouts,
+# Pacemaker caps scores at INFINITY = 1000000.
+MAX_SECONDS = 86400  # timeouts and intervals: one day
+SCORE_INFINITY = 1_000_000
+MAX_FAILURE_TIMEOUT = 30 * 86400
+# Control characters (C0, DEL, C1) and the Unicode line/paragraph separators mean
+# nothing in a name, path, address, command argument or description, and would need a
+# different escape in every sink (unit line, CIB attribute, hosts line, shell): refused.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ufffe\uffff]")
 
 IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 _TOML_LINE = re.compile(r"at line (\d+)")
+_LONG_NUMBER = re.compile(r"[0-9_]{4000,}")
 
 T = TypeVar("T")
+
+
+class UnusableFile(BadInput):
+    """A file that must not be read as a definition: not regular, or too large."""
+
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISSOCK, "a socket"))
+
+
+def _require_regular(mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+        raise UnusableFile(f"{kind}, not a regular file")
+
+
+def read_capped(path: Path, limit: int) -> bytes:
+    """The content of the regular file `path` (symlinks followed), at most `limit` bytes.
+
+    Raises UnusableFile for anything else (FIFO, device, directory, larger than limit)
+    and OSError when it cannot be read. Never blocks: the type is checked before opening
+    (opening some devices has effects), the file is opened with O_NONBLOCK, and fstat
+    checks again what was really opened."""
+    _require_regular(os.stat(path).st_mode)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        _require_regular(os.fstat(fd).st_mode)
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            chunk = os.read(fd, min(1 << 16, limit + 1 - total))
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                size = (f"{limit >> 20} MiB" if limit % (1 << 20) == 0
+                        else f"{limit} bytes")
+                raise UnusableFile(f"larger than {size}: not what s2s-sd reads here")
+    finally:
+        os.close(fd)
+
+
+def _os_error(exc: OSError) -> str:
+    return exc.strerror or errno.errorcode.get(exc.errno or 0, str(exc))
+
+
+def control_character(value: str) -> str | None:
+    """A message when value holds a control character, else None."""
+    found = _CONTROL.search(value)
+    if found is None:
+        return None
+    return (f"contains the control character {printable(found.group())} at position "
+            f"{found.start() + 1}: not allowed in a definition value")
+
+
+def path_too_long(relpath: str) -> str | None:
+    """A message when relpath (or a NAME.HOST twin of it) cannot be a Linux path."""
+    if len(relpath.encode("utf-8", "surrogateescape")) > MAX_PATH_BYTES - 256:
+        return f"longer than {MAX_PATH_BYTES - 256} bytes: not a usable path"
+    for part in relpath.split("/"):
+        # room for the `.HOST` suffix of a twin
+        if len(part.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES - 64:
+            return f"a path component is longer than {MAX_NAME_BYTES - 64} bytes"
+    return None
+
+
+def _show_int(value: int) -> str:
+    # str() of an int beyond 4300 digits raises; nobody needs to see its digits anyway
+    return str(value) if value.bit_length() <= 64 else "a huge number"
 
 
 def default_basedir() -> Path:
@@ -112,23 +205,35 @@ class _Reader:
         if value is not None and not value.strip():
             self.problem(key, "must not be empty")
             return None
+        if value is not None and (bad := control_character(value)):
+            self.problem(key, bad)
+            return None
         return value
 
     def boolean(self, key: str, required: bool = False) -> bool | None:
         value: bool | None = self._get(key, bool, "true or false", required)
         return value
 
-    def positive_int(self, key: str, required: bool = False) -> int | None:
+    def seconds(self, key: str, required: bool = False) -> int | None:
+        """A timeout or interval: 1 .. MAX_SECONDS."""
         value: int | None = self._get(key, int, "an integer", required)
         if value is not None and value <= 0:
-            self.problem(key, f"must be a positive number of seconds, not {value}")
+            self.problem(key, f"must be a positive number of seconds, not {_show_int(value)}")
+            return None
+        if value is not None and value > MAX_SECONDS:
+            self.problem(key, f"must be at most {MAX_SECONDS} seconds (one day), not "
+                         f"{_show_int(value)}")
             return None
         return value
 
-    def non_negative_int(self, key: str) -> int | None:
+    def bounded_int(self, key: str, maximum: int) -> int | None:
+        """A count or score: 0 .. maximum."""
         value: int | None = self._get(key, int, "an integer", False)
         if value is not None and value < 0:
-            self.problem(key, f"must not be negative, not {value}")
+            self.problem(key, f"must not be negative, not {_show_int(value)}")
+            return None
+        if value is not None and value > maximum:
+            self.problem(key, f"must be at most {maximum}, not {_show_int(value)}")
             return None
         return value
 
@@ -139,16 +244,25 @@ class _Reader:
         if not all(isinstance(item, str) for item in value):
             self.problem(key, "must be a list of strings")
             return None
+        for position, item in enumerate(value, start=1):
+            if bad := control_character(item):
+                self.problem(key, f"element {position} {bad}")
+                return None
         return tuple(value)
 
     def string_table(self, key: str) -> tuple[tuple[str, str], ...]:
         value: Mapping[str, Any] | None = self._get(key, dict, "a table of strings", False)
         if value is None:
             return ()
-        bad = sorted(k for k, v in value.items() if not isinstance(v, str))
-        for name in bad:
-            self.problem(key, f"'{name}' must be a string, not {_toml_type(value[name])}")
-        return tuple(sorted((k, v) for k, v in value.items() if isinstance(v, str)))
+        good: list[tuple[str, str]] = []
+        for name, item in sorted(value.items()):
+            if not isinstance(item, str):
+                self.problem(key, f"'{name}' must be a string, not {_toml_type(item)}")
+            elif bad := control_character(name) or control_character(item):
+                self.problem(key, f"'{name}' {bad}")
+            else:
+                good.append((name, item))
+        return tuple(good)
 
     def table(self, key: str, display: str | None = None) -> _Reader | None:
         value: Mapping[str, Any] | None = self._get(key, dict, "a table", False)
@@ -181,48 +295,64 @@ def _toml_type(value: object) -> str:
     return "a date/time"
 
 
-def _read_toml(basedir: Path, relpath: str, problems: list[Problem]
-               ) -> tuple[_Source, dict[str, Any]] | None:
-    path = basedir / relpath
+def _read_toml(basedir: Path, relpath: str, problems: list[Problem],
+               staged: Mapping[str, str]) -> tuple[_Source, dict[str, Any]] | None:
+    def fail(line: int, key: str, message: str) -> None:
+        problems.append(Problem(relpath, line, key, message))
+
     try:
-        raw = path.read_bytes()[: MAX_DEFINITION_BYTES + 1]
+        raw = (staged[relpath].encode() if relpath in staged
+               else read_capped(basedir / relpath, MAX_DEFINITION_BYTES))
     except FileNotFoundError:
-        problems.append(Problem(relpath, 1, "(file)", f"no such file in {basedir}"))
+        fail(1, "(file)", f"no such file in {basedir}")
+        return None
+    except UnusableFile as exc:
+        fail(1, "(file)", str(exc))
         return None
     except OSError as exc:
-        problems.append(Problem(relpath, 1, "(file)", f"cannot read: {exc.strerror}"))
-        return None
-    if len(raw) > MAX_DEFINITION_BYTES:
-        problems.append(Problem(relpath, 1, "(file)", "larger than 16 MiB: not a definition"))
+        fail(1, "(file)", f"cannot read: {_os_error(exc)}")
         return None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        problems.append(Problem(relpath, line, "(file)", "not UTF-8 text (binary file?)"))
+        fail(raw[: exc.start].count(b"\n") + 1, "(file)", "not UTF-8 text (binary file?)")
         return None
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
-        problems.append(Problem(relpath, line, "(file)", "contains NUL bytes (binary file?)"))
+        fail(line, "(file)", "contains NUL bytes (binary file?)")
+        return None
+    deep = nesting_line(text, MAX_NESTING)
+    if deep is not None:
+        fail(deep, "(syntax)", f"nested more than {MAX_NESTING} levels deep (arrays, inline "
+             "tables or dotted keys)")
         return None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         match = _TOML_LINE.search(message)
-        line = int(match.group(1)) if match else 1
-        problems.append(Problem(relpath, line, "(syntax)", f"TOML syntax error: {message}"))
+        fail(int(match.group(1)) if match else 1, "(syntax)", f"TOML syntax error: {message}")
+        return None
+    except ValueError:
+        # tomllib converts decimal integers with int(), which refuses over 4300 digits
+        match = _LONG_NUMBER.search(text)
+        line = text[: match.start()].count("\n") + 1 if match else 1
+        fail(line, "(syntax)", "an integer with thousands of digits: not a sane value")
+        return None
+    except RecursionError:  # nesting_line should have caught it: never a traceback
+        fail(1, "(syntax)", "nested too deeply")
         return None
     if not data:
-        problems.append(Problem(relpath, 1, "(file)", "empty: no definitions in this file"))
+        fail(1, "(file)", "empty: no definitions in this file")
         return None
     return _Source(relpath, key_lines(text)), data
 
 
 class _Loader:
-    def __init__(self, basedir: Path, host: str) -> None:
+    def __init__(self, basedir: Path, host: str, staged: Mapping[str, str]) -> None:
         self.basedir = basedir
         self.host = host
+        self.staged = staged
         self.problems: list[Problem] = []
         self.resolved: dict[str, str] = {}
 
@@ -236,9 +366,19 @@ class _Loader:
         if os.path.isabs(value) or normalized.startswith(".."):
             reader.problem(key, f"'{value}' must be a path inside the base dir")
             return None
+        if too_long := path_too_long(normalized):
+            reader.problem(key, too_long)
+            return None
         twin = f"{normalized}.{self.host}"
-        if (self.basedir / twin).exists():
-            self.resolved[normalized] = twin
+        try:
+            os.stat(self.basedir / twin)
+        except (FileNotFoundError, NotADirectoryError):
+            return normalized
+        except OSError as exc:
+            # an unreadable directory must not hide a twin: the wrong file would be used
+            reader.problem(key, f"cannot look up {twin}: {_os_error(exc)}")
+            return None
+        self.resolved[normalized] = twin
         return normalized
 
     # -- host group ---------------------------------------------------------------------
@@ -260,17 +400,19 @@ class _Loader:
         settings = top.table("hosts")
         host_objs: list[Host] = []
         for host in hosts or ():
-            address = None
+            address = host_key = None
             lines: Mapping[str, int] = MappingProxyType({})
             origin = Origin(table.source.file, table.line("hosts"))
             if settings is not None and host in settings.data:
                 host_table = settings.table(host)
                 if host_table is not None:
                     address = host_table.string("address")
+                    host_key = host_table.string("host_key")
                     lines = host_table.key_lines()
                     origin = host_table.origin()
                     host_table.finish()
-            host_objs.append(Host(name=host, address=address, origin=origin, key_lines=lines))
+            host_objs.append(Host(name=host, address=address, host_key=host_key, origin=origin,
+                                  key_lines=lines))
         if settings is not None:
             for extra in sorted(set(settings.data) - set(hosts or ())):
                 settings.seen.add(extra)
@@ -305,6 +447,8 @@ class _Loader:
                 normalized = os.path.normpath(ref)
                 if os.path.isabs(ref) or normalized.startswith(".."):
                     dev.problem("secret_params", f"'{param}': '{ref}' must be inside the base dir")
+                elif too_long := path_too_long(normalized):
+                    dev.problem("secret_params", f"'{param}': {too_long}")
             if dev_name and agent and dev_hosts is not None:
                 devices.append(FenceDevice(name=dev_name, agent=agent, hosts=dev_hosts,
                                            params=params, secret_params=secrets,
@@ -321,9 +465,10 @@ class _Loader:
         hosts = reader.string_list("hosts")
         pre_move = self.file_ref(reader, "pre_move")
         post_move = self.file_ref(reader, "post_move")
-        stickiness = reader.non_negative_int("stickiness")
-        migration_threshold = reader.non_negative_int("migration_threshold")
-        failure_timeout = reader.non_negative_int("failure_timeout")
+        stickiness = reader.bounded_int("stickiness", SCORE_INFINITY)
+        migration_threshold = reader.bounded_int("migration_threshold",
+                                                  SCORE_INFINITY)
+        failure_timeout = reader.bounded_int("failure_timeout", MAX_FAILURE_TIMEOUT)
         services: list[Service] = []
         raw_services = reader._get("services", list, "an array of tables", False)
         if raw_services is None and "services" not in reader.data:
@@ -351,9 +496,9 @@ class _Loader:
         name = reader.string("name", required=True)
         kind = reader.string("type", required=True)
         common: dict[str, Any] = {
-            "start_timeout": reader.positive_int("start_timeout"),
-            "stop_timeout": reader.positive_int("stop_timeout"),
-            "monitor_interval": reader.positive_int("monitor_interval"),
+            "start_timeout": reader.seconds("start_timeout"),
+            "stop_timeout": reader.seconds("stop_timeout"),
+            "monitor_interval": reader.seconds("monitor_interval"),
         }
         if kind is not None and kind not in SERVICE_TYPES:
             known = ", ".join(sorted(SERVICE_TYPES))
@@ -371,9 +516,28 @@ class _Loader:
         return cls(name=name, group=group, origin=reader.origin(),
                    key_lines=reader.key_lines(), **common, **specific)
 
+    def group_files(self) -> list[str]:
+        """The names of groups/*.toml; an unreadable groups/ is a problem, never skipped
+        (the groups in it would silently vanish from generate and apply)."""
+        path = self.basedir / GROUPS_DIR
+        where = f"{GROUPS_DIR}/"
+        try:
+            if not stat.S_ISDIR(os.stat(path).st_mode):
+                self.problems.append(Problem(where, 1, "(dir)", "not a directory"))
+                return []
+            with os.scandir(path) as entries:
+                # dot files are editors' (.x.toml.swp) and never definitions
+                return sorted(e.name for e in entries
+                              if e.name.endswith(".toml") and not e.name.startswith("."))
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            self.problems.append(Problem(where, 1, "(dir)", f"cannot read: {_os_error(exc)}"))
+            return []
+
     def load(self) -> Definitions:
         problems = self.problems
-        parsed = _read_toml(self.basedir, MAIN_FILE, problems)
+        parsed = _read_toml(self.basedir, MAIN_FILE, problems, self.staged)
         hostgroup = None
         fencing = None
         groups: list[Group] = []
@@ -392,15 +556,13 @@ class _Loader:
                             groups.append(group)
                 group_tables.finish()
             top.finish()
-        groups_dir = self.basedir / GROUPS_DIR
-        if groups_dir.is_dir():
-            for path in sorted(groups_dir.glob("*.toml")):
-                relpath = f"{GROUPS_DIR}/{path.name}"
-                parsed_group = _read_toml(self.basedir, relpath, problems)
-                if parsed_group is None:
-                    continue
+        group_files = {f"{GROUPS_DIR}/{name}" for name in self.group_files()}
+        group_files |= {f for f in self.staged if f.startswith(f"{GROUPS_DIR}/")}
+        for relpath in sorted(group_files):
+            parsed_group = _read_toml(self.basedir, relpath, problems, self.staged)
+            if parsed_group is not None:
                 source, data = parsed_group
-                name = path.stem
+                name = Path(relpath).name.removesuffix(".toml")
                 reader = _Reader(source, data, (), f"groups.{name}", problems)
                 group = self.group(reader, name)
                 if group is not None:
@@ -449,7 +611,7 @@ def _exec(loader: _Loader, r: _Reader) -> dict[str, Any]:
 
 
 def _kits(loader: _Loader, r: _Reader) -> dict[str, Any]:
-    return {"disks": r.string_list("disks") or (), "kit_timeout": r.positive_int("kit_timeout")}
+    return {"disks": r.string_list("disks") or (), "kit_timeout": r.seconds("kit_timeout")}
 
 
 _SERVICE_READERS: Mapping[str, Callable[[_Loader, _Reader], dict[str, Any]]] = {
@@ -471,9 +633,12 @@ _REQUIRED: Mapping[str, frozenset[str]] = {
 }
 
 
-def load_raw(basedir: Path, host: str) -> tuple[Definitions | None, list[Problem]]:
-    """Load without raising: the definitions (None when unusable) and the schema problems."""
-    loader = _Loader(basedir, host)
+def load_raw(basedir: Path, host: str, staged: Mapping[str, str] | None = None
+             ) -> tuple[Definitions | None, list[Problem]]:
+    """Load without raising: the definitions (None when unusable) and the schema problems.
+    staged: definition files not written yet ({relative path: text}), read instead of
+    (or besides) the files on disk, so an edit is validated before it is written."""
+    loader = _Loader(basedir, host, staged or {})
     try:
         definitions = loader.load()
     except InvalidDefinitions:
@@ -491,5 +656,9 @@ def load_definitions(basedir: Path, host: str) -> Definitions:
 
 
 def read_referenced(basedir: Path, relpath: str) -> bytes:
-    """Read a file the definitions reference (e.g. a fencing secret), for the runtime."""
-    return (basedir / relpath).read_bytes()
+    """Read a file the definitions reference (e.g. a fencing secret), for the runtime.
+    Raises BadInput for a file that is not regular or too large, OSError otherwise."""
+    try:
+        return read_capped(basedir / relpath, MAX_REFERENCED_BYTES)
+    except UnusableFile as exc:
+        raise UnusableFile(f"{basedir / relpath}: {exc}") from None

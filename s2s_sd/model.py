@@ -50,6 +50,8 @@ class Declared:
 class Host(Declared):
     name: str
     address: str | None = None
+    # fingerprint of the ssh host key `host add` verified, "ssh-ed25519 SHA256:..."
+    host_key: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

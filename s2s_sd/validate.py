@@ -14,22 +14,29 @@ from collections.abc import Iterable, Iterator
 
 from s2s_sd.errors import Problem
 from s2s_sd.layout import kits_problems
+from s2s_sd.load import MAX_PATH_BYTES
 from s2s_sd.model import (
     Declared,
     Definitions,
     Engine,
     ExecService,
     Group,
+    Host,
     IpService,
     KitsService,
     MountService,
     Service,
     SystemdService,
 )
+from s2s_sd.render.pacemaker import id_problems
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 HOST_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 HOSTNAME = re.compile(rf"{HOST_LABEL}(?:\.{HOST_LABEL})*\Z")
+# "ssh-ed25519 SHA256:<base64>", as ssh reports the key a host presented
+HOST_KEY = re.compile(r"[A-Za-z0-9@._-]+ SHA256:[A-Za-z0-9+/]+=*\Z")
 ALIAS = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?\Z")
 # Linux IFNAMSIZ is 16 including the NUL; '/', ':' and white space are not allowed
 INTERFACE = re.compile(r"[^/:\s]{1,15}\Z")
@@ -37,6 +44,10 @@ UNIT_NAME = re.compile(r"[A-Za-z0-9:_.\\@-]+\.service\Z")
 USER_NAME = re.compile(r"[a-z_][a-z0-9_-]*[$]?\Z")
 DEVICE = re.compile(r"(/\S+|UUID=\S+|LABEL=\S+|PARTUUID=\S+|[^\s/:]+:/\S*)\Z")
 MAX_UNIT_NAME = 255
+# a fence agent's name (the primitive's type) and the name of a parameter (an nvpair
+# name, and part of the nvpair's XML id)
+FENCE_AGENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
+PARAMETER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 
 
 def _problem(obj: Declared, key: str | None, where: str, message: str,
@@ -56,6 +67,10 @@ def validate(defs: Definitions) -> list[Problem]:
     problems.extend(_hostgroup(defs))
     problems.extend(_fencing(defs))
     problems.extend(_groups(defs))
+    if not any(not p.warning for p in problems):
+        # the Pacemaker ids, claimed by the renderer itself (one rule for check and
+        # generate); only on otherwise valid definitions, which the renderer can render
+        problems.extend(id_problems(defs))
     return sorted(problems, key=lambda p: (p.file, p.line, p.key, p.message))
 
 
@@ -81,6 +96,10 @@ def _hostgroup(defs: Definitions) -> Iterator[Problem]:
                 if not HOSTNAME.match(host.address):
                     yield _problem(host, "address", f"hosts.{host.name}.address",
                                    f"'{host.address}' is neither an IP address nor a host name")
+        if host.host_key is not None and not HOST_KEY.match(host.host_key):
+            yield _problem(host, "host_key", f"hosts.{host.name}.host_key",
+                           f"'{host.host_key}' is not a key fingerprint "
+                           "(\"TYPE SHA256:...\", as `s2s-sd host add` records it)")
 
 
 def _fencing(defs: Definitions) -> Iterator[Problem]:
@@ -112,12 +131,24 @@ def _fencing(defs: Definitions) -> Iterator[Problem]:
             yield _problem(device, "name", f"{where}.name",
                            f"fence device '{device.name}' is defined twice")
         names.add(device.name)
+        if not FENCE_AGENT.match(device.agent):
+            yield _problem(device, "agent", f"{where}.agent",
+                           f"'{device.agent}' is not a fence agent name (e.g. fence_ipmilan)")
+        for key, pairs in (("params", device.params), ("secret_params", device.secret_params)):
+            for param, _value in pairs:
+                if not PARAMETER.match(param):
+                    yield _problem(device, key, f"{where}.{key}",
+                                   f"'{param}' is not a parameter name (letters, digits, _, -)")
         if not device.hosts:
             yield _problem(device, "hosts", f"{where}.hosts", "must name the hosts it fences")
+        listed: set[str] = set()
         for host in device.hosts:
             if host not in hg.host_names:
                 yield _problem(device, "hosts", f"{where}.hosts",
                                f"host '{host}' is not in hostgroup.hosts")
+            elif host in listed:
+                yield _problem(device, "hosts", f"{where}.hosts", f"host '{host}' is listed twice")
+            listed.add(host)
             covered.add(host)
         overlap = {k for k, _ in device.params} & {k for k, _ in device.secret_params}
         for key in sorted(overlap):
@@ -136,6 +167,7 @@ def _groups(defs: Definitions) -> Iterator[Problem]:
     aliases: dict[str, IpService] = {}
     units: dict[str, SystemdService] = {}
     mounts: list[MountService] = []
+    host_ips = _host_addresses(defs)
     for group in defs.groups:
         where = f"groups.{group.name}"
         if not IDENTIFIER.match(group.name):
@@ -173,7 +205,7 @@ def _groups(defs: Definitions) -> Iterator[Problem]:
                 yield _problem(service, "name", service_path(service, "name"),
                                f"the unit name {unit[:40]}... exceeds {MAX_UNIT_NAME} characters")
             if isinstance(service, IpService):
-                yield from _ip(service, vips, aliases, defs)
+                yield from _ip(service, vips, aliases, defs, host_ips)
             elif isinstance(service, MountService):
                 yield from _mount(service)
                 mounts.append(service)
@@ -186,33 +218,39 @@ def _groups(defs: Definitions) -> Iterator[Problem]:
                     yield _problem(service, found.key, service_path(service, found.key),
                                    found.message)
     yield from _mount_overlaps(mounts)
-    yield from _pacemaker_ids(defs)
 
 
-def _pacemaker_ids(defs: Definitions) -> Iterator[Problem]:
-    """Pacemaker ids (group = GROUP, primitive = GROUP_SERVICE, fence devices by name)
-    share one namespace: `a` + service `b_c` and `a_b` + service `c` would collide."""
-    seen: dict[str, str] = {}
-    for group in defs.groups:
-        seen.setdefault(group.name, f"groups.{group.name}")
-    if defs.fencing:
-        for device in defs.fencing.devices:
-            where = f"fencing.devices.{device.name}"
-            if device.name in seen:
-                yield _problem(device, "name", f"{where}.name", f"Pacemaker id '{device.name}' "
-                               f"is also the id of {seen[device.name]}")
-            seen.setdefault(device.name, where)
-    for group in defs.groups:
-        for service in group.services:
-            pid = f"{group.name}_{service.name}"
-            if pid in seen and seen[pid] != service_path(service):
-                yield _problem(service, "name", service_path(service, "name"),
-                               f"Pacemaker id '{pid}' is also the id of {seen[pid]}")
-            seen.setdefault(pid, service_path(service))
+def _ip_of(text: str) -> IPAddress | None:
+    """text as an IP address (zone dropped, IPv4-mapped IPv6 as IPv4), else None."""
+    try:
+        address = ipaddress.ip_address(text.partition("%")[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
 
-def _ip(service: IpService, vips: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, IpService],
-        aliases: dict[str, IpService], defs: Definitions) -> Iterator[Problem]:
+def _host_addresses(defs: Definitions) -> dict[IPAddress, Host]:
+    """The address of every host as far as the definitions say: its `address` (an IP, or
+    the name of another host of the group, followed), or its name when that is an IP."""
+    by_name = {h.name: h for h in defs.hostgroup.hosts}
+    found: dict[IPAddress, Host] = {}
+    for host in defs.hostgroup.hosts:
+        value = host.address or host.name
+        followed = {host.name}
+        while value in by_name and value not in followed:
+            followed.add(value)
+            value = by_name[value].address or value
+        for candidate in (value, host.name):
+            address = _ip_of(candidate)
+            if address is not None:
+                found.setdefault(address, host)
+    return found
+
+
+def _ip(service: IpService, vips: dict[IPAddress, IpService], aliases: dict[str, IpService],
+        defs: Definitions, host_ips: dict[IPAddress, Host]) -> Iterator[Problem]:
     prefix = service.address.partition("/")[2]
     if "/" not in service.address:
         yield _problem(service, "address", service_path(service, "address"),
@@ -230,7 +268,18 @@ def _ip(service: IpService, vips: dict[ipaddress.IPv4Address | ipaddress.IPv6Add
         else:
             address = iface.ip
             network = iface.network
-            if (address.is_multicast or address.is_loopback or address.is_unspecified
+            mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+            if mapped is not None:
+                yield _problem(service, "address", service_path(service, "address"),
+                               f"'{address}' is an IPv4-mapped IPv6 address: give the IPv4 "
+                               f"address {mapped} itself")
+            elif address in host_ips:
+                host = host_ips[address]
+                yield _problem(service, "address", service_path(service, "address"),
+                               f"VIP {address} is the address of host {host.name} "
+                               f"({host.origin.file}:{host.line_of('address')}): taking it "
+                               "down would take the host off the network")
+            elif (address.is_multicast or address.is_loopback or address.is_unspecified
                     or address.is_link_local):
                 yield _problem(service, "address", service_path(service, "address"),
                                f"'{address}' cannot be a virtual IP (multicast, loopback, "
@@ -265,9 +314,10 @@ def _ip(service: IpService, vips: dict[ipaddress.IPv4Address | ipaddress.IPv6Add
 
 def _mount(service: MountService) -> Iterator[Problem]:
     mp = service.mountpoint
-    if not mp.startswith("/") or posixpath.normpath(mp) != mp or mp == "/":
+    if not _valid_mountpoint(mp):
         yield _problem(service, "mountpoint", service_path(service, "mountpoint"),
-                       f"'{mp}' must be an absolute, normalised path other than /")
+                       f"'{_shorten(mp)}' must be an absolute, normalised path other than /, "
+                       f"without blanks, at most {MAX_PATH_BYTES} bytes")
     if not DEVICE.match(service.device):
         yield _problem(service, "device", service_path(service, "device"),
                        f"'{service.device}' must be a device path, UUID=, LABEL= or host:/path")
@@ -279,46 +329,58 @@ def _mount(service: MountService) -> Iterator[Problem]:
                        "mount options must not contain blanks")
 
 
-def _ancestors(path: str) -> Iterator[str]:
-    while True:
-        path = posixpath.dirname(path)
-        yield path
-        if path in ("/", ""):
-            return
+def _normal_absolute(mp: str) -> bool:
+    return mp.startswith("/") and mp != "/" and posixpath.normpath(mp) == mp
+
+
+def _valid_mountpoint(mp: str) -> bool:
+    # blanks would split the space-separated disk lists of kits members and fstab fields
+    return (_normal_absolute(mp) and not any(ch.isspace() for ch in mp)
+            and len(mp.encode("utf-8", "surrogateescape")) <= MAX_PATH_BYTES)
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _mount_overlaps(mounts: Iterable[MountService]) -> Iterator[Problem]:
     """Same mountpoint twice, a mountpoint inside another group's, a nested mountpoint
-    mounted before its parent, the same device twice. Linear: ancestors are looked up."""
+    mounted before its parent, the same device twice. A mountpoint's ancestors are looked
+    up only at the lengths some mountpoint has (mp[:n] where mp[n] is '/'): never every
+    ancestor string cut anew, which is quadratic in the depth (an 800 KB path: minutes)."""
     ordered = list(mounts)
     first_by_path: dict[str, tuple[int, MountService]] = {}
     first_by_device: dict[str, MountService] = {}
     for index, service in enumerate(ordered):
         first_by_path.setdefault(service.mountpoint, (index, service))
+    # nesting means something only between absolute, normalised paths
+    lengths = sorted({len(mp) for mp in first_by_path if _normal_absolute(mp)})
     for index, service in enumerate(ordered):
         mp = service.mountpoint
         first_index, first = first_by_path[mp]
         if first_index != index:
             yield _problem(service, "mountpoint", service_path(service, "mountpoint"),
-                           f"mountpoint {mp} is also used by {service_path(first)}")
+                           f"mountpoint {_shorten(mp)} is also used by {service_path(first)}")
             continue
-        for ancestor in _ancestors(mp):
+        ancestors = (mp[:n] for n in lengths if n < len(mp) and mp[n] == "/")
+        for ancestor in ancestors if _normal_absolute(mp) else ():
             if ancestor not in first_by_path:
                 continue
             parent_index, parent = first_by_path[ancestor]
             if parent.group != service.group:
                 yield _problem(service, "mountpoint", service_path(service, "mountpoint"),
-                               f"{mp} is inside {parent.mountpoint} of another group "
-                               f"({service_path(parent)}): the groups could not move apart")
+                               f"{_shorten(mp)} is inside {_shorten(parent.mountpoint)} of "
+                               f"another group ({service_path(parent)}): the groups could not "
+                               "move apart")
             elif parent_index > index:
                 yield _problem(service, "mountpoint", service_path(service, "mountpoint"),
-                               f"{mp} is inside {parent.mountpoint}, which is mounted later "
-                               f"({service_path(parent)}): put that one first")
+                               f"{_shorten(mp)} is inside {_shorten(parent.mountpoint)}, which "
+                               f"is mounted later ({service_path(parent)}): put that one first")
         # a parent that comes later in another group sees this one as its child: report
         # the pair once, on the nested one (above)
         if service.device in first_by_device:
             yield _problem(service, "device", service_path(service, "device"),
-                           f"device {service.device} is also mounted by "
+                           f"device {_shorten(service.device)} is also mounted by "
                            f"{service_path(first_by_device[service.device])}")
         first_by_device.setdefault(service.device, service)
 

@@ -109,7 +109,8 @@ _KIT = "s2s_sd.cli.kits"
 @click.group(cls=MainGroup, context_settings={"help_option_names": ["-h", "--help"]},
              lazy={
                  "check": f"{_DEF}:check", "guard": f"{_RUN}:guard", "init": f"{_DEF}:init",
-                 "service": f"{_DEF}:service", "vip": "s2s_sd.cli.vip:vip",
+                 "service": f"{_DEF}:service", "group": f"{_DEF}:group_command",
+                 "host": "s2s_sd.cli.hosts:host", "vip": "s2s_sd.cli.vip:vip",
                  "sync": f"{_RUN}:sync_command", "move": f"{_RUN}:move",
                  "start": f"{_RUN}:start", "stop": f"{_RUN}:stop", "status": f"{_RUN}:status",
                  "recover": f"{_RUN}:recover", "agent": f"{_RUN}:agent",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,11 +37,12 @@ def host_option(func: F) -> F:
     )(func)
 
 
-def load_checked(basedir: Path, host: str | None, files: bool = True, kits: bool = False
-                 ) -> tuple[Definitions, list[Problem]]:
+def load_checked(basedir: Path, host: str | None, files: bool = True, kits: bool = False,
+                 staged: Mapping[str, str] | None = None) -> tuple[Definitions, list[Problem]]:
     """Load and validate; raise InvalidDefinitions with every problem, or return the
-    definitions and the warnings. kits: also the service kits on the disks mounted here."""
-    definitions, problems = load_raw(basedir, host or local_host())
+    definitions and the warnings. kits: also the service kits on the disks mounted here.
+    staged: definition texts to validate before they are written (see load_raw)."""
+    definitions, problems = load_raw(basedir, host or local_host(), staged)
     if definitions is not None:
         problems += validate(definitions)
         if files:

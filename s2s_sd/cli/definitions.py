@@ -1,12 +1,12 @@
-"""Commands on the definitions: check, generate, apply, guard, init, service new."""
+"""Commands on the definitions: check, generate, apply, init, service new, group new."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import click
 
+from s2s_sd.cli.changes import Change
 from s2s_sd.cli.common import (
     basedir_option,
     echo_warnings,
@@ -14,10 +14,12 @@ from s2s_sd.cli.common import (
     load_checked,
     local_host,
 )
+from s2s_sd.edit import insert_block, toml_string
 from s2s_sd.engines.systemd import install_units, package_file
-from s2s_sd.errors import BadInput, Refused
+from s2s_sd.errors import BadInput, InvalidDefinitions, Refused
 from s2s_sd.hosts.state import read_assignments
-from s2s_sd.load import GROUPS_DIR, MAIN_FILE
+from s2s_sd.load import GROUPS_DIR, MAIN_FILE, load_raw
+from s2s_sd.model import Definitions, Group
 from s2s_sd.plan import boot_groups
 from s2s_sd.render.systemd import UnitSettings, render_units
 from s2s_sd.validate import IDENTIFIER
@@ -124,72 +126,141 @@ def service() -> None:
     """Scaffold services."""
 
 
-_GROUP_HEADER = r"^\s*\[\s*groups\s*\.\s*{name}\s*\]"
+# example member names in a new group's file, one per type
+_EXAMPLE_NAMES = {"mount": "data", "ip": "vip", "script": "daemon", "exec": "app",
+                  "systemd": "unit", "kits": "kits"}
+# types written as a working [[services]] table (its files are made from the templates);
+# the others as a commented template: their keys name a device, an address, a program,
+# the disks of kits, that only the administrator knows
+_FILLED = ("script",)
+_SERVICE_TYPES = tuple(_EXAMPLE_NAMES)
+_SCAFFOLD_MARK = "# s2s-sd service new {name}"
 
 
-def _group_file(basedir: Path, group: str) -> tuple[Path, str]:
-    """The file defining the group, and the header a new service gets in it."""
-    group_file = basedir / GROUPS_DIR / f"{group}.toml"
-    if group_file.is_file():
-        return group_file, "[[services]]"
-    main = basedir / MAIN_FILE
-    if re.search(_GROUP_HEADER.format(name=re.escape(group)), main.read_text(encoding="utf-8"),
-                 re.MULTILINE):
-        return main, f"[[groups.{group}.services]]"
-    raise BadInput(f"group '{group}' is not defined in {basedir} (neither [groups.{group}] in "
-                   f"{MAIN_FILE} nor {GROUPS_DIR}/{group}.toml)")
+def service_table(kind: str, name: str, group: str, header: str,
+                  commented: str | None = None) -> str:
+    """A [[services]] table of one type with every key: the required ones set, the
+    optional ones commented. commented: the whole table is commented out (one level of
+    #), under this line."""
+    body = package_file("templates", "services", kind) + package_file(
+        "templates", "services", "common")
+    lines = [header, *body.replace("@NAME@", name).replace("@GROUP@", group).splitlines()]
+    if commented is None:
+        return "".join(f"{line}\n" for line in lines)
+    return f"{commented}\n" + "".join(f"# {line}\n" for line in lines)
+
+
+def _group_where(basedir: Path, group: str) -> tuple[Definitions, Group]:
+    """The definitions as they are (not validated: a group `group new` just made has no
+    services yet) and the group."""
+    definitions, problems = load_raw(basedir, local_host())
+    if definitions is None:
+        raise InvalidDefinitions(problems)
+    found = definitions.group(group)
+    if found is None:
+        raise BadInput(f"group '{group}' is not defined in {basedir} (neither [groups.{group}] "
+                       f"in {MAIN_FILE} nor {GROUPS_DIR}/{group}.toml)")
+    return definitions, found
+
+
+def _empty_groups(definitions: Definitions) -> set[str]:
+    return {g.name for g in definitions.groups if not g.services}
 
 
 @service.command("new")
 @basedir_option
 @click.argument("name")
 @click.option("--group", "group", required=True, help="Group the service joins (last member).")
-@click.option("--type", "kind", type=click.Choice(["script"]), default="script",
-              show_default=True, help="Service type to scaffold.")
+@click.option("--type", "kind", type=click.Choice(_SERVICE_TYPES), default="script",
+              show_default=True,
+              help="Service type. script: an init script and its sysconfig file from the "
+                   "templates, ready to run; the others: a commented template of the "
+                   "type's keys to fill in.")
 def service_new(basedir: Path, name: str, group: str, kind: str) -> None:
-    """Scaffold an s2s init script and its sysconfig file from the templates and add the
-    service to the group's definition file."""
+    """Add service NAME to GROUP's definition file, after its last service."""
     if not IDENTIFIER.match(name):
         raise BadInput(f"service name {name!r}: letters, digits and _, starting with a letter")
-    definitions, _ = load_checked(basedir, None, files=False)
-    existing = definitions.group(group)
-    if existing is None:
-        raise BadInput(f"group '{group}' is not defined in {basedir}")
-    if any(s.name == name for s in existing.services):
-        raise BadInput(f"group '{group}' already has a service '{name}'")
-    script, config = f"init.d/{name}", f"sysconfig/{name}"
-    for relpath in (script, config):
-        if (basedir / relpath).exists():
-            raise BadInput(f"{basedir / relpath} exists already: nothing was changed")
-    templates = {script: basedir / "init.tpl" / "script",
-                 config: basedir / "sysconfig.tpl" / "config"}
-    for template in templates.values():
-        if not template.is_file():
-            raise BadInput(f"{template} is missing: run `s2s-sd init` or restore it")
-    definition_file, header = _group_file(basedir, group)
-    original = definition_file.read_text(encoding="utf-8")
-    block = (f"\n{header}\n"
-             f'name   = "{name}"\n'
-             f'type   = "{kind}"\n'
-             f'script = "{script}"\n'
-             f'config = "{config}"\n')
-    written: list[Path] = []
-    try:
-        for relpath, template in templates.items():
-            text = template.read_text(encoding="utf-8")
-            text = text.replace("@NAME@", name).replace("@GROUP@", group)
-            write_file_atomic(basedir / relpath, text, 0o755 if relpath == script else 0o644)
-            written.append(basedir / relpath)
-        write_file_atomic(definition_file, original.rstrip("\n") + "\n" + block,
-                          definition_file.stat().st_mode & 0o777)
-        load_checked(basedir, None)
-    except BaseException:
-        # leave the base dir as it was: the new files go, the definition file comes back
-        write_file_atomic(definition_file, original, definition_file.stat().st_mode & 0o777)
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise
-    click.echo(f"{group}: added service {name} ({kind}): {script}, {config}, "
-               f"{definition_file.relative_to(basedir)}")
+    definitions, found = _group_where(basedir, group)
+    definition_file = found.origin.file
+    change = Change(basedir)
+    if any(s.name == name for s in found.services) or \
+            f"{_SCAFFOLD_MARK.format(name=name)} " in change.text(definition_file):
+        raise BadInput(f"group '{group}' already has a service '{name}' in {definition_file}")
+    in_main = definition_file == MAIN_FILE
+    header = f"[[groups.{group}.services]]" if in_main else "[[services]]"
+    block = service_table(kind, name, group, header, None if kind in _FILLED else
+                          f"{_SCAFFOLD_MARK.format(name=name)} --type {kind}: fill in, "
+                          "then remove one level of #")
+    made = []
+    if kind == "script":
+        for relpath, template, mode in ((f"init.d/{name}", "init.tpl/script", 0o755),
+                                        (f"sysconfig/{name}", "sysconfig.tpl/config", 0o644)):
+            source = basedir / template
+            if not source.is_file():
+                raise BadInput(f"{source} is missing: run `s2s-sd init` or restore it")
+            text = source.read_text(encoding="utf-8").replace("@NAME@", name)
+            change.create(relpath, text.replace("@GROUP@", group), mode)
+            made.append(relpath)
+    change.edit(definition_file,
+                lambda text: insert_block(text, block, ("groups", group) if in_main else ()))
+    change.validate(tolerate_empty=_empty_groups(definitions))
+    change.write()
+    if kind in _FILLED:
+        click.echo(f"{group}: added service {name} ({kind}) to {definition_file}"
+                   + (f"; {', '.join(made)}" if made else ""))
+        todo = f"edit {', '.join(made)}" if made else f"check {definition_file}"
+    else:
+        click.echo(f"{group}: template of service {name} ({kind}) added to {definition_file}, "
+                   "commented out")
+        todo = f"fill in {name} in {definition_file} and uncomment it"
+    click.echo(f"next: {todo}, then s2s-sd check && s2s-sd sync")
 
 
+@click.group("group")
+def group_command() -> None:
+    """Scaffold groups."""
+
+
+@group_command.command("new")
+@basedir_option
+@click.argument("name")
+@click.option("--hosts", default=None, metavar="H1,H2",
+              help="Hosts the group may run on, in preference order (default: all).")
+def group_new(basedir: Path, name: str, hosts: str | None) -> None:
+    """Write groups/NAME.toml: the group, with a commented example of every service type."""
+    if not IDENTIFIER.match(name):
+        raise BadInput(f"group name {name!r}: letters, digits and _, starting with a letter")
+    definitions, problems = load_raw(basedir, local_host())
+    if definitions is None:
+        raise InvalidDefinitions(problems)
+    existing = definitions.group(name)
+    if existing is not None:
+        raise BadInput(f"group '{name}' exists already ({existing.origin.file}): "
+                       "nothing was changed")
+    known = definitions.hostgroup.host_names
+    chosen = [h.strip() for h in (hosts or "").split(",") if h.strip()]
+    unknown = [h for h in chosen if h not in known]
+    if (hosts is not None and not chosen) or unknown:
+        raise BadInput(f"--hosts {hosts!r}: {', '.join(unknown) or 'no host'} not in host group "
+                       f"{definitions.hostgroup.name} ({', '.join(known)})")
+    hosts_line = (f"hosts = [{', '.join(toml_string(h) for h in chosen)}]"
+                  "   # allowed hosts in preference order" if chosen else
+                  f"# hosts = [{', '.join(toml_string(h) for h in known)}]"
+                  "   # allowed hosts in preference order; default: all")
+    text = package_file("templates", "skeleton", "group.toml").replace(
+        "@HOSTS@", hosts_line).replace("@NAME@", name)
+    examples = "\n".join(
+        service_table(kind, example, name, "[[services]]",
+                      f"# example: type {kind}"
+                      + (f" (`s2s-sd service new NAME --group {name}` makes its files)"
+                         if kind in _FILLED else ""))
+        for kind, example in _EXAMPLE_NAMES.items())
+    relpath = f"{GROUPS_DIR}/{name}.toml"
+    change = Change(basedir)
+    change.create(relpath, f"{text}\n{examples}")
+    change.validate(tolerate_empty={name, *_empty_groups(definitions)})
+    change.write()
+    click.echo(f"{relpath}: group {name} on {', '.join(chosen or known)}")
+    click.echo(f"next: s2s-sd service new SERVICE --group {name} --type "
+               f"{'|'.join(_SERVICE_TYPES)} (or fill in an example in {relpath}), "
+               "then s2s-sd check && s2s-sd sync")

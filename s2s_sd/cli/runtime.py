@@ -76,7 +76,13 @@ def sync_command(basedir: Path, list_only: bool, restore: int | None, break_lock
         hostgroup = load_definitions(basedir, local_host()).hostgroup.name
         sync_module.restore_into(hostgroup, restore, basedir)
         click.echo(f"generation {restore} restored into {basedir}")
-    admin = _admin(basedir)
+    sync_all(basedir, break_lock=break_lock)
+
+
+def sync_all(basedir: Path, definitions: Definitions | None = None,
+             break_lock: bool = False) -> None:
+    """Sync to every host and say where; exit 1 when a host missed it."""
+    admin = _admin(basedir, definitions)
     number, synced, missed = admin.sync(break_lock)
     click.echo(f"generation {number}: {', '.join(synced) or 'no host'}"
                + (f"; NOT synced: {', '.join(missed)}" if missed else ""))

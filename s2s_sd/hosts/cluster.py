@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from s2s_sd.edit import set_string
 from s2s_sd.engines import pacemaker as cib_apply
 from s2s_sd.engines import pacemaker_runtime as crm
 from s2s_sd.engines.crm_mon import ClusterStatus, GroupState, fail_count_text
@@ -82,34 +83,10 @@ def parse_lifetime(text: str) -> dt.timedelta:
 
 # -- the engine switch in s2s.toml -------------------------------------------------------
 
-_TABLE = re.compile(r"^\s*\[([^\[\]]+)\]\s*(#.*)?$")
-_ENGINE = re.compile(r'^(\s*engine\s*=\s*)(["\'])(\w+)\2(.*)$')
-
-
 def set_engine_text(text: str, engine: Engine) -> str:
     """s2s.toml's text with [hostgroup] engine set (the line changed in place, or added
     after the table header); everything else stays as the operator wrote it."""
-    lines = text.splitlines(keepends=True)
-    table = None
-    header = None
-    for index, line in enumerate(lines):
-        match = _TABLE.match(line)
-        if match:
-            table = match.group(1).strip()
-            if table == "hostgroup":
-                header = index
-            continue
-        if table == "hostgroup":
-            found = _ENGINE.match(line.rstrip("\r\n"))
-            if found:
-                ending = line[len(line.rstrip("\r\n")):]
-                lines[index] = (f"{found.group(1)}{found.group(2)}{engine.value}"
-                                f"{found.group(2)}{found.group(4)}{ending}")
-                return "".join(lines)
-    if header is None:
-        raise BadInput(f"{CONFIG_FILE} has no [hostgroup] table")
-    lines.insert(header + 1, f'engine = "{engine.value}"\n')
-    return "".join(lines)
+    return set_string(text, ("hostgroup",), "engine", engine.value)
 
 
 def write_engine(basedir: Path, engine: Engine) -> str:

@@ -36,6 +36,20 @@ DEFAULT_REMOTE_COMMAND = "/usr/local/bin/s2s-sd"
 SSH_EXTRA_ENV = "S2S_SD_SSH_OPTIONS"
 
 
+def remote_command() -> str:
+    """The s2s-sd program on the other hosts."""
+    return os.environ.get(REMOTE_COMMAND_ENV) or DEFAULT_REMOTE_COMMAND
+
+
+def ssh_command(sharing: Sequence[str]) -> list[str]:
+    """ssh as every connection of s2s-sd runs it: no prompts, host keys checked, as root,
+    the site's own S2S_SD_SSH_OPTIONS last; `sharing`: its ControlMaster options."""
+    return ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+            "-o", "ConnectTimeout=5", "-o", "ServerAliveInterval=5",
+            "-o", "ServerAliveCountMax=2", *sharing, "-l", "root",
+            *shlex.split(os.environ.get(SSH_EXTRA_ENV, ""))]
+
+
 class HostUnreachable(OperationFailed):
     def __init__(self, host: str, reason: str) -> None:
         self.host = host
@@ -162,7 +176,7 @@ class Transport:
         self.local_host = local_host
         self.basedir = basedir
         self.local_handler = local_handler
-        self.remote_command = os.environ.get(REMOTE_COMMAND_ENV) or DEFAULT_REMOTE_COMMAND
+        self.remote_command = remote_command()
         self.sessions: dict[str, AgentSession] = {}
         self.sessions_lock = threading.Lock()
 
@@ -188,13 +202,9 @@ class Transport:
 
     def ssh_argv(self, host: str, stream: bool = False) -> list[str]:
         os.makedirs(SSH_CONTROL_DIR, mode=0o700, exist_ok=True)
-        argv = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-                "-o", "ConnectTimeout=5", "-o", "ServerAliveInterval=5",
-                "-o", "ServerAliveCountMax=2",
-                "-o", "ControlMaster=auto", "-o", f"ControlPath={SSH_CONTROL_DIR}/ssh-%C",
-                "-o", "ControlPersist=120",
-                "-l", "root"]
-        argv += shlex.split(os.environ.get(SSH_EXTRA_ENV, ""))
+        argv = ssh_command(["-o", "ControlMaster=auto",
+                            "-o", f"ControlPath={SSH_CONTROL_DIR}/ssh-%C",
+                            "-o", "ControlPersist=120"])
         remote = [self.remote_command, "agent", "--basedir", str(self.basedir)]
         if stream:
             remote.append("--stream")

@@ -229,22 +229,27 @@ class _Ids:
     """Every id of the document, to report duplicates where they were declared."""
 
     def __init__(self) -> None:
-        self.owner: dict[str, tuple[Declared, str]] = {}
+        self.owner: dict[str, tuple[Declared, str | None, str]] = {}
         self.problems: list[Problem] = []
 
-    def claim(self, element: etree._Element, obj: Declared, where: str) -> None:
-        for node in element.iter():
+    def claim(self, nodes: Iterable[etree._Element], obj: Declared, key: str | None,
+              where: str) -> None:
+        """The ids of nodes belong to obj (its `key`, for the line), shown as `where`."""
+        line = obj.line_of(key) if key else obj.origin.line
+        for node in nodes:
             node_id = node.get("id")
             if node_id is None:
                 continue
             if node_id in self.owner:
-                first, first_where = self.owner[node_id]
+                first, first_key, first_where = self.owner[node_id]
+                first_line = first.line_of(first_key) if first_key else first.origin.line
                 self.problems.append(Problem(
-                    obj.origin.file, obj.origin.line, where,
+                    obj.origin.file, line, where,
                     f"Pacemaker id '{node_id}' is also produced by {first_where} "
-                    f"({first.origin.file}:{first.origin.line}); rename one of them"))
+                    f"({first.origin.file}:{first_line}); rename one of them"))
+                return  # one collision per declared thing: the rest follow from it
             else:
-                self.owner[node_id] = (obj, where)
+                self.owner[node_id] = (obj, key, where)
 
 
 def build_cib(defs: Definitions, settings: PacemakerSettings | None = None,
@@ -269,16 +274,23 @@ def build_cib(defs: Definitions, settings: PacemakerSettings | None = None,
         _sub(nodes, "node", id=str(number), uname=host)
     rsc_parent = _sub(config, "resources")
     constraints = _sub(config, "constraints")
-    for element in managed_resources(defs, settings, secrets):
+    resources = list(managed_resources(defs, settings, secrets))
+    locations = list(managed_constraints(defs, settings))
+    problems = _claim_all(defs, resources, locations)
+    if problems:
+        raise InvalidDefinitions(problems)
+    for element in resources:
         rsc_parent.append(element)
-    for element in managed_constraints(defs, settings):
+    for element in locations:
         constraints.append(element)
     _sub(cib, "status")
-    ids = _Ids()
-    _claim_all(defs, cib, ids)
-    if ids.problems:
-        raise InvalidDefinitions(ids.problems)
     return cib
+
+
+def id_problems(defs: Definitions) -> list[Problem]:
+    """Every Pacemaker id produced twice, against the definition that produced it: the
+    rule `check` applies (validate.py) and `generate`/`apply` enforce (build_cib)."""
+    return _claim_all(defs, list(managed_resources(defs)), list(managed_constraints(defs)))
 
 
 def stonith_enabled(defs: Definitions) -> str | None:
@@ -288,20 +300,38 @@ def stonith_enabled(defs: Definitions) -> str | None:
     return "true" if defs.fencing.enabled else "false"
 
 
-def _claim_all(defs: Definitions, cib: etree._Element, ids: _Ids) -> None:
+def _claim_all(defs: Definitions, resources: list[etree._Element],
+               constraints: list[etree._Element]) -> list[Problem]:
+    """Claim every id for the definition that produced it: a member for its primitive,
+    the group (its hooks) for the hook member, the group's or device's `hosts` for its
+    location constraints."""
+    ids = _Ids()
     by_group = {g.name: g for g in defs.groups}
     by_device = {d.name: d for d in _fence_devices(defs)}
-    for element in cib.iterfind("configuration/resources/*"):
+    for element in resources:
         rsc = element.get("id", "")
         group = by_group.get(rsc)
-        if group is not None:
-            ids.claim(element, group, f"groups.{rsc}")
-        else:
-            ids.claim(element, by_device[rsc], f"fencing.devices.{rsc}")
-    for element in cib.iterfind("configuration/constraints/*"):
+        if group is None:
+            ids.claim(element.iter(), by_device[rsc], "name", f"fencing.devices.{rsc}")
+            continue
+        where = f"groups.{rsc}"
+        members = {primitive_id(rsc, s.name): s for s in group.services}
+        ids.claim([element], group, None, where)
+        for child in element:
+            service = members.get(child.get("id", ""))
+            if child.tag != "primitive":
+                ids.claim(child.iter(), group, None, where)
+            elif service is not None:
+                ids.claim(child.iter(), service, "name", f"{where}.services.{service.name}")
+            else:  # the hook member
+                key = "pre_move" if group.pre_move else "post_move"
+                ids.claim(child.iter(), group, key, f"{where}.{key}")
+    for element in constraints:
         rsc = element.get("rsc", "")
         owner: Declared = by_group.get(rsc) or by_device[rsc]
-        ids.claim(element, owner, f"constraint of {rsc}")
+        prefix = "groups" if rsc in by_group else "fencing.devices"
+        ids.claim(element.iter(), owner, "hosts", f"{prefix}.{rsc}.hosts")
+    return ids.problems
 
 
 def _fence_devices(defs: Definitions) -> list[FenceDevice]:

@@ -22,6 +22,7 @@ from functools import cache
 
 import jinja2
 
+from s2s_sd.errors import BadInput, printable
 from s2s_sd.layout import kit_timeout, kits_disks
 from s2s_sd.model import (
     Definitions,
@@ -74,15 +75,43 @@ def dropin_path(service: SystemdService) -> str:
 
 
 _NEEDS_QUOTES = re.compile(r"[\s'\";]")
+# what a path written bare into a unit line (Documentation=, the guard's Environment=
+# and ExecStart=) may contain: no blanks, quotes, backslashes, specifiers or variables
+_PLAIN_PATH = re.compile(r"/[A-Za-z0-9_./@+,:=~-]*\Z")
+
+
+def _escape(arg: str, expand_variables: bool) -> str:
+    """arg with systemd's escapes (systemd.syntax(7), systemd.service(5)): backslash and
+    double quote C-escaped, % doubled against specifier expansion, $ doubled where the
+    line expands $VARIABLES (Exec*=), and anything unprintable (newline, control
+    characters, Unicode separators) as a C escape, so a value never leaves its line."""
+    out: list[str] = []
+    for ch in arg:
+        if ch in '\\"':
+            out.append("\\" + ch)
+        elif ch == "%":
+            out.append("%%")
+        elif ch == "$" and expand_variables:
+            out.append("$$")
+        elif not ch.isprintable() and ch != " ":
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x80 else
+                       f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _quoted(arg: str, expand_variables: bool) -> str:
+    escaped = _escape(arg, expand_variables)
+    if not escaped or _NEEDS_QUOTES.search(arg):
+        return f'"{escaped}"'
+    return escaped
 
 
 def quote(arg: str) -> str:
     """One argument of an Exec*= line: systemd's own quoting, no shell involved."""
-    escaped = (arg.replace("\\", "\\\\").replace('"', '\\"')
-               .replace("%", "%%").replace("$", "$$"))
-    if not escaped or _NEEDS_QUOTES.search(arg):
-        return f'"{escaped}"'
-    return escaped
+    return _quoted(arg, expand_variables=True)
 
 
 def command_line(argv: Sequence[str]) -> str:
@@ -90,7 +119,26 @@ def command_line(argv: Sequence[str]) -> str:
 
 
 def env_assignment(name: str, value: str) -> str:
-    return "Environment=" + quote(f"{name}={value}")
+    # Environment= expands specifiers but not $VARIABLES: a $ stays single
+    return "Environment=" + _quoted(f"{name}={value}", expand_variables=False)
+
+
+def unit_line_text(text: str) -> str:
+    """Free text (Description=) on one unit line: blanks of any kind (newlines, U+2028)
+    collapsed, unprintable characters shown as escapes, % doubled (specifiers), and no
+    trailing backslash (it would continue the line into the next directive)."""
+    one_line = printable(" ".join(str(text).split()))
+    return one_line.replace("%", "%%").rstrip("\\ ")
+
+
+def check_unit_paths(settings: UnitSettings) -> None:
+    """The host paths written bare into unit lines must be plain (BadInput otherwise)."""
+    for what, path in (("base dir", settings.basedir), ("s2s-sd program", settings.command),
+                       ("helper directory", settings.libexec)):
+        if not _PLAIN_PATH.match(path) or len(path) > 4095:
+            raise BadInput(f"{what} {printable(path)!r}: units need an absolute path of "
+                           "letters, digits and _ . / @ + , : = ~ - (no blanks, quotes, %, $ "
+                           "or backslashes); for the base dir give one with --target-basedir")
 
 
 @cache
@@ -104,7 +152,7 @@ def _templates() -> jinja2.Environment:
         autoescape=False,  # unit files are not HTML
     )
     # a description must stay on its line and must not start specifier expansion
-    env.filters["unitline"] = lambda text: " ".join(str(text).split()).replace("%", "%%")
+    env.filters["unitline"] = unit_line_text
     return env
 
 
@@ -234,6 +282,7 @@ def _pacemaker_units(group: Group, settings: UnitSettings) -> dict[str, str]:
 def render_units(defs: Definitions, settings: UnitSettings | None = None) -> Mapping[str, str]:
     """All unit files for the host group, identical for every host."""
     settings = settings or UnitSettings()
+    check_unit_paths(settings)
     files: dict[str, str] = {}
     if defs.hostgroup.engine is Engine.PACEMAKER:
         for group in defs.groups:

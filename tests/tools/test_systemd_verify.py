@@ -16,6 +16,7 @@ from s2s_sd.load import load_definitions
 from s2s_sd.render.systemd import GUARD_TEMPLATE, UnitSettings, guard_unit, render_units
 from s2s_sd.run import run
 from tests.conftest import EXAMPLES, REPO
+from tests.unit.test_value_sinks import write_nasty_definitions
 
 pytestmark = pytest.mark.tools
 
@@ -86,3 +87,22 @@ def test_verify_rejects_a_broken_unit(tmp_path: Path) -> None:
     broken.write_text("[Unit]\nDescription=x\n[Service]\nExecStart=relative/path\n")
     code, output = verify(unit_dir, [broken.name])
     assert code != 0, output
+
+
+def test_units_with_nasty_but_valid_values_pass_verify(basedir: Path, tmp_path: Path) -> None:
+    # shell, specifier, quoting and XML syntax in devices, mountpoints, arguments and
+    # descriptions (issue 11, item 15): escaped, systemd reads every unit without remarks
+    write_nasty_definitions(basedir)
+    defs = load_definitions(basedir, "n1")
+    files = render_units(defs, local_settings(tmp_path))
+    unit_dir = tmp_path / "units"
+    for relpath, text in files.items():
+        path = unit_dir / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    shutil.copy(EXAMPLES / "systemd" / "ora-db.service", unit_dir)
+    names = ["s2s-ora-redo.service", "s2s-web-httpd.service", "s2s-ora.target"]
+    assert "$$(touch" in (unit_dir / names[0]).read_text()
+    code, output = verify(unit_dir, names)
+    assert code == 0, output
+    assert output.strip() == "", f"systemd-analyze had remarks:\n{output}"

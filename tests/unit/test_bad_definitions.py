@@ -130,8 +130,9 @@ CASES = [
          "not a service unit name"),
     Case("pacemaker-id-collision", "groups/web_vip.toml", None,
          '[[services]]\nname = "db"\ntype = "systemd"\nunit = "webvip-db.service"\n',
-         "groups/web.toml:6: groups.web.services.vip.name",
-         "Pacemaker id 'web_vip' is also the id of groups.web_vip"),
+         "groups/web_vip.toml:1: groups.web_vip",
+         "Pacemaker id 'web_vip' is also produced by groups.web.services.vip "
+         "(groups/web.toml:6)"),
     Case("toml-syntax-error", "groups/ora.toml", 'name       = "redo"', 'name       = "redo',
          "groups/ora.toml:16: (syntax)", "TOML syntax error"),
     Case("empty-main-file", "s2s.toml", None, "", "s2s.toml:1: (file)", "empty"),
@@ -156,8 +157,76 @@ CASES = [
          'stop_timeout  = 60\n\n[[services]]\nname = "kits"\ntype = "kits"\n'
          "kit_timeout = 0",
          "groups/ora.toml:45: groups.ora.services.kits.kit_timeout", "must be a positive"),
+    # issue 11, item 14: what check accepts, generate must render
+    Case("pacemaker-id-hooks-member", "groups/ora.toml", 'name    = "vip"', 'name    = "hooks"',
+         "groups/ora.toml:24: groups.ora.services.hooks", "Pacemaker id 'ora_hooks'"),
+    Case("pacemaker-id-fence-device-like-hooks", "s2s.toml", "[fencing]\nenabled = false",
+         '[fencing]\nenabled = true\n[[fencing.devices]]\nname = "ora_hooks"\n'
+         'agent = "fence_ipmilan"\nhosts = ["n1"]',
+         "groups/ora.toml:5: groups.ora.pre_move", "Pacemaker id 'ora_hooks'"),
+    Case("fence-device-host-twice", "s2s.toml", "[fencing]\nenabled = false",
+         '[fencing]\nenabled = true\n[[fencing.devices]]\nname = "ipmi_n1"\n'
+         'agent = "fence_ipmilan"\nhosts = ["n1", "n1"]',
+         "s2s.toml:25: fencing.devices.ipmi_n1.hosts", "host 'n1' is listed twice"),
+    Case("fence-param-control-character", "s2s.toml", "[fencing]\nenabled = false",
+         '[fencing]\nenabled = true\n[[fencing.devices]]\nname = "ipmi_n1"\n'
+         'agent = "fence_ipmilan"\nhosts = ["n1"]\nparams = { ip = "10.0.0.1\\u0001" }',
+         "s2s.toml:26: fencing.devices.ipmi_n1.params", "control character \\x01"),
+    Case("fence-agent-bad-name", "s2s.toml", "[fencing]\nenabled = false",
+         '[fencing]\nenabled = true\n[[fencing.devices]]\nname = "ipmi_n1"\n'
+         'agent = "fence ipmilan"\nhosts = ["n1"]',
+         "s2s.toml:24: fencing.devices.ipmi_n1.agent", "not a fence agent name"),
+    Case("description-control-character", "groups/web.toml",
+         'description = "intranet web server"', 'description = "intranet\\u0007 web"',
+         "groups/web.toml:2: groups.web.description", "control character \\x07"),
+    Case("device-control-character", "groups/ora.toml", 'device     = "/dev/mapper/ora_data"',
+         'device     = "/dev/mapper/ora\\u0085data"',
+         "groups/ora.toml:11: groups.ora.services.data.device", "control character \\x85"),
+    Case("stickiness-huge-hex", "groups/web.toml", 'hosts       = ["n3", "n1"]',
+         'hosts       = ["n3", "n1"]\nstickiness = 0x' + "f" * 4000,
+         "groups/web.toml:4: groups.web.stickiness", "at most 1000000, not a huge number"),
+    Case("start-timeout-huge-hex", "groups/ora.toml", "start_timeout = 60",
+         "start_timeout = 0x" + "f" * 4000,
+         "groups/ora.toml:39: groups.ora.services.db.start_timeout", "at most 86400 seconds"),
+    Case("timeout-absurd", "groups/ora.toml", "stop_timeout  = 60",
+         "stop_timeout  = 1" + "0" * 20,
+         "groups/ora.toml:40: groups.ora.services.db.stop_timeout", "at most 86400 seconds"),
+    Case("integer-over-4300-digits", "groups/ora.toml", "stop_timeout  = 60",
+         "stop_timeout  = " + "9" * 5000, "groups/ora.toml:40: (syntax)",
+         "thousands of digits"),
+    Case("toml-nested-1000-deep", "groups/web.toml", 'alias   = "www"',
+         'alias   = "www"\nx = ' + "[" * 1000 + "]" * 1000, "groups/web.toml:10: (syntax)",
+         "nested more than"),
+    # item 15: values that would break out of their unit line, CIB attribute or hosts line
+    Case("exec-argument-newline", "groups/web.toml", '"8081"',
+         '"1000\\nExecStartPre=/bin/touch /tmp/pwned"',
+         "groups/web.toml:14: groups.web.services.httpd.command",
+         "element 4 contains the control character \\n"),
+    Case("mountpoint-newline", "groups/ora.toml", 'mountpoint = "/disk/ora/01"',
+         'mountpoint = "/disk/ora/01\\nExecStartPre=/bin/touch /tmp/pwned"',
+         "groups/ora.toml:19: groups.ora.services.redo.mountpoint", "control character \\n"),
+    Case("mountpoint-blank", "groups/ora.toml", 'mountpoint = "/disk/ora/01"',
+         'mountpoint = "/disk/ora 01"',
+         "groups/ora.toml:19: groups.ora.services.redo.mountpoint", "without blanks"),
+    Case("alias-newline", "groups/web.toml", 'alias   = "www"', 'alias   = "www\\n6.6.6.6 evil"',
+         "groups/web.toml:9: groups.web.services.vip.alias", "control character \\n"),
+    Case("alias-blank", "groups/web.toml", 'alias   = "www"', 'alias   = "www evil"',
+         "groups/web.toml:9: groups.web.services.vip.alias", "must be letters, digits"),
+    # item 22 (check side): a VIP that is a host's own address
+    Case("vip-is-host-address", "groups/web.toml", 'address = "192.168.77.23/24"',
+         'address = "192.168.77.12/24"', "groups/web.toml:8: groups.web.services.vip.address",
+         "VIP 192.168.77.12 is the address of host n2 (s2s.toml:13)"),
+    Case("vip-is-host-name", "s2s.toml", 'hosts  = ["n1", "n2", "n3"]',
+         'hosts  = ["n1", "n2", "n3", "192.168.77.23"]',
+         "groups/web.toml:8: groups.web.services.vip.address",
+         "VIP 192.168.77.23 is the address of host 192.168.77.23"),
+    Case("vip-ipv4-mapped", "groups/web.toml", 'address = "192.168.77.23/24"',
+         'address = "::ffff:192.168.77.23/120"',
+         "groups/web.toml:8: groups.web.services.vip.address", "IPv4-mapped IPv6 address"),
 ]
-PACEMAKER_CASES = {"pacemaker-without-fencing", "fence-device-unknown-host"}
+PACEMAKER_CASES = {"pacemaker-without-fencing", "fence-device-unknown-host",
+                   "pacemaker-id-fence-device-like-hooks", "fence-device-host-twice",
+                   "fence-param-control-character", "fence-agent-bad-name"}
 
 
 def apply_case(base: Path, case: Case) -> None:
@@ -216,6 +285,22 @@ def test_all_problems_reported_at_once(basedir: Path) -> None:
     for where in ("s2s.toml:5: hostgroup.name", "groups/web.toml:9: groups.web.services.vip",
                   "groups/ora.toml:16: groups.ora.services.data.name"):
         assert where in result.stderr, result.stderr
+
+
+def test_pacemaker_id_of_a_host_named_like_a_constraint(basedir: Path) -> None:
+    # the location constraint per host and the rule for all other nodes share a prefix
+    main_file = basedir / "s2s.toml"
+    text = main_file.read_text()
+    text = text.replace('hosts  = ["n1", "n2", "n3"]',
+                        'hosts  = ["n1", "n2", "n3", "allowed-hosts"]')
+    text = text.replace('hosts       = ["n1", "n2", "n3"]',
+                        'hosts       = ["n1", "allowed-hosts"]')
+    main_file.write_text(text)
+    result = CliRunner().invoke(main, ["check", "--basedir", str(basedir), "--host", "n1"])
+    assert result.exit_code == 2, result.output
+    assert "s2s.toml:27: groups.censhare.hosts: Pacemaker id " \
+           "'s2s-sd-location-censhare-allowed-hosts' is also produced by groups.censhare.hosts" \
+        in result.stderr, result.stderr
 
 
 def test_unreadable_basedir(tmp_path: Path) -> None:

@@ -14,8 +14,8 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.unit
 
 PACKAGE = REPO / "s2s_sd"
-CORE = ["model.py", "load.py", "validate.py", "plan.py", "tomlpos.py", "errors.py", "render",
-        "layout.py"]
+CORE = ["model.py", "load.py", "validate.py", "plan.py", "tomlpos.py", "edit.py", "errors.py",
+        "render", "layout.py"]
 FORBIDDEN = {"subprocess", "pystemd", "pyroute2", "click", "socket", "s2s_sd.run"}
 
 
