@@ -21,8 +21,10 @@ from s2s_sd.writer import write_file_atomic
 
 MANIFEST = ".s2s-sd-manifest"
 OCF_SCRIPT_PACKAGE_FILE = ("ocf", "script")
-OCF_HOOK_PACKAGE_FILE = ("ocf", "hook")
-OCF_KITS_PACKAGE_FILE = ("ocf", "kits")
+# installed next to the script agent: the pacemaker engine's hook member (ocf:s2s:hook)
+# and exec/systemd members (ocf:s2s:unit); ocf:s2s:kits, which the kits members' units
+# run with either engine
+OCF_SIBLING_AGENTS = ("hook", "kits", "unit")
 MOUNT_HELPER_PACKAGE_FILE = ("units", "s2s-mount")
 
 
@@ -46,17 +48,13 @@ def helper_files(settings: UnitSettings) -> dict[str, str]:
     agent = resources.files("s2s_sd").joinpath(*OCF_SCRIPT_PACKAGE_FILE)
     if agent.is_file():
         files[settings.script_agent] = agent.read_text(encoding="utf-8")
-        # the pacemaker engine's hook member (ocf:s2s:hook), next to the script agent
-        hook = resources.files("s2s_sd").joinpath(*OCF_HOOK_PACKAGE_FILE)
-        if hook.is_file():
-            files[str(Path(settings.script_agent).parent / "hook")] = hook.read_text(
-                encoding="utf-8")
-        # ocf:s2s:kits, which the kits members' units run with either engine
-        kits = resources.files("s2s_sd").joinpath(*OCF_KITS_PACKAGE_FILE)
-        if kits.is_file():
-            # Pacemaker passes no `command`: the agent's default must be this install's
-            files[str(Path(settings.script_agent).parent / "kits")] = kits.read_text(
-                encoding="utf-8").replace(paths.PACKAGE_PROGRAM, settings.command)
+        for name in OCF_SIBLING_AGENTS:
+            sibling = resources.files("s2s_sd").joinpath("ocf", name)
+            if sibling.is_file():
+                # Pacemaker passes no `command`: an agent's default program (ocf:s2s:kits
+                # calls s2s-sd) must be this install's
+                files[str(Path(settings.script_agent).parent / name)] = sibling.read_text(
+                    encoding="utf-8").replace(paths.PACKAGE_PROGRAM, settings.command)
     return files
 
 

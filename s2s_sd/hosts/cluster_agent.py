@@ -11,14 +11,17 @@ hosts/agent.py's dispatch, validated the same way: bad requests are refused, exi
                          of the groups running here ("retire": stop them without stopping
                          anything they started, then remove the tombstones)
     stage_systemd_units  migration to systemd: the systemd engine's units without the parts
-                         that would bind running services to targets not yet started
+                         that would bind running services to targets not yet started, and
+                         without ocf:s2s:unit's runtime drop-ins (Restart=no,
+                         Before=pacemaker.service), which belong to the cluster
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,7 @@ from s2s_sd.errors import BadInput, OperationFailed
 from s2s_sd.hosts import state
 from s2s_sd.hosts.agent import AgentContext, _arg, _group, apply_local_units
 from s2s_sd.model import Engine, ExecService, Group, SystemdService
+from s2s_sd.render.pacemaker import UNIT_AGENT_DROPIN, unit_of
 from s2s_sd.render.systemd import (
     UnitSettings,
     dropin_path,
@@ -227,9 +231,36 @@ def op_stage_systemd_units(ctx: AgentContext, args: Mapping[str, Any]) -> dict[s
             elif isinstance(service, SystemdService):
                 units.pop(dropin_path(service), None)
     report = install_units(Path("/"), units, settings, (), [g.name for g in defs.groups])
+    released = _remove_cluster_dropins(defs.groups)
+    if released:
+        daemon_reload()
     state.log_action(defs.hostgroup.name, ctx.host,
-                     f"migrate: staged systemd-engine units ({len(report.written)} written)")
-    return {"written": report.written, "removed": report.removed}
+                     f"migrate: staged systemd-engine units ({len(report.written)} written"
+                     + (f"; cluster drop-ins removed from {', '.join(released)}"
+                        if released else "") + ")")
+    return {"written": report.written, "removed": report.removed, "released": released}
+
+
+def _remove_cluster_dropins(groups: Sequence[Group]) -> list[str]:
+    """The units whose ocf:s2s:unit drop-in this removed (the agent keeps it after a
+    stop; under the systemd engine the unit files' own Restart= apply again)."""
+    released = []
+    for group in groups:
+        for service in group.services:
+            unit = unit_of(service)
+            if unit is None:
+                continue
+            path = TOMBSTONE_DIR / f"{unit}.d" / UNIT_AGENT_DROPIN
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise OperationFailed(f"cannot remove {path}: {exc}") from exc
+            released.append(unit)
+            with contextlib.suppress(OSError):
+                path.parent.rmdir()  # only when nothing else is in it
+    return released
 
 
 CLUSTER_OPERATIONS: Mapping[str, Callable[[AgentContext, Mapping[str, Any]],

@@ -9,8 +9,10 @@ What an experienced pcs/crm user would write by hand:
                                    ip -> ocf:heartbeat:IPaddr2
                                    script -> ocf:s2s:script (this package's agent)
                                    kits -> ocf:s2s:kits (this package's agent)
-                                   systemd -> systemd:UNIT
-                                   exec -> systemd:s2s-GROUP-SERVICE.service
+                                   systemd -> ocf:s2s:unit (unit=UNIT)
+                                   exec -> ocf:s2s:unit (unit=s2s-GROUP-SERVICE.service)
+                                   (not Pacemaker's systemd: class, which polls
+                                   every start and stop: see s2s_sd/ocf/unit)
     <primitive id=GROUP_hooks>     last, when the group has pre_move/post_move hooks:
                                    ocf:s2s:hook, whose stop runs the pre-move hook before
                                    any member stops and whose start runs the post-move
@@ -60,10 +62,14 @@ CIB_FILE = "cib.xml"
 AGENT_FILE = "ocf/s2s/script"  # installed as /usr/lib/ocf/resource.d/s2s/script
 HOOK_AGENT_FILE = "ocf/s2s/hook"  # installed as /usr/lib/ocf/resource.d/s2s/hook
 KITS_AGENT_FILE = "ocf/s2s/kits"  # installed as /usr/lib/ocf/resource.d/s2s/kits
+UNIT_AGENT_FILE = "ocf/s2s/unit"  # installed as /usr/lib/ocf/resource.d/s2s/unit
 AGENT_PROVIDER = "s2s"
 AGENT_TYPE = "script"
 HOOK_AGENT_TYPE = "hook"
 KITS_AGENT_TYPE = "kits"
+UNIT_AGENT_TYPE = "unit"
+# the runtime drop-in ocf:s2s:unit writes before a start (/run/systemd/system/UNIT.d/)
+UNIT_AGENT_DROPIN = "50-s2s-pacemaker.conf"
 HOOKS_MEMBER = "hooks"  # the hook member's id is GROUP_hooks
 
 MANAGED_META = "s2s-sd-managed"  # meta attribute on every top-level resource s2s-sd owns
@@ -107,7 +113,9 @@ _SCRIPT = _Agent("ocf", AGENT_PROVIDER, AGENT_TYPE, 60, 60, 30, 30)
 _HOOK = _Agent("ocf", AGENT_PROVIDER, HOOK_AGENT_TYPE, 320, 320, 60, 20)
 # every kit may take its kit_timeout: the member's defaults leave room for a few
 _KITS = _Agent("ocf", AGENT_PROVIDER, KITS_AGENT_TYPE, 600, 600, 30, 60)
-_SYSTEMD_DEFAULTS = (100, 100, 60, 100)  # Pacemaker's own systemd-class defaults
+# exec and systemd members: start/stop as Pacemaker's systemd class advises, monitor as
+# the agent advises (it asks systemd once: no need for the class's 100 s)
+_UNIT = _Agent("ocf", AGENT_PROVIDER, UNIT_AGENT_TYPE, 100, 100, 30, 30)
 _STONITH_MONITOR = (60, 20)
 
 
@@ -156,12 +164,13 @@ def warnings(defs: Definitions) -> list[str]:
 
 def render_pacemaker(defs: Definitions,
                      settings: PacemakerSettings | None = None) -> dict[str, str]:
-    """{"cib.xml": complete CIB, "ocf/s2s/script" and "ocf/s2s/hook": the OCF agents}
+    """{"cib.xml": complete CIB, "ocf/s2s/{script,hook,kits,unit}": the OCF agents}
     (no secrets inside)."""
     cib = build_cib(defs, settings)
     return {CIB_FILE: to_text(cib), AGENT_FILE: agent_text(),
             HOOK_AGENT_FILE: agent_text(HOOK_AGENT_TYPE),
-            KITS_AGENT_FILE: agent_text(KITS_AGENT_TYPE)}
+            KITS_AGENT_FILE: agent_text(KITS_AGENT_TYPE),
+            UNIT_AGENT_FILE: agent_text(UNIT_AGENT_TYPE)}
 
 
 def agent_text(name: str = AGENT_TYPE) -> str:
@@ -427,12 +436,18 @@ def _agent_of(service: Service) -> _Agent:
         return _SCRIPT
     if isinstance(service, KitsService):
         return _KITS
-    unit = service.unit if isinstance(service, SystemdService) else None
-    if isinstance(service, ExecService):
-        unit = exec_unit(service.group, service.name)
-    if unit is None:
+    if unit_of(service) is None:
         raise TypeError(f"no Pacemaker rendering for {type(service).__name__}")
-    return _Agent("systemd", None, unit, *_SYSTEMD_DEFAULTS)
+    return _UNIT
+
+
+def unit_of(service: Service) -> str | None:
+    """The systemd unit ocf:s2s:unit drives for an exec or systemd member."""
+    if isinstance(service, SystemdService):
+        return service.unit
+    if isinstance(service, ExecService):
+        return exec_unit(service.group, service.name)
+    return None
 
 
 def _params(service: Service, settings: PacemakerSettings,
@@ -460,7 +475,8 @@ def _params(service: Service, settings: PacemakerSettings,
         if service.config:
             params.append(("config", f"{settings.basedir}/{service.config}"))
         return params
-    return []
+    unit = unit_of(service)
+    return [("unit", unit)] if unit else []
 
 
 def _primitive(service: Service, settings: PacemakerSettings,

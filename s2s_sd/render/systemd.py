@@ -9,7 +9,7 @@ Per group GROUP with members m1..mn:
   UNIT.d/s2s-GROUP.conf     for `systemd` members: binds the existing unit into the chain;
                             s2s-GROUP-mI.service is then a proxy bound to that unit
 With the pacemaker engine Pacemaker orders and places members, so only the units it
-calls (exec members, as `systemd:s2s-GROUP-SERVICE`) are generated, bound to nothing.
+calls (exec members, driven by `ocf:s2s:unit`) are generated, bound to nothing.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from lab.backend import LabNodes
@@ -146,13 +147,13 @@ def hooks_log(lab: LabNodes, node: str) -> str:
     return lab.exec(node, ["cat", "/var/log/s2s-sd/hooks.log"], check=False).stdout
 
 
-def remove_from_cluster(lab: LabNodes) -> None:
+def remove_from_cluster(lab: LabNodes, groups: Sequence[str] = GROUPS) -> None:
     """s2s-sd's resources and constraints out of the CIB, fencing back to the lab's
     `stonith-enabled=false`, maintenance mode off: the cluster as the lab made it."""
     node = next(n for n in NODES if lab.is_running(n))
     lab.exec(node, ["crm_attribute", "--type", "crm_config", "--name", "maintenance-mode",
                     "--delete"], check=False)
-    for group in GROUPS:
+    for group in groups:
         lab.exec(node, ["crm_resource", "--resource", group, "--meta", "--set-parameter",
                         "target-role", "--parameter-value", "Stopped"], check=False)
     lab.exec(node, ["crm_resource", "--wait", "--timeout=120s"], check=False, timeout=180)
@@ -161,7 +162,7 @@ def remove_from_cluster(lab: LabNodes) -> None:
     for cid in re.findall(r'<rsc_location id="((?:s2s-sd-|cli-)[^"]+)"', constraints):
         lab.exec(node, ["cibadmin", "--delete", "--scope", "constraints", "--xml-text",
                         f'<rsc_location id="{cid}"/>'], check=False)
-    for group in GROUPS:
+    for group in groups:
         lab.exec(node, ["cibadmin", "--delete", "--scope", "resources", "--xml-text",
                         f'<group id="{group}"/>'], check=False)
     lab.exec(node, ["cibadmin", "--delete", "--scope", "resources", "--xml-text",

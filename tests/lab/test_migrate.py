@@ -65,6 +65,9 @@ def site(systemd_site: LabNodes, cluster_lab: LabNodes) -> LabNodes:
     return cluster_lab
 
 
+CENSHARE_APP_DROPIN = "/run/systemd/system/s2s-censhare-app.service.d/50-s2s-pacemaker.conf"
+
+
 def pids(lab: LabNodes) -> dict[str, str]:
     """The processes of the running groups: they must survive a migration."""
     found = {
@@ -159,6 +162,8 @@ def test_migrate_to_pacemaker_and_back_stops_nothing(site: LabNodes) -> None:
     back = s2s(lab, "n1", "move", "censhare", "--to", "n3")
     assert back.ok, back.stdout + back.stderr
     assert cli_constraints(lab) == []
+    # started by ocf:s2s:unit: its runtime drop-in is there
+    assert lab.exec("n3", ["test", "-f", CENSHARE_APP_DROPIN], check=False).ok
 
     before = pids(lab)
     since = time.time()
@@ -182,6 +187,11 @@ def test_migrate_to_pacemaker_and_back_stops_nothing(site: LabNodes) -> None:
     maintenance = lab.exec("n1", ["crm_attribute", "--type", "crm_config", "--name",
                                   "maintenance-mode", "--query"], check=False).stdout
     assert "value=true" not in maintenance
+    # ocf:s2s:unit's drop-ins (Restart=no, Before=pacemaker.service) went with the cluster
+    for node in NODES:
+        left = lab.exec(node, ["sh", "-c", "ls /run/systemd/system/*.d/50-s2s-pacemaker.conf"
+                               " 2>/dev/null"], check=False).stdout
+        assert not left.strip(), (node, left)
     # the systemd engine's boot links are back on the hosts the groups run on
     links = lab.exec("n3", ["ls", "/etc/systemd/system/multi-user.target.wants"]).stdout
     assert "s2s-censhare.target" in links

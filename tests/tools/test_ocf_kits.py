@@ -14,12 +14,12 @@ import pytest
 
 from s2s_sd.run import run
 from tests.conftest import REPO
+from tests.tools.ocf_checks import assert_meta_data_valid, assert_shellcheck_clean, tool
 
 pytestmark = pytest.mark.tools
 
 AGENT = REPO / "s2s_sd" / "ocf" / "kits"
 COMMAND = REPO / ".venv" / "bin" / "s2s-sd"
-DTD = Path("/usr/share/resource-agents/ra-api-1.dtd")
 KIT = """#!/bin/sh
 case "${0##*/}" in
     start) touch "$KIT_DIR/../$KIT_NAME.running" ;;
@@ -27,12 +27,6 @@ case "${0##*/}" in
     state) [ -e "$KIT_DIR/../$KIT_NAME.running" ] && exit 0; exit 3 ;;
 esac
 """
-
-
-def tool(name: str) -> str:
-    path = shutil.which(name)
-    assert path, f"{name} is not installed: run scripts/setup test"
-    return path
 
 
 @pytest.fixture
@@ -55,32 +49,12 @@ def disks() -> Iterator[list[Path]]:
 
 
 def test_shellcheck_clean() -> None:
-    result = run([tool("shellcheck"), "--severity=style", str(AGENT)], check=False)
-    assert result.ok, result.stdout + result.stderr
+    assert_shellcheck_clean(AGENT)
 
 
 def test_meta_data_passes_the_dtd_and_pcs() -> None:
-    text = run([str(AGENT), "meta-data"], env={"PATH": "/usr/bin:/bin"}).stdout
-    assert DTD.is_file(), "resource-agents is not installed"
-    dtd = run([tool("xmllint"), "--noout", "--dtdvalid", str(DTD), "-"], input=text,
-              check=False)
-    assert dtd.ok, dtd.stderr
-    check = (
-        "import sys\n"
-        "from pcs.lib.resource_agent.xml import _metadata_xml_to_dom, parse_metadata\n"
-        "from pcs.lib.resource_agent.types import ResourceAgentName\n"
-        "dom = _metadata_xml_to_dom(sys.stdin.read())\n"
-        "agent = parse_metadata(ResourceAgentName('ocf', 's2s', 'kits'), dom)\n"
-        "print(sorted(p.name for p in agent.parameters))\n"
-    )
-    assert shutil.which("pcs"), "pcs is not installed: run scripts/setup test"
-    result = run(["/usr/bin/python3", "-c", check], input=text, check=False)
-    assert result.ok, result.stderr
-    assert result.stdout.strip() == "['command', 'disks', 'kit_timeout']"
-    rng = Path("/usr/share/pcs/data/ocf-1.0.rng")
-    relaxng = run([tool("xmllint"), "--noout", "--relaxng", str(rng), "-"], input=text,
-                  check=False)
-    assert relaxng.ok, relaxng.stderr
+    params, _actions = assert_meta_data_valid(AGENT, "kits")
+    assert params == ["command", "disks", "kit_timeout"]
 
 
 def test_ocf_tester_passes(disks: list[Path]) -> None:

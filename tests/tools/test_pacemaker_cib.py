@@ -108,11 +108,17 @@ def simulate(cib: Path, out: Path, *args: str) -> Simulation:
 @pytest.fixture
 def running(tmp_path: Path) -> Simulation:
     """All three nodes up, with quorum, every group started."""
+    return simulate(quorate_cib(tmp_path), tmp_path / "up.xml", *ALL_UP)
+
+
+def quorate_cib(tmp_path: Path) -> Path:
     cib = generated(tmp_path)
     quorate = tmp_path / "quorate.xml"
     quorate.write_text(cib.read_text().replace("<cib ", '<cib have-quorum="1" ', 1))
-    return simulate(quorate, tmp_path / "up.xml", "--node-up", "n1", "--node-up", "n2",
-                    "--node-up", "n3")
+    return quorate
+
+
+ALL_UP = ("--node-up", "n1", "--node-up", "n2", "--node-up", "n3")
 
 
 def group_node(sim: Simulation, group: str) -> str | None:
@@ -209,3 +215,54 @@ def test_crm_configure_show(tmp_path: Path) -> None:
     assert "primitive censhare_db ocf:s2s:script" in text
     assert "location s2s-sd-location-web-n3 web 20: n3" in text
     assert "stonith-enabled=false" in text
+
+
+# -- exec and systemd members: ocf:s2s:unit ----------------------------------------------
+
+def test_unit_members_use_the_blocking_agent(running: Simulation) -> None:
+    cib = etree.parse(str(running.cib)).getroot()
+    for rsc in ("censhare_app", "ora_db", "web_httpd"):
+        prim = cib.find(f".//primitive[@id='{rsc}']")
+        assert prim is not None
+        assert (prim.get("class"), prim.get("provider"), prim.get("type")) == \
+            ("ocf", "s2s", "unit")
+    assert not cib.findall(".//primitive[@class='systemd']")
+
+
+def test_unit_start_failure_sends_the_group_to_its_next_host(tmp_path: Path) -> None:
+    # the agent fails a start when the unit dies right after it: web_httpd on n3
+    first = simulate(quorate_cib(tmp_path), tmp_path / "failed.xml", *ALL_UP,
+                     "--op-fail", "web_httpd_start_0@n3=1")
+    assert first.actions[-1] == ("web_httpd", "start", "n3")
+    # what the controller does with a failed start (start-failure-is-fatal, the
+    # default; crm_simulate only counts up)
+    run([tool("crm_attribute"), "--type", "status", "--node", "n3",
+         "--name", "fail-count-web_httpd#start_0", "--update", "INFINITY"],
+        extra_env={"CIB_file": str(first.cib)})
+    recovered = simulate(first.cib, tmp_path / "recovered.xml")
+    assert recovered.actions == [("web_httpd", "stop", "n3"), ("web_vip", "stop", "n3"),
+                                 ("web_vip", "start", "n1"), ("web_httpd", "start", "n1")]
+    assert group_node(recovered, "web") == "n1"
+
+
+def test_unit_monitor_failure_recovers_in_place(running: Simulation, tmp_path: Path) -> None:
+    # the recurring monitor (30 s) finds the unit dead: stop (idempotent), start again
+    sim = simulate(running.cib, tmp_path / "died.xml",
+                   "--op-inject", "web_httpd_monitor_30000@n3=7")
+    assert sim.actions == [("web_httpd", "stop", "n3"), ("web_httpd", "start", "n3")]
+    assert group_node(sim, "web") == "n3"
+
+
+def test_probe_adopts_a_running_unit_where_it_runs(tmp_path: Path) -> None:
+    # migrate --to pacemaker: the probes find web running on n1, not on its first host
+    # n3; the cluster keeps it there and never starts or stops a member of it
+    found_running = ("--op-fail", "web_vip_monitor_0@n1=0",
+                     "--op-fail", "web_httpd_monitor_0@n1=0")
+    sim = simulate(quorate_cib(tmp_path), tmp_path / "adopted-0.xml", *ALL_UP,
+                   *found_running)
+    web_actions = [a for a in sim.actions if a[0].startswith("web")]
+    for step in range(1, 4):  # each unexpected probe result ends a transition
+        sim = simulate(sim.cib, tmp_path / f"adopted-{step}.xml", *found_running)
+        web_actions += [a for a in sim.actions if a[0].startswith("web")]
+    assert web_actions == []
+    assert group_node(sim, "web") == "n1"

@@ -19,7 +19,6 @@ EXPECTED_FILES = (
     "./usr/lib/s2s-sd/s2s-mount",
     "./usr/lib/ocf/resource.d/s2s/script",
     "./usr/lib/ocf/resource.d/s2s/hook",
-    "./usr/lib/ocf/resource.d/s2s/kits",
     "./usr/share/man/man8/s2s-sd.8.gz",
     "./usr/share/man/man5/s2s-sd.toml.5.gz",
     "./usr/share/bash-completion/completions/s2s-sd",
@@ -29,6 +28,9 @@ EXPECTED_FILES = (
     "./usr/lib/tmpfiles.d/s2s-sd.conf",
     "./usr/lib/python3/dist-packages/s2s_sd/paths.py",
 )
+# every OCF agent s2s-sd ships (a new agent cannot be forgotten in debian/s2s-sd.install)
+AGENTS = tuple(f"./usr/lib/ocf/resource.d/s2s/{agent.name}"
+               for agent in sorted((REPO / "s2s_sd" / "ocf").iterdir()))
 
 
 def test_lintian_reports_no_error(deb_package: Path) -> None:
@@ -40,12 +42,11 @@ def test_lintian_reports_no_error(deb_package: Path) -> None:
 def test_package_holds_every_file_in_place(deb_package: Path) -> None:
     listing = run(["dpkg-deb", "-c", str(deb_package)]).stdout
     paths = {line.split()[-1] for line in listing.splitlines()}
-    missing = [p for p in EXPECTED_FILES if p not in paths]
+    missing = [p for p in (*EXPECTED_FILES, *AGENTS) if p not in paths]
     assert not missing, listing
     executables = {line.split()[-1] for line in listing.splitlines()
                    if line.startswith("-rwxr-xr-x")}
-    assert {"./usr/bin/s2s-sd", "./usr/lib/s2s-sd/s2s-mount",
-            "./usr/lib/ocf/resource.d/s2s/kits"} <= executables
+    assert {"./usr/bin/s2s-sd", "./usr/lib/s2s-sd/s2s-mount", *AGENTS} <= executables
 
 
 def test_package_depends_on_debian_12_modules(deb_package: Path) -> None:

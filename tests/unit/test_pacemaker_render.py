@@ -97,12 +97,16 @@ def test_ids_and_agents_follow_the_convention() -> None:
         ("censhare_data", "ocf", "heartbeat", "Filesystem"),
         ("censhare_vip", "ocf", "heartbeat", "IPaddr2"),
         ("censhare_db", "ocf", "s2s", "script"),
-        ("censhare_app", "systemd", None, "s2s-censhare-app.service"),
+        ("censhare_app", "ocf", "s2s", "unit"),
         ("censhare_hooks", "ocf", "s2s", "hook"),
     ]
     assert [m[0] for m in members["ora"]] == [
         "ora_data", "ora_redo", "ora_vip", "ora_listener", "ora_db", "ora_hooks"]
-    assert members["ora"][-2][1:] == ("systemd", None, "ora-db.service")
+    assert members["ora"][-2][1:] == ("ocf", "s2s", "unit")
+    # exec and systemd members: s2s-sd's blocking unit agent, not the polling systemd class
+    assert params(root, "censhare_app") == {"unit": "s2s-censhare-app.service"}
+    assert params(root, "ora_db") == {"unit": "ora-db.service"}
+    assert not root.findall(".//primitive[@class='systemd']")
     # no hooks, no hook member
     assert [m[0] for m in members["web"]] == ["web_vip", "web_httpd"]
 
@@ -140,7 +144,7 @@ def test_parameters_and_timeouts() -> None:
     assert ops(root, "censhare_db") == {"monitor": ("20s", "30s"), "start": ("0s", "30s"),
                                         "stop": ("0s", "30s")}
     assert ops(root, "censhare_data")["stop"] == ("0s", "30s")
-    assert ops(root, "ora_db") == {"monitor": ("60s", "100s"), "start": ("0s", "60s"),
+    assert ops(root, "ora_db") == {"monitor": ("30s", "30s"), "start": ("0s", "60s"),
                                    "stop": ("0s", "60s")}
 
 
