@@ -116,6 +116,8 @@ def move(basedir: Path, group: str, to: str, dry_run: bool, force: bool,
 
         cluster.move(definitions, basedir, group, to, dry_run, timeout, lifetime,
                      keep_constraint)
+        if dry_run:
+            _drill_target(basedir, definitions, group, to)
         return
     if timeout is not None or lifetime is not None or keep_constraint:
         raise BadInput("--timeout/--lifetime/--keep-constraint are Pacemaker-engine options")
@@ -125,6 +127,18 @@ def move(basedir: Path, group: str, to: str, dry_run: bool, force: bool,
         click.echo(f"move {group} --to {to}: plan (nothing changed)")
         for number, step in enumerate(steps, start=1):
             click.echo(f"  {number:2d}. {step}")
+        _drill_target(basedir, definitions, group, to, admin)
+
+
+def _drill_target(basedir: Path, definitions: Definitions, group: str, to: str,
+                  admin: Admin | None = None) -> None:
+    """move --dry-run: could TO take GROUP? The fire drill of that one cell (exit 1 when
+    it finds a failure: the move would fail)."""
+    from s2s_sd.cli.drill import drill_target
+
+    with admin or _admin(basedir, definitions) as asking:
+        if drill_target(asking, group, to):
+            sys.exit(1)
 
 
 @click.command()
