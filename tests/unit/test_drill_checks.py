@@ -339,7 +339,8 @@ def test_exec_program_and_user(basedir: Path, tmp_path: Path) -> None:
 
 
 class FakeSystemctl:
-    """systemctl of a host with UNITS installed, each with its is-enabled state."""
+    """systemctl of a host with UNITS installed, each with its unit file state (the bus
+    of a real systemd is not there in the unit tier)."""
 
     def __init__(self, units: dict[str, str]) -> None:
         self.units = units
@@ -347,12 +348,10 @@ class FakeSystemctl:
 
     def __call__(self, args: Sequence[str]) -> Result:
         self.calls.append(list(args))
-        unit = args[-1]
-        if unit not in self.units:
-            return Result(("systemctl", *args), 1, "", f"No files found for {unit}.")
-        if args[0] == "cat":
-            return Result(("systemctl", *args), 0, f"# /etc/systemd/system/{unit}\n", "")
-        return Result(("systemctl", *args), 0, self.units[unit] + "\n", "")
+        state = self.units.get(args[-1])
+        load = "not-found" if state is None else "masked" if state == "masked" else "loaded"
+        text = f"LoadState={load}\nUnitFileState={state or ''}\n"
+        return Result(("systemctl", *args), 0, text, "")
 
 
 def test_systemd_unit_installed_and_not_enabled(basedir: Path, tmp_path: Path) -> None:
@@ -360,16 +359,28 @@ def test_systemd_unit_installed_and_not_enabled(basedir: Path, tmp_path: Path) -
                              unit="ora-db.service")
     for units, unit_level, enabled_level in (
             ({}, Level.FAIL, None),
+            ({"ora-db.service": "masked"}, Level.FAIL, None),
             ({"ora-db.service": "disabled"}, Level.OK, Level.OK),
-            ({"ora-db.service": "enabled"}, Level.OK, Level.FAIL),
-            ({"ora-db.service": "masked"}, Level.OK, Level.FAIL)):
+            ({"ora-db.service": "static"}, Level.OK, Level.OK),
+            ({"ora-db.service": "enabled"}, Level.OK, Level.FAIL)):
         systemctl = FakeSystemctl(units)
         facts = facts_for(basedir, tmp_path, systemctl=systemctl)
         found = check_systemd(facts, group_of(facts, "ora"), service)
-        assert levels(found, "systemd.unit") == [unit_level]
+        assert levels(found, "systemd.unit") == [unit_level], units
         assert levels(found, "systemd.enabled") == ([enabled_level] if enabled_level else [])
         # questions only: never start, stop, enable
-        assert {call[0] for call in systemctl.calls} <= {"cat", "is-enabled"}
+        assert {call[0] for call in systemctl.calls} == {"show"}
+
+
+def test_systemd_unit_when_systemd_cannot_answer(basedir: Path, tmp_path: Path) -> None:
+    def no_bus(args: Sequence[str]) -> Result:
+        return Result(("systemctl", *args), 1, "", "Failed to connect to bus: Host is down")
+
+    facts = facts_for(basedir, tmp_path, systemctl=no_bus)
+    service = member(facts, "ora", "db")
+    assert isinstance(service, SystemdService)
+    [finding] = check_systemd(facts, group_of(facts, "ora"), service)
+    assert finding.level is Level.FAIL and "Failed to connect to bus" in finding.reason
 
 
 # -- kits --------------------------------------------------------------------------------------

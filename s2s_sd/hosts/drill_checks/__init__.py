@@ -25,7 +25,7 @@ Systemctl = Callable[[Sequence[str]], Result]
 
 
 def systemctl_readonly(args: Sequence[str]) -> Result:
-    """systemctl for questions only (cat, is-enabled): never start, stop or enable."""
+    """systemctl for questions only (show): never start, stop or enable."""
     return run(["systemctl", *args], check=False, timeout=30)
 
 

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from s2s_sd.drill import Finding, Level, fail, for_groups, ok
 from s2s_sd.engines.crm_mon import ClusterStatus
 from s2s_sd.hosts.drill_checks import HostFacts
+from s2s_sd.hosts.drill_checks.systemd_unit import unit_state
 from s2s_sd.model import Group
 from s2s_sd.render.pacemaker import build_cib
 
@@ -52,7 +53,7 @@ def check_agents(facts: HostFacts, group: Group) -> list[Finding]:
         elif cls == "stonith":
             present = shutil.which(kind, path=facts.search_path) is not None
         elif cls == "systemd":
-            present = facts.systemctl(["cat", "--", kind]).ok
+            present = unit_state(facts, kind)[0] == "loaded"
         else:
             present = False
         if present:
