@@ -113,7 +113,7 @@ def _cluster_status() -> tuple[Any, str | None]:
     from s2s_sd.engines import pacemaker_runtime
 
     try:
-        return pacemaker_runtime.status(full=False), None
+        return pacemaker_runtime.status(full=True), None  # nodes are in the full view only
     except OperationFailed as exc:
         return None, str(exc)
 
