@@ -239,6 +239,38 @@ class DrillReport:
         }
 
 
+# -- the record of the last drill (status shows its age) -----------------------------------------
+
+def drill_records(report: DrillReport, when: float) -> dict[str, dict[str, Any]]:
+    """group -> when it was last drilled, its worst cell, on which hosts."""
+    return {group: {"time": when,
+                    "result": worst(Level(report.cell(h, group)) for h in report.hosts
+                                    if report.cell(h, group) != NOT_ALLOWED).value,
+                    "hosts": [h for h in report.hosts if group in report.plan[h]]}
+            for group in report.groups}
+
+
+def age_text(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit}"
+    return f"{max(0, int(seconds))} s"
+
+
+def last_drill_line(records: Mapping[str, Any], groups: Sequence[str], now: float) -> str:
+    """`last drill: censhare OK 5 min ago, web never` (a malformed record reads as never)."""
+    parts = []
+    for group in groups:
+        record: Any = records.get(group)
+        try:
+            when, result = float(record["time"]), Level(record["result"])
+        except (KeyError, TypeError, ValueError):
+            parts.append(f"{group} never")
+            continue
+        parts.append(f"{group} {result.value} {age_text(now - when)} ago")
+    return "last drill: " + ", ".join(parts)
+
+
 def _columns(rows: Sequence[Sequence[str]]) -> list[str]:
     """Rows as lines, every column as wide as its widest cell (the last one unpadded)."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -12,7 +13,7 @@ import click
 from s2s_sd.cli.common import basedir_option
 from s2s_sd.cli.runtime import _admin, _definitions
 from s2s_sd.drill import DrillReport, render_table
-from s2s_sd.hosts.drill_run import run_drill
+from s2s_sd.hosts.drill_run import record_drill, run_drill
 from s2s_sd.hosts.orchestrate import Admin
 
 
@@ -51,5 +52,9 @@ def drill(basedir: Path, groups: tuple[str, ...], hosts: tuple[str, ...], as_jso
     with _admin(basedir, _definitions(basedir)) as admin:
         report = run_drill(admin.transport, admin.defs, basedir, admin.host, groups, hosts)
     show(report, as_json, show_ok=not problems)
+    try:  # for `status`: how long ago each group was drilled, with which result
+        record_drill(report, time.time())
+    except OSError as exc:
+        click.echo(f"s2s-sd: warning: the drill was not recorded: {exc}", err=True)
     if report.failed:
         sys.exit(1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -220,6 +221,10 @@ def _print_status(report: dict[str, Any]) -> None:
                    f"'{held['operation']}'")
     for alarm in report["alarms"]:
         click.echo(f"ALARM: {alarm}")
+    from s2s_sd.drill import last_drill_line
+
+    click.echo(last_drill_line(report.get("drills", {}), [g["group"] for g in report["groups"]],
+                               time.time()))
 
 
 @click.command()
@@ -239,6 +244,9 @@ def status(basedir: Path, as_json: bool) -> None:
         cluster.status(definitions, basedir, as_json)
         return
     report = _admin(basedir, definitions).status()
+    from s2s_sd.hosts.drill_run import read_drill_records
+
+    report["drills"] = read_drill_records(definitions.hostgroup.name)
     if as_json:
         click.echo(json.dumps(report, indent=2, sort_keys=True))
     else:

@@ -19,18 +19,20 @@ from s2s_sd.drill import (
     VipAnswer,
     clock_findings,
     drill_plan,
+    drill_records,
     fail,
     for_groups,
     vip_findings,
 )
 from s2s_sd.engines.systemd import UNIT_DIR, helper_files
-from s2s_sd.errors import BadInput
-from s2s_sd.hosts import sync
+from s2s_sd.errors import BadInput, OperationFailed
+from s2s_sd.hosts import state, sync
 from s2s_sd.hosts.drill_agent import package_version
 from s2s_sd.hosts.transport import Answer, Transport
 from s2s_sd.model import Definitions
 from s2s_sd.render.systemd import UnitSettings, render_units
 
+DRILL_RECORD = "drill.json"  # in the admin's state dir: the last drill of each group
 CHECK_TIMEOUT = 120.0
 PROBE_TIMEOUT = 30.0
 
@@ -132,3 +134,18 @@ def run_drill(transport: Transport, defs: Definitions, basedir: Path, admin: str
                        time.monotonic() - began)
 
 
+
+
+def read_drill_records(hostgroup: str) -> dict[str, Any]:
+    """group -> its last drill on this (admin) host; unreadable records count as none."""
+    try:
+        return state._read_json(state.state_dir(hostgroup) / DRILL_RECORD) or {}
+    except OperationFailed:
+        return {}
+
+
+def record_drill(report: DrillReport, when: float) -> None:
+    """Keep the drill's time and result per group in the admin's state dir."""
+    records = read_drill_records(report.hostgroup)
+    records.update(drill_records(report, when))
+    state._write_json(state.ensure_state_dir(report.hostgroup) / DRILL_RECORD, records)

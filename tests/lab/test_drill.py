@@ -92,6 +92,10 @@ def test_the_examples_pass_on_three_nodes_asked_in_parallel(drill_lab: LabNodes)
     # hosts asked in parallel: the whole drill, VIP probes included, well under 5 s
     assert report["seconds"] < 5.0, report["seconds"]
     print(f"drill of examples/ on 3 nodes: {report['seconds']:.2f} s")
+    # status shows how long ago each group was drilled, and with which result
+    shown = s2s(drill_lab, "n1", "status").stdout
+    assert "last drill: censhare OK 0 s ago, ora OK 0 s ago, web OK 0 s ago" in shown \
+        or "last drill: censhare OK 1 s ago" in shown, shown
 
 
 def test_a_missing_program(drill_lab: LabNodes) -> None:

@@ -4,6 +4,7 @@ answers (VIP answers, clock skew), the table and its JSON."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -13,15 +14,19 @@ from s2s_sd.drill import (
     Finding,
     Level,
     VipAnswer,
+    age_text,
     clock_findings,
     drill_plan,
+    drill_records,
     fail,
+    last_drill_line,
     ok,
     render_table,
     vip_findings,
     warn,
 )
 from s2s_sd.errors import BadInput
+from s2s_sd.hosts.drill_run import read_drill_records, record_drill
 from s2s_sd.load import load_definitions
 from s2s_sd.model import Definitions
 from tests.conftest import EXAMPLES
@@ -189,3 +194,32 @@ def test_json_carries_the_schema_version_and_every_finding() -> None:
     assert set(data["findings"][0]) == {"host", "group", "member", "level", "check", "reason"}
     assert set(data) == {"schema_version", "hostgroup", "admin", "seconds", "hosts", "groups",
                          "cells", "failed", "findings"}
+
+
+# -- the record of the last drill --------------------------------------------------------------
+
+def test_records_keep_each_groups_worst_cell_and_hosts() -> None:
+    records = drill_records(_report(), when=1000.0)
+    assert records == {
+        "censhare": {"time": 1000.0, "result": "FAIL", "hosts": ["n1", "n2"]},
+        "application-server": {"time": 1000.0, "result": "OK", "hosts": ["n1"]},
+        "ora": {"time": 1000.0, "result": "OK", "hosts": ["n2"]},
+    }
+
+
+def test_status_line_shows_the_age_of_the_last_drill() -> None:
+    records = {**drill_records(_report(), when=1000.0), "broken": {"time": "x"}}
+    line = last_drill_line(records, ["censhare", "ora", "web", "broken"], now=1000.0 + 7300)
+    assert line == ("last drill: censhare FAIL 2 h ago, ora OK 2 h ago, web never, "
+                    "broken never")
+    assert age_text(59) == "59 s" and age_text(61) == "1 min" and age_text(200000) == "2 d"
+
+
+def test_drill_is_recorded_in_the_admins_state_dir(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("S2S_SD_STATEDIR", str(tmp_path))
+    assert read_drill_records("c07") == {}
+    record_drill(_report(), when=5.0)
+    assert read_drill_records("c07")["censhare"]["result"] == "FAIL"
+    (tmp_path / "c07" / "drill.json").write_text("not json")
+    assert read_drill_records("c07") == {}  # unreadable: as if never drilled
