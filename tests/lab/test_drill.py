@@ -7,6 +7,7 @@ then repairs it. The drill itself must change nothing: no group starts anywhere.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -94,8 +95,8 @@ def test_the_examples_pass_on_three_nodes_asked_in_parallel(drill_lab: LabNodes)
     print(f"drill of examples/ on 3 nodes: {report['seconds']:.2f} s")
     # status shows how long ago each group was drilled, and with which result
     shown = s2s(drill_lab, "n1", "status").stdout
-    assert "last drill: censhare OK 0 s ago, ora OK 0 s ago, web OK 0 s ago" in shown \
-        or "last drill: censhare OK 1 s ago" in shown, shown
+    assert re.search(r"last drill: censhare OK \d+ s ago, ora OK \d+ s ago, web OK \d+ s ago",
+                     shown), shown
 
 
 def test_a_missing_program(drill_lab: LabNodes) -> None:
