@@ -6,7 +6,6 @@ then repairs it. The drill itself must change nothing: no group starts anywhere.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -14,15 +13,13 @@ from typing import Any
 import pytest
 
 from lab.backend import LabNodes
-from tests.lab.pacemaker_support import install_site as install_cluster_site
-from tests.lab.pacemaker_support import real_device_nodes, remove_from_cluster
+from tests.lab.drill_support import drill, failures, reason, sh
 from tests.lab.runtime_support import NODES, clean_node, install_site, s2s
 
 pytestmark = pytest.mark.lab
 
 # web's exec member runs this program (a link to python3, which s2s-sd itself needs)
 WEB_PROGRAM = "/usr/local/bin/s2s-webd"
-Failure = tuple[str, str, str | None, str]  # host, group, member, check
 
 
 @pytest.fixture(scope="module")
@@ -55,26 +52,6 @@ def drill_lab(site: LabNodes, lab: LabNodes) -> Iterator[LabNodes]:
                                  "ip -o addr show | grep -o '192\\.168\\.77\\.2[0-9]/'"],
                           check=False).stdout.strip()
         assert active == "", f"{node} runs something after the drill: {active}"
-
-
-def drill(lab: LabNodes, *args: str) -> tuple[int, dict[str, Any]]:
-    result = s2s(lab, "n1", "drill", "--json", *args, timeout=120)
-    assert result.stdout.startswith("{"), result.stdout + result.stderr
-    return result.returncode, json.loads(result.stdout)
-
-
-def failures(report: dict[str, Any]) -> set[Failure]:
-    return {(f["host"], f["group"], f["member"], f["check"]) for f in report["findings"]
-            if f["level"] == "FAIL"}
-
-
-def reason(report: dict[str, Any], host: str, check: str) -> str:
-    return next(f["reason"] for f in report["findings"]
-                if f["host"] == host and f["check"] == check and f["level"] == "FAIL")
-
-
-def sh(lab: LabNodes, node: str, script: str) -> None:
-    lab.exec(node, ["sh", "-c", script])
 
 
 def test_the_examples_pass_on_three_nodes_asked_in_parallel(drill_lab: LabNodes) -> None:
@@ -230,44 +207,3 @@ def test_move_dry_run_shows_the_targets_drill(drill_lab: LabNodes) -> None:
     assert "plan (nothing changed)" in result.stdout
     assert "n3    FAIL" in result.stdout and "mount.fstab" in result.stdout
 
-
-# -- the Pacemaker engine ----------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def cluster_site(lab_manager: Any) -> Iterator[LabNodes]:
-    """examples/ with engine = "pacemaker" (lab fencing off), applied to the cluster and
-    settled: every group runs where the cluster put it."""
-    lab = lab_manager.get(cluster=True)
-    try:
-        real_device_nodes(lab)
-        install_cluster_site(lab, fencing=False)
-        applied = s2s(lab, "n1", "apply", "pacemaker", timeout=600)
-        assert applied.ok, applied.stdout + applied.stderr
-        settle(lab)
-        yield lab
-    finally:
-        remove_from_cluster(lab)
-
-
-def settle(lab: LabNodes) -> None:
-    lab.exec("n1", ["crm_resource", "--wait", "--timeout=120s"], timeout=180)
-
-
-def test_pacemaker_node_in_standby(cluster_site: LabNodes, cluster_lab: LabNodes) -> None:
-    lab = cluster_lab
-    code, report = drill(lab)
-    assert (code, failures(report)) == (0, set()), failures(report)
-    agents = {f["reason"] for f in report["findings"] if f["check"] == "pacemaker.agent"}
-    assert {"ocf:heartbeat:Filesystem is installed", "ocf:s2s:script is installed",
-            "systemd:ora-db.service is installed"} <= agents
-    lab.exec("n1", ["crm_attribute", "--node", "n3", "--name", "standby", "--update", "on"])
-    try:
-        settle(lab)
-        code, report = drill(lab)
-    finally:
-        lab.exec("n1", ["crm_attribute", "--node", "n3", "--name", "standby", "--delete"])
-        settle(lab)
-    assert code == 1
-    assert failures(report) == {("n3", group, None, "pacemaker.node")
-                                for group in ("censhare", "ora", "web")}
-    assert "node n3 is standby" in reason(report, "n3", "pacemaker.node")
