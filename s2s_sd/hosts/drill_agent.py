@@ -49,18 +49,30 @@ def package_version() -> str:
 
 # -- arguments ------------------------------------------------------------------------------
 
-def _groups(ctx: AgentContext, args: Mapping[str, Any]) -> list[Group]:
+def _groups(ctx: AgentContext, args: Mapping[str, Any]) -> tuple[list[Group], list[str]]:
+    """(the groups to check, the names this host's definitions do not give it): a host on
+    another generation may not know a group yet; that is a finding, not an error."""
     from s2s_sd.hosts.agent import _arg
+    from s2s_sd.validate import IDENTIFIER
 
-    groups = []
+    groups, unknown = [], []
     for name in _arg(args, "groups", list):
-        group = ctx.defs().group(name) if isinstance(name, str) else None
-        if group is None:
-            raise BadInput(f"request: group {str(name)[:40]!r} is not defined on {ctx.host}")
-        if ctx.host not in group.hosts:
-            raise BadInput(f"request: group {group.name} may not run on {ctx.host}")
-        groups.append(group)
-    return groups
+        if not isinstance(name, str) or not IDENTIFIER.match(name):
+            raise BadInput(f"request: group {str(name)[:40]!r} is not an identifier")
+        group = ctx.defs().group(name)
+        if group is None or ctx.host not in group.hosts:
+            unknown.append(name)
+        else:
+            groups.append(group)
+    return groups, unknown
+
+
+def _unknown_findings(ctx: AgentContext, unknown: list[str]) -> list[Finding]:
+    from s2s_sd.drill import fail
+
+    return [fail(ctx.host, name, None, "host.definitions",
+                 f"this host's definitions do not let group {name} run on {ctx.host}: "
+                 "run `s2s-sd sync`") for name in unknown]
 
 
 def _expected(args: Mapping[str, Any]) -> dict[str, str]:
@@ -127,7 +139,7 @@ def _running(ctx: AgentContext, groups: list[Group], cluster: Any) -> frozenset[
     from s2s_sd.engines.systemd import ACTIVE_STATES, systemd_running, unit_states
     from s2s_sd.render.systemd import target_name
 
-    if not systemd_running():
+    if not groups or not systemd_running():
         return frozenset()
     states = unit_states([target_name(g.name) for g in groups])
     return frozenset(g.name for g in groups
@@ -189,7 +201,7 @@ def _check(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
     from s2s_sd.hosts.drill_checks.pacemaker import check_node
     from s2s_sd.model import Engine
 
-    groups = _groups(ctx, args)
+    groups, unknown = _groups(ctx, args)
     generation: int = _arg(args, "generation", int)
     digest: str = _arg(args, "digest", str)
     admin_version: str = _arg(args, "version", str)
@@ -198,8 +210,8 @@ def _check(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
     pacemaker = ctx.defs().hostgroup.engine is Engine.PACEMAKER
     cluster, cluster_error = _cluster_status() if pacemaker else (None, None)
     facts = _facts(ctx, groups, cluster)
-    names = [g.name for g in groups]
-    found = (check_generation(facts, names, generation, digest)
+    names = [g.name for g in groups] + unknown
+    found = _unknown_findings(ctx, unknown) + (check_generation(facts, names, generation, digest)
              + check_version(facts, names, admin_version, package_version())
              + check_installed(facts, names, expected))
     if pacemaker:

@@ -466,8 +466,8 @@ def test_version_and_installed_files(basedir: Path, tmp_path: Path) -> None:
 # -- the agent's operation -----------------------------------------------------------------------
 
 @pytest.mark.parametrize(("args", "message"), [
-    ({"groups": ["nosuch"]}, "group 'nosuch' is not defined on n2"),
-    ({"groups": ["web"]}, "group web may not run on n2"),
+    ({"groups": ["../x"]}, "group '../x' is not an identifier"),
+    ({"groups": [7]}, "group '7' is not an identifier"),
     ({"groups": "web"}, "argument 'groups' must be list"),
     ({"groups": [], "generation": "1"}, "argument 'generation' must be int"),
     ({"groups": [], "generation": 1, "digest": "", "version": "0.1.0",
@@ -482,6 +482,23 @@ def test_drill_requests_are_checked_like_bad_input(basedir: Path, args: dict[str
     context = AgentContext(basedir=basedir, host="n2")
     with pytest.raises(BadInput, match=message):
         dispatch(context, "drill", args)
+
+
+def test_groups_this_host_does_not_know_are_findings(basedir: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # a host on another generation may not know a group (yet): say so, do not refuse
+    monkeypatch.setenv("S2S_SD_STATEDIR", str(tmp_path / "state"))
+    context = AgentContext(basedir=basedir, host="n2")
+    answer = dispatch(context, "drill", {"groups": ["newgroup", "web"], "generation": 1,
+                                         "digest": "0" * 64, "version": "0.1.0",
+                                         "expected": {}})
+    found = [Finding.from_dict(f) for f in answer["findings"]]
+    unknown = [f for f in found if f.check == "host.definitions"]
+    assert [(f.group, f.level) for f in unknown] == [("newgroup", Level.FAIL),
+                                                     ("web", Level.FAIL)]
+    assert "run `s2s-sd sync`" in unknown[0].reason
+    assert {f.group for f in found} == {"newgroup", "web"}
+    assert answer["probe"] == [] and answer["host"] == "n2"
 
 
 def test_drill_changes_no_file_of_the_base_dir(basedir: Path, tmp_path: Path) -> None:

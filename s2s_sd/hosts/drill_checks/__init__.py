@@ -29,7 +29,7 @@ def systemctl_readonly(args: Sequence[str]) -> Result:
     return run(["systemctl", *args], check=False, timeout=30)
 
 
-def vip_present(vip: net.Vip) -> bool:
+def vip_on_an_interface_here(vip: net.Vip) -> bool:
     return net.vip_status(vip, hosts=None).present
 
 
@@ -48,6 +48,7 @@ class HostFacts:
     search_path: str = SYSTEM_PATH
     ocf_root: Path = Path("/usr/lib/ocf/resource.d")
     systemctl: Systemctl = field(default=systemctl_readonly, compare=False)
-    vip_present: Callable[[net.Vip], bool] = field(default=vip_present, compare=False)
+    vip_present: Callable[[net.Vip], bool] = field(default=vip_on_an_interface_here,
+                                                     compare=False)
     who_answers: Callable[[net.Vip], str | None] = field(default=net.who_answers,
                                                          compare=False)
