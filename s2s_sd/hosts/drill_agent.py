@@ -206,14 +206,15 @@ def _check(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
     digest: str = _arg(args, "digest", str)
     admin_version: str = _arg(args, "version", str)
     expected = _expected(args)
-    received = time.time()
+    host_time = time.time()  # the admin brackets it with its own clock (host.clock)
     pacemaker = ctx.defs().hostgroup.engine is Engine.PACEMAKER
     cluster, cluster_error = _cluster_status() if pacemaker else (None, None)
     facts = _facts(ctx, groups, cluster)
     names = [g.name for g in groups] + unknown
-    found = _unknown_findings(ctx, unknown) + (check_generation(facts, names, generation, digest)
-             + check_version(facts, names, admin_version, package_version())
-             + check_installed(facts, names, expected))
+    found = _unknown_findings(ctx, unknown)
+    found += check_generation(facts, names, generation, digest)
+    found += check_version(facts, names, admin_version, package_version())
+    found += check_installed(facts, names, expected)
     if pacemaker:
         found += check_node(facts, names, cluster, cluster_error)
     with ThreadPoolExecutor(max_workers=min(8, len(groups) or 1)) as pool:
@@ -221,7 +222,7 @@ def _check(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
     probes = [probe for _, group_probes in per_group for probe in group_probes]
     for group_findings, _ in per_group:
         found += group_findings
-    return {"host": ctx.host, "time": received, "macs": _macs(),
+    return {"host": ctx.host, "time": host_time, "macs": _macs(),
             "running": sorted(facts.running), "probe": probes,
             "findings": [f.as_dict() for f in found]}
 
