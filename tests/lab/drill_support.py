@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from lab.backend import LabNodes
@@ -29,3 +31,14 @@ def reason(report: dict[str, Any], host: str, check: str) -> str:
 
 def sh(lab: LabNodes, node: str, script: str) -> None:
     lab.exec(node, ["sh", "-c", script])
+
+
+@contextlib.contextmanager
+def broken(lab: LabNodes, node: str, breaking: str, repairing: str) -> Iterator[None]:
+    """NODE broken by the shell script BREAKING for the block, repaired by REPAIRING
+    afterwards, whatever happened in between."""
+    sh(lab, node, breaking)
+    try:
+        yield
+    finally:
+        sh(lab, node, repairing)

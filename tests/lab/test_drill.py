@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from lab.backend import LabNodes
-from tests.lab.drill_support import drill, failures, reason, sh
+from tests.lab.drill_support import broken, drill, failures, reason
 from tests.lab.runtime_support import NODES, clean_node, install_site, s2s
 
 pytestmark = pytest.mark.lab
@@ -77,11 +77,9 @@ def test_the_examples_pass_on_three_nodes_asked_in_parallel(drill_lab: LabNodes)
 
 
 def test_a_missing_program(drill_lab: LabNodes) -> None:
-    sh(drill_lab, "n3", f"rm {WEB_PROGRAM}")
-    try:
+    with broken(drill_lab, "n3", f"rm {WEB_PROGRAM}",
+                f"ln -sf /usr/bin/python3 {WEB_PROGRAM}"):
         code, report = drill(drill_lab, "web")
-    finally:
-        sh(drill_lab, "n3", f"ln -sf /usr/bin/python3 {WEB_PROGRAM}")
     assert code == 1
     assert failures(report) == {("n3", "web", "httpd", "exec.program")}
     assert WEB_PROGRAM in reason(report, "n3", "exec.program")
@@ -91,11 +89,9 @@ def test_an_unparsable_twin_edited_on_its_host(drill_lab: LabNodes) -> None:
     # `check` on the admin host refuses to sync a broken twin, so it can only come from a
     # hand edit there: the drill names the script and the edit
     twin = "/etc/s2s-sd/init.d/ora_listener.n2"
-    sh(drill_lab, "n2", f"printf '#!/bin/bash\\nif then\\n' > {twin} && chmod 755 {twin}")
-    try:
+    with broken(drill_lab, "n2", f"printf '#!/bin/bash\\nif then\\n' > {twin} && chmod 755 {twin}",
+                f"rm -f {twin}"):
         code, report = drill(drill_lab, "ora")
-    finally:
-        sh(drill_lab, "n2", f"rm -f {twin}")
     assert code == 1
     assert failures(report) == {("n2", "ora", "listener", "script.file"),
                                 ("n2", "ora", None, "host.generation")}
@@ -109,24 +105,20 @@ def test_no_interface_for_the_vip(drill_lab: LabNodes) -> None:
     # n2 loses the connected route that would choose host0 for the VIPs; host routes keep
     # it reachable for the admin's ssh
     peers = "192.168.77.11 192.168.77.13 192.168.77.100"
-    sh(drill_lab, "n2", "ip route del 192.168.77.0/24 dev host0 && "
-       f"for a in {peers}; do ip route add $a/32 dev host0; done")
-    try:
+    with broken(drill_lab, "n2", "ip route del 192.168.77.0/24 dev host0 && "
+                f"for a in {peers}; do ip route add $a/32 dev host0; done",
+                "ip route replace 192.168.77.0/24 dev host0 proto kernel "
+                f"scope link src 192.168.77.12; for a in {peers}; do ip route del $a/32; done"):
         code, report = drill(drill_lab, "censhare")
-    finally:
-        sh(drill_lab, "n2", "ip route replace 192.168.77.0/24 dev host0 proto kernel "
-           f"scope link src 192.168.77.12; for a in {peers}; do ip route del $a/32; done")
     assert code == 1
     assert failures(report) == {("n2", "censhare", "vip", "ip.interface")}
     assert "no interface has a connected route" in reason(report, "n2", "ip.interface")
 
 
 def test_the_vip_on_another_node(drill_lab: LabNodes) -> None:
-    sh(drill_lab, "n3", "ip addr add 192.168.77.21/24 dev host0")
-    try:
+    with broken(drill_lab, "n3", "ip addr add 192.168.77.21/24 dev host0",
+                "ip addr del 192.168.77.21/24 dev host0"):
         code, report = drill(drill_lab, "censhare")
-    finally:
-        sh(drill_lab, "n3", "ip addr del 192.168.77.21/24 dev host0")
     assert code == 1
     # n3 holds it without running the group; n1 and n2 hear n3 answer for it
     assert failures(report) == {(h, "censhare", "vip", "ip.answered") for h in NODES}
@@ -155,25 +147,21 @@ def test_the_vip_answered_by_the_host_running_the_group(drill_lab: LabNodes) -> 
 
 def test_an_fstab_entry_for_a_mount_members_device(drill_lab: LabNodes) -> None:
     # by the file system's label (blkid on n3 knows it): not the path the group uses
-    sh(drill_lab, "n3", "cp /etc/fstab /etc/fstab.drill-test; "
-       "echo 'LABEL=ora_redo /srv/redo ext4 defaults 0 2' >> /etc/fstab")
-    try:
+    with broken(drill_lab, "n3", "cp /etc/fstab /etc/fstab.drill-test; "
+                "echo 'LABEL=ora_redo /srv/redo ext4 defaults 0 2' >> /etc/fstab",
+                "mv /etc/fstab.drill-test /etc/fstab"):
         code, report = drill(drill_lab, "ora")
-    finally:
-        sh(drill_lab, "n3", "mv /etc/fstab.drill-test /etc/fstab")
     assert code == 1
     assert failures(report) == {("n3", "ora", "redo", "mount.fstab")}
     assert "LABEL=ora_redo on /srv/redo" in reason(report, "n3", "mount.fstab")
 
 
 def test_an_uninstalled_systemd_unit(drill_lab: LabNodes) -> None:
-    sh(drill_lab, "n3", "mv /etc/systemd/system/ora-db.service /root/ora-db.service.moved "
-       "&& systemctl daemon-reload")
-    try:
+    with broken(drill_lab, "n3", "mv /etc/systemd/system/ora-db.service /root/ora-db.service.moved "
+                "&& systemctl daemon-reload",
+                "mv /root/ora-db.service.moved /etc/systemd/system/ora-db.service "
+                "&& systemctl daemon-reload"):
         code, report = drill(drill_lab, "ora")
-    finally:
-        sh(drill_lab, "n3", "mv /root/ora-db.service.moved /etc/systemd/system/ora-db.service "
-           "&& systemctl daemon-reload")
     assert code == 1
     assert failures(report) == {("n3", "ora", "db", "systemd.unit")}
     assert "ora-db.service: not installed here" in reason(report, "n3", "systemd.unit")
@@ -181,12 +169,10 @@ def test_an_uninstalled_systemd_unit(drill_lab: LabNodes) -> None:
 
 def test_a_desynchronised_generation(drill_lab: LabNodes) -> None:
     state = "/var/lib/s2s-sd/c07/generation.json"
-    sh(drill_lab, "n2", f"cp {state} /root/generation.json.drill-test && "
-       f"sed -i 's/\"generation\": [0-9]*/\"generation\": 999/' {state}")
-    try:
+    with broken(drill_lab, "n2", f"cp {state} /root/generation.json.drill-test && "
+                f"sed -i 's/\"generation\": [0-9]*/\"generation\": 999/' {state}",
+                f"mv /root/generation.json.drill-test {state}"):
         code, report = drill(drill_lab, "ora")
-    finally:
-        sh(drill_lab, "n2", f"mv /root/generation.json.drill-test {state}")
     assert code == 1
     assert failures(report) == {("n2", "ora", None, "host.generation")}
     assert "has generation 999" in reason(report, "n2", "host.generation")
@@ -197,12 +183,10 @@ def test_move_dry_run_shows_the_targets_drill(drill_lab: LabNodes) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "plan (nothing changed)" in result.stdout
     assert "HOST  ora" in result.stdout and "n3    OK" in result.stdout
-    sh(drill_lab, "n3", "cp /etc/fstab /etc/fstab.drill-test; "
-       "echo '/dev/mapper/ora_data /disk/ora/00 ext4 defaults 0 2' >> /etc/fstab")
-    try:
+    with broken(drill_lab, "n3", "cp /etc/fstab /etc/fstab.drill-test; "
+                "echo '/dev/mapper/ora_data /disk/ora/00 ext4 defaults 0 2' >> /etc/fstab",
+                "mv /etc/fstab.drill-test /etc/fstab"):
         result = s2s(drill_lab, "n1", "move", "ora", "--to", "n3", "--dry-run")
-    finally:
-        sh(drill_lab, "n3", "mv /etc/fstab.drill-test /etc/fstab")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "plan (nothing changed)" in result.stdout
     assert "n3    FAIL" in result.stdout and "mount.fstab" in result.stdout
