@@ -148,16 +148,21 @@ class FileChecker:
                     path: Path) -> Iterator[Problem]:
         if path not in self._shellcheck_cache:
             assert self.shellcheck
-            result = run([self.shellcheck, "-f", "gcc", "-S", "warning", "-x", str(path)],
-                         check=False, timeout=60, cwd=str(path.parent))
-            findings = []
-            for line in result.stdout.splitlines()[:5]:
-                detail = line.split(": ", 1)[-1] if ": " in line else line
-                location = line.split(":")[1] if line.count(":") >= 2 else "?"
-                findings.append(f"{name}:{location}: shellcheck: {detail}")
-            self._shellcheck_cache[path] = findings
+            self._shellcheck_cache[path] = shellcheck_findings(path, name, self.shellcheck)
         for finding in self._shellcheck_cache[path]:
             yield self._problem(obj, key, where, finding, warning=True)
+
+
+def shellcheck_findings(path: Path, name: str, shellcheck: str = "shellcheck") -> list[str]:
+    """shellcheck's warnings about PATH (the first five), as `NAME:LINE: shellcheck: ...`."""
+    result = run([shellcheck, "-f", "gcc", "-S", "warning", "-x", str(path)],
+                 check=False, timeout=60, cwd=str(path.parent))
+    findings = []
+    for line in result.stdout.splitlines()[:5]:
+        detail = line.split(": ", 1)[-1] if ": " in line else line
+        location = line.split(":")[1] if line.count(":") >= 2 else "?"
+        findings.append(f"{name}:{location}: shellcheck: {detail}")
+    return findings
 
 
 def check_files(defs: Definitions, basedir: Path) -> list[Problem]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +125,8 @@ def move(basedir: Path, group: str, to: str, dry_run: bool, force: bool,
 
         cluster.move(definitions, basedir, group, to, dry_run, timeout, lifetime,
                      keep_constraint)
+        if dry_run:
+            _drill_target(basedir, definitions, group, to)
         return
     if timeout is not None or lifetime is not None or keep_constraint:
         raise BadInput("--timeout/--lifetime/--keep-constraint are Pacemaker-engine options")
@@ -133,6 +136,18 @@ def move(basedir: Path, group: str, to: str, dry_run: bool, force: bool,
         click.echo(f"move {group} --to {to}: plan (nothing changed)")
         for number, step in enumerate(steps, start=1):
             click.echo(f"  {number:2d}. {step}")
+        _drill_target(basedir, definitions, group, to, admin)
+
+
+def _drill_target(basedir: Path, definitions: Definitions, group: str, to: str,
+                  admin: Admin | None = None) -> None:
+    """move --dry-run: could TO take GROUP? The fire drill of that one cell (exit 1 when
+    it finds a failure: the move would fail)."""
+    from s2s_sd.cli.drill import drill_target
+
+    with admin or _admin(basedir, definitions) as asking:
+        if drill_target(asking, group, to):
+            sys.exit(1)
 
 
 @click.command()
@@ -214,6 +229,10 @@ def _print_status(report: dict[str, Any]) -> None:
                    f"'{held['operation']}'")
     for alarm in report["alarms"]:
         click.echo(f"ALARM: {alarm}")
+    from s2s_sd.drill import last_drill_line
+
+    click.echo(last_drill_line(report.get("drills", {}), [g["group"] for g in report["groups"]],
+                               time.time()))
 
 
 @click.command()
@@ -233,6 +252,9 @@ def status(basedir: Path, as_json: bool) -> None:
         cluster.status(definitions, basedir, as_json)
         return
     report = _admin(basedir, definitions).status()
+    from s2s_sd.hosts.drill_run import read_drill_records
+
+    report["drills"] = read_drill_records(definitions.hostgroup.name)
     if as_json:
         click.echo(json.dumps(report, indent=2, sort_keys=True))
     else:

@@ -24,6 +24,7 @@ from s2s_sd.engines.systemd import (
 )
 from s2s_sd.errors import BadInput, OperationFailed, Refused
 from s2s_sd.hosts import lock, state, sync
+from s2s_sd.hosts.drill_agent import op_drill
 from s2s_sd.hosts.observe import observe
 from s2s_sd.load import load_definitions
 from s2s_sd.model import Definitions, Group, SystemdService
@@ -344,6 +345,7 @@ OPERATIONS: Mapping[str, Callable[[AgentContext, Mapping[str, Any]], dict[str, A
     "stop_group": op_stop_group,
     "start_group": op_start_group,
     "probe_vips": op_probe_vips,
+    "drill": op_drill,
 }
 
 
