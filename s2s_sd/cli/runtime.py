@@ -74,7 +74,8 @@ def sync_command(basedir: Path, list_only: bool, restore: int | None, break_lock
         return
     if restore is not None:
         hostgroup = load_definitions(basedir, local_host()).hostgroup.name
-        sync_module.restore_into(hostgroup, restore, basedir)
+        sync_module.restore_into(hostgroup, restore, basedir,
+                                 sync_module.host_check(local_host(), hostgroup))
         click.echo(f"generation {restore} restored into {basedir}")
     admin = _admin(basedir)
     number, synced, missed = admin.sync(break_lock)

@@ -130,8 +130,7 @@ class Admin:
         """Hold the admin lock on every reachable host (taken in sorted order).
         crashed: (host, pid) of a crashed admin whose lock may be broken (recover)."""
         self._crashed = crashed
-        info = locks.LockInfo(host=self.host, pid=os.getpid(), since=time.time(),
-                              operation=operation, token=self.token)
+        info = locks.LockInfo.for_this_process(self.host, operation, self.token)
         taken: list[str] = []
         unreachable: list[str] = []
         try:
@@ -182,7 +181,8 @@ class Admin:
             return bool(reported)
         if held.host not in self.hosts:
             return False
-        answer = self.transport.ask(held.host, "pid_alive", {"pid": held.pid})
+        answer = self.transport.ask(held.host, "pid_alive", {
+            "pid": held.pid, "started": held.started, "boot_id": held.boot_id})
         if not answer.ok:
             return None
         return bool(answer.value()["alive"])
@@ -607,7 +607,9 @@ class Admin:
 
     # -- sync ---------------------------------------------------------------------------
     def sync(self, break_lock: bool = False) -> tuple[int, list[str], list[str]]:
-        """Copy the base dir to every host as a new generation; (number, synced, missed)."""
+        """Copy the base dir to every host as a new generation; (number, synced, missed).
+        A base dir that cannot be synced is refused before the lock is taken."""
+        sync.pack(self.basedir)
         with self.locked("sync", break_lock):
             return self.sync_locked()
 
@@ -616,14 +618,15 @@ class Admin:
         the configuration but not its units (the caller does that in its own steps)."""
         view = self.view()
         numbers = [int(view.value(h)["generation"]) for h in view.reachable]
-        digest = sync.content_digest(self.basedir)
+        packed = sync.pack(self.basedir)
+        digest = packed.digest
         current = sync.read_generation(self.hostgroup)
         up_to_date = all(view.value(h)["digest"] == digest for h in view.reachable)
         if up_to_date and current.digest == digest and not view.unreachable and \
                 len(set(numbers)) == 1 and current.number:
             return current.number, view.reachable, []
         number = max([current.number, *numbers]) + 1
-        archive = base64.b64encode(sync.pack(self.basedir)).decode("ascii")
+        archive = base64.b64encode(packed.archive).decode("ascii")
         args = {"hostgroup": self.hostgroup, "generation": number, "digest": digest,
                 "archive": archive, "units": units}
         answers = self.transport.ask_many(self.hosts, "receive_config", args, timeout=300)
