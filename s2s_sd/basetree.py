@@ -168,11 +168,12 @@ def scan(basedir: Path) -> tuple[list[Entry], list[TreeProblem]]:
     return entries, problems
 
 
-def entries(basedir: Path) -> list[Entry]:
-    """scan, raising BadInput (naming every problem) when the tree cannot be synced."""
+def entries(basedir: Path, shown: str | None = None) -> list[Entry]:
+    """scan, raising BadInput (naming every problem, and the tree as `shown`) when the
+    tree cannot be synced."""
     found, problems = scan(basedir)
     if problems:
-        raise BadInput(f"{basedir} cannot be synced: "
+        raise BadInput(f"{shown or basedir} cannot be synced: "
                        + "; ".join(str(p) for p in problems[:20])
                        + (f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""))
     return found

@@ -117,10 +117,10 @@ def _file_hash(handle: IO[bytes]) -> bytes:
     return digest.digest()
 
 
-def content_digest(basedir: Path) -> str:
+def content_digest(basedir: Path, shown: str | None = None) -> str:
     """The content hash of the base dir (BadInput when it cannot be synced)."""
     digest = _Digest()
-    for entry in entries(basedir):
+    for entry in entries(basedir, shown):
         if entry.kind == "file":
             with _open_entry(basedir, entry) as handle:
                 digest.add(entry, _file_hash(handle))
@@ -181,12 +181,12 @@ def _member_name(raw: str) -> str:
         raise BadInput("configuration archive: a member without a name")
     shown = raw[:80].encode("unicode_escape").decode("ascii")
     if raw.startswith("/") or ".." in raw.split("/"):
-        raise BadInput(f"configuration archive: member {shown!r} is absolute or leaves "
+        raise BadInput(f"configuration archive: member '{shown}' is absolute or leaves "
                        "the base dir")
     name = posixpath.normpath(raw)
     problem = name_problem(name) if name != "." else None
     if problem:
-        raise BadInput(f"configuration archive: member {shown!r}: {problem}")
+        raise BadInput(f"configuration archive: member '{shown}': {problem}")
     return name
 
 
@@ -205,9 +205,9 @@ class _Unpacker:
 
     def member(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
         name = _member_name(member.name)
-        shown = name.encode("unicode_escape").decode("ascii")
+        shown = repr(name)  # a checked name: printable UTF-8
         if name in self.names:
-            raise BadInput(f"configuration archive: {shown!r} appears twice")
+            raise BadInput(f"configuration archive: {shown} appears twice")
         self.names.add(name)
         mode = member.mode & 0o777
         if name == ".":
@@ -220,11 +220,11 @@ class _Unpacker:
                            "s2s-sd version? sync again once every host is upgraded)")
         parent = posixpath.dirname(name) or "."
         if parent not in self.directories:
-            raise BadInput(f"configuration archive: {shown!r} is not inside a directory "
+            raise BadInput(f"configuration archive: {shown} is not inside a directory "
                            "of the archive")
         path = os.path.join(self.target, name)
         if member.issparse():
-            raise BadInput(f"configuration archive: {shown!r} is a sparse file")
+            raise BadInput(f"configuration archive: {shown} is a sparse file")
         if member.isdir():
             os.mkdir(path, 0o700)  # its own mode at the end, when its content is written
             self.directories.add(name)
@@ -234,16 +234,16 @@ class _Unpacker:
         elif member.issym():
             problem = link_problem(name, member.linkname)
             if problem:
-                raise BadInput(f"configuration archive: {shown!r}: {problem}")
+                raise BadInput(f"configuration archive: {shown}: {problem}")
             os.symlink(member.linkname, path)
         else:
-            raise BadInput(f"configuration archive: {shown!r} is not a regular file, "
+            raise BadInput(f"configuration archive: {shown} is not a regular file, "
                            "directory or link")
 
     def _file(self, tar: tarfile.TarFile, member: tarfile.TarInfo, path: str, mode: int,
               shown: str) -> None:
         if member.size < 0:
-            raise BadInput(f"configuration archive: {shown!r} has a negative size")
+            raise BadInput(f"configuration archive: {shown} has a negative size")
         self.total += member.size
         if self.total > MAX_UNPACKED_BYTES:
             raise BadInput(f"configuration archive: more than {MAX_UNPACKED_BYTES >> 20} "
@@ -260,7 +260,7 @@ class _Unpacker:
                 handle.write(chunk)
                 copied += len(chunk)
             if copied != member.size:
-                raise BadInput(f"configuration archive: {shown!r} is truncated")
+                raise BadInput(f"configuration archive: {shown} is truncated")
             os.fchmod(fd, mode)
 
     def finish(self) -> None:
@@ -393,7 +393,7 @@ def _fsync_dirs(*paths: Path) -> None:
 
 
 @contextmanager
-def _staged(archive: bytes, basedir: Path, label: str, digest: str,
+def _staged(archive: bytes, basedir: Path, label: str, what: str, digest: str,
             check: Check) -> Iterator[Path]:
     """The archive unpacked beside the base dir, its hash verified and checked; removed
     again whatever happens (after a swap it holds the old tree)."""
@@ -405,9 +405,9 @@ def _staged(archive: bytes, basedir: Path, label: str, digest: str,
         raise OperationFailed(f"cannot write beside {basedir}: {exc.strerror}") from exc
     try:
         unpack(archive, staging)
-        received = content_digest(staging)
+        received = content_digest(staging, f"the archive of {what}")
         if received != digest:
-            raise BadInput(f"configuration {label} arrived damaged "
+            raise BadInput(f"{what} arrived damaged "
                            f"(hash {received[:12]} instead of {digest[:12]})")
         check(staging)
         yield staging
@@ -528,7 +528,8 @@ def install(hostgroup: str, basedir: Path, number: int, digest: str, archive: by
     current = read_generation(hostgroup)
     if number < current.number:
         raise BadInput(f"generation {number} is older than this host's {current.number}")
-    with _staged(archive, basedir, f"gen{number}", digest, check) as staging:
+    with _staged(archive, basedir, f"gen{number}", f"configuration generation {number}",
+                 digest, check) as staging:
         generation = Generation(number, digest, time.time())
         left = _swap_and_record(hostgroup, basedir, staging, generation, archive)
     if left:
@@ -561,7 +562,8 @@ def restore_into(hostgroup: str, number: int, basedir: Path, check: Check) -> No
         known = ", ".join(str(g.number) for g in list_generations(hostgroup)) or "none"
         raise BadInput(f"no backup of generation {number} on this host (kept: {known})")
     recorded = _generation_from(meta, backups / f"{number}.json")
-    with _staged(archive, basedir, "restore", recorded.digest, check) as staging:
+    with _staged(archive, basedir, "restore", f"the backup of generation {number}",
+                 recorded.digest, check) as staging:
         try:
             had_old = _swap_in(staging, basedir)
         except OSError as exc:

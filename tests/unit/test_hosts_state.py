@@ -14,15 +14,7 @@ from s2s_sd.errors import BadInput, Refused
 from s2s_sd.hosts import lock, state, sync
 from tests.conftest import EXAMPLES
 
-pytestmark = pytest.mark.unit
-
-
-@pytest.fixture(autouse=True)
-def state_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "state"
-    monkeypatch.setenv("S2S_SD_STATEDIR", str(root))
-    monkeypatch.setenv("S2S_SD_LOGDIR", str(tmp_path / "log"))
-    return root
+pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("state_root")]
 
 
 def info(token: str, host: str = "n1") -> lock.LockInfo:
