@@ -126,7 +126,8 @@ def read_state_file(path: Path, limit: int = MAX_STATE_FILE_BYTES) -> bytes | No
     if fd is None:
         return None
     with os.fdopen(fd, "rb") as handle:
-        data = handle.read(limit + 1)
+        # read(n) allocates n bytes up front: ask for what the file holds, not the cap
+        data = handle.read(min(os.fstat(fd).st_size, limit) + 1)
     if len(data) > limit:
         raise OperationFailed(f"{path}: larger than {limit} bytes: not s2s-sd's state")
     return data
