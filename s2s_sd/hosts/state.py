@@ -88,11 +88,11 @@ def ensure_state_dir(hostgroup: str) -> Path:
     return path
 
 
-def private_subdir(directory: Path, name: str) -> Path:
+def private_subdir(directory: Path, name: str, create: bool = True) -> Path:
     """A root-only directory inside a state dir (e.g. the generation backups), checked
-    like the state dir itself."""
+    like the state dir itself; made when missing unless create is False."""
     path = directory / name
-    if not _trusted_dir(path):
+    if not _trusted_dir(path) and create:
         with contextlib.suppress(FileExistsError):  # made meanwhile: checked below
             path.mkdir(mode=0o700)
         _trusted_dir(path)

@@ -439,10 +439,12 @@ def _meta(generation: Generation) -> str:
 
 
 def _swap_and_record(hostgroup: str, basedir: Path, staging: Path, generation: Generation,
-                     archive: bytes) -> list[str]:
+                     archive: bytes, swap: bool = True) -> list[str]:
     """Swap the staged tree in and record it as this host's generation, as one step:
     every file of the record is written before the swap and renamed into place after
-    it; when that fails, the old tree is swapped back."""
+    it; when that fails, the old tree is swapped back. swap=False: the base dir holds
+    this content already (the admin's own host): record only, keep its files as they
+    are (owners included)."""
     directory = ensure_state_dir(hostgroup)
     backups = private_subdir(directory, BACKUP_DIR)
     targets = [backups / f"{generation.number}.tar", backups / f"{generation.number}.json",
@@ -453,7 +455,7 @@ def _swap_and_record(hostgroup: str, basedir: Path, staging: Path, generation: G
         contents: tuple[bytes | str, ...] = (archive, _meta(generation), _meta(generation))
         for target, data in zip(targets, contents, strict=True):
             prepared.append(stage_file(target, data, 0o600))
-        had_old = _swap_in(staging, basedir)
+        had_old = _swap_in(staging, basedir) if swap else False
         try:
             for tmp, target in zip(prepared, targets, strict=True):
                 os.replace(tmp, target)  # replaces a planted link, never follows it
@@ -461,7 +463,8 @@ def _swap_and_record(hostgroup: str, basedir: Path, staging: Path, generation: G
             for target, was in zip(targets[:2], existed[:2], strict=True):
                 if not was:
                     target.unlink(missing_ok=True)
-            _swap_back(staging, basedir, had_old)
+            if swap:
+                _swap_back(staging, basedir, had_old)
             raise
     except OSError as exc:
         raise OperationFailed(f"generation {generation.number} not installed, {basedir} "
@@ -516,6 +519,14 @@ def host_check(host: str, hostgroup: str) -> Check:
     return check
 
 
+def _holds(basedir: Path, digest: str) -> bool:
+    """Does the base dir hold exactly the content with this hash already?"""
+    try:
+        return os.path.isdir(basedir) and content_digest(basedir) == digest
+    except BadInput:
+        return False
+
+
 def install(hostgroup: str, basedir: Path, number: int, digest: str, archive: bytes,
             check: Check) -> Generation:
     """Another host (or the admin's own): unpack the archive beside the base dir, verify
@@ -531,7 +542,8 @@ def install(hostgroup: str, basedir: Path, number: int, digest: str, archive: by
     with _staged(archive, basedir, f"gen{number}", f"configuration generation {number}",
                  digest, check) as staging:
         generation = Generation(number, digest, time.time())
-        left = _swap_and_record(hostgroup, basedir, staging, generation, archive)
+        left = _swap_and_record(hostgroup, basedir, staging, generation, archive,
+                                swap=not _holds(basedir, digest))
     if left:
         log_action(hostgroup, os.uname().nodename, f"generation {number}: could not keep "
                    f"{', '.join(left[:5])} of the old base dir")
@@ -539,7 +551,7 @@ def install(hostgroup: str, basedir: Path, number: int, digest: str, archive: by
 
 
 def list_generations(hostgroup: str) -> list[Generation]:
-    backups = state_dir(hostgroup) / BACKUP_DIR
+    backups = private_subdir(state_dir(hostgroup), BACKUP_DIR, create=False)
     found = []
     for meta in sorted(backups.glob("*.json"), key=lambda p: int(p.stem)
                        if p.stem.isdigit() else -1):
@@ -555,7 +567,7 @@ def list_generations(hostgroup: str) -> list[Generation]:
 def restore_into(hostgroup: str, number: int, basedir: Path, check: Check) -> None:
     """Put generation `number` back into the base dir of this (admin) host, with its
     modes, after checking it like an install."""
-    backups = state_dir(hostgroup) / BACKUP_DIR
+    backups = private_subdir(state_dir(hostgroup), BACKUP_DIR, create=False)
     archive = read_state_file(backups / f"{number}.tar", MAX_ARCHIVE_BYTES)
     meta = read_state_file(backups / f"{number}.json", 4096)
     if archive is None or meta is None:

@@ -26,7 +26,7 @@ from click.testing import CliRunner
 from s2s_sd.basetree import entries
 from s2s_sd.checks import load_checked
 from s2s_sd.cli import main
-from s2s_sd.errors import BadInput, InvalidDefinitions, OperationFailed
+from s2s_sd.errors import BadInput, InvalidDefinitions, OperationFailed, Refused
 from s2s_sd.hosts import sync
 from tests.conftest import EXAMPLES
 from tests.unit.tree_snapshot import snapshot
@@ -105,6 +105,27 @@ def test_recording_that_fails_after_the_swap_swaps_the_old_tree_back(
     sync.install("c07", host_base, 2, packed.digest, packed.archive, accept)
     assert "# new" in (host_base / "s2s.toml").read_text()
     assert sync.read_generation("c07").digest == packed.digest
+
+
+def test_the_admins_own_base_dir_is_recorded_not_replaced(basedir: Path) -> None:
+    """The admin host receives its own archive: same content, so its files (and their
+    owners) stay as they are."""
+    config = basedir / "sysconfig" / "censhare_db"
+    os.chown(config, NOBODY, NOBODY)
+    inode = config.stat().st_ino
+    packed = sync.pack(basedir)
+    sync.install("c07", basedir, 1, packed.digest, packed.archive, accept)
+    assert config.stat().st_ino == inode and config.stat().st_uid == NOBODY
+    assert sync.read_generation("c07").digest == packed.digest
+    assert [g.number for g in sync.list_generations("c07")] == [1]
+
+
+def test_a_linked_backup_dir_is_refused(state_root: Path, tmp_path: Path) -> None:
+    (state_root / "c07").mkdir(parents=True, mode=0o700)
+    (tmp_path / "elsewhere").mkdir()
+    (state_root / "c07" / "generations").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(Refused, match="generations: the state dir is a symbolic link"):
+        sync.list_generations("c07")
 
 
 # -- item 2: permission bits are kept, hashed and never widened ----------------------------
