@@ -233,7 +233,7 @@ class Admin:
         for host, journal in self.view().all_journals():
             if journal.group != group:
                 continue
-            alive = self.transport.ask(journal.admin, "pid_alive", {"pid": journal.pid})
+            alive = self.transport.ask(journal.admin, "pid_alive", journal.admin_process())
             if alive.ok and alive.value()["alive"]:
                 raise Refused(f"a move of {group} ({journal.source or '-'} -> "
                               f"{journal.target}) is in progress, run by {journal.admin} pid "
@@ -289,7 +289,8 @@ class Admin:
                  step: str, forced: bool = False) -> None:
         journal = state.Journal(group=group.name, source=source, target=target, step=step,
                                 admin=self.host, pid=os.getpid(), started=time.time(),
-                                forced=forced)
+                                forced=forced, pid_started=locks.process_start(os.getpid()),
+                                boot_id=locks.boot_id() or None)
         targets = sorted(set(hosts) | {self.host})
         for host, answer in self.transport.ask_many(targets, "journal_write",
                                                     {"journal": journal.as_dict()}).items():
@@ -560,7 +561,7 @@ class Admin:
             raise BadInput(f"no interrupted move of {name} is journaled on any host")
         journal = max(journals, key=lambda j: j.started)
         # only a move whose admin process is provably gone may be taken over
-        admin_alive = self.transport.ask(journal.admin, "pid_alive", {"pid": journal.pid})
+        admin_alive = self.transport.ask(journal.admin, "pid_alive", journal.admin_process())
         if not admin_alive.ok:
             raise Refused(f"cannot ask {journal.admin} whether the move of {name} (pid "
                           f"{journal.pid}) is still running: {admin_alive.error}")
@@ -769,5 +770,5 @@ def _journal_current(journal: state.Journal, host: str) -> bool:
     if time.time() - journal.started > JOURNAL_TRUST_SECONDS:
         return False
     if journal.admin == host:
-        return locks.pid_alive(journal.pid)
+        return locks.process_alive(journal.pid, journal.pid_started, journal.boot_id)
     return True

@@ -191,9 +191,17 @@ class Journal:
     pid: int
     started: float
     forced: bool = False
+    # the admin process beyond its pid (hosts/lock.py process_start, boot_id): a reused
+    # pid does not make a crashed move look alive; missing in journals of older versions
+    pid_started: int | None = None
+    boot_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def admin_process(self) -> dict[str, Any]:
+        """The arguments of a `pid_alive` question about the admin that wrote it."""
+        return {"pid": self.pid, "started": self.pid_started, "boot_id": self.boot_id}
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> Journal:
@@ -202,7 +210,11 @@ class Journal:
                            source=None if data.get("source") is None else str(data["source"]),
                            target=str(data["target"]), step=str(data["step"]),
                            admin=str(data["admin"]), pid=int(data["pid"]),
-                           started=float(data["started"]), forced=bool(data.get("forced")))
+                           started=float(data["started"]), forced=bool(data.get("forced")),
+                           pid_started=None if data.get("pid_started") is None
+                           else int(data["pid_started"]),
+                           boot_id=None if data.get("boot_id") is None
+                           else str(data["boot_id"])[:64])
         except (KeyError, TypeError, ValueError) as exc:
             raise OperationFailed(f"journal entry is damaged: {exc}") from exc
 

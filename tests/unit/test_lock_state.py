@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from click.testing import CliRunner
 from s2s_sd.cli import main
 from s2s_sd.errors import Refused
 from s2s_sd.hosts import lock, state, sync
+from s2s_sd.hosts.orchestrate import _journal_current
 
 pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("state_root")]
 
@@ -108,6 +110,18 @@ def test_a_reused_pid_does_not_keep_a_lock_alive() -> None:
         assert info("t", pid=process.pid, started=started,
                     boot_id=lock.boot_id()).holder_alive()
     assert not holder.holder_alive()
+
+
+def test_a_reused_pid_does_not_keep_a_crashed_moves_journal_current() -> None:
+    with child("sleep", "30") as process:
+        started = lock.process_start(process.pid)
+        assert started is not None
+        journal = state.Journal(group="ora", source="n1", target="n2", step="starting",
+                                admin="n1", pid=process.pid, started=time.time(),
+                                pid_started=started, boot_id=lock.boot_id())
+        assert state.Journal.from_dict(journal.as_dict()) == journal
+        assert _journal_current(journal, "n1")
+        assert not _journal_current(replace(journal, pid_started=started + 1), "n1")
 
 
 def test_the_start_time_is_read_past_an_odd_command_name(tmp_path: Path) -> None:
