@@ -76,7 +76,8 @@ def sync_command(basedir: Path, list_only: bool, restore: int | None, break_lock
         return
     if restore is not None:
         hostgroup = load_definitions(basedir, local_host()).hostgroup.name
-        sync_module.restore_into(hostgroup, restore, basedir)
+        sync_module.restore_into(hostgroup, restore, basedir,
+                                 sync_module.host_check(local_host(), hostgroup))
         click.echo(f"generation {restore} restored into {basedir}")
     sync_all(basedir, break_lock=break_lock)
 
