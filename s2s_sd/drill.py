@@ -271,7 +271,7 @@ def last_drill_line(records: Mapping[str, Any], groups: Sequence[str], now: floa
     return "last drill: " + ", ".join(parts)
 
 
-def _columns(rows: Sequence[Sequence[str]]) -> list[str]:
+def columns(rows: Sequence[Sequence[str]]) -> list[str]:
     """Rows as lines, every column as wide as its widest cell (the last one unpadded)."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
@@ -286,7 +286,7 @@ def render_table(report: DrillReport, show_ok: bool = True) -> str:
               for host in report.hosts]
     lines = [f"drill of host group {report.hostgroup} from {report.admin} "
              f"({len(report.hosts)} host(s), {report.seconds:.2f} s; nothing was changed)",
-             "", *_columns(table)]
+             "", *columns(table)]
     order = {(h, g): i for i, (h, g) in enumerate(
         (h, g) for h in report.hosts for g in report.groups)}
     shown = sorted((f for f in report.findings if show_ok or f.level is not Level.OK),
@@ -295,7 +295,7 @@ def render_table(report: DrillReport, show_ok: bool = True) -> str:
         rows = [["HOST", "GROUP", "MEMBER", "LEVEL", "CHECK", "REASON"]]
         rows += [[f.host, f.group, f.member or "-", f.level.value, f.check, f.reason]
                  for f in shown]
-        lines += ["", *_columns(rows)]
+        lines += ["", *columns(rows)]
     failures = sum(1 for f in report.findings if f.level is Level.FAIL)
     warnings = sum(1 for f in report.findings if f.level is Level.WARN)
     lines += ["", f"{failures} failure(s), {warnings} warning(s)"]

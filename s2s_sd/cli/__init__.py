@@ -7,6 +7,7 @@ Each subcommand lives in a module of this package and is imported only when it r
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import sys
 import traceback
@@ -30,8 +31,34 @@ def exit_code_for(error: S2SError) -> int:
     return EXIT_FAILED
 
 
+JSON_SCHEMA_VERSION = 1
+_json_requested = False
+
+
+def request_json_errors() -> None:
+    """A command's --json was given: its errors go to stdout as JSON too (cli/common.py
+    json_option), so a script reading stdout always gets one object."""
+    global _json_requested
+    _json_requested = True
+
+
+def error_json(error: S2SError) -> dict[str, Any]:
+    """An error as `--json` prints it (schema in README.md, "--json outputs")."""
+    kind = ("bad_input" if isinstance(error, BadInput) else
+            "refused" if isinstance(error, Refused) else "failed")
+    problems = [{"file": p.file, "line": p.line, "key": p.key, "message": p.message,
+                 "warning": p.warning}
+                for p in (error.problems if isinstance(error, InvalidDefinitions) else ())]
+    return {"schema_version": JSON_SCHEMA_VERSION, "ok": False,
+            "error": {"kind": kind, "exit_code": exit_code_for(error),
+                      "message": str(error), "problems": problems}}
+
+
 def report(error: S2SError) -> int:
-    """Print an error the way users see it and return its exit code."""
+    """Print an error the way users see it and return its exit code (in --json mode,
+    also as one JSON object on stdout)."""
+    if _json_requested:
+        click.echo(json.dumps(error_json(error), indent=2, sort_keys=True))
     if isinstance(error, InvalidDefinitions):
         for problem in error.problems:
             click.echo(str(problem), err=True)

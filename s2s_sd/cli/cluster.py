@@ -4,19 +4,18 @@ pacemaker.py hand over to these when the host group's engine is "pacemaker")."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
-from s2s_sd.cli.common import basedir_option, echo_warnings, load_checked, local_host
+from s2s_sd.cli.common import basedir_option, echo_warnings, load_checked, local_host, warn
 from s2s_sd.cli.completion import complete_groups
 from s2s_sd.errors import BadInput
 from s2s_sd.hosts.cluster import DEFAULT_MOVE_TIMEOUT, ClusterAdmin, parse_lifetime
 from s2s_sd.model import Definitions, Engine
 from s2s_sd.render.pacemaker import PacemakerSettings
+from s2s_sd.status import StatusReport
 
 
 def _progress(text: str) -> None:
@@ -37,7 +36,7 @@ def cluster_admin(basedir: Path, definitions: Definitions | None = None,
 
 def _warnings(admin: ClusterAdmin) -> None:
     for text in admin.warnings:
-        click.echo(f"s2s-sd: warning: {text}", err=True)
+        warn(text)
 
 
 # -- move / start / stop / status (called by runtime.py) ----------------------------------
@@ -68,49 +67,11 @@ def stop(definitions: Definitions, basedir: Path, group: str, timeout: float | N
                                      " (it was not active anywhere)"))
 
 
-def print_status(report: dict[str, Any]) -> None:
-    cluster = report["cluster"]
-    hosts = list(cluster["nodes"]) or sorted({h for g in report["groups"] for h in g["hosts"]})
-    nodes = ", ".join(f"{h} {cluster['nodes'][h]['state']}" + (" (DC)" if cluster["nodes"]
-                                                                  [h]["dc"] else "")
-                      for h in cluster["nodes"])
-    click.echo(f"host group {report['hostgroup']} (pacemaker), seen from {report['host']}: "
-               f"{'quorate' if cluster['quorate'] else 'NO QUORUM'}; {nodes}")
-    width = max([5, *(len(g["group"]) for g in report["groups"])])
-    click.echo(f"{'GROUP':{width}}  {'RUNS ON':10}" + "".join(f"{h:12}" for h in hosts))
-    for group in report["groups"]:
-        running = group["running"] or ("stopped" if group["target_role"] == "Stopped"
-                                       else "-")
-        cells = "".join(f"{group['hosts'].get(h, {}).get('state', '?'):12}" for h in hosts)
-        click.echo(f"{group['group']:{width}}  {running:10}{cells}")
-        for host in hosts:
-            entry = group["hosts"].get(host, {})
-            if entry.get("state") in ("partial", "failed"):
-                detail = ", ".join(entry.get("active", []) + [f"failed {m}" for m in
-                                                              entry.get("failed", [])])
-                click.echo(f"{'':{width}}  {host}: {detail}")
-        for constraint in group.get("constraints", []):
-            if constraint["expires"]:
-                click.echo(f"{'':{width}}  {constraint['id']}: prefers {constraint['node']} "
-                           f"until {constraint['expires']}")
-    for host in report["unreachable"]:
-        click.echo(f"OFFLINE: {host}")
-    for note in report.get("notes", []):
-        click.echo(f"note: {note}")
-    for alarm in report["alarms"]:
-        click.echo(f"ALARM: {alarm}")
-
-
-def status(definitions: Definitions, basedir: Path, as_json: bool) -> None:
+def status_report(definitions: Definitions, basedir: Path) -> StatusReport:
     with cluster_admin(basedir, definitions) as admin:
         report = admin.status()
         _warnings(admin)
-    if as_json:
-        click.echo(json.dumps(report, indent=2, sort_keys=True))
-    else:
-        print_status(report)
-    if report["alarms"] or report["unreachable"]:
-        sys.exit(1)
+    return report
 
 
 def apply_live(definitions: Definitions, basedir: Path,

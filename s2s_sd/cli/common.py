@@ -29,6 +29,23 @@ def basedir_option(func: F) -> F:
     )(func)
 
 
+def _json_requested(_ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    if value:
+        from s2s_sd.cli import request_json_errors
+
+        request_json_errors()
+    return value
+
+
+def json_option(func: F) -> F:
+    """--json: the command's output as one JSON object with `schema_version` on stdout,
+    and its errors as one too (README.md, "--json outputs")."""
+    return click.option(
+        "--json", "as_json", is_flag=True, is_eager=True, callback=_json_requested,
+        help="Machine-readable output: one JSON object on stdout, errors too.",
+    )(func)
+
+
 def host_option(func: F) -> F:
     return click.option(
         "--host", default=None, metavar="HOST",
@@ -40,6 +57,11 @@ def load_checked(basedir: Path, host: str | None, files: bool = True, kits: bool
                  staged: Mapping[str, str] | None = None) -> tuple[Definitions, list[Problem]]:
     """checks.load_checked, for this host unless told otherwise."""
     return checks.load_checked(basedir, host or local_host(), files, kits, staged)
+
+
+def warn(text: str) -> None:
+    """Every warning of s2s-sd: one line on stderr, `s2s-sd: warning: TEXT`."""
+    click.echo(f"s2s-sd: warning: {text}", err=True)
 
 
 def echo_warnings(problems: list[Problem]) -> None:

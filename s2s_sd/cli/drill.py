@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from s2s_sd.cli.common import basedir_option
+from s2s_sd.cli.common import basedir_option, json_option, warn
 from s2s_sd.cli.runtime import _admin, _definitions
 from s2s_sd.drill import DrillReport, render_table
 from s2s_sd.hosts.drill_run import record_drill, run_drill
@@ -38,8 +38,7 @@ def drill_target(admin: Admin, group: str, host: str) -> bool:
 @click.argument("groups", nargs=-1, metavar="[GROUP]...")
 @click.option("--host", "hosts", multiple=True, metavar="HOST",
               help="Ask only this host (repeatable; default: every allowed host).")
-@click.option("--json", "as_json", is_flag=True,
-              help="Machine-readable output (with a schema_version; see the README).")
+@json_option
 @click.option("--problems", is_flag=True, help="List only the WARN and FAIL findings.")
 def drill(basedir: Path, groups: tuple[str, ...], hosts: tuple[str, ...], as_json: bool,
           problems: bool) -> None:
@@ -55,6 +54,6 @@ def drill(basedir: Path, groups: tuple[str, ...], hosts: tuple[str, ...], as_jso
     try:  # for `status`: how long ago each group was drilled, with which result
         record_drill(report, time.time())
     except OSError as exc:
-        click.echo(f"s2s-sd: warning: the drill was not recorded: {exc}", err=True)
+        warn(f"the drill was not recorded: {exc}")
     if report.failed:
         sys.exit(1)

@@ -12,7 +12,8 @@ from typing import Any
 
 import click
 
-from s2s_sd.cli.common import basedir_option, local_host
+from s2s_sd.cli import JSON_SCHEMA_VERSION
+from s2s_sd.cli.common import basedir_option, json_option, local_host
 from s2s_sd.errors import BadInput, OperationFailed, S2SError
 from s2s_sd.kits import OCF_ERR_ARGS, KitRunner
 from s2s_sd.layout import DEFAULT_KIT_TIMEOUT, LOCAL, Layout, kit_timeout, kits_disks
@@ -69,7 +70,7 @@ def _layout(service_root: str | None, local_disks: str | None) -> Layout:
 @click.option("--timeout", type=click.IntRange(min=1), default=None,
               help=f"Seconds per kit script (default {DEFAULT_KIT_TIMEOUT}).")
 @click.option("--probe", is_flag=True, help="monitor: a probe (nothing started here yet).")
-@click.option("--json", "as_json", is_flag=True, help="status: machine-readable.")
+@json_option
 def kits(basedir: Path, action: str, disks: tuple[str, ...], group: str | None,
          instance: str | None, timeout: int | None, probe: bool, as_json: bool) -> None:
     """Start, stop, monitor or check the service kits on DISKS (DISK/NAME/sbin/start|stop|
@@ -92,7 +93,8 @@ def kits(basedir: Path, action: str, disks: tuple[str, ...], group: str | None,
     if action == "status":
         states = runner.states()
         if as_json:
-            click.echo(json.dumps([s.as_dict() for s in states], indent=2))
+            click.echo(json.dumps({"schema_version": JSON_SCHEMA_VERSION,
+                                   "kits": [s.as_dict() for s in states]}, indent=2))
         else:
             for state in states:
                 mark = " (started here)" if state.started_here else ""
@@ -182,7 +184,7 @@ def _print_where(host: str, entries: list[dict[str, Any]]) -> None:
 @basedir_option
 @layout_options
 @click.argument("name", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option
 def where(basedir: Path, local_disks: str | None, service_root: str | None,
           name: str | None, as_json: bool) -> None:
     """Where logical services are: per /service/NN/NAME, whether it is configured here
@@ -201,8 +203,8 @@ def where(basedir: Path, local_disks: str | None, service_root: str | None,
             entry["holder"] = {"groups": {g: None for g in entry["groups"]},
                                "host": local_host() if entry["local"] else None}
     if as_json:
-        click.echo(json.dumps({"host": local_host(), "services": entries}, indent=2,
-                              sort_keys=True))
+        click.echo(json.dumps({"schema_version": JSON_SCHEMA_VERSION, "host": local_host(),
+                               "services": entries}, indent=2, sort_keys=True))
     else:
         _print_where(local_host(), entries)
 

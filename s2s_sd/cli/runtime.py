@@ -7,11 +7,18 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 
-from s2s_sd.cli.common import basedir_option, echo_warnings, load_checked, local_host
+from s2s_sd import status as status_model
+from s2s_sd.cli.common import (
+    basedir_option,
+    echo_warnings,
+    json_option,
+    load_checked,
+    local_host,
+    warn,
+)
 from s2s_sd.cli.completion import complete_groups, complete_hosts
 from s2s_sd.errors import BadInput, S2SError
 from s2s_sd.hosts import sync as sync_module
@@ -56,7 +63,7 @@ def _admin(basedir: Path, definitions: Definitions | None = None) -> Admin:
         definitions = _definitions(basedir)
     if host not in definitions.hostgroup.host_names:
         raise BadInput(f"this host ({host}) is not in host group {definitions.hostgroup.name}")
-    return Admin(definitions, basedir, host, progress=_progress)
+    return Admin(definitions, basedir, host, progress=_progress, on_warning=warn)
 
 
 @click.command("sync")
@@ -85,10 +92,10 @@ def sync_command(basedir: Path, list_only: bool, restore: int | None, break_lock
 def sync_all(basedir: Path, definitions: Definitions | None = None,
              break_lock: bool = False) -> None:
     """Sync to every host and say where; exit 1 when a host missed it."""
-    admin = _admin(basedir, definitions)
-    number, synced, missed = admin.sync(break_lock)
+    with _admin(basedir, definitions) as admin:
+        number, synced, missed = admin.sync(break_lock)
     click.echo(f"generation {number}: {', '.join(synced) or 'no host'}"
-               + (f"; NOT synced: {', '.join(missed)}" if missed else ""))
+               + (f"; NOT synced: {', '.join(missed)}{admin.why(missed)}" if missed else ""))
     if missed:
         sys.exit(1)
 
@@ -204,64 +211,38 @@ def recover(basedir: Path, group: str, break_lock: bool) -> None:
     click.echo(f"{group} runs on {host}; the interrupted move is resolved")
 
 
-def _print_status(report: dict[str, Any]) -> None:
-    hosts = sorted({h for g in report["groups"] for h in g["hosts"]})
-    generations = report["generations"]
-    click.echo(f"host group {report['hostgroup']}, seen from {report['host']}; generations: "
-               + ", ".join(f"{h}={generations.get(h, '?')}" for h in hosts))
-    width = max([5, *(len(g["group"]) for g in report["groups"])])
-    click.echo(f"{'GROUP':{width}}  {'ASSIGNED':10}" + "".join(f"{h:12}" for h in hosts))
-    for group in report["groups"]:
-        cells = "".join(f"{group['hosts'][h]['state']:12}" for h in hosts)
-        click.echo(f"{group['group']:{width}}  {group['assigned']:10}{cells}")
-        for host in hosts:
-            entry = group["hosts"][host]
-            if entry.get("refused_start"):
-                click.echo(f"{'':{width}}  {host}: its guard refused a start "
-                           f"(systemctl status s2s-guard@{group['group']})")
-            if entry["state"] in ("partial", "failed"):
-                detail = ", ".join(entry.get("active", []) + [f"failed {u}" for u in
-                                                              entry.get("failed", [])])
-                click.echo(f"{'':{width}}  {host}: {detail}")
-    for host in report["unreachable"]:
-        click.echo(f"UNREACHABLE: {host} (its groups are unknown, not stopped)")
-    for host, held in report["locks"].items():
-        click.echo(f"lock on {host}: held by {held['host']} pid {held['pid']} for "
-                   f"'{held['operation']}'")
-    for alarm in report["alarms"]:
-        click.echo(f"ALARM: {alarm}")
-    from s2s_sd.drill import last_drill_line
-
-    click.echo(last_drill_line(report.get("drills", {}), [g["group"] for g in report["groups"]],
-                               time.time()))
-
-
 @click.command()
 @basedir_option
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def status(basedir: Path, as_json: bool) -> None:
-    """What runs where: per group, its assigned host and what is active on every host.
+@click.argument("groups", nargs=-1, metavar="[GROUP]...", shell_complete=complete_groups)
+@json_option
+def status(basedir: Path, groups: tuple[str, ...], as_json: bool) -> None:
+    """What runs where: per group, its assigned host and what is active on every host
+    (GROUP...: only those groups).
 
     Exit 1 when there is an alarm (a group active on two hosts, on a host it is not
-    assigned to, partly up, an interrupted move) or a host is unreachable. Pacemaker
-    engine: from crm_mon, with failed actions, fail counts, leftover `cli-` constraints,
-    maintenance mode and offline nodes."""
+    assigned to, partly up, an interrupted move) or a host could not be asked (the
+    reason is shown). Pacemaker engine: from crm_mon, with failed actions, fail counts,
+    leftover `cli-` constraints, maintenance mode and offline nodes."""
     definitions = _definitions(basedir)
+    unknown = [g for g in groups if definitions.group(g) is None]
+    if unknown:
+        raise BadInput(f"no such group: {', '.join(unknown)} (groups: "
+                       f"{', '.join(g.name for g in definitions.groups)})")
     if _pacemaker(definitions):
         from s2s_sd.cli import cluster
 
-        cluster.status(definitions, basedir, as_json)
-        return
-    report = _admin(basedir, definitions).status()
-    from s2s_sd.hosts.drill_run import read_drill_records
-
-    report["drills"] = read_drill_records(definitions.hostgroup.name)
-    if as_json:
-        click.echo(json.dumps(report, indent=2, sort_keys=True))
+        report = cluster.status_report(definitions, basedir)
     else:
-        _print_status(report)
-    if report["alarms"] or report["unreachable"]:
-        sys.exit(1)
+        with _admin(basedir, definitions) as admin:
+            report = admin.status()
+    if groups:
+        report = report.only(groups)
+    if as_json:
+        click.echo(json.dumps(status_model.to_json(report), indent=2, sort_keys=True))
+    else:
+        click.echo(status_model.render_text(report, time.time()))
+    if report.exit_code:
+        sys.exit(report.exit_code)
 
 
 @click.command()

@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 
 import click
 
-from s2s_sd.cli.common import basedir_option, local_host
+from s2s_sd.cli import JSON_SCHEMA_VERSION
+from s2s_sd.cli.common import basedir_option, json_option, local_host, warn
 from s2s_sd.engines import net
 from s2s_sd.errors import BadInput
 from s2s_sd.load import load_definitions
@@ -44,7 +45,7 @@ def _common_options(func: F) -> F:
                      help="Act in this network namespace (/run/netns/NAME, /proc/PID/ns/net "
                           "or a name) instead of the current one."),
         basedir_option,
-        click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
+        json_option,
     ]
     for option in reversed(options):
         func = option(func)
@@ -74,7 +75,8 @@ def _milliseconds(value: int) -> float:
 
 def _print_result(result: net.VipResult, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps(result.as_dict(), indent=2, sort_keys=True))
+        click.echo(json.dumps({"schema_version": JSON_SCHEMA_VERSION, **result.as_dict()},
+                              indent=2, sort_keys=True))
         return
     where = f" on {result.interface}" + (f" ({result.label})" if result.label else "")
     messages = {
@@ -91,7 +93,7 @@ def _print_result(result: net.VipResult, as_json: bool) -> None:
         line += f"; alias {result.hostname} {state}"
     click.echo(line)
     for warning in result.warnings:
-        click.echo(f"s2s-sd: warning: {warning}", err=True)
+        warn(warning)
 
 
 @click.group()
@@ -146,7 +148,8 @@ def status(target: tuple[str, ...], interface: str | None, label: str | None,
     wanted = _resolve(target, interface, label, alias, basedir)
     state = net.vip_status(wanted, netns=netns, hosts=hosts_file)
     if as_json:
-        click.echo(json.dumps(state.as_dict(), indent=2, sort_keys=True))
+        click.echo(json.dumps({"schema_version": JSON_SCHEMA_VERSION, **state.as_dict()},
+                              indent=2, sort_keys=True))
         return
     if state.present:
         line = f"{state.address}: up on {state.interface}"

@@ -169,7 +169,6 @@ def daemon_reload() -> bool:
 
 # -- runtime: unit states, start, stop ------------------------------------------------
 
-ACTIVE_STATES = frozenset({"active", "activating", "deactivating", "reloading", "refreshing"})
 
 
 def unit_states(patterns: Sequence[str]) -> dict[str, str]:

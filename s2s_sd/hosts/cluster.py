@@ -44,7 +44,8 @@ from s2s_sd.hosts.transport import Transport
 from s2s_sd.load import load_definitions
 from s2s_sd.model import Definitions, Engine, Group
 from s2s_sd.plan import assigned_host
-from s2s_sd.render.pacemaker import PacemakerSettings, hooks_id, primitive_id
+from s2s_sd.render.pacemaker import PacemakerSettings, hooks_id
+from s2s_sd.status import StatusReport, build_pacemaker, pacemaker_members
 from s2s_sd.writer import write_file_atomic
 
 Progress = Callable[[str], None]
@@ -199,10 +200,7 @@ class ClusterAdmin:
         return group
 
     def _members(self, group: Group) -> list[str]:
-        members = [primitive_id(group.name, s.name) for s in group.services]
-        if group.pre_move or group.post_move:
-            members.append(hooks_id(group.name))
-        return members
+        return pacemaker_members(group)
 
     # -- the cluster's state ---------------------------------------------------------------
     def cluster(self, full: bool = True) -> ClusterStatus:
@@ -512,121 +510,17 @@ class ClusterAdmin:
         return lines or [f"{name}: nothing to clean up"]
 
     # -- status ----------------------------------------------------------------------------
-    def status(self) -> dict[str, Any]:
+    def status(self) -> StatusReport:
         status = self.cluster()
-        now = dt.datetime.now(dt.UTC)
         try:
             constraints = crm.cli_constraints_of()
         except OperationFailed as exc:
             constraints = []
             self.warn(f"cannot read the constraints: {exc}")
-        alarms: list[str] = []
-        offline = status.offline_nodes
-        groups = []
-        for group in self.defs.groups:
-            groups.append(self._group_report(group, status, constraints, now, offline))
-            alarms += groups[-1]["alarms"]
-        if status.dc is None:
-            alarms.append("the cluster has no DC: nothing is being managed right now")
-        elif not status.quorate:
-            alarms.append(f"this node's partition ({self.host}) has NO QUORUM: its view may "
-                          "be stale and it runs nothing (no-quorum-policy="
-                          f"{status.no_quorum_policy})")
-        if status.maintenance_mode:
-            alarms.append("MAINTENANCE MODE is on: the cluster starts, stops, moves and "
-                          "monitors nothing (`s2s-sd maintenance off`)")
-        foreign = [c for c in constraints if c.rsc not in {g.name for g in self.defs.groups}]
-        notes = []
-        if not status.stonith_enabled:
-            notes.append("fencing is disabled (stonith-enabled=false): nothing protects "
-                         "shared data when a host hangs")
-        nodes = {name: {"state": node.label, "dc": node.is_dc}
-                 for name, node in sorted(status.nodes.items())}
-        return {
-            "engine": "pacemaker", "hostgroup": self.hostgroup, "host": self.host,
-            "groups": groups, "alarms": sorted(set(alarms)), "unreachable": offline,
-            "generations": {}, "locks": {}, "notes": notes,
-            "cluster": {"dc": status.dc, "quorate": status.quorate,
-                        "maintenance_mode": status.maintenance_mode,
-                        "stonith_enabled": status.stonith_enabled, "nodes": nodes},
-            "constraints": [c.as_dict() for c in constraints if c not in foreign],
-        }
+        from s2s_sd.hosts.drill_run import read_drill_records
 
-    def _group_report(self, group: Group, status: ClusterStatus, constraints: list[Any],
-                      now: dt.datetime, offline: list[str]) -> dict[str, Any]:
-        name = group.name
-        members = self._members(group)
-        state = status.groups.get(name)
-        alarms: list[str] = []
-        hosts: dict[str, Any] = {}
-        failures = status.failures_of(members)
-        counts = status.fail_counts_of(members)
-        if state is None:
-            alarms.append(f"{name} is not in the cluster's configuration (`s2s-sd apply "
-                          "pacemaker`)")
-            for host in self.hosts:
-                hosts[host] = {"state": "offline" if host in offline else "down",
-                               "active": [], "failed": []}
-            return {"group": name, "assigned": None, "running": None, "hosts": hosts,
-                    "alarms": alarms, "target_role": None, "managed": None,
-                    "failures": [], "fail_counts": [], "constraints": []}
-        active = state.active_nodes()
-        for host in self.hosts:
-            on_host = state.members_on(host)
-            failed_here = [m.id for m in state.members if m.failed and host in m.nodes]
-            failed_here += [f.resource for f in failures if f.node == host
-                            and f.resource not in failed_here]
-            if host in offline:
-                label = "offline"
-            elif on_host and len(on_host) == len(state.members) and not any(
-                    m.role != "Started" for m in state.members if host in m.nodes):
-                label = "up"
-            elif on_host:
-                label = "partial"
-            elif failed_here:
-                label = "failed"
-            else:
-                label = "down"
-            hosts[host] = {"state": label, "active": on_host, "failed": failed_here}
-        running = state.fully_on()
-        if len(active) > 1:
-            alarms.append(f"{name} is ACTIVE ON {len(active)} HOSTS: {', '.join(active)}")
-        for host in active:
-            if host not in group.hosts:
-                alarms.append(f"{name} is active on {host}, which is not one of its hosts")
-            if hosts.get(host, {}).get("state") == "partial":
-                alarms.append(f"{name} is only partly up on {host}: "
-                              f"{', '.join(hosts[host]['active'])}")
-        if not active and not state.disabled and not status.maintenance_mode and \
-                status.quorate:  # without quorum this node cannot know where it runs
-            alarms.append(f"{name} is not running anywhere although it should "
-                          "(see its failures, `s2s-sd cleanup`)")
-        if (state.unmanaged or state.maintenance) and not status.maintenance_mode:
-            alarms.append(f"{name} is not managed by the cluster (is-managed=false or "
-                          "maintenance): nothing protects it")
-        for failure in failures:
-            count = counts.get((failure.resource, failure.node))
-            alarms.append(f"{name}: {failure.describe()}"
-                          + (f", fail count {fail_count_text(count)}" if count else "")
-                          + f" (`s2s-sd cleanup {name}`)")
-        mine = [c for c in constraints if c.rsc == name]
-        for constraint in mine:
-            if constraint.expires is not None and not constraint.expired(now):
-                continue  # a temporary preference, asked for with --lifetime
-            alarms.append(f"{name}: leftover constraint {constraint.describe(now)} "
-                          f"(`s2s-sd cleanup {name}` removes it)")
-        return {
-            "group": name, "assigned": running or (active[0] if len(active) == 1 else None),
-            "running": running, "hosts": hosts, "alarms": alarms,
-            "target_role": "Stopped" if state.disabled else "Started",
-            "managed": not state.unmanaged, "members": [
-                {"id": m.id, "role": m.role, "nodes": list(m.nodes), "failed": m.failed,
-                 "managed": m.managed} for m in state.members],
-            "failures": [f.as_dict() for f in failures],
-            "fail_counts": [{"resource": r, "node": n, "count": c}
-                            for (r, n), c in sorted(counts.items())],
-            "constraints": [c.as_dict() for c in mine],
-        }
+        return build_pacemaker(self.defs, self.host, status, constraints,
+                               dt.datetime.now(dt.UTC), read_drill_records(self.hostgroup))
 
     # -- live apply --------------------------------------------------------------------------
     def apply_live(self, dry_run: bool = False, timeout: float = SETTLE_TIMEOUT

@@ -13,10 +13,10 @@ from typing import Any
 
 from s2s_sd.errors import BadInput, OperationFailed
 from s2s_sd.hosts.agent import AgentContext
-from s2s_sd.hosts.observe import GroupObservation
 from s2s_sd.hosts.transport import Transport
 from s2s_sd.layout import is_kit_name, parse_number
 from s2s_sd.model import Definitions
+from s2s_sd.observation import GroupObservation
 from s2s_sd.servicetree import (
     layout_from_env,
     local_where,

@@ -23,9 +23,9 @@ from s2s_sd.errors import BadInput, OperationFailed, Refused
 from s2s_sd.hosts import lock as locks
 from s2s_sd.hosts import state, sync
 from s2s_sd.hosts.agent import AgentContext, dispatch
-from s2s_sd.hosts.observe import GroupObservation
-from s2s_sd.hosts.transport import Answer, Transport
+from s2s_sd.hosts.transport import Answer, HostUnreachable, Transport
 from s2s_sd.model import Definitions, Engine, Group
+from s2s_sd.observation import GroupObservation
 from s2s_sd.plan import (
     FORWARD_STEPS,
     MoveInProgress,
@@ -35,6 +35,7 @@ from s2s_sd.plan import (
     move_steps,
     recovery_host,
 )
+from s2s_sd.status import HostAnswer, StatusReport, build_systemd
 
 Progress = Callable[[str], None]
 Clock = Callable[[], float]
@@ -88,13 +89,14 @@ class Admin:
 
     def __init__(self, defs: Definitions, basedir: Path, host: str,
                  progress: Progress = _quiet, transport: Transport | None = None,
-                 clock: Clock = time.time) -> None:
+                 clock: Clock = time.time, on_warning: Progress = _quiet) -> None:
         self.defs = defs
         self.basedir = basedir
         self.host = host
         self.hostgroup = defs.hostgroup.name
         self.hosts = list(defs.hostgroup.host_names)
         self.progress = progress
+        self.on_warning = on_warning  # the CLI prints them as s2s-sd: warning: ...
         context = AgentContext(basedir=basedir, host=host, _defs=defs)
         self.transport = transport or Transport(
             defs, host, basedir, lambda op, args: dispatch(context, op, args))
@@ -102,6 +104,8 @@ class Admin:
         self.token = uuid.uuid4().hex
         self.warnings: list[str] = []
         self._crashed: tuple[str, int] | None = None  # recover: the crashed admin
+        # ssh's reason for every host found unreachable, for the messages that name it
+        self.unreachable_reasons: dict[str, str] = {}
 
     def close(self) -> None:
         self.transport.close()
@@ -123,9 +127,23 @@ class Admin:
             raise BadInput(f"group '{name}' is not defined in {self.basedir}")
         return group
 
+    def noted(self, answers: dict[str, Answer]) -> dict[str, Answer]:
+        """The answers, with the reason of every unreachable host remembered."""
+        for host, answer in answers.items():
+            if isinstance(answer.error, HostUnreachable):
+                self.unreachable_reasons[host] = answer.error.reason
+        return answers
+
+    def why(self, hosts: Sequence[str | None]) -> str:
+        """ssh's reasons for the unreachable hosts of a message, to end it with:
+        ` (n2: ssh: connect to host n2 port 22: Connection refused)`, or nothing."""
+        known = [f"{h}: {self.unreachable_reasons[h]}" for h in hosts
+                 if h in self.unreachable_reasons]
+        return f" ({'; '.join(known)})" if known else ""
+
     def warn(self, text: str) -> None:
         self.warnings.append(text)
-        self.progress(f"warning: {text}")
+        self.on_warning(text)
 
     # -- lock ---------------------------------------------------------------------------
     @contextmanager
@@ -148,7 +166,8 @@ class Admin:
             if self.host not in taken:
                 raise Refused(f"could not take the admin lock on this host ({self.host})")
             if unreachable:
-                self.warn(f"lock not taken on unreachable host(s) {', '.join(unreachable)}")
+                self.warn(f"lock not taken on unreachable host(s) {', '.join(unreachable)}"
+                          f"{self.why(unreachable)}")
             yield taken
         finally:
             self.transport.ask_many(taken, "lock_release",
@@ -157,6 +176,7 @@ class Admin:
     def _acquire(self, host: str, info: locks.LockInfo, break_lock: bool) -> bool | None:
         args: dict[str, Any] = {"hostgroup": self.hostgroup, "lock": info.as_dict()}
         answer = self.transport.ask(host, "lock_acquire", args)
+        self.noted({host: answer})
         if answer.unreachable:
             return None
         held_raw = answer.value()["held"]
@@ -196,7 +216,7 @@ class Admin:
     def view(self, hosts: Sequence[str] | None = None) -> ClusterView:
         answers = self.transport.ask_many(list(hosts or self.hosts), "state",
                                           {"hostgroup": self.hostgroup}, timeout=30)
-        return self._view_from(answers)
+        return self._view_from(self.noted(answers))
 
     def _view_from(self, answers: dict[str, Answer]) -> ClusterView:
         view = ClusterView(answers)
@@ -277,8 +297,8 @@ class Admin:
 
     def observe(self, group: str, hosts: Sequence[str] | None = None,
                 scripts: bool = True) -> tuple[dict[str, GroupObservation], list[str]]:
-        answers = self.transport.ask_many(list(hosts or self.hosts), "observe",
-                                          {"groups": [group], "scripts": scripts})
+        answers = self.noted(self.transport.ask_many(list(hosts or self.hosts), "observe",
+                                                     {"groups": [group], "scripts": scripts}))
         seen: dict[str, GroupObservation] = {}
         unreachable: list[str] = []
         for host, answer in answers.items():
@@ -315,10 +335,10 @@ class Admin:
         if refused:
             self.warn(f"{', '.join(refused)} kept a newer or different assignment map: see "
                       "`s2s-sd status`")
-        missed = [h for h, a in answers.items() if not a.ok]
+        missed = [h for h, a in self.noted(answers).items() if not a.ok]
         if missed:
             self.warn(f"assignment not recorded on {', '.join(missed)} (unreachable): "
-                      "they catch up at the next move or sync")
+                      f"they catch up at the next move or sync{self.why(missed)}")
         view.assignments, view.epoch = assignments, epoch
 
     def _start(self, group: Group, host: str, generation: int) -> dict[str, Any]:
@@ -400,7 +420,7 @@ class Admin:
         source, source_reachable, seen, unreachable = self._locate(group, view)
         steps = move_steps(group, source, to, source_reachable, force)
         if to in unreachable:
-            raise Refused(f"{to} is unreachable: nothing was changed")
+            raise Refused(f"{to} is unreachable{self.why([to])}: nothing was changed")
         if source == to and seen.get(to) and seen[to].fully_up:
             self.progress(f"{group.name} already runs on {to}")
             if assigned_host(group, view.assignments) != to:
@@ -408,13 +428,16 @@ class Admin:
             return steps
         if not source_reachable:
             if not force:
-                raise Refused(f"{group.name} is assigned to {source}, which is unreachable: "
+                raise Refused(f"{group.name} is assigned to {source}, which is unreachable"
+                              f"{self.why([source])}: "
                               "the group cannot be proven stopped there; if that host is "
                               "really down, use --force")
-            self.warn(f"--force: {source} unreachable, relying on ARP/ND silence")
+            self.warn(f"--force: {source} unreachable{self.why([source])}, relying on "
+                      "ARP/ND silence")
         others = [h for h in unreachable if h != source and h in group.hosts]
         if others:
-            self.warn(f"{', '.join(others)} unreachable: checked by ARP/ND only")
+            self.warn(f"{', '.join(others)} unreachable: checked by ARP/ND only"
+                      f"{self.why(others)}")
         self.progress(f"move {group.name}: {source or '(not running)'} -> {to}")
         involved = [h for h in (source, to) if h and h not in unreachable]
         try:
@@ -515,7 +538,8 @@ class Admin:
             generation = self.preflight(view, name)
             host = assigned_host(group, view.assignments)
             if host in view.unreachable:
-                raise OperationFailed(f"{name} is assigned to {host}, which is unreachable")
+                raise OperationFailed(f"{name} is assigned to {host}, which is unreachable"
+                                      f"{self.why([host])}")
             seen, unreachable = self.observe(name, view.reachable)
             unreachable = sorted(set(unreachable) | set(view.unreachable))
             elsewhere = [h for h, o in seen.items() if o.active and h != host]
@@ -525,7 +549,7 @@ class Admin:
             others = [h for h in unreachable if h != host]
             if others:
                 raise Refused(f"{', '.join(others)} unreachable: cannot prove {name} is "
-                              "not active there")
+                              f"not active there{self.why(others)}")
             if not seen[host].active:
                 self._verify_nowhere(group, host)
             self._journal([host], group, None, host, "starting")
@@ -560,7 +584,8 @@ class Admin:
             if unreachable:
                 raise OperationFailed(
                     f"{name} stopped on {', '.join(stopped) or 'no host'}, but "
-                    f"{', '.join(unreachable)} could not be asked: it may still run there")
+                    f"{', '.join(unreachable)} could not be asked: it may still run there"
+                    f"{self.why(unreachable)}")
             return stopped
 
     # -- recover ------------------------------------------------------------------------
@@ -587,7 +612,7 @@ class Admin:
             unreachable = sorted(set(unreachable) | set(view.unreachable))
             if unreachable:
                 raise Refused(f"{', '.join(unreachable)} unreachable: cannot recover {name} "
-                              "safely")
+                              f"safely{self.why(unreachable)}")
             active = [h for h, o in seen.items() if o.active]
             if len(active) > 1:
                 raise Refused(f"{name} is active on {' and '.join(active)}: stop it on all but "
@@ -641,83 +666,41 @@ class Admin:
         archive = base64.b64encode(packed.archive).decode("ascii")
         args = {"hostgroup": self.hostgroup, "generation": number, "digest": digest,
                 "archive": archive, "units": units}
-        answers = self.transport.ask_many(self.hosts, "receive_config", args, timeout=300)
+        answers = self.noted(self.transport.ask_many(self.hosts, "receive_config", args,
+                                                     timeout=300))
         synced, missed = [], []
         for host, answer in answers.items():
             if answer.ok:
                 synced.append(host)
             elif answer.unreachable:
                 missed.append(host)
-                self.warn(f"{host} unreachable: it keeps its old generation and refuses "
-                          "to act until synced")
+                self.warn(f"{host} unreachable{self.why([host])}: it keeps its old "
+                          "generation and refuses to act until synced")
             else:
                 raise answer.error or OperationFailed(f"{host}: sync failed")
         return number, synced, missed
 
     # -- status -------------------------------------------------------------------------
-    def status(self) -> dict[str, Any]:
-        # one request per host: its state and what runs there
+    def status(self) -> StatusReport:
+        """One request per host (its state and what runs there), then the report."""
         answers = self.transport.ask_many(self.hosts, "observe",
                                           {"scripts": True, "hostgroup": self.hostgroup})
-        per_host: dict[str, dict[str, GroupObservation]] = {}
-        state_answers: dict[str, Answer] = {}
-        for host, answer in answers.items():
-            if answer.ok:
-                per_host[host] = {g: GroupObservation.from_dict(o)
-                                  for g, o in answer.value()["groups"].items()}
-                state_answers[host] = Answer(host, result=answer.value()["state"])
-            else:
-                state_answers[host] = answer
-        view = self._view_from(state_answers)
-        unreachable = list(view.unreachable)
-        groups = []
-        alarms: list[str] = []
-        for group in self.defs.groups:
-            assigned = assigned_host(group, view.assignments)
-            hosts: dict[str, Any] = {}
-            active = []
-            for host in self.hosts:
-                if host in unreachable:
-                    hosts[host] = {"state": "unreachable"}
-                    continue
-                seen = per_host[host][group.name]
-                # a guard that refused a start (at boot, or a bare systemctl start) failed
-                # on purpose: the group is down there, the refusal is shown apart
-                failed = [u for u in seen.failed if not u.startswith("s2s-guard@")]
-                label = ("up" if seen.fully_up else "failed" if failed and not seen.active
-                         else "partial" if seen.active else "down")
-                if seen.active:
-                    active.append(host)
-                hosts[host] = {"state": label, "active": seen.active_parts, "failed": failed,
-                               "refused_start": len(failed) < len(seen.failed),
-                               "observation": seen.as_dict()}
-            group_alarms = []
-            if len(active) > 1:
-                group_alarms.append(f"{group.name} is ACTIVE ON {len(active)} HOSTS: "
-                                    f"{', '.join(active)}")
-            for host in active:
-                if host != assigned:
-                    group_alarms.append(f"{group.name} is active on {host} but assigned to "
-                                        f"{assigned}")
-                elif hosts[host]["state"] == "partial":
-                    group_alarms.append(f"{group.name} is only partly up on {host}: "
-                                        f"{', '.join(hosts[host]['active'])}")
-            groups.append({"group": group.name, "assigned": assigned, "hosts": hosts,
-                           "alarms": group_alarms})
-            alarms += group_alarms
-        for host, journal in view.all_journals():
-            alarms.append(f"interrupted move of {journal.group} ({journal.source or '-'} -> "
-                          f"{journal.target}, step {journal.step}) journaled on {host}: "
-                          f"`s2s-sd recover {journal.group}`")
-        locks_held = {}
-        for host in view.reachable:
-            held = view.value(host).get("lock")
-            if held:
-                locks_held[host] = held
-        generations = {h: view.value(h)["generation"] for h in view.reachable}
-        return {"hostgroup": self.hostgroup, "host": self.host, "groups": groups,
-                "alarms": sorted(set(alarms)), "unreachable": sorted(set(unreachable)),
-                "generations": generations, "locks": locks_held}
+        from s2s_sd.hosts.drill_run import read_drill_records
+
+        return build_systemd(self.defs, self.host,
+                             {h: _host_answer(a) for h, a in answers.items()},
+                             read_drill_records(self.hostgroup))
+
+
+def _host_answer(answer: Answer) -> HostAnswer:
+    if answer.unreachable:
+        assert isinstance(answer.error, HostUnreachable)
+        return HostAnswer(unreachable=answer.error.reason)
+    if answer.error is not None:
+        return HostAnswer(failed=str(answer.error))
+    value = answer.value()
+    return HostAnswer({g: GroupObservation.from_dict(o) for g, o in value["groups"].items()},
+                      value["state"])
 
 
 # -- the guard's cross-host question ----------------------------------------------------

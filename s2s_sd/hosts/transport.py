@@ -137,8 +137,10 @@ class AgentSession:
                 continue
             chunk = os.read(fd, 65536)
             if not chunk:
+                # ssh's reason first: close() drops the file its stderr went to
+                reason = self._why("connection closed")
                 self.close()
-                raise HostUnreachable(self.host, self._why("connection closed"))
+                raise HostUnreachable(self.host, reason)
             self.buffer += chunk
         line, _, self.buffer = self.buffer.partition(b"\n")
         return line.decode("utf-8", "replace")

@@ -32,6 +32,7 @@ from s2s_sd.engines.crm_mon import (
 from s2s_sd.errors import OperationFailed
 from s2s_sd.hosts.cluster import ClusterAdmin
 from s2s_sd.load import load_definitions
+from s2s_sd.status import to_json
 from tests.conftest import EXAMPLES
 
 pytestmark = pytest.mark.unit
@@ -143,12 +144,18 @@ def report(monkeypatch: pytest.MonkeyPatch, mon: str, constraints: str = "<const
     monkeypatch.setattr(crm, "constraints_xml", lambda: constraints)
     defs = load_definitions(EXAMPLES, "n1")
     with ClusterAdmin(defs, EXAMPLES, "n1") as admin:
-        return admin.status()
+        return to_json(admin.status())
+
+
+def alarms(result: dict[str, Any]) -> list[str]:
+    """The ALARM lines' texts (host alarms are printed as OFFLINE/UNREACHABLE lines)."""
+    return [a["message"] for a in result["alarms"] if not a["kind"].startswith("host_")]
 
 
 def test_status_of_a_healthy_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
     result = report(monkeypatch, "running.xml")
     assert result["engine"] == "pacemaker" and result["alarms"] == []
+    assert result["schema_version"] == 1 and result["exit_code"] == 0
     assert result["unreachable"] == [] and result["cluster"]["quorate"]
     assert any("fencing is disabled" in n for n in result["notes"])
     for group in result["groups"]:
@@ -160,19 +167,24 @@ def test_status_of_a_healthy_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_status_alarms_for_a_failed_start(monkeypatch: pytest.MonkeyPatch) -> None:
     result = report(monkeypatch, "failed_start.xml")
-    assert result["alarms"] == [
+    assert alarms(result) == [
         "web: start of web_httpd on n3 failed (error: failed), fail count INFINITY "
         "(`s2s-sd cleanup web`)"]
+    assert [(a["kind"], a["group"], a["host"], a["member"]) for a in result["alarms"]] == [
+        ("failed_action", "web", "n3", "web_httpd")]
     web = next(g for g in result["groups"] if g["group"] == "web")
-    assert web["hosts"]["n3"] == {"state": "failed", "active": [], "failed": ["web_httpd"]}
-    assert web["fail_counts"] == [{"resource": "web_httpd", "node": "n3", "count": INFINITY}]
+    assert web["hosts"]["n3"] == {"state": "failed", "active": [], "failed": ["web_httpd"],
+                                  "refused_start": False}
+    httpd = next(m for m in web["members"] if m["name"] == "web_httpd")
+    assert httpd["fail_counts"] == {"n3": INFINITY}
+    assert httpd["last_failure"] == "start of web_httpd on n3 failed (error: failed)"
 
 
 def test_status_alarms_for_maintenance_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     result = report(monkeypatch, "maintenance.xml")
     assert result["cluster"]["maintenance_mode"]
     # one alarm for the cluster, not one per group
-    assert [a for a in result["alarms"] if "MAINTENANCE" in a or "managed" in a] == [
+    assert [a for a in alarms(result) if "MAINTENANCE" in a or "managed" in a] == [
         "MAINTENANCE MODE is on: the cluster starts, stops, moves and monitors nothing "
         "(`s2s-sd maintenance off`)"]
 
@@ -187,8 +199,9 @@ def test_status_of_a_group_stopped_on_purpose(monkeypatch: pytest.MonkeyPatch) -
 
 def test_status_alarms_for_a_leftover_constraint(monkeypatch: pytest.MonkeyPatch) -> None:
     result = report(monkeypatch, "running.xml", fixture("constraints_leftover.xml"))
-    assert result["alarms"] == ["web: leftover constraint cli-prefer-web (prefers n1) "
-                                "(`s2s-sd cleanup web` removes it)"]
+    assert alarms(result) == ["web: leftover constraint cli-prefer-web (prefers n1) "
+                              "(`s2s-sd cleanup web` removes it)"]
+    assert result["alarms"][0]["kind"] == "leftover_constraint"
 
 
 def test_a_temporary_preference_is_no_alarm(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -200,7 +213,7 @@ def test_a_temporary_preference_is_no_alarm(monkeypatch: pytest.MonkeyPatch) -> 
     assert web["constraints"][0]["expires"]
     expired = f"<constraints>{crm.prefer_constraint('web', 'n1', end - dt.timedelta(hours=2))}" \
         "</constraints>"
-    assert "expired" in report(monkeypatch, "running.xml", expired)["alarms"][0]
+    assert "expired" in alarms(report(monkeypatch, "running.xml", expired))[0]
 
 
 def test_status_alarms_for_a_group_active_twice(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -220,30 +233,35 @@ def test_status_alarms_for_a_group_active_twice(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(crm, "status", lambda full=True: parse_crm_mon(doctored))
     monkeypatch.setattr(crm, "constraints_xml", lambda: "<constraints/>")
     with ClusterAdmin(load_definitions(EXAMPLES, "n1"), EXAMPLES, "n1") as admin:
-        result = admin.status()
-    alarms = " | ".join(result["alarms"])
-    assert "censhare is ACTIVE ON 2 HOSTS" in alarms
-    assert f"censhare is only partly up on {other}: censhare_vip" in alarms
+        result = to_json(admin.status())
+    texts = " | ".join(alarms(result))
+    assert "censhare is ACTIVE ON 2 HOSTS" in texts
+    assert f"censhare is only partly up on {other}: censhare_vip" in texts
+    assert {"active_twice", "partly_up"} <= {a["kind"] for a in result["alarms"]}
 
 
 def test_status_from_an_isolated_node(monkeypatch: pytest.MonkeyPatch) -> None:
     result = report(monkeypatch, "no_quorum.xml")
     assert result["unreachable"] == ["n2", "n3"]
     # it cannot know where the groups run: one alarm, no guesses about the groups
-    assert result["alarms"] == [
+    assert alarms(result) == [
         "this node's partition (n1) has NO QUORUM: its view may be stale and it runs "
         "nothing (no-quorum-policy=stop)"]
+    assert sorted(a["kind"] for a in result["alarms"]) == [
+        "host_offline", "host_offline", "no_quorum"]
 
 
 def test_status_of_a_partly_up_group(monkeypatch: pytest.MonkeyPatch) -> None:
     result = report(monkeypatch, "partial.xml")
-    assert result["alarms"] == ["censhare is only partly up on n1: censhare_data, "
-                                "censhare_vip, censhare_db"]
+    assert alarms(result) == ["censhare is only partly up on n1: censhare_data, "
+                              "censhare_vip, censhare_db"]
     censhare = next(g for g in result["groups"] if g["group"] == "censhare")
     assert censhare["running"] is None and censhare["hosts"]["n1"]["state"] == "partial"
 
 
 def test_status_with_an_offline_node(monkeypatch: pytest.MonkeyPatch) -> None:
     result = report(monkeypatch, "offline.xml")
-    assert result["unreachable"] == ["n2"] and result["alarms"] == []
+    assert result["unreachable"] == ["n2"] and alarms(result) == []
+    assert [(a["kind"], a["host"]) for a in result["alarms"]] == [("host_offline", "n2")]
+    assert result["exit_code"] == 1
     assert all(g["hosts"]["n2"]["state"] == "offline" for g in result["groups"])

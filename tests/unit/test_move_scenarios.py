@@ -315,7 +315,7 @@ def test_a_start_whose_stop_fails_raises_the_alarm_and_refuses_the_next_move() -
                    for g in definitions().groups}})) for h in HOSTS])
     admin = Admin(definitions(), EXAMPLES, ADMIN, transport=transport, clock=lambda: NOW)
     with local_state():
-        alarms = admin.status()["alarms"]
+        alarms = [a.message for a in admin.status().all_alarms]
         assert (f"interrupted move of {G} (n1 -> n2, step starting) journaled on n2: "
                 f"`s2s-sd recover {G}`") in alarms
         assert f"{G} is active on n2 but assigned to n1" in alarms

@@ -1,0 +1,65 @@
+"""What a host observed of a group, as data (pure): the answer of the `observe` request
+that moves, the guard and `status` reason about. hosts/observe.py reads it from the host.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# systemd's ActiveState values in which a unit is up or on its way (engines/systemd.py
+# uses the same set for its own waits)
+ACTIVE_STATES = frozenset({"active", "activating", "deactivating", "reloading", "refreshing"})
+
+OCF_RUNNING = 0
+OCF_NOT_RUNNING = 7
+
+
+@dataclass
+class GroupObservation:
+    group: str
+    target: str = "inactive"
+    units: dict[str, str] = field(default_factory=dict)  # unit -> ActiveState
+    vips: dict[str, bool] = field(default_factory=dict)  # address -> present
+    mounts: dict[str, bool] = field(default_factory=dict)  # mountpoint -> mounted
+    scripts: dict[str, int] = field(default_factory=dict)  # service -> OCF monitor code
+
+    @property
+    def active_parts(self) -> list[str]:
+        parts = [u for u, s in self.units.items() if s in ACTIVE_STATES]
+        if self.target in ACTIVE_STATES:
+            parts.insert(0, "target")
+        parts += [f"vip {a}" for a, up in self.vips.items() if up]
+        parts += [f"mount {m}" for m, up in self.mounts.items() if up]
+        parts += [f"script {s}" for s, code in self.scripts.items() if code != OCF_NOT_RUNNING]
+        return parts
+
+    @property
+    def active(self) -> bool:
+        return bool(self.active_parts)
+
+    @property
+    def fully_up(self) -> bool:
+        return (self.target == "active" and all(s == "active" for s in self.units.values())
+                and all(self.vips.values()) and all(self.mounts.values())
+                and all(code == OCF_RUNNING for code in self.scripts.values()))
+
+    @property
+    def failed(self) -> list[str]:
+        return sorted(u for u, s in self.units.items() if s == "failed")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"group": self.group, "target": self.target, "units": self.units,
+                "vips": self.vips, "mounts": self.mounts, "scripts": self.scripts,
+                "active": self.active, "fully_up": self.fully_up}
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> GroupObservation:
+        return GroupObservation(
+            group=str(data["group"]), target=str(data["target"]),
+            units={str(k): str(v) for k, v in dict(data["units"]).items()},
+            vips={str(k): bool(v) for k, v in dict(data["vips"]).items()},
+            mounts={str(k): bool(v) for k, v in dict(data["mounts"]).items()},
+            scripts={str(k): int(v) for k, v in dict(data["scripts"]).items()})
+
+
