@@ -70,6 +70,12 @@ class Fencing(Declared):
     devices: tuple[FenceDevice, ...] = ()
 
 
+# the one wording of the warning that check, generate, apply and status give
+FENCING_DISABLED = ("fencing is disabled ([fencing] enabled = false, stonith-enabled=false): "
+                    "nothing protects shared data when a host hangs (acceptable in a lab "
+                    "only)")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Service(Declared):
     """A member of a group. Subclasses carry the type-specific settings."""

@@ -22,7 +22,7 @@ from typing import Any
 
 from s2s_sd.drill import columns, last_drill_line
 from s2s_sd.engines.crm_mon import CliConstraint, ClusterStatus, fail_count_text
-from s2s_sd.model import Definitions, Group
+from s2s_sd.model import FENCING_DISABLED, Definitions, Group
 from s2s_sd.observation import GroupObservation
 from s2s_sd.plan import assigned_host
 from s2s_sd.render.pacemaker import hooks_id, primitive_id
@@ -416,9 +416,7 @@ def build_pacemaker(defs: Definitions, admin: str, status: ClusterStatus,
         alarms.append(Alarm(AlarmKind.MAINTENANCE, "MAINTENANCE MODE is on: the cluster "
                             "starts, stops, moves and monitors nothing (`s2s-sd maintenance "
                             "off`)"))
-    notes = () if status.stonith_enabled else (
-        "fencing is disabled (stonith-enabled=false): nothing protects shared data when a "
-        "host hangs",)
+    notes = () if status.stonith_enabled else (FENCING_DISABLED,)
     summary = ClusterSummary(status.dc, status.quorate, status.maintenance_mode,
                              status.stonith_enabled)
     return StatusReport(Engine.PACEMAKER, defs.hostgroup.name, admin, hosts, groups,

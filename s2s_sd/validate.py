@@ -16,6 +16,7 @@ from s2s_sd.errors import Problem
 from s2s_sd.layout import kits_problems
 from s2s_sd.load import MAX_PATH_BYTES
 from s2s_sd.model import (
+    FENCING_DISABLED,
     Declared,
     Definitions,
     Engine,
@@ -114,8 +115,7 @@ def _fencing(defs: Definitions) -> Iterator[Problem]:
         return
     if not fencing.enabled:
         yield _problem(fencing, "enabled", "fencing.enabled",
-                       "fencing is disabled: nothing protects shared data when a host hangs "
-                       "(acceptable in a lab only)", warning=True)
+                       FENCING_DISABLED, warning=True)
         return
     if not fencing.devices:
         yield _problem(fencing, "enabled", "fencing.devices",

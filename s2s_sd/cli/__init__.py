@@ -74,6 +74,8 @@ class S2SGroup(click.Group):
     """Turns typed errors into exit codes and keeps tracebacks away from users."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
+        global _json_requested
+        _json_requested = False  # until a command's --json is parsed
         kwargs["standalone_mode"] = False
         try:
             rv = super().main(*args, **kwargs)

@@ -148,7 +148,9 @@ def _yes(value: Any) -> str:
     return "unknown" if value is None else ("yes" if value else "no")
 
 
-def _print_where(host: str, entries: list[dict[str, Any]]) -> None:
+def _print_where(host: str, entries: list[dict[str, Any]], service_root: str) -> None:
+    if not entries:
+        click.echo(f"no services on {host} (nothing under {service_root}/NN/)")
     for entry in entries:
         holder = entry.get("holder") or {}
         if entry["local"]:
@@ -206,7 +208,7 @@ def where(basedir: Path, local_disks: str | None, service_root: str | None,
         click.echo(json.dumps({"schema_version": JSON_SCHEMA_VERSION, "host": local_host(),
                                "services": entries}, indent=2, sort_keys=True))
     else:
-        _print_where(local_host(), entries)
+        _print_where(local_host(), entries, layout.service_root)
 
 
 # -- relocate ------------------------------------------------------------------------------

@@ -63,7 +63,8 @@ def _admin(basedir: Path, definitions: Definitions | None = None) -> Admin:
         definitions = _definitions(basedir)
     if host not in definitions.hostgroup.host_names:
         raise BadInput(f"this host ({host}) is not in host group {definitions.hostgroup.name}")
-    return Admin(definitions, basedir, host, progress=_progress, on_warning=warn)
+    return Admin(definitions, basedir, host, progress=_progress, on_warning=warn,
+                 watch_starts=True)
 
 
 @click.command("sync")

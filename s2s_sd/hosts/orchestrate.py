@@ -13,7 +13,7 @@ import base64
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,6 +23,7 @@ from s2s_sd.errors import BadInput, OperationFailed, Refused
 from s2s_sd.hosts import lock as locks
 from s2s_sd.hosts import state, sync
 from s2s_sd.hosts.agent import AgentContext, dispatch
+from s2s_sd.hosts.start_watch import member_progress
 from s2s_sd.hosts.transport import Answer, HostUnreachable, Transport
 from s2s_sd.model import Definitions, Engine, Group
 from s2s_sd.observation import GroupObservation
@@ -89,7 +90,8 @@ class Admin:
 
     def __init__(self, defs: Definitions, basedir: Path, host: str,
                  progress: Progress = _quiet, transport: Transport | None = None,
-                 clock: Clock = time.time, on_warning: Progress = _quiet) -> None:
+                 clock: Clock = time.time, on_warning: Progress = _quiet,
+                 watch_starts: bool = False) -> None:
         self.defs = defs
         self.basedir = basedir
         self.host = host
@@ -98,8 +100,14 @@ class Admin:
         self.progress = progress
         self.on_warning = on_warning  # the CLI prints them as s2s-sd: warning: ...
         context = AgentContext(basedir=basedir, host=host, _defs=defs)
-        self.transport = transport or Transport(
-            defs, host, basedir, lambda op, args: dispatch(context, op, args))
+
+        def in_process(op: str, args: Mapping[str, Any]) -> dict[str, Any]:
+            return dispatch(context, op, args)
+
+        self.transport = transport or Transport(defs, host, basedir, in_process)
+        # watch_starts: a second transport polls the member states while a start runs
+        # (hosts/start_watch.py), for a line per member as it comes up
+        self.watcher = Transport(defs, host, basedir, in_process) if watch_starts else None
         self.clock = clock  # injectable so the unit tier runs without waiting or drift
         self.token = uuid.uuid4().hex
         self.warnings: list[str] = []
@@ -109,6 +117,8 @@ class Admin:
 
     def close(self) -> None:
         self.transport.close()
+        if self.watcher is not None:
+            self.watcher.close()
 
     def __enter__(self) -> Admin:
         return self
@@ -342,9 +352,11 @@ class Admin:
         view.assignments, view.epoch = assignments, epoch
 
     def _start(self, group: Group, host: str, generation: int) -> dict[str, Any]:
-        return self.transport.call(host, "start_group",
-                                   {"group": group.name, "generation": generation},
-                                   timeout=3600)
+        args = {"group": group.name, "generation": generation}
+        if self.watcher is None:
+            return self.transport.call(host, "start_group", args, timeout=3600)
+        with member_progress(self.watcher, group, host, self.progress):
+            return self.transport.call(host, "start_group", args, timeout=3600)
 
     def _stop(self, group: Group, host: str, generation: int) -> dict[str, Any]:
         return self.transport.call(host, "stop_group",
@@ -592,7 +604,14 @@ class Admin:
     def recover(self, name: str, break_lock: bool = False) -> str:
         self._require_systemd_engine("recover")
         group = self._group(name)
-        journals = [j for _, j in self.view().all_journals() if j.group == name]
+        view = self.view()
+        journals = [j for _, j in view.all_journals() if j.group == name]
+        if not journals and view.unreachable:
+            # a host that could not be asked may hold the only journal of the move
+            raise Refused(f"no interrupted move of {name} is journaled on "
+                          f"{', '.join(view.reachable) or 'any host asked'}; not asked: "
+                          f"{', '.join(view.unreachable)}{self.why(view.unreachable)}: it "
+                          "may be journaled there, recover once they answer")
         if not journals:
             raise BadInput(f"no interrupted move of {name} is journaled on any host")
         journal = max(journals, key=lambda j: j.started)

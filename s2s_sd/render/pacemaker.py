@@ -45,6 +45,7 @@ from lxml import etree
 from s2s_sd.errors import InvalidDefinitions, Problem
 from s2s_sd.layout import kit_timeout, kits_disks
 from s2s_sd.model import (
+    FENCING_DISABLED,
     Declared,
     Definitions,
     ExecService,
@@ -149,9 +150,7 @@ def warnings(defs: Definitions) -> list[str]:
         out.append("no [fencing] table: stonith-enabled is left as the cluster has it; "
                    "Pacemaker starts nothing without fencing devices")
     elif not fencing.enabled:
-        out.append("fencing is disabled ([fencing] enabled = false): written as "
-                   "stonith-enabled=false; nothing protects shared data when a host hangs "
-                   "(acceptable in a lab only)")
+        out.append(FENCING_DISABLED)
     for device in _fence_devices(defs):
         if set(defs.hostgroup.host_names) <= set(device.hosts):
             out.append(f"fence device {device.name} fences every host, so it cannot be kept "

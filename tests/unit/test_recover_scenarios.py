@@ -138,6 +138,10 @@ CASES = [
          journal={"n2": "starting n2->n3", "n3": "starting n2->n3"}),
     Case("nothing journaled: bad input",
          recover, lambda w: states(w), BadInput, "no interrupted move of censhare"),
+    Case("nothing journaled where asked, a host not asked: refused, naming it and why",
+         recover, lambda w: states(w), Refused,
+         "journaled on n1, n3; not asked: n2 (n2: Connection refused)",
+         world=World(down=("n2",))),
 ]
 
 
