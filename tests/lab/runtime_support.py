@@ -11,6 +11,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lab.backend import LabNodes
 from s2s_sd.run import Result
@@ -155,3 +156,9 @@ def double_actives(samples: dict[str, list[Sample]]) -> list[str]:
 def now(lab: LabNodes) -> float:
     # nodes share the host's clock (containers)
     return time.time()
+
+
+def alarm_texts(report: dict[str, Any]) -> list[str]:
+    """The texts of the alarms in `status --json` (schema_version 1: alarms are objects
+    with kind, group, host, member and message)."""
+    return [alarm["message"] for alarm in report["alarms"]]

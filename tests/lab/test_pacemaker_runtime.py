@@ -35,6 +35,7 @@ from tests.lab.pacemaker_support import (
 )
 from tests.lab.runtime_support import (
     NODES,
+    alarm_texts,
     double_actives,
     read_samples,
     s2s,
@@ -198,7 +199,7 @@ def test_failed_move_says_what_was_left_and_removes_it(cluster: LabNodes,
         assert cli_constraints(lab) == []
         code, report = status(lab)
         assert code == 1
-        assert any("web: start of web_httpd on n3 failed" in a for a in report["alarms"]), \
+        assert any("web: start of web_httpd on n3 failed" in a for a in alarm_texts(report)), \
             report["alarms"]
     finally:
         lab.exec("n3", ["systemctl", "stop", "port-squatter"], check=False)
@@ -219,7 +220,7 @@ def test_status_alarms_for_leftover_constraint_and_maintenance(cluster: LabNodes
         wait_running(lab, "web", "n1")
         code, report = status(lab)
         assert code == 1
-        assert any("leftover constraint cli-prefer-web" in a for a in report["alarms"])
+        assert any("leftover constraint cli-prefer-web" in a for a in alarm_texts(report))
         text = s2s(lab, "n1", "status")
         assert text.returncode == 1 and "ALARM: web: leftover constraint" in text.stdout
     finally:
@@ -230,7 +231,7 @@ def test_status_alarms_for_leftover_constraint_and_maintenance(cluster: LabNodes
     try:
         code, report = status(lab)
         assert code == 1 and report["cluster"]["maintenance_mode"]
-        assert any("MAINTENANCE MODE" in a for a in report["alarms"])
+        assert any("MAINTENANCE MODE" in a for a in alarm_texts(report))
         refused = s2s(lab, "n1", "move", "web", "--to", "n3")
         assert refused.returncode == 3 and "maintenance mode" in refused.stderr
     finally:

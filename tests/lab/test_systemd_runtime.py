@@ -19,6 +19,7 @@ from lab.backend import LabNodes
 from tests.lab.runtime_support import (
     NODES,
     VIPS,
+    alarm_texts,
     clean_node,
     double_actives,
     install_site,
@@ -262,7 +263,7 @@ def test_killed_admin_mid_move_then_recover(runtime_lab: LabNodes,
     lab.exec("n1", ["systemctl", "kill", "--signal=KILL", "killed-move"], check=False)
     code, report = status(lab)
     assert code == 1
-    assert any("interrupted move of censhare" in a for a in report["alarms"]), report["alarms"]
+    assert any("interrupted move of censhare" in a for a in alarm_texts(report)), report["alarms"]
     blocked = s2s(lab, "n1", "move", "censhare", "--to", "n1")
     assert blocked.returncode == 3 and "s2s-sd recover censhare" in blocked.stderr
     result = s2s(lab, "n1", "recover", "censhare")
@@ -295,7 +296,7 @@ def test_forced_double_start_raises_the_alarm(runtime_lab: LabNodes) -> None:
     try:
         code, report = status(lab)
         assert code == 1
-        alarms = " ".join(report["alarms"])
+        alarms = " ".join(alarm_texts(report))
         assert "web is ACTIVE ON 2 HOSTS: n1, n3" in alarms, alarms
         assert "web is active on n3 but assigned to n1" in alarms, alarms
         text = s2s(lab, "n1", "status")
@@ -369,3 +370,56 @@ def test_bad_requests_from_other_hosts_are_refused(runtime_lab: LabNodes) -> Non
         answer = json.loads(result.stdout)
         assert answer["ok"] is False and answer["kind"] == "bad_input"
         assert "Traceback" not in result.stdout + result.stderr
+
+
+# -- why a host is unreachable (issue 17 item 1) --------------------------------------------
+
+def fresh_ssh(lab: LabNodes, node: str = "n1") -> None:
+    """Forget the shared ssh connections of `node`, so the next request connects anew (an
+    open ControlMaster would keep answering whatever the test broke)."""
+    lab.exec(node, ["sh", "-c", "rm -f /run/s2s-sd/ssh-*"], check=False)
+
+
+def unreachable_reason(lab: LabNodes, host: str, *env: str) -> tuple[str, str]:
+    """`status --json` and `status` on n1 (with `env` settings): the reason given for
+    `host` in both, after checking that it is reported unreachable with exit 1."""
+    fresh_ssh(lab)
+    result = lab.exec("n1", ["env", *env, "s2s-sd", "status", "--json"], check=False)
+    assert result.returncode == 1, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    entry = next(h for h in report["hosts"] if h["name"] == host)
+    assert entry["condition"] == "unreachable" and host in report["unreachable"], entry
+    fresh_ssh(lab)
+    text = lab.exec("n1", ["env", *env, "s2s-sd", "status"], check=False)
+    assert text.returncode == 1, text.stdout + text.stderr
+    line = next(ln for ln in text.stdout.splitlines() if ln.startswith(f"UNREACHABLE: {host} "))
+    return entry["reason"], line
+
+
+def test_status_names_why_a_host_is_unreachable(runtime_lab: LabNodes) -> None:
+    lab = runtime_lab
+    # a stopped sshd
+    lab.exec("n2", ["systemctl", "stop", "ssh.socket", "ssh.service"], check=False)
+    try:
+        reason, line = unreachable_reason(lab, "n2")
+        assert "Connection refused" in reason and reason in line, (reason, line)
+    finally:
+        lab.exec("n2", ["systemctl", "start", "ssh.service"])
+        fresh_ssh(lab)
+    # an unknown host key: no known_hosts at all for this run
+    reason, line = unreachable_reason(
+        lab, "n2", "S2S_SD_SSH_OPTIONS=-o UserKnownHostsFile=/dev/null "
+        "-o GlobalKnownHostsFile=/dev/null")
+    assert "Host key verification failed" in reason and reason in line, (reason, line)
+    # a key the host refuses
+    lab.exec("n1", ["sh", "-c", "rm -f /root/refused && ssh-keygen -q -t ed25519 -N '' "
+                    "-f /root/refused"])
+    try:
+        reason, line = unreachable_reason(
+            lab, "n2", "S2S_SD_SSH_OPTIONS=-o IdentityFile=/root/refused "
+            "-o IdentitiesOnly=yes")
+        assert "Permission denied" in reason and reason in line, (reason, line)
+    finally:
+        lab.exec("n1", ["rm", "-f", "/root/refused", "/root/refused.pub"])
+        fresh_ssh(lab)
+    assert status(lab)[0] == 0
