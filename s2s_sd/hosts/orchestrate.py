@@ -138,10 +138,13 @@ class Admin:
         return group
 
     def noted(self, answers: dict[str, Answer]) -> dict[str, Answer]:
-        """The answers, with the reason of every unreachable host remembered."""
+        """The answers, with the reason of every host that could not answer remembered
+        (ssh's, or the host's own error, e.g. this host's "systemd is not running")."""
         for host, answer in answers.items():
             if isinstance(answer.error, HostUnreachable):
                 self.unreachable_reasons[host] = answer.error.reason
+            elif answer.error is not None:
+                self.unreachable_reasons[host] = str(answer.error)
         return answers
 
     def why(self, hosts: Sequence[str | None]) -> str:
