@@ -9,6 +9,7 @@ from those samples that no group was ever active on two nodes at once.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +17,9 @@ from typing import Any
 import pytest
 
 from lab.backend import LabNodes
+from s2s_sd.load import load_definitions
 from tests.lab.runtime_support import (
+    EXAMPLES,
     NODES,
     VIPS,
     alarm_texts,
@@ -56,6 +59,11 @@ def never_two_actives(runtime_lab: LabNodes) -> Iterator[None]:
     time.sleep(0.3)  # the last samples
     findings = double_actives(read_samples(runtime_lab, since))
     assert not findings, "a group was active on two nodes at once:\n" + "\n".join(findings)
+
+
+# the members of each group of examples/, in order (as `move` reports them coming up)
+MEMBERS = {name: [s.name for s in group.services] for name, group in (
+    (g.name, g) for g in load_definitions(EXAMPLES, "n1").groups)}
 
 
 def status(lab: LabNodes, node: str = "n1") -> tuple[int, dict[str, Any]]:
@@ -137,6 +145,10 @@ def test_move_around_the_hosts(runtime_lab: LabNodes, never_two_actives: None, g
     for target in path:
         result = s2s(lab, "n1", "move", group, "--to", target)
         assert result.ok, f"move {group} {source} -> {target}:\n{result.stdout}{result.stderr}"
+        # a line per member as it came up on the target, with elapsed seconds, in order
+        members = [m for m in re.findall(rf"^  \[{target}\] (\S+) started \(\d+\.\d s\)$",
+                                         result.stdout, re.MULTILINE)]
+        assert members == MEMBERS[group], result.stdout
         runs_only_on(lab, group, target)
         vip_answered_by(lab, group, target)
         if group in ("censhare", "ora"):
