@@ -10,7 +10,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from s2s_sd.errors import Problem
+from s2s_sd.errors import Problem, exit_status
 from s2s_sd.model import Declared, Definitions, ScriptService
 from s2s_sd.run import run
 from s2s_sd.validate import service_path
@@ -141,7 +141,7 @@ class FileChecker:
             lines = [ln for ln in result.stderr.strip().splitlines() if ln.strip()]
             self._syntax_cache[path] = (
                 None if result.ok else (lines[0].replace(f"{path}: ", "") if lines else
-                                        f"exit {result.returncode}"))
+                                        exit_status(result.returncode)))
         return self._syntax_cache[path]
 
     def _shellcheck(self, obj: Declared, key: str, where: str, name: str,

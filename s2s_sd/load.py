@@ -305,7 +305,11 @@ def _read_toml(basedir: Path, relpath: str, problems: list[Problem],
         raw = (staged[relpath].encode() if relpath in staged
                else read_capped(basedir / relpath, MAX_DEFINITION_BYTES))
     except FileNotFoundError:
-        fail(1, "(file)", f"no such file in {basedir}")
+        hint = ""
+        if relpath == MAIN_FILE:  # no base dir at all, most likely: say how to get one
+            hint = (f" (create one with 's2s-sd init --basedir {basedir}', or name the base "
+                    f"dir with --basedir DIR or {BASEDIR_ENV}=DIR)")
+        fail(1, "(file)", f"no such file in {basedir}{hint}")
         return None
     except UnusableFile as exc:
         fail(1, "(file)", str(exc))

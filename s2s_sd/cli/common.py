@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from click.core import ParameterSource
 
 from s2s_sd.checks import check_files
-from s2s_sd.errors import InvalidDefinitions, Problem
+from s2s_sd.cli import LEADING_BASEDIR
+from s2s_sd.errors import BadInput, InvalidDefinitions, Problem, printable
 from s2s_sd.load import BASEDIR_ENV, DEFAULT_BASEDIR, load_raw
 from s2s_sd.model import Definitions
 from s2s_sd.validate import validate
@@ -22,12 +24,32 @@ def local_host() -> str:
     return os.uname().nodename
 
 
+def _basedir(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    assert param.name is not None
+    leading = ctx.meta.get(LEADING_BASEDIR)
+    if leading is not None and ctx.get_parameter_source(param.name) in (
+            ParameterSource.DEFAULT, ParameterSource.ENVIRONMENT, ParameterSource.DEFAULT_MAP):
+        return Path(leading)
+    return value
+
+
 def basedir_option(func: F) -> F:
     return click.option(
         "--basedir", type=click.Path(file_okay=False, path_type=Path), envvar=BASEDIR_ENV,
-        default=DEFAULT_BASEDIR, show_default=True, show_envvar=True,
+        default=DEFAULT_BASEDIR, show_default=True, show_envvar=True, callback=_basedir,
         help="Base dir holding s2s.toml, groups/, init.d/, sysconfig/, hooks/.",
     )(func)
+
+
+def target_host(positional: str | None, option: str | None) -> str:
+    """The HOST of `move GROUP HOST` (as pcs and crm take it) or of `--to HOST`."""
+    if positional is not None and option is not None and positional != option:
+        raise BadInput(f"two target hosts: {printable(positional)!r} and --to "
+                       f"{printable(option)!r}; name one")
+    target = positional or option
+    if target is None:
+        raise BadInput("name the target host: move GROUP HOST (or --to HOST)")
+    return target
 
 
 def host_option(func: F) -> F:

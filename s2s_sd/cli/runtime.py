@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from s2s_sd.cli.common import basedir_option, echo_warnings, load_checked, local_host
+from s2s_sd.cli.common import basedir_option, echo_warnings, load_checked, local_host, target_host
 from s2s_sd.cli.completion import complete_groups, complete_hosts
 from s2s_sd.errors import BadInput, S2SError
 from s2s_sd.hosts import sync as sync_module
@@ -94,7 +94,9 @@ def sync_all(basedir: Path, definitions: Definitions | None = None,
 @click.command()
 @basedir_option
 @click.argument("group", shell_complete=complete_groups)
-@click.option("--to", "to", required=True, metavar="HOST", help="Host to move the group to.",
+@click.argument("host", required=False, shell_complete=complete_hosts)
+@click.option("--to", "to", default=None, metavar="HOST",
+              help="Host to move the group to (the same as HOST).",
               shell_complete=complete_hosts)
 @click.option("--dry-run", is_flag=True, help="Print the steps; change nothing.")
 @click.option("--force", is_flag=True,
@@ -108,13 +110,14 @@ def sync_all(basedir: Path, definitions: Definitions | None = None,
                    "it then expires by itself.")
 @click.option("--keep-constraint", is_flag=True,
               help="Pacemaker engine: on failure or timeout, keep the move's constraint.")
-def move(basedir: Path, group: str, to: str, dry_run: bool, force: bool,
-         break_lock: bool, timeout: float | None, lifetime: str | None,
+def move(basedir: Path, group: str, host: str | None, to: str | None, dry_run: bool,
+         force: bool, break_lock: bool, timeout: float | None, lifetime: str | None,
          keep_constraint: bool) -> None:
-    """Move GROUP to another host, never running it on two at once.
+    """Move GROUP to HOST (or --to HOST), never running it on two hosts at once.
 
     Pacemaker engine: a location constraint, a wait until every member runs on the
     target, and the constraint removed again (none is left behind)."""
+    to = target_host(host, to)
     definitions = _definitions(basedir)
     if _pacemaker(definitions):
         if force or break_lock:

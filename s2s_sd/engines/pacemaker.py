@@ -27,7 +27,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from s2s_sd.errors import BadInput, OperationFailed, Refused
+from s2s_sd.errors import BadInput, OperationFailed, Refused, exit_status
 from s2s_sd.load import read_referenced
 from s2s_sd.model import Definitions
 from s2s_sd.render.pacemaker import (
@@ -412,7 +412,8 @@ def make_patch(old: etree._Element, new: etree._Element, workdir: Path) -> str:
         return ""
     if result.returncode == 1 and result.stdout.strip():
         return result.stdout
-    raise OperationFailed(f"crm_diff failed ({result.returncode}): {result.stderr.strip()}")
+    raise OperationFailed(f"crm_diff failed ({exit_status(result.returncode)}): "
+                          f"{result.stderr.strip()}")
 
 
 def push(patch: str, cib_file: Path | None, secrets: Iterable[str]) -> int:
@@ -424,7 +425,7 @@ def push(patch: str, cib_file: Path | None, secrets: Iterable[str]) -> int:
     if result.returncode == CRM_EX_OLD:
         return CRM_EX_OLD
     message = scrub((result.stderr or result.stdout).strip(), secrets)
-    raise OperationFailed(f"cibadmin --patch failed ({result.returncode}): {message}")
+    raise OperationFailed(f"cibadmin --patch failed ({exit_status(result.returncode)}): {message}")
 
 
 # -- apply -------------------------------------------------------------------------------
