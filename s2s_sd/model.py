@@ -79,6 +79,10 @@ class Service(Declared):
     start_timeout: int | None = None
     stop_timeout: int | None = None
     monitor_interval: int | None = None
+    # the required keys the definition lacks (load.py reported each): placeholders stand
+    # in for them, so the keys that are there are still checked, and validate.py says
+    # nothing about the placeholders
+    incomplete: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
     TYPE = ""  # overridden by every subclass; the `type` key of the definition
 

@@ -79,6 +79,15 @@ def load_checked(basedir: Path, host: str | None, files: bool = True, kits: bool
     return definitions, problems
 
 
+def require_named_host(definitions: Definitions, host: str | None) -> None:
+    """--host HOST must be a host of the host group: for any other name no twin applies,
+    and the output would silently be the plain files' (a typo, most likely)."""
+    if host is not None and host not in definitions.hostgroup.host_names:
+        raise BadInput(f"--host {printable(host)}: not in host group "
+                       f"{definitions.hostgroup.name} "
+                       f"({', '.join(definitions.hostgroup.host_names)})")
+
+
 def echo_warnings(problems: list[Problem]) -> None:
     for problem in problems:
         if problem.warning:

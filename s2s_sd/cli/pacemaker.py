@@ -7,7 +7,13 @@ from pathlib import Path
 
 import click
 
-from s2s_sd.cli.common import basedir_option, echo_warnings, host_option, load_checked
+from s2s_sd.cli.common import (
+    basedir_option,
+    echo_warnings,
+    host_option,
+    load_checked,
+    require_named_host,
+)
 from s2s_sd.engines import pacemaker as engine
 from s2s_sd.errors import Problem, Refused
 from s2s_sd.model import Definitions, Engine
@@ -53,6 +59,7 @@ def generate_pacemaker(basedir: Path, host: str | None, out: Path,
                        target_basedir: str | None) -> None:
     """Write OUT/cib.xml (a complete CIB) and the OCF agents OUT/ocf/s2s/{script,hook,kits}."""
     definitions, problems = load_checked(basedir, host)
+    require_named_host(definitions, host)
     _echo_all_warnings(definitions, problems)
     files = render_pacemaker(definitions, _settings(basedir, target_basedir))
     write_output_dir(out, files, executable=lambda relpath: relpath.startswith("ocf/"))
@@ -86,6 +93,7 @@ def apply_pacemaker(basedir: Path, host: str | None, cib_file: Path | None, dry_
     installs the units and OCF agents on every host (from the synced base dir) and
     afterwards waits for the cluster to settle and reports what started or moved."""
     definitions, problems = load_checked(basedir, host)
+    require_named_host(definitions, host)
     if definitions.hostgroup.engine is not Engine.PACEMAKER:
         raise Refused(f"host group {definitions.hostgroup.name} uses the "
                       f"{definitions.hostgroup.engine} engine: set engine = \"pacemaker\" in "

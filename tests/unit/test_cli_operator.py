@@ -44,20 +44,20 @@ def admin(monkeypatch: pytest.MonkeyPatch) -> type[RecordingAdmin]:
     return RecordingAdmin
 
 
-@pytest.mark.parametrize("argv", [["ora", "cathy"], ["ora", "--to", "cathy"],
-                                  ["ora", "cathy", "--to", "cathy"]])
+@pytest.mark.parametrize("argv", [["ora", "n2"], ["ora", "--to", "n2"],
+                                  ["ora", "n2", "--to", "n2"]])
 def test_move_takes_the_host_as_argument_or_option(basedir: Path, admin: type[RecordingAdmin],
                                                    argv: list[str]) -> None:
     code, _, err = invoke("move", "--basedir", str(basedir), *argv)
     assert code == 0, err
-    assert admin.moves == [("ora", "cathy")]
+    assert admin.moves == [("ora", "n2")]
 
 
 def test_move_with_two_different_hosts_is_bad_input(basedir: Path,
                                                     admin: type[RecordingAdmin]) -> None:
-    code, _, err = invoke("move", "--basedir", str(basedir), "ora", "cathy", "--to", "cindy")
+    code, _, err = invoke("move", "--basedir", str(basedir), "ora", "n2", "--to", "n3")
     assert code == 2
-    assert "two target hosts: 'cathy' and --to 'cindy'" in err
+    assert "two target hosts: 'n2' and --to 'n3'" in err
     assert admin.moves == []
 
 
@@ -68,19 +68,19 @@ def test_move_without_a_host_is_bad_input(basedir: Path, admin: type[RecordingAd
 
 
 def test_basedir_before_the_subcommand(basedir: Path, tmp_path: Path) -> None:
-    code, out, err = invoke("--basedir", str(basedir), "check", "--host", "claudia")
+    code, out, err = invoke("--basedir", str(basedir), "check", "--host", "n1")
     assert code == 0, err
     assert str(basedir) in out
     # the subcommand's own --basedir wins over the leading one
     code, out, err = invoke("--basedir", str(tmp_path / "absent"), "check",
-                            "--basedir", str(basedir), "--host", "claudia")
+                            "--basedir", str(basedir), "--host", "n1")
     assert code == 0, err
 
 
 def test_leading_basedir_wins_over_the_environment(basedir: Path, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("S2S_SD_BASEDIR", str(tmp_path / "absent"))
-    code, out, err = invoke("--basedir", str(basedir), "check", "--host", "claudia")
+    code, out, err = invoke("--basedir", str(basedir), "check", "--host", "n1")
     assert code == 0, err
     assert str(basedir) in out
 
