@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -21,6 +22,7 @@ from s2s_sd.render.pacemaker import (
     AGENT_FILE,
     CIB_FILE,
     HOOK_AGENT_FILE,
+    VALIDATE_WITH,
     PacemakerSettings,
     render_pacemaker,
     secret_refs,
@@ -55,13 +57,20 @@ def _echo_all_warnings(definitions: Definitions, problems: list[Problem]) -> Non
 @click.option("--out", required=True, type=click.Path(path_type=Path),
               help="Output directory; replaced as a whole, atomically.")
 @target_basedir_option
+@click.option("--validate-with", "schema", default=None, metavar="SCHEMA",
+              help="The CIB's schema, e.g. pacemaker-3.9 (default: the newest the "
+                   f"installed Pacemaker knows, as pcs writes it; {VALIDATE_WITH} without "
+                   "Pacemaker).")
 def generate_pacemaker(basedir: Path, host: str | None, out: Path,
-                       target_basedir: str | None) -> None:
+                       target_basedir: str | None, schema: str | None) -> None:
     """Write OUT/cib.xml (a complete CIB) and the OCF agents OUT/ocf/s2s/{script,hook,kits}."""
     definitions, problems = load_checked(basedir, host)
     require_named_host(definitions, host)
     _echo_all_warnings(definitions, problems)
-    files = render_pacemaker(definitions, _settings(basedir, target_basedir))
+    schema = engine.check_schema(schema) if schema else engine.installed_schema()
+    settings = replace(_settings(basedir, target_basedir),
+                       validate_with=schema or VALIDATE_WITH)
+    files = render_pacemaker(definitions, settings)
     write_output_dir(out, files, executable=lambda relpath: relpath.startswith("ocf/"))
     secrets = secret_refs(definitions)
     if secrets:

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lxml import etree
@@ -32,7 +33,7 @@ from s2s_sd.load import read_referenced
 from s2s_sd.model import Definitions
 from s2s_sd.render.pacemaker import (
     CONSTRAINT_PREFIX,
-    MANAGED_META,
+    LEGACY_MANAGED_META,
     PRESERVED_META,
     PROPERTY_SET,
     SECRET_MASK,
@@ -40,6 +41,8 @@ from s2s_sd.render.pacemaker import (
     PacemakerSettings,
     managed_constraints,
     managed_resources,
+    managed_tag,
+    managed_tag_id,
     mask_secrets,
     secret_refs,
     stonith_enabled,
@@ -153,12 +156,23 @@ def _child(parent: etree._Element, tag: str) -> etree._Element:
     return found
 
 
-def is_managed(resource: etree._Element, hostgroup: str) -> bool:
-    """A top-level resource s2s-sd created for this host group."""
-    return any(
-        nvpair.get("name") == MANAGED_META and nvpair.get("value") == hostgroup
-        for nvpair in resource.iterfind("meta_attributes/nvpair")
-    )
+def live_tags(config: etree._Element, hostgroup: str) -> list[etree._Element]:
+    """The tag(s) s2s-sd-HOSTGROUP of a CIB's configuration (one, unless edited by hand)."""
+    wanted = managed_tag_id(hostgroup)
+    return [t for t in config.iterfind("tags/tag") if t.get("id") == wanted]
+
+
+def managed_ids(config: etree._Element, hostgroup: str) -> set[str]:
+    """The ids of the top-level resources s2s-sd created for this host group: those in
+    its tag, and those an earlier version marked with the meta attribute s2s-sd-managed
+    (so the first apply of this version takes them over and drops the attribute)."""
+    ids = {ref.get("id", "") for tag in live_tags(config, hostgroup)
+           for ref in tag.iterfind("obj_ref")}
+    for resource in config.iterfind("resources/*"):
+        if any(nvpair.get("name") == LEGACY_MANAGED_META and nvpair.get("value") == hostgroup
+               for nvpair in resource.iterfind("meta_attributes/nvpair")):
+            ids.add(resource.get("id", ""))
+    return ids
 
 
 def _ids(elements: Iterable[etree._Element]) -> dict[str, etree._Element]:
@@ -213,11 +227,17 @@ def merge(live: etree._Element, defs: Definitions, settings: PacemakerSettings |
     resources = _child(config, "resources")
     constraints = _child(config, "constraints")
 
+    # the cluster's own nodes decide whether a group may run on every one of them
+    others = tuple(sorted({str(n.get("uname")) for n in config.iterfind("nodes/node")
+                           if n.get("uname")} - set(defs.hostgroup.host_names)))
+    settings = replace(settings, other_nodes=others)
     new_resources = list(managed_resources(defs, settings, secrets))
     new_constraints = list(managed_constraints(defs, settings))
+    new_tag = managed_tag(defs, new_resources)
     new_rsc_ids = {r.get("id") for r in new_resources}
 
-    live_managed = [r for r in resources if is_managed(r, hostgroup)]
+    owned_ids = managed_ids(config, hostgroup)
+    live_managed = [r for r in resources if r.get("id") in owned_ids]
     live_managed_ids = {r.get("id") for r in live_managed}
     owned_rsc = live_managed_ids | new_rsc_ids
     live_constraints = [
@@ -236,22 +256,28 @@ def merge(live: etree._Element, defs: Definitions, settings: PacemakerSettings |
                     "group (or into the definitions) first; nothing was changed")
 
     # ids are unique in the whole CIB: s2s-sd must not take one that is someone else's
-    replaced = set(map(id, live_managed)) | set(map(id, live_constraints))
+    tags = live_tags(config, hostgroup)
+    replaced = set(map(id, live_managed)) | set(map(id, live_constraints)) | set(map(id, tags))
     foreign_ids = _ids(
-        element for element in (*resources, *constraints) if id(element) not in replaced
+        element for element in (*resources, *constraints, *config.iterfind("tags/*"))
+        if id(element) not in replaced
     )
-    foreign_ids.update(_ids(e for e in config if e.tag not in ("resources", "constraints")))
+    foreign_ids.update(_ids(e for e in config
+                            if e.tag not in ("resources", "constraints", "tags")))
     stonith_nvpair = _stonith_nvpair(config)
     if stonith_nvpair is not None:
         foreign_ids.pop(stonith_nvpair.get("id", ""), None)
-    clashes = sorted(set(_ids(new_resources + new_constraints)) & set(foreign_ids))
+    clashes = sorted(set(_ids(new_resources + new_constraints
+                              + ([new_tag] if new_tag is not None else [])))
+                     & set(foreign_ids))
     if clashes:
         shown = ", ".join(f"{i} (in {_describe(foreign_ids[i])})" for i in clashes[:5])
         more = f" and {len(clashes) - 5} more" if len(clashes) > 5 else ""
         raise Refused(
             f"the CIB already holds ids s2s-sd would create, in configuration it did not "
-            f"create: {shown}{more}. Rename or remove those (or mark an existing resource "
-            f"as s2s-sd's with meta attribute {MANAGED_META}={hostgroup}); nothing was changed")
+            f"create: {shown}{more}. Rename or remove those (or hand an existing resource "
+            f"to s2s-sd: add it to the tag {managed_tag_id(hostgroup)}, e.g. `pcs tag update "
+            f"{managed_tag_id(hostgroup)} add ID`); nothing was changed")
 
     result = Merge(cib)
     for element in live_managed:
@@ -260,6 +286,12 @@ def merge(live: etree._Element, defs: Definitions, settings: PacemakerSettings |
             _preserve_operator_meta(element, match)
     _merge_list(resources, live_managed, new_resources, "resource", result)
     _merge_list(constraints, live_constraints, new_constraints, "constraint", result)
+    if tags or new_tag is not None:
+        _merge_list(_child(config, "tags"), tags, [new_tag] if new_tag is not None else [],
+                    "tag", result)
+        empty = config.find("tags")
+        if empty is not None and len(empty) == 0:
+            config.remove(empty)
 
     wanted = stonith_enabled(defs)
     if wanted is not None:
@@ -334,7 +366,8 @@ def managed_view(cib: etree._Element, defs: Definitions) -> list[str]:
     nvpair = _stonith_nvpair(config)
     if stonith_enabled(defs) is not None and nvpair is not None:
         lines.append(f"property {STONITH_ENABLED}={nvpair.get('value')}")
-    resources = [r for r in config.iterfind("resources/*") if is_managed(r, hostgroup)]
+    owned_ids = managed_ids(config, hostgroup)
+    resources = [r for r in config.iterfind("resources/*") if r.get("id") in owned_ids]
     owned = {r.get("id") for r in resources}
     constraints = [c for c in config.iterfind("constraints/*")
                    if c.get("id", "").startswith(CONSTRAINT_PREFIX) and c.get("rsc") in owned]
@@ -343,6 +376,8 @@ def managed_view(cib: etree._Element, defs: Definitions) -> list[str]:
     for element in sorted(constraints, key=lambda e: e.get("id", "")):
         copy = etree.fromstring(etree.tostring(element), _PARSER)
         lines += to_text(copy).splitlines()
+    for element in live_tags(config, hostgroup):
+        lines += to_text(etree.fromstring(etree.tostring(element), _PARSER)).splitlines()
     return lines
 
 
@@ -354,6 +389,32 @@ def managed_diff(old: etree._Element, new: etree._Element, defs: Definitions) ->
 
 
 # -- tools -------------------------------------------------------------------------------
+
+_SCHEMA = re.compile(r"pacemaker-\d+\.\d+\Z")
+
+
+def installed_schema() -> str | None:
+    """The newest CIB schema of the installed Pacemaker (what `cibadmin --empty`, and
+    so pcs, writes), None without the tools or when it says something unexpected."""
+    try:
+        result = run(["cibadmin", "--empty"], check=False, timeout=TOOL_TIMEOUT,
+                     env=_tool_env())
+    except OperationFailed:  # not installed
+        return None
+    try:
+        schema = etree.fromstring(result.stdout.encode(), _PARSER).get("validate-with", "")
+    except etree.XMLSyntaxError:
+        return None
+    return schema if result.ok and _SCHEMA.match(schema) else None
+
+
+def check_schema(schema: str) -> str:
+    """A schema name given on the command line, or BadInput."""
+    if not _SCHEMA.match(schema):
+        raise BadInput(f"--validate-with {schema!r}: not a Pacemaker schema name "
+                       "(pacemaker-X.Y, e.g. pacemaker-3.9)")
+    return schema
+
 
 def _env(cib_file: Path | None) -> dict[str, str]:
     return {CIB_FILE_ENV: str(cib_file)} if cib_file is not None else {}
