@@ -25,7 +25,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from s2s_sd import paths
+from s2s_sd import paths, service_settings
 from s2s_sd.errors import BadInput, InvalidDefinitions, Problem, printable
 from s2s_sd.model import (
     SERVICE_TYPES,
@@ -45,7 +45,7 @@ from s2s_sd.model import (
     Service,
     SystemdService,
 )
-from s2s_sd.tomlpos import KeyPath, key_lines, line_for, nesting_line
+from s2s_sd.tomlpos import KeyPath, key_lines, line_for, nesting_line, toml_type
 
 MAIN_FILE = "s2s.toml"
 GROUPS_DIR = "groups"
@@ -203,7 +203,7 @@ class _Reader:
         kinds = kind if isinstance(kind, tuple) else (kind,)
         if not isinstance(value, kind) or (int in kinds and bool not in kinds
                                            and isinstance(value, bool)):
-            self.problem(key, f"must be {kind_name}, not {_toml_type(value)}")
+            self.problem(key, f"must be {kind_name}, not {toml_type(value)}")
             return None
         return value
 
@@ -282,7 +282,7 @@ class _Reader:
         good: list[tuple[str, str]] = []
         for name, item in sorted(value.items()):
             if not isinstance(item, str):
-                self.problem(key, f"'{name}' must be a string, not {_toml_type(item)}")
+                self.problem(key, f"'{name}' must be a string, not {toml_type(item)}")
             elif bad := control_character(name) or control_character(item):
                 self.problem(key, f"'{name}' {bad}")
             else:
@@ -349,22 +349,6 @@ def parse_duration(text: str) -> int | str:
         total += number * _DURATION_UNITS.get(unit, 1)
         position = part.end()
     return total
-
-
-def _toml_type(value: object) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a float"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "a table"
-    return "a date/time"
 
 
 def _read_toml(basedir: Path, relpath: str, problems: list[Problem],
@@ -721,7 +705,34 @@ def _exec(loader: _Loader, r: _Reader) -> dict[str, Any]:
     if command is not None and not command:
         r.problem("command", "must name a program")
         command = None
-    return {"command": command, "user": r.string("user")}
+    return {"command": command, "user": r.string("user"),
+            "service_settings": _service_settings(r)}
+
+
+def _service_settings(r: _Reader) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The [Service] settings of an exec member: each allow-listed, each value checked,
+    every problem at the setting's own line."""
+    table = r.table("service_settings")
+    if table is None:
+        return ()
+    found: list[tuple[str, tuple[str, ...]]] = []
+    for name, value in sorted(table.data.items()):
+        table.seen.add(name)
+        if name not in service_settings.ALLOWED:
+            close = difflib.get_close_matches(name, sorted(service_settings.ALLOWED), n=1)
+            hint = (f": did you mean '{close[0]}'?" if close else
+                    " (see s2s-sd.toml(5) for the list)")
+            table.problem(name, f"'{name}' is not a [Service] setting s2s-sd passes "
+                          f"through{hint}")
+            continue
+        words = service_settings.convert(name, value)
+        if isinstance(words, str):
+            table.problem(name, words)
+        elif bad := next(filter(None, map(control_character, words)), None):
+            table.problem(name, bad)
+        else:
+            found.append((name, words))
+    return tuple(found)
 
 
 def _kits(loader: _Loader, r: _Reader) -> dict[str, Any]:

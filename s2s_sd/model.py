@@ -122,6 +122,9 @@ class ExecService(Service):
     TYPE = "exec"
     command: tuple[str, ...]
     user: str | None = None
+    # allow-listed [Service] settings and their words on the unit line, checked by
+    # load.py (service_settings.py): (("NoNewPrivileges", ("yes",)), ...)
+    service_settings: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
