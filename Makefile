@@ -37,6 +37,7 @@ bench:
 	$(BIN)/python bench/vip.py
 	flock /tmp/s2s-sd-lab.lock $(BIN)/python bench/move.py
 	flock /tmp/s2s-sd-lab.lock $(BIN)/python bench/move_pcmk.py
+	flock /tmp/s2s-sd-lab.lock $(BIN)/python bench/drill.py
 
 clean:
 	rm -rf out build dist *.egg-info

@@ -1,5 +1,7 @@
 """Checks of the files the definitions reference: they need the file system and `bash -n`,
 so they live outside the pure core. Every problem names the key that references the file.
+The whole base dir must also be syncable (basetree.py): a link that leaves it, dangles or
+loops is reported at the key that references it, or else at the link itself.
 """
 
 from __future__ import annotations
@@ -7,13 +9,15 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from s2s_sd.errors import Problem, exit_status
+from s2s_sd.basetree import scan
+from s2s_sd.errors import InvalidDefinitions, Problem, exit_status
+from s2s_sd.load import load_raw
 from s2s_sd.model import Declared, Definitions, ScriptService
 from s2s_sd.run import run
-from s2s_sd.validate import HOSTNAME, service_path
+from s2s_sd.validate import HOSTNAME, service_path, validate
 
 
 def _stat(path: Path) -> os.stat_result | str | None:
@@ -58,8 +62,30 @@ class FileChecker:
         self.shellcheck = shutil.which("shellcheck")
         self._syntax_cache: dict[Path, str | None] = {}
         self._shellcheck_cache: dict[Path, list[str]] = {}
+        # what keeps the base dir from being synced, by path; reported at the first key
+        # that references the path (or a directory above it), the rest at the path itself
+        self._tree = {p.path: p.message for p in scan(basedir)[1]}
+        self._tree_reported: set[str] = set()
 
     def problems(self) -> list[Problem]:
+        found = self._referenced()
+        for path, message in sorted(self._tree.items()):
+            if path not in self._tree_reported:
+                found.append(Problem(path, 1, "(file)", f"cannot be synced: {message}"))
+        return found
+
+    def _tree_problem(self, obj: Declared, key: str, where: str, name: str
+                      ) -> Problem | None:
+        parts = name.split("/")
+        for depth in range(1, len(parts) + 1):
+            path = "/".join(parts[:depth])
+            if path in self._tree:
+                self._tree_reported.add(path)
+                return self._problem(obj, key, where, f"{path}: cannot be synced: "
+                                     f"{self._tree[path]}")
+        return None
+
+    def _referenced(self) -> list[Problem]:
         found: list[Problem] = []
         for group in self.defs.groups:
             for key in ("pre_move", "post_move"):
@@ -107,6 +133,10 @@ class FileChecker:
         files, _ = _variants(self.basedir, relpath, self.hosts)
         for name in files:
             path = self.basedir / name
+            tree_problem = self._tree_problem(obj, key, where, name)
+            if tree_problem:
+                yield tree_problem
+                continue
             info = _stat(path)
             if info is None:
                 yield self._problem(obj, key, where, f"{name}: no such file in the base dir")
@@ -130,8 +160,11 @@ class FileChecker:
         files, _ = _variants(self.basedir, relpath, self.hosts)
         for name in files:
             path = self.basedir / name
+            tree_problem = self._tree_problem(obj, key, where, name)
             info = _stat(path)
-            if info is None:
+            if tree_problem:
+                yield tree_problem
+            elif info is None:
                 yield self._problem(obj, key, where, f"{name}: no such file in the base dir")
             elif isinstance(info, str) or not stat.S_ISREG(info.st_mode):
                 reason = info if isinstance(info, str) else "not a regular file"
@@ -144,8 +177,12 @@ class FileChecker:
                     yield self._problem(obj, key, where, f"{name}: bash -n: {error}")
 
     def _secret(self, obj: Declared, where: str, relpath: str) -> Iterator[Problem]:
-        info = _stat(self.basedir / relpath)
-        if info is None:
+        path = self.basedir / relpath
+        tree_problem = self._tree_problem(obj, "secret_params", where, relpath)
+        info = _stat(path)
+        if tree_problem:
+            yield tree_problem
+        elif info is None:
             yield self._problem(obj, "secret_params", where, f"{relpath}: no such file")
         elif isinstance(info, str) or not stat.S_ISREG(info.st_mode):
             reason = info if isinstance(info, str) else "not a regular file"
@@ -168,23 +205,49 @@ class FileChecker:
                     path: Path) -> Iterator[Problem]:
         if path not in self._shellcheck_cache:
             assert self.shellcheck
-            # absolute: it runs in the script's directory (for `source` of neighbours), where
-            # a path relative to ours (--basedir .) names nothing
-            result = run([self.shellcheck, "-f", "gcc", "-S", "warning", "-x",
-                          str(path.absolute())], check=False, timeout=60, cwd=str(path.parent))
-            findings = []
-            if result.returncode not in (0, 1):  # 1: findings; more: shellcheck itself failed
-                said = (result.stderr or result.stdout).strip().splitlines()
-                findings.append(f"{name}: shellcheck {exit_status(result.returncode)}"
-                                + (f": {said[-1]}" if said else ""))
-            for line in result.stdout.splitlines()[:5]:
-                detail = line.split(": ", 1)[-1] if ": " in line else line
-                location = line.split(":")[1] if line.count(":") >= 2 else "?"
-                findings.append(f"{name}:{location}: shellcheck: {detail}")
-            self._shellcheck_cache[path] = findings
+            self._shellcheck_cache[path] = shellcheck_findings(path, name, self.shellcheck)
         for finding in self._shellcheck_cache[path]:
             yield self._problem(obj, key, where, finding, warning=True)
 
 
+def shellcheck_findings(path: Path, name: str, shellcheck: str = "shellcheck") -> list[str]:
+    """shellcheck's warnings about PATH (the first five), as `NAME:LINE: shellcheck: ...`."""
+    # absolute: it runs in the script's directory (for `source` of neighbours), where a
+    # path relative to ours (--basedir .) names nothing
+    result = run([shellcheck, "-f", "gcc", "-S", "warning", "-x", str(path.absolute())],
+                 check=False, timeout=60, cwd=str(path.parent))
+    findings = []
+    if result.returncode not in (0, 1):  # 1: findings; more: shellcheck itself failed
+        said = (result.stderr or result.stdout).strip().splitlines()
+        findings.append(f"{name}: shellcheck {exit_status(result.returncode)}"
+                        + (f": {said[-1]}" if said else ""))
+    for line in result.stdout.splitlines()[:5]:
+        detail = line.split(": ", 1)[-1] if ": " in line else line
+        location = line.split(":")[1] if line.count(":") >= 2 else "?"
+        findings.append(f"{name}:{location}: shellcheck: {detail}")
+    return findings
+
+
 def check_files(defs: Definitions, basedir: Path) -> list[Problem]:
     return FileChecker(defs, basedir).problems()
+
+
+def load_checked(basedir: Path, host: str, files: bool = True, kits: bool = False,
+                 staged: Mapping[str, str] | None = None) -> tuple[Definitions, list[Problem]]:
+    """Load and validate as `check` does; raise InvalidDefinitions with every problem, or
+    return the definitions and the warnings. kits: also the service kits on the disks
+    mounted here. staged: definition texts to validate before they are written (see
+    load_raw)."""
+    definitions, problems = load_raw(basedir, host, staged)
+    if definitions is not None:
+        problems += validate(definitions)
+        if files:
+            problems += check_files(definitions, basedir)
+        if kits:
+            from s2s_sd.kits import check_members
+
+            problems += check_members(definitions)
+    problems.sort(key=lambda p: (p.file, p.line, p.key, p.message))
+    if definitions is None or any(not p.warning for p in problems):
+        raise InvalidDefinitions(problems)
+    return definitions, problems

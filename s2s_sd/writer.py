@@ -27,16 +27,29 @@ def _safe_relpath(relpath: str) -> str:
     return normalized
 
 
-def write_file_atomic(path: Path, text: str, mode: int = 0o644) -> None:
-    """Replace path with text: readers see the old or the new file, never a mix."""
+def stage_file(path: Path, data: str | bytes, mode: int = 0o644) -> Path:
+    """A complete, synced temporary file beside path, for the caller to rename over it
+    (or to remove). Created 0600, then given `mode`: never readable by more than that."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)
+    except BaseException:
+        with _ignore_missing():
+            os.unlink(tmp)
+        raise
+    return Path(tmp)
+
+
+def write_file_atomic(path: Path, text: str | bytes, mode: int = 0o644) -> None:
+    """Replace path with text (or bytes): readers see the old or the new file, never a
+    mix; a link at path is replaced, never followed."""
+    tmp = stage_file(path, text, mode)
+    try:
         os.replace(tmp, path)
     except BaseException:
         with _ignore_missing():

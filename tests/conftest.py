@@ -83,6 +83,15 @@ def basedir(tmp_path: Path) -> Iterator[Path]:
     yield target
 
 
+@pytest.fixture
+def state_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private state root (S2S_SD_STATEDIR) and action log dir for host-side state."""
+    root = tmp_path / "state"
+    monkeypatch.setenv("S2S_SD_STATEDIR", str(root))
+    monkeypatch.setenv("S2S_SD_LOGDIR", str(tmp_path / "log"))
+    return root
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     if not os.environ.get("S2S_SD_ALL_TIERS"):
         return

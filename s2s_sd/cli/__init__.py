@@ -258,6 +258,7 @@ _KIT = "s2s_sd.cli.kits"
                  "migrate": f"{_CLU}:migrate",
                  "kits": f"{_KIT}:kits", "where": f"{_KIT}:where",
                  "relocate": f"{_KIT}:relocate", "link": f"{_KIT}:link",
+                 "drill": "s2s_sd.cli.drill:drill",
              })
 @click.version_option(package_name="s2s-sd")
 @leading_basedir_option

@@ -10,12 +10,11 @@ from typing import Any, TypeVar
 import click
 from click.core import ParameterSource
 
-from s2s_sd.checks import check_files
+from s2s_sd import checks
 from s2s_sd.cli import LEADING_BASEDIR
-from s2s_sd.errors import BadInput, InvalidDefinitions, Problem, printable
-from s2s_sd.load import BASEDIR_ENV, DEFAULT_BASEDIR, load_raw
+from s2s_sd.errors import BadInput, Problem, printable
+from s2s_sd.load import BASEDIR_ENV, DEFAULT_BASEDIR
 from s2s_sd.model import Definitions
-from s2s_sd.validate import validate
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -61,22 +60,8 @@ def host_option(func: F) -> F:
 
 def load_checked(basedir: Path, host: str | None, files: bool = True, kits: bool = False,
                  staged: Mapping[str, str] | None = None) -> tuple[Definitions, list[Problem]]:
-    """Load and validate; raise InvalidDefinitions with every problem, or return the
-    definitions and the warnings. kits: also the service kits on the disks mounted here.
-    staged: definition texts to validate before they are written (see load_raw)."""
-    definitions, problems = load_raw(basedir, host or local_host(), staged)
-    if definitions is not None:
-        problems += validate(definitions)
-        if files:
-            problems += check_files(definitions, basedir)
-        if kits:
-            from s2s_sd.kits import check_members
-
-            problems += check_members(definitions)
-    problems.sort(key=lambda p: (p.file, p.line, p.key, p.message))
-    if definitions is None or any(not p.warning for p in problems):
-        raise InvalidDefinitions(problems)
-    return definitions, problems
+    """checks.load_checked, for this host unless told otherwise."""
+    return checks.load_checked(basedir, host or local_host(), files, kits, staged)
 
 
 def require_named_host(definitions: Definitions, host: str | None) -> None:

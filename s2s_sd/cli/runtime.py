@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,8 @@ def sync_command(basedir: Path, list_only: bool, restore: int | None, break_lock
         return
     if restore is not None:
         hostgroup = load_definitions(basedir, local_host()).hostgroup.name
-        sync_module.restore_into(hostgroup, restore, basedir)
+        sync_module.restore_into(hostgroup, restore, basedir,
+                                 sync_module.host_check(local_host(), hostgroup))
         click.echo(f"generation {restore} restored into {basedir}")
     sync_all(basedir, break_lock=break_lock)
 
@@ -127,6 +129,8 @@ def move(basedir: Path, group: str, host: str | None, to: str | None, dry_run: b
 
         cluster.move(definitions, basedir, group, to, dry_run, timeout, lifetime,
                      keep_constraint)
+        if dry_run:
+            _drill_target(basedir, definitions, group, to)
         return
     if timeout is not None or lifetime is not None or keep_constraint:
         raise BadInput("--timeout/--lifetime/--keep-constraint are Pacemaker-engine options")
@@ -136,6 +140,18 @@ def move(basedir: Path, group: str, host: str | None, to: str | None, dry_run: b
         click.echo(f"move {group} --to {to}: plan (nothing changed)")
         for number, step in enumerate(steps, start=1):
             click.echo(f"  {number:2d}. {step}")
+        _drill_target(basedir, definitions, group, to, admin)
+
+
+def _drill_target(basedir: Path, definitions: Definitions, group: str, to: str,
+                  admin: Admin | None = None) -> None:
+    """move --dry-run: could TO take GROUP? The fire drill of that one cell (exit 1 when
+    it finds a failure: the move would fail)."""
+    from s2s_sd.cli.drill import drill_target
+
+    with admin or _admin(basedir, definitions) as asking:
+        if drill_target(asking, group, to):
+            sys.exit(1)
 
 
 @click.command()
@@ -217,6 +233,10 @@ def _print_status(report: dict[str, Any]) -> None:
                    f"'{held['operation']}'")
     for alarm in report["alarms"]:
         click.echo(f"ALARM: {alarm}")
+    from s2s_sd.drill import last_drill_line
+
+    click.echo(last_drill_line(report.get("drills", {}), [g["group"] for g in report["groups"]],
+                               time.time()))
 
 
 @click.command()
@@ -236,6 +256,9 @@ def status(basedir: Path, as_json: bool) -> None:
         cluster.status(definitions, basedir, as_json)
         return
     report = _admin(basedir, definitions).status()
+    from s2s_sd.hosts.drill_run import read_drill_records
+
+    report["drills"] = read_drill_records(definitions.hostgroup.name)
     if as_json:
         click.echo(json.dumps(report, indent=2, sort_keys=True))
     else:

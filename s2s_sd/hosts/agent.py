@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -24,6 +25,7 @@ from s2s_sd.engines.systemd import (
 )
 from s2s_sd.errors import BadInput, OperationFailed, Refused
 from s2s_sd.hosts import lock, state, sync
+from s2s_sd.hosts.drill_agent import op_drill
 from s2s_sd.hosts.observe import observe
 from s2s_sd.load import load_definitions
 from s2s_sd.model import Definitions, Group, SystemdService
@@ -124,7 +126,7 @@ def op_state(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
         "assignments": assignments.groups,
         "journal": journal.as_dict() if journal else None,
         "lock": held.as_dict() if held else None,
-        "lock_holder_alive": bool(held and held.host == ctx.host and lock.pid_alive(held.pid)),
+        "lock_holder_alive": bool(held and held.host == ctx.host and held.holder_alive()),
     }
 
 
@@ -156,7 +158,7 @@ def op_lock_acquire(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any
         state.log_action(hostgroup, ctx.host, f"lock taken by {info.describe()}"
                          + (f" (broke {break_token})" if break_token else ""))
     return {"held": held.as_dict() if held else None,
-            "holder_alive": bool(held and held.host == ctx.host and lock.pid_alive(held.pid))}
+            "holder_alive": bool(held and held.host == ctx.host and held.holder_alive())}
 
 
 def op_lock_release(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
@@ -166,7 +168,11 @@ def op_lock_release(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any
 
 
 def op_pid_alive(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
-    return {"alive": lock.pid_alive(_arg(args, "pid", int))}
+    """Is that process alive here: with `started` and `boot_id` (a lock's holder
+    identity) exactly that process, without them any s2s-sd process with the pid."""
+    return {"alive": lock.process_alive(_arg(args, "pid", int),
+                                        _arg(args, "started", int, required=False),
+                                        _arg(args, "boot_id", str, required=False))}
 
 
 def apply_local_units(ctx: AgentContext) -> dict[str, Any]:
@@ -182,19 +188,23 @@ def apply_local_units(ctx: AgentContext) -> dict[str, Any]:
 
 
 def op_receive_config(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
+    """Install a new generation: refused (exit 2, nothing changed) unless the archive is
+    sound and its definitions load and validate on this host, for this host group."""
     hostgroup = _hostgroup(ctx, args)
     number = _arg(args, "generation", int)
     digest = _arg(args, "digest", str)
+    if not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise BadInput("request: 'digest' must be a sha256 in hex")
+    encoded = _arg(args, "archive", str)
+    if len(encoded) > sync.MAX_ARCHIVE_BYTES * 4 // 3 + 4:
+        raise BadInput("request: configuration archive too large")
     try:
-        archive = base64.b64decode(_arg(args, "archive", str), validate=True)
+        archive = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise BadInput(f"request: archive is not base64: {exc}") from exc
-    sync.install(hostgroup, ctx.basedir, number, digest, archive)
+    sync.install(hostgroup, ctx.basedir, number, digest, archive,
+                 sync.host_check(ctx.host, hostgroup))
     ctx.forget()
-    defs = ctx.defs()  # the new generation must load on this host (its twins)
-    if defs.hostgroup.name != hostgroup:
-        raise BadInput(f"the configuration is for host group {defs.hostgroup.name}, "
-                       f"not {hostgroup}")
     # units=False: the admin installs the units in a later step (engine migration)
     units = _arg(args, "units", bool, required=False) is not False
     applied = apply_local_units(ctx) if units and systemd_running() else {}
@@ -344,6 +354,7 @@ OPERATIONS: Mapping[str, Callable[[AgentContext, Mapping[str, Any]], dict[str, A
     "stop_group": op_stop_group,
     "start_group": op_start_group,
     "probe_vips": op_probe_vips,
+    "drill": op_drill,
 }
 
 

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -134,8 +134,8 @@ class Admin:
         """Hold the admin lock on every reachable host (taken in sorted order).
         crashed: (host, pid) of a crashed admin whose lock may be broken (recover)."""
         self._crashed = crashed
-        info = locks.LockInfo(host=self.host, pid=os.getpid(), since=self.clock(),
-                              operation=operation, token=self.token)
+        info = replace(locks.LockInfo.for_this_process(self.host, operation, self.token),
+                       since=self.clock())
         taken: list[str] = []
         unreachable: list[str] = []
         try:
@@ -186,7 +186,8 @@ class Admin:
             return bool(reported)
         if held.host not in self.hosts:
             return False
-        answer = self.transport.ask(held.host, "pid_alive", {"pid": held.pid})
+        answer = self.transport.ask(held.host, "pid_alive", {
+            "pid": held.pid, "started": held.started, "boot_id": held.boot_id})
         if not answer.ok:
             return None
         return bool(answer.value()["alive"])
@@ -237,7 +238,7 @@ class Admin:
         for host, journal in self.view().all_journals():
             if journal.group != group:
                 continue
-            alive = self.transport.ask(journal.admin, "pid_alive", {"pid": journal.pid})
+            alive = self.transport.ask(journal.admin, "pid_alive", journal.admin_process())
             if alive.ok and alive.value()["alive"]:
                 raise Refused(f"a move of {group} ({journal.source or '-'} -> "
                               f"{journal.target}) is in progress, run by {journal.admin} pid "
@@ -293,7 +294,8 @@ class Admin:
                  step: str, forced: bool = False) -> None:
         journal = state.Journal(group=group.name, source=source, target=target, step=step,
                                 admin=self.host, pid=os.getpid(), started=self.clock(),
-                                forced=forced)
+                                forced=forced, pid_started=locks.process_start(os.getpid()),
+                                boot_id=locks.boot_id() or None)
         targets = sorted(set(hosts) | {self.host})
         for host, answer in self.transport.ask_many(targets, "journal_write",
                                                     {"journal": journal.as_dict()}).items():
@@ -570,7 +572,7 @@ class Admin:
             raise BadInput(f"no interrupted move of {name} is journaled on any host")
         journal = max(journals, key=lambda j: j.started)
         # only a move whose admin process is provably gone may be taken over
-        admin_alive = self.transport.ask(journal.admin, "pid_alive", {"pid": journal.pid})
+        admin_alive = self.transport.ask(journal.admin, "pid_alive", journal.admin_process())
         if not admin_alive.ok:
             raise Refused(f"cannot ask {journal.admin} whether the move of {name} (pid "
                           f"{journal.pid}) is still running: {admin_alive.error}")
@@ -617,7 +619,9 @@ class Admin:
 
     # -- sync ---------------------------------------------------------------------------
     def sync(self, break_lock: bool = False) -> tuple[int, list[str], list[str]]:
-        """Copy the base dir to every host as a new generation; (number, synced, missed)."""
+        """Copy the base dir to every host as a new generation; (number, synced, missed).
+        A base dir that cannot be synced is refused before the lock is taken."""
+        sync.pack(self.basedir)
         with self.locked("sync", break_lock):
             return self.sync_locked()
 
@@ -626,14 +630,15 @@ class Admin:
         the configuration but not its units (the caller does that in its own steps)."""
         view = self.view()
         numbers = [int(view.value(h)["generation"]) for h in view.reachable]
-        digest = sync.content_digest(self.basedir)
+        packed = sync.pack(self.basedir)
+        digest = packed.digest
         current = sync.read_generation(self.hostgroup)
         up_to_date = all(view.value(h)["digest"] == digest for h in view.reachable)
         if up_to_date and current.digest == digest and not view.unreachable and \
                 len(set(numbers)) == 1 and current.number:
             return current.number, view.reachable, []
         number = max([current.number, *numbers]) + 1
-        archive = base64.b64encode(sync.pack(self.basedir)).decode("ascii")
+        archive = base64.b64encode(packed.archive).decode("ascii")
         args = {"hostgroup": self.hostgroup, "generation": number, "digest": digest,
                 "archive": archive, "units": units}
         answers = self.transport.ask_many(self.hosts, "receive_config", args, timeout=300)
@@ -719,7 +724,8 @@ class Admin:
 
 def guard(defs: Definitions, basedir: Path, host: str, group_name: str,
           transport: Transport | None = None, clock: Clock = time.time,
-          pid_alive: Callable[[int], bool] = locks.pid_alive) -> str:
+          pid_alive: Callable[[int, int | None, str | None], bool] = locks.process_alive
+          ) -> str:
     """Return why `group_name` may start on this host, or raise Refused.
 
     Without a current journal of a move to this host, every other host is asked in one
@@ -774,10 +780,10 @@ def guard(defs: Definitions, basedir: Path, host: str, group_name: str,
 
 
 def _journal_current(journal: state.Journal, host: str, now: float,
-                     pid_alive: Callable[[int], bool]) -> bool:
+                     pid_alive: Callable[[int, int | None, str | None], bool]) -> bool:
     """A journal entry gives permission only while its move is alive and recent."""
     if now - journal.started > JOURNAL_TRUST_SECONDS:
         return False
     if journal.admin == host:
-        return pid_alive(journal.pid)
+        return pid_alive(journal.pid, journal.pid_started, journal.boot_id)
     return True

@@ -1,35 +1,58 @@
 """Symmetric configuration: the base dir as numbered generations.
 
-The admin host packs its base dir (a tar with sorted members and a content hash over
-path, executable bit and bytes), and every host installs it as generation N: the archive
-is kept as a backup, unpacked beside the base dir, checked, and swapped in by rename.
+The admin host packs its base dir (basetree.py says what is in it: files and directories
+with their permission bits, links that stay inside, never version-control or editor
+files) into a tar with sorted members and a content hash over kind, path, mode and
+content. Every host installs it as generation N: the archive is unpacked beside the base
+dir with limits on members and unpacked bytes, hashed, loaded and validated for THIS host;
+only then is it swapped in (one atomic exchange) and recorded, and a failure to record
+swaps the old tree back. Anything wrong with an archive is BadInput and leaves the base
+dir, the generation and the directory beside it exactly as they were.
 A host whose generation is older than the admin's refuses to act (orchestrate.py).
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import hashlib
 import io
 import json
 import os
+import posixpath
 import shutil
 import stat
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+from s2s_sd.basetree import Entry, entries, excluded, link_problem, name_problem
 from s2s_sd.errors import BadInput, OperationFailed
-from s2s_sd.hosts.state import ensure_state_dir, state_dir
-from s2s_sd.writer import write_file_atomic
+from s2s_sd.hosts.state import (
+    ensure_state_dir,
+    log_action,
+    private_subdir,
+    read_state_file,
+    state_dir,
+)
+from s2s_sd.writer import stage_file, write_file_atomic
 
 GENERATION_FILE = "generation.json"
 BACKUP_DIR = "generations"
 KEEP_GENERATIONS = 10
 MAX_ARCHIVE_BYTES = 64 * 1024 * 1024
+MAX_UNPACKED_BYTES = 64 * 1024 * 1024
+MAX_MEMBERS = 20_000
+MAX_GENERATION = 1 << 62
+CHUNK = 64 * 1024
+DIGEST_VERSION = b"s2s-sd base dir v2\0"  # v1 hashed paths, executable bits and bytes
+
+Check = Callable[[Path], None]
 
 
 @dataclass(frozen=True)
@@ -42,162 +65,520 @@ class Generation:
         return {"generation": self.number, "digest": self.digest, "synced": self.synced}
 
 
-def _files(basedir: Path) -> list[Path]:
-    found = []
-    for path in sorted(basedir.rglob("*")):
-        if path.is_symlink() or not (path.is_file() or path.is_dir()):
-            raise BadInput(f"{path}: only regular files and directories can be synced")
-        if path.is_file():
-            found.append(path)
-    return found
+# -- the content hash and the archive ----------------------------------------------------
+
+class _Digest:
+    """sha256 over every entry's kind, path, permission bits and content (link target)."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256(DIGEST_VERSION)
+
+    def add(self, entry: Entry, content_hash: bytes = b"") -> None:
+        self._hash.update(f"{entry.kind}\0{entry.path}\0{entry.mode:o}\0".encode())
+        self._hash.update(content_hash if entry.kind == "file" else
+                          entry.target.encode() + b"\0")
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
 
 
-def content_digest(basedir: Path) -> str:
-    """sha256 over every file's path, executable bit and content."""
+@contextmanager
+def _open_entry(basedir: Path, entry: Entry) -> Iterator[IO[bytes]]:
+    """A synced file, opened without following a link or blocking on a FIFO swapped in
+    since the scan."""
+    path = basedir / entry.path
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot read ({exc.strerror})") from exc
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise BadInput(f"{path}: changed into a non-regular file while reading")
+        yield handle
+
+
+class _HashingReader:
+    """Passes a file through to tarfile, hashing what it reads."""
+
+    def __init__(self, source: IO[bytes]) -> None:
+        self.source = source
+        self.hash = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.source.read(size)
+        self.hash.update(data)
+        return data
+
+
+def _file_hash(handle: IO[bytes]) -> bytes:
     digest = hashlib.sha256()
-    for path in _files(basedir):
-        relpath = path.relative_to(basedir).as_posix()
-        executable = bool(path.stat().st_mode & stat.S_IXUSR)
-        digest.update(f"{relpath}\0{int(executable)}\0".encode())
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    while chunk := handle.read(CHUNK):
+        digest.update(chunk)
+    return digest.digest()
+
+
+def content_digest(basedir: Path, shown: str | None = None) -> str:
+    """The content hash of the base dir (BadInput when it cannot be synced)."""
+    digest = _Digest()
+    for entry in entries(basedir, shown):
+        if entry.kind == "file":
+            with _open_entry(basedir, entry) as handle:
+                digest.add(entry, _file_hash(handle))
+        else:
+            digest.add(entry)
     return digest.hexdigest()
 
 
-def pack(basedir: Path) -> bytes:
-    """A deterministic tar of the base dir (sorted, no owners, no times)."""
+@dataclass(frozen=True)
+class Packed:
+    archive: bytes
+    digest: str
+
+
+def pack(basedir: Path) -> Packed:
+    """A deterministic tar of the base dir (sorted, modes kept, no owners, no times) and
+    the content hash of exactly what went into it."""
+    found = entries(basedir)
+    if len(found) > MAX_MEMBERS:
+        raise BadInput(f"{basedir}: more than {MAX_MEMBERS} files to sync")
+    if sum(e.size for e in found) > MAX_UNPACKED_BYTES:
+        raise BadInput(f"{basedir}: more than {MAX_UNPACKED_BYTES >> 20} MiB to sync")
+    digest = _Digest()
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for path in _files(basedir):
-            data = path.read_bytes()
-            info = tarfile.TarInfo(path.relative_to(basedir).as_posix())
-            info.size = len(data)
-            info.mode = 0o755 if path.stat().st_mode & stat.S_IXUSR else 0o644
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for entry in found:
+            info = tarfile.TarInfo(entry.path)
+            info.mode = entry.mode
+            info.mtime = 0
+            if entry.kind == "dir":
+                info.type = tarfile.DIRTYPE
+                archive.addfile(info)
+                digest.add(entry)
+            elif entry.kind == "link":
+                info.type = tarfile.SYMTYPE
+                info.linkname = entry.target
+                archive.addfile(info)
+                digest.add(entry)
+            else:
+                with _open_entry(basedir, entry) as handle:
+                    info.size = os.fstat(handle.fileno()).st_size
+                    reader = _HashingReader(handle)
+                    try:
+                        archive.addfile(info, reader)
+                    except OSError as exc:  # shrank while being read
+                        raise BadInput(f"{basedir / entry.path}: changed while being "
+                                       "packed; sync again") from exc
+                    digest.add(entry, reader.hash.digest())
+    data = buffer.getvalue()
+    if len(data) > MAX_ARCHIVE_BYTES:
+        raise BadInput(f"{basedir}: the archive would be larger than "
+                       f"{MAX_ARCHIVE_BYTES >> 20} MiB")
+    return Packed(data, digest.hexdigest())
 
 
-def _unpack(archive: bytes, target: Path) -> None:
-    with tarfile.open(fileobj=io.BytesIO(archive), mode="r") as tar:
-        for member in tar.getmembers():
-            name = os.path.normpath(member.name)
-            if (not member.isfile() or os.path.isabs(member.name) or name.startswith("..")
-                    or name == "."):
-                raise BadInput(f"archive member {member.name!r} is not a plain relative file")
-            source = tar.extractfile(member)
-            assert source is not None
-            destination = target / name
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            destination.write_bytes(source.read())
-            os.chmod(destination, 0o755 if member.mode & 0o100 else 0o644)
+def _member_name(raw: str) -> str:
+    if not raw:
+        raise BadInput("configuration archive: a member without a name")
+    shown = raw[:80].encode("unicode_escape").decode("ascii")
+    if raw.startswith("/") or ".." in raw.split("/"):
+        raise BadInput(f"configuration archive: member '{shown}' is absolute or leaves "
+                       "the base dir")
+    name = posixpath.normpath(raw)
+    problem = name_problem(name) if name != "." else None
+    if problem:
+        raise BadInput(f"configuration archive: member '{shown}': {problem}")
+    return name
+
+
+class _Unpacker:
+    """Writes the members of one archive into an empty directory, refusing everything
+    `pack` does not make: each member's directory must be an earlier directory member
+    (so nothing is written through a link or under a file), one member per name,
+    no hard links, devices, FIFOs or sparse files, and limits on members and bytes."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        self.directories = {"."}
+        self.names: set[str] = set()
+        self.modes: list[tuple[str, int]] = []
+        self.total = 0
+
+    def member(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+        name = _member_name(member.name)
+        shown = repr(name)  # a checked name: printable UTF-8
+        if name in self.names:
+            raise BadInput(f"configuration archive: {shown} appears twice")
+        self.names.add(name)
+        mode = member.mode & 0o777
+        if name == ".":
+            if not member.isdir() or len(self.names) != 1:
+                raise BadInput("configuration archive: the base dir entry must come first")
+            self.modes.append((".", mode))
+            return
+        if len(self.names) == 1:
+            raise BadInput("configuration archive: no base dir entry (made by another "
+                           "s2s-sd version? sync again once every host is upgraded)")
+        parent = posixpath.dirname(name) or "."
+        if parent not in self.directories:
+            raise BadInput(f"configuration archive: {shown} is not inside a directory "
+                           "of the archive")
+        path = os.path.join(self.target, name)
+        if member.issparse():
+            raise BadInput(f"configuration archive: {shown} is a sparse file")
+        if member.isdir():
+            os.mkdir(path, 0o700)  # its own mode at the end, when its content is written
+            self.directories.add(name)
+            self.modes.append((name, mode))
+        elif member.isreg():
+            self._file(tar, member, path, mode, shown)
+        elif member.issym():
+            problem = link_problem(name, member.linkname)
+            if problem:
+                raise BadInput(f"configuration archive: {shown}: {problem}")
+            os.symlink(member.linkname, path)
+        else:
+            raise BadInput(f"configuration archive: {shown} is not a regular file, "
+                           "directory or link")
+
+    def _file(self, tar: tarfile.TarFile, member: tarfile.TarInfo, path: str, mode: int,
+              shown: str) -> None:
+        if member.size < 0:
+            raise BadInput(f"configuration archive: {shown} has a negative size")
+        self.total += member.size
+        if self.total > MAX_UNPACKED_BYTES:
+            raise BadInput(f"configuration archive: more than {MAX_UNPACKED_BYTES >> 20} "
+                           "MiB unpacked")
+        source = tar.extractfile(member)
+        assert source is not None  # a regular member
+        # created with its own bits (or fewer, by the umask) and never more: a secret is
+        # not readable by anyone else for an instant
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                     | os.O_CLOEXEC, mode)
+        with os.fdopen(fd, "wb") as handle:
+            copied = 0
+            while chunk := source.read(min(CHUNK, member.size - copied)):
+                handle.write(chunk)
+                copied += len(chunk)
+            if copied != member.size:
+                raise BadInput(f"configuration archive: {shown} is truncated")
+            os.fchmod(fd, mode)
+
+    def finish(self) -> None:
+        if not self.modes:
+            raise BadInput("configuration archive: empty")
+        for name, mode in reversed(self.modes):  # the deepest first, the base dir last
+            os.chmod(os.path.join(self.target, name), mode)
+
+
+def unpack(archive: bytes, target: Path) -> None:
+    """Unpack an archive of `pack` into the empty directory target (BadInput for any
+    other archive; the caller removes target then)."""
+    if len(archive) > MAX_ARCHIVE_BYTES:
+        raise BadInput(f"configuration archive larger than {MAX_ARCHIVE_BYTES >> 20} MiB")
+    unpacker = _Unpacker(target)
+    try:
+        # "r:": no decompression, so the archive's size bounds what it unpacks to
+        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:") as tar:
+            count = 0
+            while (member := tar.next()) is not None:
+                count += 1
+                if count > MAX_MEMBERS:
+                    raise BadInput(f"configuration archive: more than {MAX_MEMBERS} members")
+                unpacker.member(tar, member)
+        unpacker.finish()
+    except (tarfile.TarError, EOFError, ValueError, UnicodeError, OverflowError) as exc:
+        raise BadInput(f"configuration archive is damaged or not a tar: {exc}") from exc
+    except OSError as exc:
+        if exc.errno in (errno.ENAMETOOLONG, errno.EEXIST, errno.ENOTDIR, errno.EISDIR,
+                         errno.ELOOP, errno.EINVAL, errno.ENOENT):
+            raise BadInput(f"configuration archive: cannot unpack ({exc})") from exc
+        raise OperationFailed(f"cannot unpack the configuration ({exc})") from exc
+
+
+# -- installing a tree -------------------------------------------------------------------
+
+def remove_tree(path: Path) -> None:
+    """Remove a staging or retired tree, also one whose directories are not writable."""
+    if path.is_symlink() or not path.exists():
+        path.unlink(missing_ok=True)
+        return
+    try:
+        os.chmod(path, 0o700)
+        for directory, dirs, _files in os.walk(path):
+            for name in dirs:
+                child = os.path.join(directory, name)
+                if not os.path.islink(child):
+                    os.chmod(child, 0o700)
+    except OSError:
+        pass  # rmtree below removes what it can
+    shutil.rmtree(path, ignore_errors=True)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(first: Path, second: Path) -> None:
+    """Swap two directories in one step (renameat2 RENAME_EXCHANGE): readers see the
+    old tree or the new one, never none; two renames where the kernel cannot."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is not None:
+        if renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second),
+                     _RENAME_EXCHANGE) == 0:
+            return
+        code = ctypes.get_errno()
+        if code not in (errno.ENOSYS, errno.EINVAL):
+            raise OSError(code, os.strerror(code), str(second))
+    parked = first.with_name(first.name + ".swap")
+    os.rename(second, parked)
+    try:
+        os.rename(first, second)
+    except OSError:
+        os.rename(parked, second)
+        raise
+    os.rename(parked, first)
+
+
+def _keep_excluded(old: Path, new: Path) -> list[str]:
+    """Move the old tree's version-control and editor files (never synced) into the new
+    tree, so a sync does not delete a host's own .git; return what could not move."""
+    left: list[str] = []
+    for directory, dirs, files in os.walk(old):
+        for name in [*dirs, *files]:
+            if not excluded(name):
+                continue
+            source = Path(directory) / name
+            destination = new / source.relative_to(old)
+            if destination.parent.is_dir() and not destination.parent.is_symlink() \
+                    and not os.path.lexists(destination):
+                try:
+                    os.rename(source, destination)
+                    continue
+                except OSError:
+                    pass
+            left.append(str(source.relative_to(old)))
+        dirs[:] = [d for d in dirs if not excluded(d)]
+    return left
+
+
+def _swap_in(staging: Path, basedir: Path) -> bool:
+    """Make staging the base dir; afterwards the old tree (if any) is at staging.
+    Returns whether there was an old tree."""
+    if os.path.lexists(basedir):
+        _exchange(staging, basedir)
+        return True
+    os.rename(staging, basedir)
+    return False
+
+
+def _swap_back(staging: Path, basedir: Path, had_old: bool) -> None:
+    if had_old:
+        _exchange(staging, basedir)
+    else:
+        os.rename(basedir, staging)
+
+
+def _fsync_dirs(*paths: Path) -> None:
+    """Make the renames durable; a failure here changes nothing any more."""
+    for path in paths:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
+
+
+@contextmanager
+def _staged(archive: bytes, basedir: Path, label: str, what: str, digest: str,
+            check: Check) -> Iterator[Path]:
+    """The archive unpacked beside the base dir, its hash verified and checked; removed
+    again whatever happens (after a swap it holds the old tree)."""
+    parent = basedir.absolute().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{basedir.name}.{label}-", dir=parent))
+    except OSError as exc:
+        raise OperationFailed(f"cannot write beside {basedir}: {exc.strerror}") from exc
+    try:
+        unpack(archive, staging)
+        received = content_digest(staging, f"the archive of {what}")
+        if received != digest:
+            raise BadInput(f"{what} arrived damaged "
+                           f"(hash {received[:12]} instead of {digest[:12]})")
+        check(staging)
+        yield staging
+    finally:
+        remove_tree(staging)
+
+
+# -- generations ---------------------------------------------------------------------------
+
+def _generation_from(raw: bytes, where: Path) -> Generation:
+    try:
+        data = json.loads(raw.decode("utf-8"))
+        number = data["generation"]
+        if not isinstance(number, int) or isinstance(number, bool) or number < 0:
+            raise ValueError("generation is not a number")
+        return Generation(number, str(data["digest"]), float(data.get("synced", 0)))
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise OperationFailed(f"{where}: unreadable generation ({exc})") from exc
 
 
 def read_generation(hostgroup: str) -> Generation:
     path = state_dir(hostgroup) / GENERATION_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return Generation(int(data["generation"]), str(data["digest"]),
-                          float(data.get("synced", 0)))
-    except FileNotFoundError:
-        return Generation(0, "")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise OperationFailed(f"{path}: unreadable generation ({exc})") from exc
+    raw = read_state_file(path)
+    return Generation(0, "") if raw is None else _generation_from(raw, path)
 
 
-def _record(hostgroup: str, generation: Generation, archive: bytes) -> None:
+def _meta(generation: Generation) -> str:
+    return json.dumps(generation.as_dict(), sort_keys=True) + "\n"
+
+
+def _swap_and_record(hostgroup: str, basedir: Path, staging: Path, generation: Generation,
+                     archive: bytes, swap: bool = True) -> list[str]:
+    """Swap the staged tree in and record it as this host's generation, as one step:
+    every file of the record is written before the swap and renamed into place after
+    it; when that fails, the old tree is swapped back. swap=False: the base dir holds
+    this content already (the admin's own host): record only, keep its files as they
+    are (owners included)."""
     directory = ensure_state_dir(hostgroup)
-    backups = directory / BACKUP_DIR
-    backups.mkdir(exist_ok=True, mode=0o700)
-    backup = backups / f"{generation.number}.tar"
-    backup.write_bytes(archive)
-    os.chmod(backup, 0o600)
-    meta = {"generation": generation.number, "digest": generation.digest,
-            "synced": generation.synced}
-    write_file_atomic(backups / f"{generation.number}.json", json.dumps(meta) + "\n", 0o600)
+    backups = private_subdir(directory, BACKUP_DIR)
+    targets = [backups / f"{generation.number}.tar", backups / f"{generation.number}.json",
+               directory / GENERATION_FILE]
+    existed = [os.path.lexists(t) for t in targets]
+    prepared: list[Path] = []
+    try:
+        contents: tuple[bytes | str, ...] = (archive, _meta(generation), _meta(generation))
+        for target, data in zip(targets, contents, strict=True):
+            prepared.append(stage_file(target, data, 0o600))
+        had_old = _swap_in(staging, basedir) if swap else False
+        try:
+            for tmp, target in zip(prepared, targets, strict=True):
+                os.replace(tmp, target)  # replaces a planted link, never follows it
+        except OSError:
+            for target, was in zip(targets[:2], existed[:2], strict=True):
+                if not was:
+                    target.unlink(missing_ok=True)
+            if swap:
+                _swap_back(staging, basedir, had_old)
+            raise
+    except OSError as exc:
+        raise OperationFailed(f"generation {generation.number} not installed, {basedir} "
+                              f"and the recorded generation are unchanged ({exc})") from exc
+    finally:
+        for tmp in prepared:
+            tmp.unlink(missing_ok=True)
+    _fsync_dirs(directory, basedir.absolute().parent)
+    left = _keep_excluded(staging, basedir) if had_old else []
+    _prune(backups)
+    return left
+
+
+def _prune(backups: Path) -> None:
     numbers = sorted(int(p.stem) for p in backups.glob("*.tar") if p.stem.isdigit())
     for old in numbers[:-KEEP_GENERATIONS]:
         (backups / f"{old}.tar").unlink(missing_ok=True)
         (backups / f"{old}.json").unlink(missing_ok=True)
-    write_file_atomic(directory / GENERATION_FILE, json.dumps(meta, sort_keys=True) + "\n",
-                      0o600)
 
 
 def record_local(hostgroup: str, number: int, basedir: Path) -> Generation:
-    """The admin host: its base dir is the source; keep the backup and the number."""
-    generation = Generation(number, content_digest(basedir), time.time())
-    _record(hostgroup, generation, pack(basedir))
+    """Record the base dir as it is as generation `number` (kept as a backup)."""
+    packed = pack(basedir)
+    generation = Generation(number, packed.digest, time.time())
+    directory = ensure_state_dir(hostgroup)
+    backups = private_subdir(directory, BACKUP_DIR)
+    write_file_atomic(backups / f"{number}.tar", packed.archive, 0o600)
+    write_file_atomic(backups / f"{number}.json", _meta(generation), 0o600)
+    write_file_atomic(directory / GENERATION_FILE, _meta(generation), 0o600)
+    _prune(backups)
     return generation
 
 
+def host_check(host: str, hostgroup: str) -> Check:
+    """The check a host applies to a configuration before it takes it: the definitions
+    load and validate for this host (its twins, its scripts) and are its host group's."""
+    from s2s_sd.checks import load_checked  # the file checks run bash: only when asked
+
+    def check(staged: Path) -> None:
+        try:
+            definitions, _warnings = load_checked(staged, host)
+        except BadInput as exc:
+            raise BadInput(f"the configuration does not pass `s2s-sd check` on {host}:\n"
+                           f"{exc}") from exc
+        if definitions.hostgroup.name != hostgroup:
+            raise BadInput(f"the configuration is for host group "
+                           f"{definitions.hostgroup.name}, not {hostgroup}")
+        if host not in definitions.hostgroup.host_names:
+            raise BadInput(f"the configuration's host group {hostgroup} does not list "
+                           f"this host ({host})")
+
+    return check
+
+
+def _holds(basedir: Path, digest: str) -> bool:
+    """Does the base dir hold exactly the content with this hash already?"""
+    try:
+        return os.path.isdir(basedir) and content_digest(basedir) == digest
+    except BadInput:
+        return False
+
+
 def install(hostgroup: str, basedir: Path, number: int, digest: str, archive: bytes,
-            check: Callable[[Path], None] | None = None) -> Generation:
-    """Another host: check the archive (and with `check` the unpacked tree, before
-    anything changes), swap it in as the base dir, record it."""
+            check: Check) -> Generation:
+    """Another host (or the admin's own): unpack the archive beside the base dir, verify
+    its hash, `check` the staged tree as this host loads it, and only then swap it in and
+    record it. BadInput (nothing changed) for a bad archive or a tree `check` refuses."""
+    if not 0 < number < MAX_GENERATION:
+        raise BadInput(f"generation {number} out of range")
     if len(archive) > MAX_ARCHIVE_BYTES:
-        raise BadInput("configuration archive larger than 64 MiB")
+        raise BadInput(f"configuration archive larger than {MAX_ARCHIVE_BYTES >> 20} MiB")
     current = read_generation(hostgroup)
     if number < current.number:
         raise BadInput(f"generation {number} is older than this host's {current.number}")
-    parent = basedir.absolute().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{basedir.name}.gen{number}-", dir=parent))
-    try:
-        _unpack(archive, staging)
-        received = content_digest(staging)
-        if received != digest:
-            raise BadInput(f"configuration generation {number} arrived damaged "
-                           f"(hash {received[:12]} instead of {digest[:12]})")
-        if check is not None:
-            check(staging)
-        os.chmod(staging, 0o755)
-        if basedir.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{basedir.name}.old-", dir=parent))
-            os.rename(basedir, retired / "tree")
-            try:
-                os.rename(staging, basedir)
-            except OSError:
-                os.rename(retired / "tree", basedir)
-                raise
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.rename(staging, basedir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    generation = Generation(number, digest, time.time())
-    _record(hostgroup, generation, archive)
+    with _staged(archive, basedir, f"gen{number}", f"configuration generation {number}",
+                 digest, check) as staging:
+        generation = Generation(number, digest, time.time())
+        left = _swap_and_record(hostgroup, basedir, staging, generation, archive,
+                                swap=not _holds(basedir, digest))
+    if left:
+        log_action(hostgroup, os.uname().nodename, f"generation {number}: could not keep "
+                   f"{', '.join(left[:5])} of the old base dir")
     return generation
 
 
 def list_generations(hostgroup: str) -> list[Generation]:
-    backups = state_dir(hostgroup) / BACKUP_DIR
+    backups = private_subdir(state_dir(hostgroup), BACKUP_DIR, create=False)
     found = []
     for meta in sorted(backups.glob("*.json"), key=lambda p: int(p.stem)
                        if p.stem.isdigit() else -1):
         try:
-            data = json.loads(meta.read_text(encoding="utf-8"))
-            found.append(Generation(int(data["generation"]), str(data["digest"]),
-                                    float(data.get("synced", 0))))
-        except (OSError, ValueError, KeyError, TypeError):
+            raw = read_state_file(meta, 4096)
+            if raw is not None:
+                found.append(_generation_from(raw, meta))
+        except OperationFailed:
             continue
     return found
 
 
-def restore_into(hostgroup: str, number: int, basedir: Path) -> None:
-    """Put generation `number` back into the base dir of this (admin) host."""
-    backup = state_dir(hostgroup) / BACKUP_DIR / f"{number}.tar"
-    if not backup.is_file():
+def restore_into(hostgroup: str, number: int, basedir: Path, check: Check) -> None:
+    """Put generation `number` back into the base dir of this (admin) host, with its
+    modes, after checking it like an install."""
+    backups = private_subdir(state_dir(hostgroup), BACKUP_DIR, create=False)
+    archive = read_state_file(backups / f"{number}.tar", MAX_ARCHIVE_BYTES)
+    meta = read_state_file(backups / f"{number}.json", 4096)
+    if archive is None or meta is None:
         known = ", ".join(str(g.number) for g in list_generations(hostgroup)) or "none"
         raise BadInput(f"no backup of generation {number} on this host (kept: {known})")
-    archive = backup.read_bytes()
-    parent = basedir.absolute().parent
-    staging = Path(tempfile.mkdtemp(prefix=f".{basedir.name}.restore-", dir=parent))
-    try:
-        _unpack(archive, staging)
-        os.chmod(staging, 0o755)
-        retired = Path(tempfile.mkdtemp(prefix=f".{basedir.name}.old-", dir=parent))
-        os.rename(basedir, retired / "tree")
-        os.rename(staging, basedir)
-        shutil.rmtree(retired, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    recorded = _generation_from(meta, backups / f"{number}.json")
+    with _staged(archive, basedir, "restore", f"the backup of generation {number}",
+                 recorded.digest, check) as staging:
+        try:
+            had_old = _swap_in(staging, basedir)
+        except OSError as exc:
+            raise OperationFailed(f"cannot restore into {basedir} ({exc})") from exc
+        if had_old:
+            _keep_excluded(staging, basedir)

@@ -146,7 +146,7 @@ def test_guard(case: GuardCase) -> None:
             state.write_journal(HOSTGROUP, state.Journal.from_dict(dict(case.journal)))
         try:
             reason = guard(defs, EXAMPLES, HERE, G, transport=transport, clock=lambda: NOW,
-                           pid_alive=lambda _pid: case.admin_alive)
+                           pid_alive=lambda *_identity: case.admin_alive)
         except S2SError as exc:
             error = exc
     transport.verify()

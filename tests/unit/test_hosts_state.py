@@ -10,19 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from s2s_sd.errors import BadInput, OperationFailed
+from s2s_sd.errors import BadInput, Refused
 from s2s_sd.hosts import lock, state, sync
 from tests.conftest import EXAMPLES
 
-pytestmark = pytest.mark.unit
-
-
-@pytest.fixture(autouse=True)
-def state_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "state"
-    monkeypatch.setenv("S2S_SD_STATEDIR", str(root))
-    monkeypatch.setenv("S2S_SD_LOGDIR", str(tmp_path / "log"))
-    return root
+pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("state_root")]
 
 
 def info(token: str, host: str = "n1") -> lock.LockInfo:
@@ -58,7 +50,7 @@ def test_lock_does_not_follow_a_planted_symlink(state_root: Path, tmp_path: Path
     directory = state_root / "c07"
     directory.mkdir(parents=True)
     (directory / "lock").symlink_to(victim)
-    with pytest.raises(OperationFailed):
+    with pytest.raises(Refused, match="symbolic link"):
         lock.try_acquire("c07", info("a"))
     assert victim.read_text() == "precious\n"
 
@@ -68,12 +60,17 @@ def test_pid_alive_only_for_s2s_processes() -> None:
     assert not lock.pid_alive(1 << 22)
 
 
+def accept(_staged: Path) -> None:
+    return None
+
+
 def test_pack_is_deterministic_and_installs(tmp_path: Path) -> None:
     first, second = sync.pack(EXAMPLES), sync.pack(EXAMPLES)
     assert first == second
     digest = sync.content_digest(EXAMPLES)
+    assert first.digest == digest
     target = tmp_path / "etc" / "s2s-sd"
-    generation = sync.install("c07", target, 1, digest, first)
+    generation = sync.install("c07", target, 1, digest, first.archive, accept)
     assert generation.number == 1
     assert sync.content_digest(target) == digest
     assert os.access(target / "init.d" / "censhare_db", os.X_OK)
@@ -82,27 +79,27 @@ def test_pack_is_deterministic_and_installs(tmp_path: Path) -> None:
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "s2s.toml").write_text("[hostgroup]\n")
     sync.install("c07", target, 2, sync.content_digest(tmp_path / "src"),
-                 sync.pack(tmp_path / "src"))
+                 sync.pack(tmp_path / "src").archive, accept)
     assert sorted(p.name for p in target.iterdir()) == ["s2s.toml"]
     assert [g.number for g in sync.list_generations("c07")] == [1, 2]
 
 
 def test_damaged_or_old_archives_are_refused(tmp_path: Path) -> None:
-    archive = sync.pack(EXAMPLES)
+    archive = sync.pack(EXAMPLES).archive
     target = tmp_path / "base"
     with pytest.raises(BadInput, match="arrived damaged"):
-        sync.install("c07", target, 3, "0" * 64, archive)
+        sync.install("c07", target, 3, "0" * 64, archive, accept)
     assert not target.exists()
-    sync.install("c07", target, 3, sync.content_digest(EXAMPLES), archive)
+    sync.install("c07", target, 3, sync.content_digest(EXAMPLES), archive, accept)
     with pytest.raises(BadInput, match="older than this host's 3"):
-        sync.install("c07", target, 2, sync.content_digest(EXAMPLES), archive)
+        sync.install("c07", target, 2, sync.content_digest(EXAMPLES), archive, accept)
     evil = io.BytesIO()
     with tarfile.open(fileobj=evil, mode="w") as tar:
         member = tarfile.TarInfo("../escape")
         member.size = 1
         tar.addfile(member, io.BytesIO(b"x"))
-    with pytest.raises(BadInput, match="not a plain relative file"):
-        sync.install("c07", target, 4, "0" * 64, evil.getvalue())
+    with pytest.raises(BadInput, match="leaves the base dir"):
+        sync.install("c07", target, 4, "0" * 64, evil.getvalue(), accept)
     assert not (tmp_path / "escape").exists()
 
 
@@ -114,10 +111,10 @@ def test_backups_are_pruned_and_restorable(tmp_path: Path) -> None:
         sync.record_local("c07", number, base)
     kept = [g.number for g in sync.list_generations("c07")]
     assert kept == list(range(4, 14))
-    sync.restore_into("c07", 5, base)
+    sync.restore_into("c07", 5, base, accept)
     assert (base / "s2s.toml").read_text() == "# generation 5\n"
     with pytest.raises(BadInput, match="no backup of generation 2"):
-        sync.restore_into("c07", 2, base)
+        sync.restore_into("c07", 2, base, accept)
 
 
 def test_journal_and_assignments(tmp_path: Path) -> None:

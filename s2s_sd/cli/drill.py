@@ -1,0 +1,60 @@
+"""`s2s-sd drill`: could every host take every group? Asks every allowed host of every
+named group what it would need to start the group there; starts and changes nothing."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from s2s_sd.cli.common import basedir_option
+from s2s_sd.cli.runtime import _admin, _definitions
+from s2s_sd.drill import DrillReport, render_table
+from s2s_sd.hosts.drill_run import record_drill, run_drill
+from s2s_sd.hosts.orchestrate import Admin
+
+
+def show(report: DrillReport, as_json: bool, show_ok: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2, sort_keys=True))
+    else:
+        click.echo(render_table(report, show_ok=show_ok), nl=False)
+
+
+def drill_target(admin: Admin, group: str, host: str) -> bool:
+    """move --dry-run: the drill of GROUP on the target HOST, shown after the plan;
+    True when it found a failure."""
+    report = run_drill(admin.transport, admin.defs, admin.basedir, admin.host, [group], [host])
+    click.echo("")
+    show(report, as_json=False, show_ok=False)
+    return report.failed
+
+
+@click.command()
+@basedir_option
+@click.argument("groups", nargs=-1, metavar="[GROUP]...")
+@click.option("--host", "hosts", multiple=True, metavar="HOST",
+              help="Ask only this host (repeatable; default: every allowed host).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Machine-readable output (with a schema_version; see the README).")
+@click.option("--problems", is_flag=True, help="List only the WARN and FAIL findings.")
+def drill(basedir: Path, groups: tuple[str, ...], hosts: tuple[str, ...], as_json: bool,
+          problems: bool) -> None:
+    """Fire drill: could every allowed host start every GROUP (default: all)?
+
+    Each host checks what it would need (generation, versions, devices, mountpoints,
+    fstab, interfaces, VIP answers, scripts, programs, units, hooks, kits, the cluster
+    node), in parallel, starting and changing nothing. Prints a host x group table of
+    OK / WARN / FAIL and every finding with its reason; exit 1 when anything fails."""
+    with _admin(basedir, _definitions(basedir)) as admin:
+        report = run_drill(admin.transport, admin.defs, basedir, admin.host, groups, hosts)
+    show(report, as_json, show_ok=not problems)
+    try:  # for `status`: how long ago each group was drilled, with which result
+        record_drill(report, time.time())
+    except OSError as exc:
+        click.echo(f"s2s-sd: warning: the drill was not recorded: {exc}", err=True)
+    if report.failed:
+        sys.exit(1)
