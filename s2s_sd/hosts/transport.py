@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from s2s_sd.errors import BadInput, OperationFailed, Refused, S2SError
+from s2s_sd.hosts.protocol import PROTOCOL_VERSION
 from s2s_sd.model import Definitions
 from s2s_sd.run import PIPE, spawn
 
-PROTOCOL_VERSION = 1
 SSH_CONTROL_DIR = "/run/s2s-sd"
 REMOTE_COMMAND_ENV = "S2S_SD_REMOTE_COMMAND"
 DEFAULT_REMOTE_COMMAND = "/usr/local/bin/s2s-sd"
