@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from s2s_sd.errors import BadInput, OperationFailed, Refused, S2SError
-from s2s_sd.hosts.protocol import PROTOCOL_VERSION
+from s2s_sd.hosts.protocol import MAX_REQUEST_BYTES, PROTOCOL_VERSION
 from s2s_sd.model import Definitions
 from s2s_sd.run import PIPE, spawn
 
@@ -127,6 +127,11 @@ class AgentSession:
                 self.close()
                 raise HostUnreachable(self.host, self._why("connection closed"))
             self.buffer += chunk
+            if len(self.buffer) > MAX_REQUEST_BYTES and b"\n" not in self.buffer:
+                # no agent answers that much: whatever it is, do not hold more of it
+                self.close()
+                raise HostUnreachable(self.host, f"answer larger than {MAX_REQUEST_BYTES} "
+                                                 "bytes: session closed")
         line, _, self.buffer = self.buffer.partition(b"\n")
         return line.decode("utf-8", "replace")
 
