@@ -19,7 +19,7 @@ from s2s_sd.hosts.agent import AgentContext
 from s2s_sd.hosts.observe import GroupObservation
 from s2s_sd.hosts.protocol import AbsolutePath, Flag, MapOf, Operation, Optional, arg
 from s2s_sd.hosts.transport import Transport
-from s2s_sd.layout import Layout, is_kit_name, locate, parse_number
+from s2s_sd.layout import Layout, is_kit_name, locate, number_text, parse_number
 from s2s_sd.model import Definitions
 from s2s_sd.servicetree import (
     layout_from_env,
@@ -86,13 +86,16 @@ def _escapes(path: str, directory: str) -> bool:
                                                  os.path.realpath(directory))
 
 
-def _confined_target(layout: Layout, defs: Definitions | None, name: str, target: str) -> str:
-    """A /service link target must be NAME directly on a disk this host group knows (a
-    group's mount or a local disk), and must not lead elsewhere through a symlink."""
+def _confined_target(layout: Layout, defs: Definitions | None, name: str, number: int,
+                     target: str) -> str:
+    """A /service/NN link target must be NAME directly on a disk NN this host group knows
+    (a group's mount or a local disk), and must not lead elsewhere through a symlink."""
     disk = locate(target, layout, defs)
-    if disk is None or target != posixpath.join(posixpath.normpath(disk.mountpoint), name):
-        raise BadInput(f"request: link target {target!r} is not {name} directly on a disk of "
-                       "this host group (a group's mount member or a local disk)")
+    if disk is None or disk.number != number or \
+            target != posixpath.join(posixpath.normpath(disk.mountpoint), name):
+        raise BadInput(f"request: link target {target!r} is not {name} directly on a disk "
+                       f"{number_text(number)} of this host group (a group's mount member "
+                       "or a local disk)")
     if _escapes(target, disk.mountpoint):
         raise BadInput(f"request: link target {target} leads out of {disk.mountpoint} "
                        f"(to {os.path.realpath(target)})")
@@ -103,7 +106,7 @@ def op_kits_links(ctx: AgentContext, request: KitsLinksRequest) -> dict[str, Any
     layout = layout_from_env()
     defs = _defs(ctx)
     targets = {number: None if target is None else
-               _confined_target(layout, defs, request.name, target)
+               _confined_target(layout, defs, request.name, number, target)
                for number, target in request.links.items()}
     changed = set_links(layout, request.name, targets)
     return {"host": ctx.host, "changed": changed}

@@ -78,6 +78,7 @@ def test_kits_links_only_to_the_service_on_a_disk(sandbox: tuple[AgentContext, P
     disk = context.defs().group(GROUP)
     assert disk is not None
     for target in ("/etc/shadow", f"{local}/00/other", f"{local}/00/svc/deeper",
+                   f"{local}/01/svc",  # the link is /service/00/svc: disk 00, not 01
                    f"{local}/../00/svc", f"{local}/xx/svc", "/disk/s01/00/svc/../../x"):
         raw = json.dumps({"version": 1, "op": "kits_links",
                           "args": {"name": "svc", "links": {"00": target}}})
@@ -151,3 +152,19 @@ def test_an_oversized_answer_closes_the_session(monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(transport.HostUnreachable, match="answer larger than 100000 bytes"):
         session.request("{}", timeout=30)
     assert len(session.buffer) < 200_000
+
+
+def test_kits_links_to_the_service_on_a_group_disk_is_set(
+        sandbox: tuple[AgentContext, Path]) -> None:
+    """The group's disk need not be mounted here: the link is set for when it is."""
+    context, _root = sandbox
+    raw = json.dumps({"version": 1, "op": "kits_links",
+                      "args": {"name": "app", "links": {"01": "/disk/ora/01/app"}}})
+    line, code = answer_request(context.basedir, context, raw.encode())
+    assert code == 0, line
+    link = Path(os.environ["S2S_SD_SERVICE_ROOT"]) / "01" / "app"
+    assert os.readlink(link) == "/disk/ora/01/app"
+    link.unlink()
+    wrong = json.dumps({"version": 1, "op": "kits_links",
+                        "args": {"name": "app", "links": {"00": "/disk/ora/01/app"}}})
+    assert_bad_input(context, _root, wrong.encode())
