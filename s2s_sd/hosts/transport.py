@@ -227,7 +227,7 @@ class Transport:
             return Answer(host, error=HostUnreachable(host, str(exc)))
         try:
             answer = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # garbage, or nested too deep to parse
             return Answer(host, error=OperationFailed(
                 f"{host}: no answer from s2s-sd agent: {line[-300:]}"))
         if not isinstance(answer, dict):
