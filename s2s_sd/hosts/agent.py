@@ -143,6 +143,7 @@ class HookRequest:
     group: str = arg(NAME)
     which: str = arg(Choice(("pre_move", "post_move")))
     target: str = arg(HOST)
+    # empty or absent: a start, not a move (the hook's FROM is empty then)
     source: str | None = arg(Text(253, HOST.pattern, HOST.form), required=False)
 
 

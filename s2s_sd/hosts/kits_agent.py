@@ -17,7 +17,7 @@ from typing import Any
 from s2s_sd.errors import BadInput, OperationFailed
 from s2s_sd.hosts.agent import AgentContext
 from s2s_sd.hosts.observe import GroupObservation
-from s2s_sd.hosts.protocol import AbsolutePath, Flag, MapOf, Operation, Optional, arg
+from s2s_sd.hosts.protocol import AbsolutePath, Flag, MapOf, Nullable, Operation, arg
 from s2s_sd.hosts.transport import Transport
 from s2s_sd.layout import Layout, is_kit_name, locate, number_text, parse_number
 from s2s_sd.model import Definitions
@@ -54,7 +54,7 @@ class _DiskNumber:
 @dataclass(frozen=True)
 class KitsLinksRequest:
     name: str = arg(_KitName())
-    links: dict[int, str | None] = arg(MapOf(_DiskNumber(), Optional(AbsolutePath())))
+    links: dict[int, str | None] = arg(MapOf(_DiskNumber(), Nullable(AbsolutePath())))
 
 
 @dataclass(frozen=True)

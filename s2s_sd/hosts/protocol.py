@@ -153,7 +153,7 @@ Check = Callable[[str, Any], Any]
 
 
 @dataclass(frozen=True)
-class Optional:
+class Nullable:
     """None (or absent) is allowed; anything else must pass the inner check."""
 
     inner: Check
@@ -264,7 +264,7 @@ def arg(check: Check, required: bool = True) -> Any:
     """A request field checked by CHECK; optional ones default to None."""
     if required:
         return dataclasses.field(metadata={"check": check})
-    return dataclasses.field(default=None, metadata={"check": Optional(check)})
+    return dataclasses.field(default=None, metadata={"check": Nullable(check)})
 
 
 @dataclass(frozen=True)

@@ -140,7 +140,7 @@ def malformed_request(draw: st.DrawFn) -> str:
     args: Any = valid_args(op)
     request: dict[str, Any] = {"version": protocol.PROTOCOL_VERSION, "op": op, "args": args}
     checks = protocol.field_checks(TABLES[op].request)
-    required = [n for n, c in checks.items() if not isinstance(c, protocol.Optional)]
+    required = [n for n, c in checks.items() if not isinstance(c, protocol.Nullable)]
     records = [n for n, c in checks.items() if isinstance(c, protocol.Record)]
     defects = ["extra", "args", "version", "top", "op"]
     if checks:
