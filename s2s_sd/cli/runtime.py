@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import click
 
@@ -18,11 +19,10 @@ from s2s_sd.hosts import sync as sync_module
 from s2s_sd.hosts.agent import AgentContext, dispatch
 from s2s_sd.hosts.orchestrate import Admin
 from s2s_sd.hosts.orchestrate import guard as guard_check
-from s2s_sd.hosts.transport import PROTOCOL_VERSION, error_to_wire
+from s2s_sd.hosts.protocol import MAX_REQUEST_BYTES, parse_request, read_line
+from s2s_sd.hosts.transport import error_to_wire
 from s2s_sd.load import load_definitions
 from s2s_sd.model import Definitions, Engine
-
-MAX_REQUEST_BYTES = 128 * 1024 * 1024
 
 break_lock_option = click.option(
     "--break-lock", is_flag=True,
@@ -282,22 +282,12 @@ def guard(basedir: Path, group: str) -> None:
     click.echo(f"{group} may start on {host}: {reason}")
 
 
-def _answer(basedir: Path, context: AgentContext | None, raw: bytes) -> tuple[str, int]:
+def answer_request(basedir: Path, context: AgentContext | None, raw: bytes) -> tuple[str, int]:
     """One request -> (answer line, exit code). Never raises."""
     try:
-        if len(raw) > MAX_REQUEST_BYTES:
-            raise BadInput("request larger than 128 MiB")
-        try:
-            request = json.loads(raw)
-        except ValueError as exc:
-            raise BadInput(f"request is not JSON: {exc}") from exc
-        if not isinstance(request, dict) or request.get("version") != PROTOCOL_VERSION:
-            raise BadInput(f"request: expected an object with version {PROTOCOL_VERSION}")
-        op = request.get("op")
-        if not isinstance(op, str):
-            raise BadInput("request: 'op' must be a string")
+        op, args = parse_request(raw)
         context = context or AgentContext(basedir=basedir, host=local_host())
-        result = dispatch(context, op, request.get("args") or {})
+        result = dispatch(context, op, args)
     except S2SError as exc:
         from s2s_sd.cli import exit_code_for
 
@@ -315,12 +305,25 @@ def _answer(basedir: Path, context: AgentContext | None, raw: bytes) -> tuple[st
 def agent(basedir: Path, stream: bool) -> None:
     """Answer requests from the admin host (JSON on stdin, JSON on stdout)."""
     if not stream:
-        line, code = _answer(basedir, None, sys.stdin.buffer.read(MAX_REQUEST_BYTES + 1))
+        line, code = answer_request(basedir, None, sys.stdin.buffer.read(MAX_REQUEST_BYTES + 1))
         click.echo(line)
         sys.exit(code)
     context = AgentContext(basedir=basedir, host=local_host())
-    for raw in sys.stdin.buffer:
+    for line in stream_answers(basedir, context, sys.stdin.buffer):
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
+def stream_answers(basedir: Path, context: AgentContext, stream: BinaryIO) -> Iterator[str]:
+    """One answer line per request line of STREAM; a line over the size limit is answered
+    as bad input without ever being held in memory as a whole."""
+    while True:
+        try:
+            raw = read_line(stream)
+        except S2SError as exc:
+            yield json.dumps(error_to_wire(exc))
+            continue
+        if raw is None:
+            return
         if raw.strip():
-            line, _ = _answer(basedir, context, raw)
-            sys.stdout.write(line + "\n")
-            sys.stdout.flush()
+            yield answer_request(basedir, context, raw)[0]

@@ -22,7 +22,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -43,7 +43,6 @@ from s2s_sd.render.pacemaker import (
     managed_resources,
     managed_tag,
     managed_tag_id,
-    mask_secrets,
     secret_refs,
     stonith_enabled,
     to_text,
@@ -101,6 +100,41 @@ def read_secrets(defs: Definitions, basedir: Path) -> dict[tuple[str, str], str]
                            f"{basedir / relpath} must hold exactly one non-empty line")
         secrets[(device, param)] = value
     return secrets
+
+
+def stonith_parameters(element: etree._Element) -> Iterator[etree._Element]:
+    """Every parameter (instance attribute) of every stonith resource in ELEMENT."""
+    for primitive in element.iter("primitive"):
+        if primitive.get("class") == "stonith":
+            yield from primitive.iterfind(".//instance_attributes/nvpair")
+
+
+def mask_secrets(element: etree._Element) -> etree._Element:
+    """A copy of ELEMENT with the value of every stonith parameter masked.
+
+    Which parameters of a fence agent are secret is the agent's business (password,
+    passwd_script, key, community, identity files...), and a device that was renamed or
+    removed has no secret_params left in the definitions to say so: all are masked."""
+    copy = etree.fromstring(etree.tostring(element), _PARSER)
+    for nvpair in stonith_parameters(copy):
+        nvpair.set("value", SECRET_MASK)
+    return copy
+
+
+def shown_secrets(live: etree._Element, merged: etree._Element, hostgroup: str,
+                  secrets: Iterable[str]) -> list[str]:
+    """What to scrub from the tools' messages: the secrets read from files, and every
+    parameter value of s2s-sd's stonith resources in the live CIB (an old device's secret)
+    that the definitions do not write as a plain parameter themselves."""
+    def values(cib: etree._Element) -> set[str]:
+        config = cib.find("configuration")
+        owned = managed_ids(config, hostgroup) if config is not None else set()
+        resources = cib.iterfind("configuration/resources/*")
+        return {nvpair.get("value", "") for resource in resources
+                if resource.get("id") in owned for nvpair in stonith_parameters(resource)}
+
+    plain = values(merged) - set(secrets)
+    return sorted((set(secrets) | values(live)) - plain - {""})
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
@@ -372,7 +406,7 @@ def managed_view(cib: etree._Element, defs: Definitions) -> list[str]:
     constraints = [c for c in config.iterfind("constraints/*")
                    if c.get("id", "").startswith(CONSTRAINT_PREFIX) and c.get("rsc") in owned]
     for element in sorted(resources, key=lambda e: e.get("id", "")):
-        lines += to_text(mask_secrets(element, defs)).splitlines()
+        lines += to_text(mask_secrets(element)).splitlines()
     for element in sorted(constraints, key=lambda e: e.get("id", "")):
         copy = etree.fromstring(etree.tostring(element), _PARSER)
         lines += to_text(copy).splitlines()
@@ -502,13 +536,13 @@ def apply(defs: Definitions, basedir: Path, settings: PacemakerSettings | None =
         cib_file = Path(os.environ[CIB_FILE_ENV])
     target = str(cib_file) if cib_file is not None else "the live cluster"
     secrets = read_secrets(defs, basedir)
-    values = list(secrets.values())
     for _attempt in range(PUSH_ATTEMPTS):
         live = query(cib_file)
         notes = node_warnings(live, defs)
         merged = merge(live, defs, settings, secrets)
         if not merged.changed:
             return ApplyResult(target, (), "", False, dry_run, "", notes)
+        values = shown_secrets(live, merged.cib, defs.hostgroup.name, secrets.values())
         valid, messages = verify(merged.cib, values)
         if not valid:
             raise Refused(f"the merged CIB for {target} is invalid (crm_verify); nothing was "
@@ -530,7 +564,9 @@ def apply(defs: Definitions, basedir: Path, settings: PacemakerSettings | None =
             if cib_file is None:
                 status = push(patch, None, values)
             else:
-                status = _push_file(patch, cib_file, values)
+                holds_secrets = bool(secrets) or \
+                    next(stonith_parameters(merged.cib), None) is not None
+                status = _push_file(patch, cib_file, values, holds_secrets)
         if status == 0:
             return ApplyResult(target, tuple(merged.changes), merged.diff, True, False,
                                messages, notes)
@@ -562,21 +598,30 @@ def node_warnings(live: etree._Element, defs: Definitions) -> tuple[str, ...]:
             "host until it is a cluster node of that name",)
 
 
-def _push_file(patch: str, cib_file: Path, secrets: Iterable[str]) -> int:
-    """Patch a copy next to the file, then rename it over the file: all or nothing."""
+def _push_file(patch: str, cib_file: Path, secrets: Iterable[str], holds_secrets: bool) -> int:
+    """Patch a copy next to the file, then rename it over the file: all or nothing.
+
+    The copy lives in a private (0700) directory beside the file while the tools write it,
+    so whatever mode they give it, nobody else reads it before it is in place. A file that
+    holds secrets (fence parameters) ends up readable by its owner only; the file's mode
+    is otherwise kept, and never widened."""
     directory = cib_file.absolute().parent
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{cib_file.name}.", dir=directory)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    original = cib_file.stat()
+    mode = original.st_mode & 0o7777
+    if holds_secrets:
+        mode &= ~0o077
+    private = Path(tempfile.mkdtemp(prefix=f".{cib_file.name}.", dir=directory))
+    tmp = private / cib_file.name
     try:
-        shutil.copyfile(cib_file, tmp)
-        stat = cib_file.stat()
-        os.chmod(tmp, stat.st_mode & 0o7777)
-        if os.geteuid() == 0:
-            os.chown(tmp, stat.st_uid, stat.st_gid)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as out, cib_file.open("rb") as source:
+            shutil.copyfileobj(source, out)
         status = push(patch, tmp, secrets)
         if status == 0:
+            os.chmod(tmp, mode)
+            if os.geteuid() == 0:
+                os.chown(tmp, original.st_uid, original.st_gid)
             os.replace(tmp, cib_file)
         return status
     finally:
-        tmp.unlink(missing_ok=True)
+        shutil.rmtree(private, ignore_errors=True)

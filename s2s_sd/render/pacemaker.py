@@ -41,7 +41,6 @@ Secret fence parameters are never rendered here unless the caller passes their v
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -567,22 +566,3 @@ def _group_locations(group: Group, settings: PacemakerSettings,
         etree.SubElement(rule, "expression", id=f"{rule.get('id')}-{host}",
                          attribute="#uname", operation="ne", value=host)
     yield only
-
-
-_SECRET_LOOKING = re.compile(r"passw|secret|token|community", re.IGNORECASE)
-
-
-def mask_secrets(element: etree._Element, defs: Definitions) -> etree._Element:
-    """A copy of a resource element with secret parameter values replaced by a mask.
-
-    Masked: the secret_params of the definitions and, for devices no longer defined,
-    every parameter whose name looks secret (password, passwd, secret, token, ...).
-    """
-    copy = etree.fromstring(etree.tostring(element))
-    secret = {(d.name, p) for d in _fence_devices(defs) for p, _ref in d.secret_params}
-    if copy.tag == "primitive" and copy.get("class") == "stonith":
-        for nvpair in copy.iterfind("instance_attributes/nvpair"):
-            name = nvpair.get("name", "")
-            if (copy.get("id"), name) in secret or _SECRET_LOOKING.search(name):
-                nvpair.set("value", SECRET_MASK)
-    return copy

@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from s2s_sd.engines.pacemaker import canonical, managed_view, merge, parse_cib, scrub
+from s2s_sd.engines.pacemaker import (
+    canonical,
+    managed_view,
+    mask_secrets,
+    merge,
+    parse_cib,
+    scrub,
+)
 from s2s_sd.errors import InvalidDefinitions, Refused
 from s2s_sd.load import load_definitions
 from s2s_sd.model import Definitions, Engine
@@ -25,7 +32,6 @@ from s2s_sd.render.pacemaker import (
     PacemakerSettings,
     agent_text,
     build_cib,
-    mask_secrets,
     render_pacemaker,
     secret_refs,
     to_text,
@@ -245,8 +251,10 @@ def test_secrets_only_when_given_and_masked(basedir: Path) -> None:
     assert params(root, "ipmi_n1")["password"] == "s3cr3t-pw"
     device = root.find(".//primitive[@id='ipmi_n1']")
     assert device is not None
-    shown = to_text(mask_secrets(device, defs))
+    shown = to_text(mask_secrets(device))
     assert "s3cr3t" not in shown and SECRET_MASK in shown
+    # every parameter of a stonith resource, whatever its name
+    assert "10.0.0.101" not in shown and 'name="ip"' in shown
     assert scrub("error near s3cr3t-pw!", ["s3cr3t-pw"]) == f"error near {SECRET_MASK}!"
 
 
