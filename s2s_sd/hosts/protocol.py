@@ -243,9 +243,12 @@ _BY_TYPE: Mapping[Any, Check] = {int: Integer(-(2**63), 2**63 - 1), bool: Flag()
 
 
 def _check_for(field_name: str, hint: Any) -> Check:
-    if field_name in FIELD_CHECKS:
-        return FIELD_CHECKS[field_name]
     types = [t for t in typing.get_args(hint) if t is not type(None)] or [hint]
+    named = FIELD_CHECKS.get(field_name)
+    # a name means the same only for the same type: a journal's `started` is a time, a
+    # lock's `started` is its holder's process start (clock ticks, an int)
+    if named is not None and getattr(named, "kind", None) == getattr(types[0], "__name__", None):
+        return named
     check = _BY_TYPE.get(types[0])
     if check is None:
         raise TypeError(f"no protocol check for {field_name}: {hint}")  # a bug of ours

@@ -19,6 +19,7 @@ from s2s_sd.hosts.agent import AgentContext
 from s2s_sd.hosts.lock import LockInfo
 from tests.unit.test_fuzz_agent_requests import (
     GROUP,
+    HOST,
     HOSTGROUP,
     OPS,
     TABLES,
@@ -168,3 +169,19 @@ def test_kits_links_to_the_service_on_a_group_disk_is_set(
     wrong = json.dumps({"version": 1, "op": "kits_links",
                         "args": {"name": "app", "links": {"00": "/disk/ora/01/app"}}})
     assert_bad_input(context, _root, wrong.encode())
+
+
+def test_the_locks_and_journals_this_version_writes_are_accepted() -> None:
+    """What the admin really sends (not a hand-made example): a lock's `started` is an
+    int (process start), a journal's a time; both pass the host's checks unchanged."""
+    from s2s_sd.hosts.lock import LockInfo
+    from s2s_sd.hosts.state import Journal
+
+    held = LockInfo.for_this_process(HOST, "sync", "tok-1")
+    assert held.started is not None
+    checked = protocol.Record(LockInfo)("lock", held.as_dict())
+    assert LockInfo.from_dict(checked) == held
+    journal = Journal(group=GROUP, source="n2", target=HOST, step="stopping", admin=HOST,
+                      pid=held.pid, started=held.since, pid_started=held.started,
+                      boot_id=held.boot_id)
+    assert Journal.from_dict(protocol.Record(Journal)("journal", journal.as_dict())) == journal

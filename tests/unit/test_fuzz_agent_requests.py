@@ -63,7 +63,9 @@ def _record_example(cls: type[Any]) -> dict[str, Any]:
         hint = hints[field.name]
         kind = next((t for t in typing.get_args(hint) if t is not type(None)), hint)
         example[field.name] = VALID_FIELDS.get(field.name, _BY_TYPE[kind])
-    example["since"] = example["started"] = 1.7e9  # whichever the record has
+    example["since"] = 1.7e9
+    # a journal's `started` is a time, a lock's its holder's process start (clock ticks)
+    example["started"] = 123456 if int in typing.get_args(hints.get("started")) else 1.7e9
     return {k: v for k, v in example.items() if k in hints}
 
 
