@@ -13,11 +13,11 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from s2s_sd.basetree import scan
-from s2s_sd.errors import InvalidDefinitions, Problem
+from s2s_sd.errors import InvalidDefinitions, Problem, exit_status
 from s2s_sd.load import load_raw
 from s2s_sd.model import Declared, Definitions, ScriptService
 from s2s_sd.run import run
-from s2s_sd.validate import service_path, validate
+from s2s_sd.validate import HOSTNAME, service_path, validate
 
 
 def _stat(path: Path) -> os.stat_result | str | None:
@@ -110,7 +110,26 @@ class FileChecker:
                  warning: bool = False) -> Problem:
         return Problem(obj.origin.file, obj.line_of(key), where, message, warning)
 
+    def _stray_twins(self, obj: Declared, key: str, where: str,
+                     relpath: str) -> Iterator[Problem]:
+        """NAME.HOST files for a HOST outside the host group: never used, and most likely
+        meant for a host whose name is spelt differently in hostgroup.hosts."""
+        directory, _, base = relpath.rpartition("/")
+        try:
+            with os.scandir(self.basedir / directory) as entries:
+                names = sorted(e.name for e in entries if e.name.startswith(f"{base}."))
+        except OSError:
+            return  # the file's own check says what is wrong with its directory
+        for name in names:
+            host = name.removeprefix(f"{base}.")
+            if host not in self.hosts and HOSTNAME.match(host):
+                twin = f"{directory}/{name}" if directory else name
+                yield self._problem(obj, key, where,
+                                    f"{twin}: a twin for host '{host}', which is not in "
+                                    "hostgroup.hosts: never used", warning=True)
+
     def _executable(self, obj: Declared, key: str, where: str, relpath: str) -> Iterator[Problem]:
+        yield from self._stray_twins(obj, key, where, relpath)
         files, _ = _variants(self.basedir, relpath, self.hosts)
         for name in files:
             path = self.basedir / name
@@ -137,6 +156,7 @@ class FileChecker:
                     yield from self._shellcheck(obj, key, where, name, path)
 
     def _readable(self, obj: Declared, key: str, where: str, relpath: str) -> Iterator[Problem]:
+        yield from self._stray_twins(obj, key, where, relpath)
         files, _ = _variants(self.basedir, relpath, self.hosts)
         for name in files:
             path = self.basedir / name
@@ -178,7 +198,7 @@ class FileChecker:
             lines = [ln for ln in result.stderr.strip().splitlines() if ln.strip()]
             self._syntax_cache[path] = (
                 None if result.ok else (lines[0].replace(f"{path}: ", "") if lines else
-                                        f"exit {result.returncode}"))
+                                        exit_status(result.returncode)))
         return self._syntax_cache[path]
 
     def _shellcheck(self, obj: Declared, key: str, where: str, name: str,
@@ -192,9 +212,15 @@ class FileChecker:
 
 def shellcheck_findings(path: Path, name: str, shellcheck: str = "shellcheck") -> list[str]:
     """shellcheck's warnings about PATH (the first five), as `NAME:LINE: shellcheck: ...`."""
-    result = run([shellcheck, "-f", "gcc", "-S", "warning", "-x", str(path)],
+    # absolute: it runs in the script's directory (for `source` of neighbours), where a
+    # path relative to ours (--basedir .) names nothing
+    result = run([shellcheck, "-f", "gcc", "-S", "warning", "-x", str(path.absolute())],
                  check=False, timeout=60, cwd=str(path.parent))
     findings = []
+    if result.returncode not in (0, 1):  # 1: findings; more: shellcheck itself failed
+        said = (result.stderr or result.stdout).strip().splitlines()
+        findings.append(f"{name}: shellcheck {exit_status(result.returncode)}"
+                        + (f": {said[-1]}" if said else ""))
     for line in result.stdout.splitlines()[:5]:
         detail = line.split(": ", 1)[-1] if ": " in line else line
         location = line.split(":")[1] if line.count(":") >= 2 else "?"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -14,6 +15,20 @@ def printable(text: str) -> str:
         return text
     return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
                    for ch in text)
+
+
+def exit_status(returncode: int) -> str:
+    """How a program ended, for a message: "exited with 2", or "killed by signal 11
+    (SIGSEGV)" for the negative codes subprocess gives a program a signal ended (a crash
+    reported as "exit -11" reads like a program's own verdict)."""
+    if returncode >= 0:
+        return f"exited with {returncode}"
+    number = -returncode
+    try:
+        name = signal.Signals(number).name
+    except ValueError:  # a real-time signal, or one this platform has no name for
+        return f"killed by signal {number}"
+    return f"killed by signal {number} ({name})"
 
 
 class S2SError(Exception):
@@ -65,7 +80,7 @@ class CommandFailed(OperationFailed):
         self.stderr = stderr
         detail = (stderr or stdout).strip().splitlines()
         tail = f": {detail[-1]}" if detail else ""
-        super().__init__(f"{argv[0]} exited with {returncode}{tail}")
+        super().__init__(f"{argv[0]} {exit_status(returncode)}{tail}")
 
 
 class CommandNotFound(OperationFailed):

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from s2s_sd import paths
 from s2s_sd.checks import _is_shell
-from s2s_sd.errors import OperationFailed, Problem
+from s2s_sd.errors import OperationFailed, Problem, exit_status
 from s2s_sd.layout import DEFAULT_KIT_TIMEOUT, KIT_ACTIONS, is_kit_name, kits_disks
 from s2s_sd.model import Definitions, KitsService
 from s2s_sd.run import Finished, run, run_logged
@@ -111,7 +111,7 @@ def bash_syntax(path: str) -> str | None:
     if result.ok:
         return None
     lines = [ln for ln in result.stderr.strip().splitlines() if ln.strip()]
-    return lines[0].replace(f"{path}: ", "") if lines else f"exit {result.returncode}"
+    return lines[0].replace(f"{path}: ", "") if lines else exit_status(result.returncode)
 
 
 def kit_problems(kit: Kit) -> list[KitProblem]:

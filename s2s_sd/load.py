@@ -13,6 +13,7 @@ end), opened without blocking and checked with fstat, at most MAX_DEFINITION_BYT
 
 from __future__ import annotations
 
+import difflib
 import errno
 import os
 import re
@@ -24,7 +25,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from s2s_sd import paths
+from s2s_sd import paths, service_settings
 from s2s_sd.errors import BadInput, InvalidDefinitions, Problem, printable
 from s2s_sd.model import (
     SERVICE_TYPES,
@@ -44,7 +45,7 @@ from s2s_sd.model import (
     Service,
     SystemdService,
 )
-from s2s_sd.tomlpos import KeyPath, key_lines, line_for, nesting_line
+from s2s_sd.tomlpos import KeyPath, key_lines, line_for, nesting_line, toml_type
 
 MAIN_FILE = "s2s.toml"
 GROUPS_DIR = "groups"
@@ -170,6 +171,9 @@ class _Reader:
     display: str  # KEY.PATH prefix for messages, with names instead of indexes
     problems: list[Problem]
     seen: set[str] = field(default_factory=set)
+    # required keys found missing; reported by finish(), unless a mistyped key stands for
+    # one (then that key's error says "did you mean" and one error is enough)
+    missing: list[str] = field(default_factory=list)
 
     def key_display(self, key: str) -> str:
         return f"{self.display}.{key}" if self.display else key
@@ -191,13 +195,15 @@ class _Reader:
              required: bool) -> Any:
         self.seen.add(key)
         if key not in self.data:
-            if required:
-                self.problem(None, f"missing required key '{key}'")
+            if required and key not in self.missing:
+                self.missing.append(key)
             return None
         value = self.data[key]
         # bool is an int in Python; TOML keeps them apart and so do we
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            self.problem(key, f"must be {kind_name}, not {_toml_type(value)}")
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if not isinstance(value, kind) or (int in kinds and bool not in kinds
+                                           and isinstance(value, bool)):
+            self.problem(key, f"must be {kind_name}, not {toml_type(value)}")
             return None
         return value
 
@@ -215,28 +221,46 @@ class _Reader:
         value: bool | None = self._get(key, bool, "true or false", required)
         return value
 
-    def seconds(self, key: str, required: bool = False) -> int | None:
-        """A timeout or interval: 1 .. MAX_SECONDS."""
-        value: int | None = self._get(key, int, "an integer", required)
-        if value is not None and value <= 0:
-            self.problem(key, f"must be a positive number of seconds, not {_show_int(value)}")
+    def _duration(self, key: str, required: bool) -> int | None:
+        """Seconds, given as an integer or as a systemd-style duration string."""
+        value: int | str | None = self._get(key, (int, str),
+                                            "seconds (an integer or a duration like \"90s\")",
+                                            required)
+        if not isinstance(value, str):
+            return value
+        seconds = parse_duration(value)
+        if isinstance(seconds, str):
+            self.problem(key, seconds)
             return None
-        if value is not None and value > MAX_SECONDS:
-            self.problem(key, f"must be at most {MAX_SECONDS} seconds (one day), not "
-                         f"{_show_int(value)}")
+        return seconds
+
+    def _in_range(self, key: str, value: int | None, minimum: int, maximum: int,
+                  unit: str = "") -> int | None:
+        """value when minimum <= value <= maximum; else a problem and None."""
+        if value is None:
+            return None
+        if value < minimum:
+            self.problem(key, ("must be a positive number of seconds" if minimum == 1 else
+                               "must not be negative") + f", not {_show_int(value)}")
+            return None
+        if value > maximum:
+            limit = f"{maximum}{unit}" + (" (one day)" if maximum == MAX_SECONDS else "")
+            self.problem(key, f"must be at most {limit}, not {_show_int(value)}")
             return None
         return value
+
+    def seconds(self, key: str, required: bool = False) -> int | None:
+        """A timeout or interval: 1 .. MAX_SECONDS, as an integer or a duration string."""
+        return self._in_range(key, self._duration(key, required), 1, MAX_SECONDS, " seconds")
+
+    def duration_up_to(self, key: str, maximum: int) -> int | None:
+        """A period that may be 0 (e.g. failure_timeout): 0 .. maximum seconds."""
+        return self._in_range(key, self._duration(key, False), 0, maximum, " seconds")
 
     def bounded_int(self, key: str, maximum: int) -> int | None:
         """A count or score: 0 .. maximum."""
         value: int | None = self._get(key, int, "an integer", False)
-        if value is not None and value < 0:
-            self.problem(key, f"must not be negative, not {_show_int(value)}")
-            return None
-        if value is not None and value > maximum:
-            self.problem(key, f"must be at most {maximum}, not {_show_int(value)}")
-            return None
-        return value
+        return self._in_range(key, value, 0, maximum)
 
     def string_list(self, key: str, required: bool = False) -> tuple[str, ...] | None:
         value: list[Any] | None = self._get(key, list, "a list of strings", required)
@@ -258,7 +282,7 @@ class _Reader:
         good: list[tuple[str, str]] = []
         for name, item in sorted(value.items()):
             if not isinstance(item, str):
-                self.problem(key, f"'{name}' must be a string, not {_toml_type(item)}")
+                self.problem(key, f"'{name}' must be a string, not {toml_type(item)}")
             elif bad := control_character(name) or control_character(item):
                 self.problem(key, f"'{name}' {bad}")
             else:
@@ -275,25 +299,56 @@ class _Reader:
         return _Reader(self.source, data, path, display, self.problems)
 
     def finish(self) -> None:
-        """Unknown keys are errors: a typo must not pass silently."""
+        """Unknown keys are errors: a typo must not pass silently. A key close to one
+        valid here (read by now) gets a suggestion and stands for that key if missing."""
+        missing = list(self.missing)
         for key in sorted(set(self.data) - self.seen):
-            self.problem(key, f"unknown key '{key}'")
+            close = difflib.get_close_matches(key, sorted(self.seen), n=1, cutoff=0.7)
+            if close:
+                self.problem(key, f"unknown key '{key}': did you mean '{close[0]}'?")
+                if close[0] in missing:
+                    missing.remove(close[0])
+            else:
+                self.problem(key, f"unknown key '{key}'")
+        for key in missing:
+            self.problem(None, f"missing required key '{key}'")
 
 
-def _toml_type(value: object) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a float"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "a table"
-    return "a date/time"
+# systemd.time(7)'s units of whole seconds and more; below a second (ms, us) is refused:
+# every timeout and interval of s2s-sd counts whole seconds
+_DURATION_UNITS: Mapping[str, int] = {
+    **dict.fromkeys(("s", "sec", "second", "seconds"), 1),
+    **dict.fromkeys(("m", "min", "minute", "minutes"), 60),
+    **dict.fromkeys(("h", "hr", "hour", "hours"), 3600),
+    **dict.fromkeys(("d", "day", "days"), 86400),
+    **dict.fromkeys(("w", "week", "weeks"), 7 * 86400),
+}
+_SUBSECOND_UNITS = frozenset({"ms", "msec", "us", "usec", "µs", "ns", "nsec"})
+_DURATION_PART = re.compile(r"\s*(\d{1,9})\s*([a-zµ]*)", re.IGNORECASE)
+
+
+def parse_duration(text: str) -> int | str:
+    """Whole seconds from "90", "90s", "2min", "1h 30min" (systemd.time(7), without
+    fractions), or a message saying why not."""
+    shown = printable(text)
+    if not text.strip():
+        return "must not be empty"
+    total = 0
+    position = 0
+    while position < len(text.rstrip()):
+        part = _DURATION_PART.match(text, position)
+        if part is None or part.end() == position:
+            return (f"'{shown}' is not a duration: give seconds (90) or a number with a "
+                    "unit: s, min, h, d (\"90s\", \"2min\", \"1h 30min\")")
+        number, unit = int(part.group(1)), part.group(2).lower()
+        if unit in _SUBSECOND_UNITS:
+            return f"'{shown}': below a second is not supported (s2s-sd counts whole seconds)"
+        if unit and unit not in _DURATION_UNITS:
+            return (f"'{shown}': unknown unit '{printable(unit)}' (known: s, min, h, d, w "
+                    "and their long names)")
+        total += number * _DURATION_UNITS.get(unit, 1)
+        position = part.end()
+    return total
 
 
 def _read_toml(basedir: Path, relpath: str, problems: list[Problem],
@@ -305,7 +360,11 @@ def _read_toml(basedir: Path, relpath: str, problems: list[Problem],
         raw = (staged[relpath].encode() if relpath in staged
                else read_capped(basedir / relpath, MAX_DEFINITION_BYTES))
     except FileNotFoundError:
-        fail(1, "(file)", f"no such file in {basedir}")
+        hint = ""
+        if relpath == MAIN_FILE:  # no base dir at all, most likely: say how to get one
+            hint = (f" (create one with 's2s-sd init --basedir {basedir}', or name the base "
+                    f"dir with --basedir DIR or {BASEDIR_ENV}=DIR)")
+        fail(1, "(file)", f"no such file in {basedir}{hint}")
         return None
     except UnusableFile as exc:
         fail(1, "(file)", str(exc))
@@ -464,16 +523,22 @@ class _Loader:
     def group(self, reader: _Reader, name: str) -> Group | None:
         description = reader.string("description") or ""
         hosts = reader.string_list("hosts")
+        if hosts == ():
+            # an empty list would mean "all hosts" below: say how to write that
+            reader.problem("hosts", "must name at least one host; omit the key for all hosts")
+            hosts = None
         pre_move = self.file_ref(reader, "pre_move")
         post_move = self.file_ref(reader, "post_move")
         stickiness = reader.bounded_int("stickiness", SCORE_INFINITY)
         migration_threshold = reader.bounded_int("migration_threshold",
                                                   SCORE_INFINITY)
-        failure_timeout = reader.bounded_int("failure_timeout", MAX_FAILURE_TIMEOUT)
+        failure_timeout = reader.duration_up_to("failure_timeout", MAX_FAILURE_TIMEOUT)
         services: list[Service] = []
         raw_services = reader._get("services", list, "an array of tables", False)
         if raw_services is None and "services" not in reader.data:
             reader.problem(None, f"group '{name}' has no [[services]]")
+        elif raw_services == []:
+            reader.problem("services", f"group '{name}' has no services")
         for index, raw in enumerate(raw_services or []):
             if not isinstance(raw, dict):
                 reader.problem("services", f"element {index + 1} must be a table")
@@ -482,7 +547,7 @@ class _Loader:
             label = raw_name if isinstance(raw_name, str) and raw_name else f"[{index}]"
             child = reader.child(raw, (*reader.path, "services", index),
                                  f"{reader.display}.services.{label}")
-            service = self.service(child, name)
+            service = self.service(child, name, label)
             if service is not None:
                 services.append(service)
         reader.finish()
@@ -493,7 +558,9 @@ class _Loader:
             origin=reader.origin(), key_lines=reader.key_lines(),
         )
 
-    def service(self, reader: _Reader, group: str) -> Service | None:
+    def service(self, reader: _Reader, group: str, label: str) -> Service | None:
+        """The service; with placeholders for missing required keys (see
+        Service.incomplete), None only when its type is unknown."""
         name = reader.string("name", required=True)
         kind = reader.string("type", required=True)
         common: dict[str, Any] = {
@@ -505,17 +572,22 @@ class _Loader:
             known = ", ".join(sorted(SERVICE_TYPES))
             reader.problem("type", f"unknown service type '{kind}' (known: {known})")
             kind = None
+        if kind is None:  # which keys the service may have depends on its type
+            reader.seen.update(reader.data)
         specific: dict[str, Any] | None = None
         if kind is not None:
             specific = _SERVICE_READERS[kind](self, reader)
         reader.finish()
-        if name is None or specific is None or any(
-            v is None for k, v in specific.items() if k in _REQUIRED[kind or ""]
-        ):
+        if kind is None or specific is None:
             return None
-        cls = SERVICE_TYPES[kind or ""]
-        return cls(name=name, group=group, origin=reader.origin(),
-                   key_lines=reader.key_lines(), **common, **specific)
+        incomplete = {k for k, v in specific.items() if k in _REQUIRED[kind] and v is None}
+        specific.update({k: _PLACEHOLDERS.get(k, "") for k in incomplete})
+        if name is None:
+            incomplete.add("name")
+        cls = SERVICE_TYPES[kind]
+        return cls(name=label if name is None else name, group=group, origin=reader.origin(),
+                   key_lines=reader.key_lines(), incomplete=frozenset(incomplete),
+                   **common, **specific)
 
     def group_files(self) -> list[str]:
         """The names of groups/*.toml; an unreadable groups/ is a problem, never skipped
@@ -564,8 +636,8 @@ class _Loader:
             if parsed_group is not None:
                 source, data = parsed_group
                 name = Path(relpath).name.removesuffix(".toml")
-                reader = _Reader(source, data, (), f"groups.{name}", problems)
-                group = self.group(reader, name)
+                reader = _group_file_reader(source, data, name, problems)
+                group = self.group(reader, name) if reader is not None else None
                 if group is not None:
                     groups.append(group)
         if hostgroup is None:
@@ -577,6 +649,31 @@ class _Loader:
             resolved_files=MappingProxyType(dict(sorted(self.resolved.items()))),
         )
         return definitions
+
+
+def _group_file_reader(source: _Source, data: dict[str, Any], name: str,
+                       problems: list[Problem]) -> _Reader | None:
+    """groups/NAME.toml holds the group's keys at the top level, or one [groups.NAME]
+    table as s2s.toml has it (so a group moves between the files by cut and paste)."""
+    top = _Reader(source, data, (), f"groups.{name}", problems)
+    if "groups" not in data:
+        return top
+    tables = top.table("groups", "groups")
+    if tables is None:
+        return None
+    others = sorted(set(data) - {"groups"})
+    if others:
+        top.problem(others[0], f"'{others[0]}' outside [groups.{name}]: give the group "
+                    f"either as top-level keys or as one [groups.{name}] table, not both")
+        return None
+    names = list(tables.data)
+    if names != [name]:
+        wrong = next((n for n in names if n != name), name)
+        tables.problem(wrong, f"[groups.{printable(wrong)}] in {source.file}: the file "
+                       f"of group '{name}' holds only [groups.{name}] (the name is the "
+                       "file's)")
+        return None
+    return tables.table(name, f"groups.{name}")
 
 
 def _with_hosts(group: Group, hosts: tuple[str, ...]) -> Group:
@@ -608,7 +705,34 @@ def _exec(loader: _Loader, r: _Reader) -> dict[str, Any]:
     if command is not None and not command:
         r.problem("command", "must name a program")
         command = None
-    return {"command": command, "user": r.string("user")}
+    return {"command": command, "user": r.string("user"),
+            "service_settings": _service_settings(r)}
+
+
+def _service_settings(r: _Reader) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The [Service] settings of an exec member: each allow-listed, each value checked,
+    every problem at the setting's own line."""
+    table = r.table("service_settings")
+    if table is None:
+        return ()
+    found: list[tuple[str, tuple[str, ...]]] = []
+    for name, value in sorted(table.data.items()):
+        table.seen.add(name)
+        if name not in service_settings.ALLOWED:
+            close = difflib.get_close_matches(name, sorted(service_settings.ALLOWED), n=1)
+            hint = (f": did you mean '{close[0]}'?" if close else
+                    " (see s2s-sd.toml(5) for the list)")
+            table.problem(name, f"'{name}' is not a [Service] setting s2s-sd passes "
+                          f"through{hint}")
+            continue
+        words = service_settings.convert(name, value)
+        if isinstance(words, str):
+            table.problem(name, words)
+        elif bad := next(filter(None, map(control_character, words)), None):
+            table.problem(name, bad)
+        else:
+            found.append((name, words))
+    return tuple(found)
 
 
 def _kits(loader: _Loader, r: _Reader) -> dict[str, Any]:
@@ -632,6 +756,8 @@ _REQUIRED: Mapping[str, frozenset[str]] = {
     KitsService.TYPE: frozenset(),
     "": frozenset(),
 }
+# what stands in for a missing required key that is not a string
+_PLACEHOLDERS: Mapping[str, object] = {"command": ("",)}
 
 
 def load_raw(basedir: Path, host: str, staged: Mapping[str, str] | None = None

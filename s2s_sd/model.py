@@ -85,6 +85,10 @@ class Service(Declared):
     start_timeout: int | None = None
     stop_timeout: int | None = None
     monitor_interval: int | None = None
+    # the required keys the definition lacks (load.py reported each): placeholders stand
+    # in for them, so the keys that are there are still checked, and validate.py says
+    # nothing about the placeholders
+    incomplete: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
     TYPE = ""  # overridden by every subclass; the `type` key of the definition
 
@@ -124,6 +128,9 @@ class ExecService(Service):
     TYPE = "exec"
     command: tuple[str, ...]
     user: str | None = None
+    # allow-listed [Service] settings and their words on the unit line, checked by
+    # load.py (service_settings.py): (("NoNewPrivileges", ("yes",)), ...)
+    service_settings: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

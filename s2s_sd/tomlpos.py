@@ -201,3 +201,20 @@ def line_for(lines: Mapping[KeyPath, int], path: KeyPath, default: int = 1) -> i
         if found is not None:
             return found
     return default
+
+
+def toml_type(value: object) -> str:
+    """A value's TOML type for a message: "must be a string, not an integer"."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return "a date/time"

@@ -68,7 +68,8 @@ def validate(defs: Definitions) -> list[Problem]:
     problems.extend(_hostgroup(defs))
     problems.extend(_fencing(defs))
     problems.extend(_groups(defs))
-    if not any(not p.warning for p in problems):
+    if not any(not p.warning for p in problems) and not any(
+            s.incomplete for g in defs.groups for s in g.services):
         # the Pacemaker ids, claimed by the renderer itself (one rule for check and
         # generate); only on otherwise valid definitions, which the renderer can render
         problems.extend(id_problems(defs))
@@ -188,36 +189,46 @@ def _groups(defs: Definitions) -> Iterator[Problem]:
             if host in listed:
                 yield _problem(group, "hosts", f"{where}.hosts", f"host '{host}' is listed twice")
             listed.add(host)
-        if not group.services:
-            yield _problem(group, None, where, f"group '{group.name}' has no services")
+        # a group without services: load.py says so (`services = []`, no [[services]]);
+        # here it would only repeat services that load.py could not read
         names: set[str] = set()
         for service in group.services:
-            if not IDENTIFIER.match(service.name):
-                yield _problem(service, "name", service_path(service, "name"),
-                               f"service name '{service.name}' is not an identifier")
-            elif service.name in names:
-                yield _problem(service, "name", service_path(service, "name"),
-                               f"service '{service.name}' is defined twice in group "
-                               f"'{group.name}'")
-            names.add(service.name)
-            unit = f"s2s-{group.name}-{service.name}.service"
-            if len(unit) > MAX_UNIT_NAME:
-                yield _problem(service, "name", service_path(service, "name"),
-                               f"the unit name {unit[:40]}... exceeds {MAX_UNIT_NAME} characters")
-            if isinstance(service, IpService):
-                yield from _ip(service, vips, aliases, defs, host_ips)
-            elif isinstance(service, MountService):
-                yield from _mount(service)
-                mounts.append(service)
-            elif isinstance(service, SystemdService):
-                yield from _unit(service, units)
-            elif isinstance(service, ExecService):
-                yield from _exec(service)
-            elif isinstance(service, KitsService):
-                for found in kits_problems(group, service):
-                    yield _problem(service, found.key, service_path(service, found.key),
-                                   found.message)
-    yield from _mount_overlaps(mounts)
+            yield from (problem for problem in _service(service, group, names, vips, aliases,
+                                                        units, mounts, defs, host_ips)
+                        if problem.key.rpartition(".")[2] not in service.incomplete)
+    yield from _mount_overlaps(m for m in mounts
+                               if not {"mountpoint", "device"} & m.incomplete)
+
+
+def _service(service: Service, group: Group, names: set[str],
+             vips: dict[IPAddress, IpService], aliases: dict[str, IpService],
+             units: dict[str, SystemdService], mounts: list[MountService],
+             defs: Definitions, host_ips: dict[IPAddress, Host]) -> Iterator[Problem]:
+    """The problems of one service (and it noted where later services are checked
+    against it: names, VIPs, aliases, units, mounts)."""
+    if not IDENTIFIER.match(service.name):
+        yield _problem(service, "name", service_path(service, "name"),
+                       f"service name '{service.name}' is not an identifier")
+    elif service.name in names:
+        yield _problem(service, "name", service_path(service, "name"),
+                       f"service '{service.name}' is defined twice in group '{group.name}'")
+    names.add(service.name)
+    unit = f"s2s-{group.name}-{service.name}.service"
+    if len(unit) > MAX_UNIT_NAME:
+        yield _problem(service, "name", service_path(service, "name"),
+                       f"the unit name {unit[:40]}... exceeds {MAX_UNIT_NAME} characters")
+    if isinstance(service, IpService):
+        yield from _ip(service, vips, aliases, defs, host_ips)
+    elif isinstance(service, MountService):
+        yield from _mount(service)
+        mounts.append(service)
+    elif isinstance(service, SystemdService):
+        yield from _unit(service, units)
+    elif isinstance(service, ExecService):
+        yield from _exec(service)
+    elif isinstance(service, KitsService):
+        for found in kits_problems(group, service):
+            yield _problem(service, found.key, service_path(service, found.key), found.message)
 
 
 def _ip_of(text: str) -> IPAddress | None:

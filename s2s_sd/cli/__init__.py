@@ -6,11 +6,16 @@ Each subcommand lives in a module of this package and is imported only when it r
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import inspect
 import json
 import os
+import re
 import sys
 import traceback
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -117,12 +122,147 @@ class LazyGroup(click.Group):
         return sorted(set(super().list_commands(ctx)) | set(self.lazy))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command: click.Command | None
         if cmd_name in self.lazy:
             module_name, attr = self.lazy[cmd_name].split(":")
             command = getattr(importlib.import_module(module_name), attr)
             assert isinstance(command, click.Command)
-            return command
-        return super().get_command(ctx, cmd_name)
+        else:
+            command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            parent = ctx.command_path.partition(" ")[2]
+            attach_examples(command, f"{parent} {cmd_name}".strip())
+        return command
+
+    def resolve_command(self, ctx: click.Context, args: list[str]
+                        ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as exc:
+            suggestion = _suggest(args[0] if args else "", self._visible(ctx))
+            if suggestion is None:
+                raise
+            raise click.UsageError(f"{exc.message} {suggestion}", ctx) from None
+
+    def _visible(self, ctx: click.Context) -> list[str]:
+        return [name for name in self.list_commands(ctx) if name not in HIDDEN_COMMANDS]
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The commands by topic, each with its whole first sentence (click's own list
+        sorts them alphabetically and cuts a text at its first "e.g.")."""
+        entries: dict[str, list[tuple[str, str]]] = {}
+        for name in self._visible(ctx):
+            command = self.get_command(ctx, name)
+            if command is None or command.hidden:
+                continue
+            section = SECTION_OF.get(name, "Commands") if ctx.parent is None else "Commands"
+            entries.setdefault(section, []).append((name, _summary(command)))
+        order = [*SECTIONS, "Commands"]
+        for section in sorted(entries, key=order.index):
+            rows = entries[section]
+            if ctx.parent is None:  # the topics' own order: the usual workflow first
+                rank = {name: i for i, name in enumerate(SECTIONS.get(section, ()))}
+                rows.sort(key=lambda row: (rank.get(row[0], len(rank)), row[0]))
+            with formatter.section(section):
+                formatter.write_dl(rows)
+
+# The top-level help's topics, each in the order an administrator meets its commands
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "Definitions": ("init", "check", "group", "service", "host", "generate", "apply"),
+    "Runtime": ("status", "start", "stop", "move", "recover", "sync", "drill"),
+    "Cluster (Pacemaker engine)": ("maintenance", "cleanup", "migrate"),
+    "Service kits": ("kits", "where", "relocate", "link"),
+    "Virtual IPs": ("vip",),
+}
+SECTION_OF = {name: section for section, names in SECTIONS.items() for name in names}
+# run by s2s-sd itself (units, other hosts), not by users: callable, but not listed
+HIDDEN_COMMANDS = frozenset({"guard", "agent"})
+
+# One example per command, shown at the end of its --help (kept here, beside the topics,
+# so a new command without one fails tests/unit/test_cli_help.py)
+EXAMPLES: dict[str, str] = {
+    "init": "s2s-sd init --basedir /etc/s2s-sd-c08",
+    "check": "s2s-sd check --host claudia",
+    "group": "s2s-sd group new db --hosts claudia,cathy",
+    "group new": "s2s-sd group new db --hosts claudia,cathy",
+    "service": "s2s-sd service new db listener --type script",
+    "host": "s2s-sd host add cindy --address 192.168.77.13",
+    "generate": "s2s-sd generate systemd --out /tmp/units",
+    "generate systemd": "s2s-sd generate systemd --out /tmp/units",
+    "generate pacemaker": "s2s-sd generate pacemaker --out /tmp/cib.xml",
+    "apply": "s2s-sd apply systemd",
+    "apply systemd": "s2s-sd apply systemd",
+    "apply pacemaker": "s2s-sd apply pacemaker --dry-run",
+    "status": "s2s-sd status --json",
+    "start": "s2s-sd start ora",
+    "stop": "s2s-sd stop ora",
+    "move": "s2s-sd move ora cathy        (or: s2s-sd move ora --to cathy)",
+    "recover": "s2s-sd recover ora",
+    "sync": "s2s-sd sync --dry-run",
+    "drill": "s2s-sd drill ora",
+    "maintenance": "s2s-sd maintenance on",
+    "cleanup": "s2s-sd cleanup ora",
+    "migrate": "s2s-sd migrate --dry-run",
+    "kits": "s2s-sd kits status /disk/san/ora --json",
+    "where": "s2s-sd where oracle",
+    "relocate": "s2s-sd relocate oracle --to ora --dry-run",
+    "link": "s2s-sd link /disk/san/ora/oracle",
+    "vip": "s2s-sd vip status 192.168.77.100/24",
+}
+
+
+def attach_examples(command: click.Command, path: str) -> None:
+    """Give COMMAND (named PATH, e.g. "generate systemd") and its subcommands the
+    example of EXAMPLES as the end of their help, unless they have an epilog already."""
+    example = EXAMPLES.get(path) or EXAMPLES.get(path.partition(" ")[0])
+    if example is not None and not command.epilog:
+        command.epilog = f"\b\nExample:\n  {example}"
+    # click's own summary cuts at the first "e.g." and at 45 characters
+    command.short_help = _summary(command)
+    if isinstance(command, click.Group) and not isinstance(command, LazyGroup):
+        for name, sub in command.commands.items():
+            attach_examples(sub, f"{path} {name}")
+
+
+# The end of a help text's first sentence: a full stop before a capital, not "e.g."
+_SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)(?<!\betc)\.\s+(?=[A-Z(])")
+
+
+def _summary(command: click.Command) -> str:
+    """A command's summary: its short_help, else its help's first sentence, whole."""
+    if command.short_help:
+        return command.short_help
+    paragraph = " ".join(inspect.cleandoc(command.help or "").split("\n\n")[0].split())
+    return _SENTENCE_END.split(paragraph, maxsplit=1)[0].rstrip(".")
+
+
+def _suggest(typed: str, names: list[str]) -> str | None:
+    close = difflib.get_close_matches(typed, names, n=3, cutoff=0.6)
+    if not close:
+        return None
+    return "Did you mean " + " or ".join(repr(name) for name in close) + "?"
+
+# where `s2s-sd --basedir DIR COMMAND` leaves DIR for the command (ctx.meta is shared by
+# every context of one invocation)
+LEADING_BASEDIR = "s2s_sd.basedir"
+
+
+def _remember_basedir(ctx: click.Context, param: click.Parameter, value: Path | None
+                      ) -> Path | None:
+    if value is not None:
+        ctx.meta[LEADING_BASEDIR] = value
+    return value
+
+
+def leading_basedir_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--basedir before the subcommand (`s2s-sd --basedir DIR status`), as habit types it;
+    the subcommand's own --basedir, when given too, wins."""
+    return click.option(
+        "--basedir", type=click.Path(file_okay=False, path_type=Path), default=None,
+        expose_value=False, is_eager=True, callback=_remember_basedir, metavar="DIR",
+        help="Base dir for the command (the same as the command's own --basedir).",
+    )(func)
+
 
 
 class MainGroup(LazyGroup, S2SGroup):
@@ -150,6 +290,7 @@ _KIT = "s2s_sd.cli.kits"
                  "drill": "s2s_sd.cli.drill:drill",
              })
 @click.version_option(package_name="s2s-sd")
+@leading_basedir_option
 def main() -> None:
     """Service groups on host groups, run by systemd or Pacemaker."""
 

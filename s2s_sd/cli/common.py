@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from click.core import ParameterSource
 
 from s2s_sd import checks
-from s2s_sd.errors import Problem
+from s2s_sd.cli import LEADING_BASEDIR
+from s2s_sd.errors import BadInput, Problem, printable
 from s2s_sd.load import BASEDIR_ENV, DEFAULT_BASEDIR
 from s2s_sd.model import Definitions
 
@@ -21,10 +23,19 @@ def local_host() -> str:
     return os.uname().nodename
 
 
+def _basedir(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    assert param.name is not None
+    leading = ctx.meta.get(LEADING_BASEDIR)
+    if leading is not None and ctx.get_parameter_source(param.name) in (
+            ParameterSource.DEFAULT, ParameterSource.ENVIRONMENT, ParameterSource.DEFAULT_MAP):
+        return Path(leading)
+    return value
+
+
 def basedir_option(func: F) -> F:
     return click.option(
         "--basedir", type=click.Path(file_okay=False, path_type=Path), envvar=BASEDIR_ENV,
-        default=DEFAULT_BASEDIR, show_default=True, show_envvar=True,
+        default=DEFAULT_BASEDIR, show_default=True, show_envvar=True, callback=_basedir,
         help="Base dir holding s2s.toml, groups/, init.d/, sysconfig/, hooks/.",
     )(func)
 
@@ -46,6 +57,17 @@ def json_option(func: F) -> F:
     )(func)
 
 
+def target_host(positional: str | None, option: str | None) -> str:
+    """The HOST of `move GROUP HOST` (as pcs and crm take it) or of `--to HOST`."""
+    if positional is not None and option is not None and positional != option:
+        raise BadInput(f"two target hosts: {printable(positional)!r} and --to "
+                       f"{printable(option)!r}; name one")
+    target = positional or option
+    if target is None:
+        raise BadInput("name the target host: move GROUP HOST (or --to HOST)")
+    return target
+
+
 def host_option(func: F) -> F:
     return click.option(
         "--host", default=None, metavar="HOST",
@@ -62,6 +84,15 @@ def load_checked(basedir: Path, host: str | None, files: bool = True, kits: bool
 def warn(text: str) -> None:
     """Every warning of s2s-sd: one line on stderr, `s2s-sd: warning: TEXT`."""
     click.echo(f"s2s-sd: warning: {text}", err=True)
+
+
+def require_named_host(definitions: Definitions, host: str | None) -> None:
+    """--host HOST must be a host of the host group: for any other name no twin applies,
+    and the output would silently be the plain files' (a typo, most likely)."""
+    if host is not None and host not in definitions.hostgroup.host_names:
+        raise BadInput(f"--host {printable(host)}: not in host group "
+                       f"{definitions.hostgroup.name} "
+                       f"({', '.join(definitions.hostgroup.host_names)})")
 
 
 def echo_warnings(problems: list[Problem]) -> None:

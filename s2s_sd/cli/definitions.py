@@ -13,6 +13,7 @@ from s2s_sd.cli.common import (
     host_option,
     load_checked,
     local_host,
+    require_named_host,
 )
 from s2s_sd.edit import insert_block, toml_string
 from s2s_sd.engines.systemd import install_units, package_file
@@ -33,6 +34,7 @@ def check(basedir: Path, host: str | None) -> None:
     """Validate the definitions: every problem at once, as FILE:LINE: KEY: message.
     Service kits on the disks mounted here are checked too (bash -n, executable)."""
     definitions, warnings = load_checked(basedir, host, kits=True)
+    require_named_host(definitions, host)
     echo_warnings(warnings)
     services = sum(len(g.services) for g in definitions.groups)
     click.echo(f"{basedir}: host group {definitions.hostgroup.name} "
@@ -60,6 +62,7 @@ def generate_systemd(basedir: Path, host: str | None, out: Path,
                      target_basedir: str | None) -> None:
     """Write the units of every group into OUT (drop-ins in UNIT.d/)."""
     definitions, warnings = load_checked(basedir, host)
+    require_named_host(definitions, host)
     echo_warnings(warnings)
     files = render_units(definitions, settings_for(basedir, target_basedir))
     write_output_dir(out, files)
@@ -77,6 +80,7 @@ def apply_systemd(basedir: Path, host: str | None, root: Path,
     """Install units, helpers and boot links on this host; reload systemd."""
     this_host = host or local_host()
     definitions, warnings = load_checked(basedir, this_host)
+    require_named_host(definitions, host)
     echo_warnings(warnings)
     if this_host not in definitions.hostgroup.host_names:
         raise Refused(f"host {this_host} is not in host group {definitions.hostgroup.name} "

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
-from s2s_sd.cli.common import basedir_option, echo_warnings, host_option, load_checked
+from s2s_sd.cli.common import (
+    basedir_option,
+    echo_warnings,
+    host_option,
+    load_checked,
+    require_named_host,
+    warn,
+)
 from s2s_sd.engines import pacemaker as engine
 from s2s_sd.errors import Problem, Refused
 from s2s_sd.model import Definitions, Engine
@@ -15,6 +23,7 @@ from s2s_sd.render.pacemaker import (
     AGENT_FILE,
     CIB_FILE,
     HOOK_AGENT_FILE,
+    VALIDATE_WITH,
     PacemakerSettings,
     render_pacemaker,
     secret_refs,
@@ -40,7 +49,7 @@ def _echo_all_warnings(definitions: Definitions, problems: list[Problem]) -> Non
     for message in warnings(definitions):
         if fencing_reported and message.startswith("fencing is disabled"):
             continue
-        click.echo(f"s2s-sd: warning: {message}", err=True)
+        warn(message)
 
 
 @click.command("pacemaker")
@@ -49,12 +58,20 @@ def _echo_all_warnings(definitions: Definitions, problems: list[Problem]) -> Non
 @click.option("--out", required=True, type=click.Path(path_type=Path),
               help="Output directory; replaced as a whole, atomically.")
 @target_basedir_option
+@click.option("--validate-with", "schema", default=None, metavar="SCHEMA",
+              help="The CIB's schema, e.g. pacemaker-3.9 (default: the newest the "
+                   f"installed Pacemaker knows, as pcs writes it; {VALIDATE_WITH} without "
+                   "Pacemaker).")
 def generate_pacemaker(basedir: Path, host: str | None, out: Path,
-                       target_basedir: str | None) -> None:
+                       target_basedir: str | None, schema: str | None) -> None:
     """Write OUT/cib.xml (a complete CIB) and the OCF agents OUT/ocf/s2s/{script,hook,kits}."""
     definitions, problems = load_checked(basedir, host)
+    require_named_host(definitions, host)
     _echo_all_warnings(definitions, problems)
-    files = render_pacemaker(definitions, _settings(basedir, target_basedir))
+    schema = engine.check_schema(schema) if schema else engine.installed_schema()
+    settings = replace(_settings(basedir, target_basedir),
+                       validate_with=schema or VALIDATE_WITH)
+    files = render_pacemaker(definitions, settings)
     write_output_dir(out, files, executable=lambda relpath: relpath.startswith("ocf/"))
     secrets = secret_refs(definitions)
     if secrets:
@@ -86,6 +103,7 @@ def apply_pacemaker(basedir: Path, host: str | None, cib_file: Path | None, dry_
     installs the units and OCF agents on every host (from the synced base dir) and
     afterwards waits for the cluster to settle and reports what started or moved."""
     definitions, problems = load_checked(basedir, host)
+    require_named_host(definitions, host)
     if definitions.hostgroup.engine is not Engine.PACEMAKER:
         raise Refused(f"host group {definitions.hostgroup.name} uses the "
                       f"{definitions.hostgroup.engine} engine: set engine = \"pacemaker\" in "
@@ -106,7 +124,7 @@ def print_apply_result(result: engine.ApplyResult) -> bool:
     """Warnings, the masked diff, the changes and the outcome of an apply; True when
     something was (or, dry run, would be) pushed."""
     for message in result.warnings:
-        click.echo(f"s2s-sd: warning: {message}", err=True)
+        warn(message)
     if result.diff:
         click.echo(result.diff, nl=False)
     for change in result.changes:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import click
 
@@ -17,6 +19,7 @@ from s2s_sd.cli.common import (
     json_option,
     load_checked,
     local_host,
+    target_host,
     warn,
 )
 from s2s_sd.cli.completion import complete_groups, complete_hosts
@@ -25,11 +28,10 @@ from s2s_sd.hosts import sync as sync_module
 from s2s_sd.hosts.agent import AgentContext, dispatch
 from s2s_sd.hosts.orchestrate import Admin
 from s2s_sd.hosts.orchestrate import guard as guard_check
-from s2s_sd.hosts.transport import PROTOCOL_VERSION, error_to_wire
+from s2s_sd.hosts.protocol import MAX_REQUEST_BYTES, parse_request, read_line
+from s2s_sd.hosts.transport import error_to_wire
 from s2s_sd.load import load_definitions
 from s2s_sd.model import Definitions, Engine
-
-MAX_REQUEST_BYTES = 128 * 1024 * 1024
 
 break_lock_option = click.option(
     "--break-lock", is_flag=True,
@@ -104,7 +106,9 @@ def sync_all(basedir: Path, definitions: Definitions | None = None,
 @click.command()
 @basedir_option
 @click.argument("group", shell_complete=complete_groups)
-@click.option("--to", "to", required=True, metavar="HOST", help="Host to move the group to.",
+@click.argument("host", required=False, shell_complete=complete_hosts)
+@click.option("--to", "to", default=None, metavar="HOST",
+              help="Host to move the group to (the same as HOST).",
               shell_complete=complete_hosts)
 @click.option("--dry-run", is_flag=True, help="Print the steps; change nothing.")
 @click.option("--force", is_flag=True,
@@ -118,13 +122,14 @@ def sync_all(basedir: Path, definitions: Definitions | None = None,
                    "it then expires by itself.")
 @click.option("--keep-constraint", is_flag=True,
               help="Pacemaker engine: on failure or timeout, keep the move's constraint.")
-def move(basedir: Path, group: str, to: str, dry_run: bool, force: bool,
-         break_lock: bool, timeout: float | None, lifetime: str | None,
+def move(basedir: Path, group: str, host: str | None, to: str | None, dry_run: bool,
+         force: bool, break_lock: bool, timeout: float | None, lifetime: str | None,
          keep_constraint: bool) -> None:
-    """Move GROUP to another host, never running it on two at once.
+    """Move GROUP to HOST (or --to HOST), never running it on two hosts at once.
 
     Pacemaker engine: a location constraint, a wait until every member runs on the
     target, and the constraint removed again (none is left behind)."""
+    to = target_host(host, to)
     definitions = _definitions(basedir)
     if _pacemaker(definitions):
         if force or break_lock:
@@ -261,22 +266,12 @@ def guard(basedir: Path, group: str) -> None:
     click.echo(f"{group} may start on {host}: {reason}")
 
 
-def _answer(basedir: Path, context: AgentContext | None, raw: bytes) -> tuple[str, int]:
+def answer_request(basedir: Path, context: AgentContext | None, raw: bytes) -> tuple[str, int]:
     """One request -> (answer line, exit code). Never raises."""
     try:
-        if len(raw) > MAX_REQUEST_BYTES:
-            raise BadInput("request larger than 128 MiB")
-        try:
-            request = json.loads(raw)
-        except ValueError as exc:
-            raise BadInput(f"request is not JSON: {exc}") from exc
-        if not isinstance(request, dict) or request.get("version") != PROTOCOL_VERSION:
-            raise BadInput(f"request: expected an object with version {PROTOCOL_VERSION}")
-        op = request.get("op")
-        if not isinstance(op, str):
-            raise BadInput("request: 'op' must be a string")
+        op, args = parse_request(raw)
         context = context or AgentContext(basedir=basedir, host=local_host())
-        result = dispatch(context, op, request.get("args") or {})
+        result = dispatch(context, op, args)
     except S2SError as exc:
         from s2s_sd.cli import exit_code_for
 
@@ -294,12 +289,25 @@ def _answer(basedir: Path, context: AgentContext | None, raw: bytes) -> tuple[st
 def agent(basedir: Path, stream: bool) -> None:
     """Answer requests from the admin host (JSON on stdin, JSON on stdout)."""
     if not stream:
-        line, code = _answer(basedir, None, sys.stdin.buffer.read(MAX_REQUEST_BYTES + 1))
+        line, code = answer_request(basedir, None, sys.stdin.buffer.read(MAX_REQUEST_BYTES + 1))
         click.echo(line)
         sys.exit(code)
     context = AgentContext(basedir=basedir, host=local_host())
-    for raw in sys.stdin.buffer:
+    for line in stream_answers(basedir, context, sys.stdin.buffer):
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
+def stream_answers(basedir: Path, context: AgentContext, stream: BinaryIO) -> Iterator[str]:
+    """One answer line per request line of STREAM; a line over the size limit is answered
+    as bad input without ever being held in memory as a whole."""
+    while True:
+        try:
+            raw = read_line(stream)
+        except S2SError as exc:
+            yield json.dumps(error_to_wire(exc))
+            continue
+        if raw is None:
+            return
         if raw.strip():
-            line, _ = _answer(basedir, context, raw)
-            sys.stdout.write(line + "\n")
-            sys.stdout.flush()
+            yield answer_request(basedir, context, raw)[0]

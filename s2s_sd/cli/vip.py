@@ -52,6 +52,12 @@ def _common_options(func: F) -> F:
     return func
 
 
+force_option = click.option(
+    "--force", is_flag=True,
+    help="Also adopt (up) or remove (down) an address s2s-sd did not add: IPv4 without "
+         "its label, IPv6 without its address protocol (e.g. one added by hand before).")
+
+
 def _resolve(
     target: tuple[str, ...], interface: str | None, label: str | None, alias: str | None,
     basedir: Path,
@@ -112,13 +118,15 @@ def vip() -> None:
 @click.option("--probe-interval", default=100, show_default=True,
               type=click.IntRange(0, 10000), metavar="MS",
               help="Milliseconds between probes, and to wait for answers after the last.")
+@force_option
 def up(target: tuple[str, ...], interface: str | None, label: str | None, alias: str | None,
        hosts_file: Path, netns: str | None, basedir: Path, as_json: bool, count: int,
-       interval: int, probe_count: int, probe_interval: int) -> None:
+       interval: int, probe_count: int, probe_interval: int, force: bool) -> None:
     """Add the VIP here unless another host answers for it, then announce it.
 
     Up of a VIP that is already here announces it again and succeeds. Exit 3 when
-    another host answers for the address (its MAC is named).
+    another host answers for the address (its MAC is named), or when the address is here
+    but was not added by s2s-sd (the interface's own address, after a typo): --force.
     """
     wanted = _resolve(target, interface, label, alias, basedir)
     result = net.vip_up(
@@ -126,17 +134,21 @@ def up(target: tuple[str, ...], interface: str | None, label: str | None, alias:
         announce=net.Announce(count, _milliseconds(interval)),
         probe=net.Probe(probe_count, _milliseconds(probe_interval),
                         _milliseconds(probe_interval)),
+        force=force,
     )
     _print_result(result, as_json)
 
 
 @vip.command()
 @_common_options
+@force_option
 def down(target: tuple[str, ...], interface: str | None, label: str | None, alias: str | None,
-         hosts_file: Path, netns: str | None, basedir: Path, as_json: bool) -> None:
-    """Remove the VIP (and its alias) here. A VIP that is not here is success."""
+         hosts_file: Path, netns: str | None, basedir: Path, as_json: bool, force: bool) -> None:
+    """Remove the VIP (and its alias) here. A VIP that is not here is success.
+
+    Exit 3 when the address is here but was not added by s2s-sd (unless --force)."""
     wanted = _resolve(target, interface, label, alias, basedir)
-    _print_result(net.vip_down(wanted, netns=netns, hosts=hosts_file), as_json)
+    _print_result(net.vip_down(wanted, netns=netns, hosts=hosts_file, force=force), as_json)
 
 
 @vip.command()

@@ -9,6 +9,14 @@ renamed over the original, so readers see either the old or the new file, never 
 Writers (two groups starting at once, an operator's tool using the same convention) are
 serialised with flock(2) on a lock file next to the hosts file: the hosts file itself
 cannot carry the lock, because rename replaces the inode the lock would be held on.
+
+Names are compared as the resolver compares them: bytes, ASCII case folded. A line that
+maps the alias together with any other name, ASCII or not, is the administrator's and
+is refused, never shadowed by a line of ours. A hosts file that is a symlink (to a file
+another tool manages) is written through the link: the file it leads to is replaced
+atomically in its own directory, and the link stays. A dangling link or a hosts file
+that is no regular file (a FIFO, a device) is refused: reading or replacing it would
+hang or destroy something that is not a hosts file.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import errno
 import fcntl
 import os
 import re
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -74,25 +83,41 @@ def _split_lines(data: bytes) -> list[bytes]:
     return result
 
 
-def _parse(line: bytes, number: int) -> AliasLine | None:
-    fields = line.split(b"#", 1)[0].split()
-    if len(fields) < 2:
-        return None
-    try:
-        texts = [f.decode("ascii") for f in fields]
-    except UnicodeDecodeError:
-        return None  # not a line a resolver would use for our ASCII names
-    return AliasLine(number, texts[0], tuple(texts[1:]))
+def _text(field: bytes) -> str:
+    """A field for messages and comparisons: non-ASCII bytes escaped, never dropped."""
+    return field.decode("ascii", "backslashreplace")
 
 
 def _lines_naming(lines: list[bytes], name: str) -> list[AliasLine]:
-    wanted = name.lower()
+    """The lines mapping NAME, compared as bytes with ASCII case folded (as the resolver
+    does: a non-ASCII name beside ours still makes the line someone else's)."""
+    wanted = name.encode("ascii").lower()
     found = []
     for number, line in enumerate(lines, 1):
-        parsed = _parse(line, number)
-        if parsed and wanted in (n.lower() for n in parsed.names):
-            found.append(parsed)
+        fields = line.split(b"#", 1)[0].split()
+        if len(fields) >= 2 and wanted in (f.lower() for f in fields[1:]):
+            found.append(AliasLine(number, _text(fields[0]), tuple(map(_text, fields[1:]))))
     return found
+
+
+def _resolve(path: Path) -> Path:
+    """The file to read and replace for PATH: PATH itself, or the file a symlink at PATH
+    leads to (replacing the link by a regular file would cut off whoever manages it)."""
+    real = Path(os.path.realpath(path))
+    try:
+        info = os.stat(real)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise Refused(f"{path} is a symlink to {os.readlink(path)}, which does not exist: "
+                          "not written (create the file it names, or remove the link)"
+                          ) from None
+        return path
+    except OSError as exc:
+        raise OperationFailed(f"cannot use {path}: {exc.strerror}") from exc
+    if not stat.S_ISREG(info.st_mode):
+        shown = str(path) if real == path.absolute() else f"{path} (-> {real})"
+        raise Refused(f"{shown} is not a regular file: not read or replaced as a hosts file")
+    return real
 
 
 def _read(path: Path) -> bytes:
@@ -189,14 +214,15 @@ def _refuse_foreign(path: Path, name: str, foreign: list[AliasLine]) -> None:
 def check_alias(path: Path, name: str) -> None:
     """Refuse early (before a VIP is added) if setting the alias would be refused."""
     check_name(name)
-    lines = _split_lines(_read(path))
+    lines = _split_lines(_read(_resolve(path)))
     _refuse_foreign(path, name, [line for line in _lines_naming(lines, name) if not line.is_ours])
 
 
 def find_alias(path: Path, name: str) -> tuple[str, ...]:
     """The addresses NAME is mapped to in PATH, in file order."""
     check_name(name)
-    return tuple(line.address for line in _lines_naming(_split_lines(_read(path)), name))
+    return tuple(line.address
+                 for line in _lines_naming(_split_lines(_read(_resolve(path))), name))
 
 
 def set_alias(path: Path, name: str, address: str) -> AliasChange:
@@ -208,8 +234,8 @@ def set_alias(path: Path, name: str, address: str) -> AliasChange:
     """
     check_name(name)
     with locked(path):
-        data = _read(path)
-        lines = _split_lines(data)
+        target = _resolve(path)
+        lines = _split_lines(_read(target))
         naming = _lines_naming(lines, name)
         _refuse_foreign(path, name, [line for line in naming if not line.is_ours])
         if len(naming) == 1 and naming[0].address == address:
@@ -224,7 +250,7 @@ def set_alias(path: Path, name: str, address: str) -> AliasChange:
             if lines and not lines[-1].endswith(b"\n"):
                 lines[-1] += b"\n"  # the only byte we add to someone else's line
             lines.append(wanted)
-        _write_atomically(path, b"".join(lines))
+        _write_atomically(target, b"".join(lines))
         return AliasChange(changed=True)
 
 
@@ -232,12 +258,13 @@ def remove_alias(path: Path, name: str) -> AliasChange:
     """Remove the single-name lines for NAME; report (and keep) lines with other names."""
     check_name(name)
     with locked(path):
-        lines = _split_lines(_read(path))
+        target = _resolve(path)
+        lines = _split_lines(_read(target))
         naming = _lines_naming(lines, name)
         foreign = tuple(line for line in naming if not line.is_ours)
         drop = {line.number for line in naming if line.is_ours}
         if not drop:
             return AliasChange(changed=False, foreign_lines=foreign)
         kept = [line for number, line in enumerate(lines, 1) if number not in drop]
-        _write_atomically(path, b"".join(kept))
+        _write_atomically(target, b"".join(kept))
         return AliasChange(changed=True, foreign_lines=foreign)

@@ -12,7 +12,12 @@ What an HA administrator expects of a VIP, in the spirit of IPaddr2:
 - the new owner announces itself (gratuitous ARP / unsolicited neighbour advertisement)
   so clients switch over at once instead of waiting for their caches to expire; the
   announcements are sent synchronously, so nothing keeps running after `up` returns;
-- up and down are idempotent; an optional /etc/hosts alias follows the address.
+- up and down are idempotent; an optional /etc/hosts alias follows the address;
+- up adopts and down removes only an address s2s-sd put there: IPv4 by its label (the
+  one this VIP gets), IPv6 (which has no labels) by the address protocol s2s-sd adds it
+  with (IFA_PROTO, Linux 6.3+, shown as `proto 83` by `ip -6 addr`).
+  Anything else, such as the interface's primary address after a typo, is refused
+  (exit 3, naming interface and address) unless forced.
 
 Every operation can act on another network namespace (`netns`: a path such as
 /proc/PID/ns/net or /run/netns/NAME, or a bare name under /run/netns), so the runtime
@@ -56,6 +61,9 @@ MAIN_ROUTING_TABLE = 254
 RTN_UNICAST = 1
 IFF_UP = 0x1
 IFA_F_NODAD = 0x02
+# The address protocol (IFA_PROTO) s2s-sd marks its VIPs with: IPv6 has no labels, and
+# every other mark (flags, lifetimes) is one an administrator's own address may carry too.
+ADDRESS_PROTO = 83  # "S"
 IFA_F_DADFAILED = 0x08
 IFA_F_TENTATIVE = 0x40
 NS_GET_NSTYPE = 0xB703  # ioctl on a namespace file: which kind of namespace it is
@@ -302,7 +310,8 @@ def netns_path(netns: NetnsPath | None) -> str | None:
     text = os.fspath(netns)
     path = text if "/" in text else str(NETNS_RUN_DIR / text)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        # O_NONBLOCK: a FIFO (or a device) at the path must be refused, not waited on
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
     except FileNotFoundError as exc:
         raise BadInput(f"no network namespace at {path}") from exc
     except OSError as exc:
@@ -402,6 +411,7 @@ class _Address:
     address: IPInterface
     label: str | None
     flags: int
+    proto: int | None = None
 
 
 def _links(ipr: Any) -> dict[int, _Link]:
@@ -432,12 +442,37 @@ def _addresses(ipr: Any, links: dict[int, _Link], family: int) -> list[_Address]
             ipaddress.ip_interface(f"{ip}/{msg['prefixlen']}"),
             msg.get_attr("IFA_LABEL") if family == socket.AF_INET else None,
             int(flags if flags is not None else msg["flags"]),
+            msg.get_attr("IFA_PROTO"),
         ))
     return found
 
 
 def _holders(ipr: Any, links: dict[int, _Link], vip: Vip) -> list[_Address]:
     return [a for a in _addresses(ipr, links, _family(vip)) if a.address.ip == vip.ip]
+
+
+def _ours(held: _Address, label: str | None) -> bool:
+    """Did s2s-sd put this address here? IPv4: it carries the label s2s-sd gives this VIP.
+    IPv6 has no labels: it carries s2s-sd's address protocol."""
+    if held.address.version == 6:
+        return held.proto == ADDRESS_PROTO
+    return label is not None and held.label == label
+
+
+def _refuse_unless_ours(held: _Address, vip: Vip, verb: str, force: bool) -> None:
+    if force:
+        return
+    label = full_label(vip, held.link.name)
+    if _ours(held, label):
+        return
+    if held.address.version == 6:
+        why = f"its address protocol is {held.proto or 0}, s2s-sd's is {ADDRESS_PROTO}"
+    elif label is None:
+        why = f"no s2s-sd label fits after the interface name {held.link.name}"
+    else:
+        why = f"its label is {held.label or held.link.name}, s2s-sd's would be {label}"
+    raise Refused(f"{held.address.with_prefixlen} on {held.link.name} was not added by s2s-sd "
+                  f"({why}): not {verb} it. If it really is this VIP, give --force")
 
 
 def _link_by_name(links: dict[int, _Link], name: str) -> _Link:
@@ -630,6 +665,7 @@ def vip_up(
     hosts: Path = DEFAULT_HOSTS_FILE,
     announce: Announce | None = None,
     probe: Probe | None = None,
+    force: bool = False,
 ) -> VipResult:
     """Bring the VIP up here: check, probe, add, announce, then set the hosts alias.
 
@@ -639,7 +675,8 @@ def vip_up(
 
     Raises BadInput (nothing changed) for unusable input; Refused (nothing changed) when
     another host answers for the address, or the address or alias is held in a way
-    s2s-sd will not override; OperationFailed for what went wrong on the way (an address
+    s2s-sd will not override (also: present already, but not added by s2s-sd, unless
+    FORCE); OperationFailed for what went wrong on the way (an address
     added by this call is removed again first).
     """
     announce = announce or Announce()
@@ -664,6 +701,8 @@ def vip_up(
         if exact is not None and exact.flags & IFA_F_DADFAILED:
             raise Refused(f"{vip.text} is on {link.name} but failed duplicate address "
                           "detection: another node owns it")
+        if exact is not None:
+            _refuse_unless_ours(exact, vip, "adopting", force)
         _require_mac(link)
         probe_seconds = 0.0
         if exact is None:
@@ -703,6 +742,7 @@ def vip_up(
 def _add(ipr: Any, link: _Link, vip: Vip, label: str | None) -> None:
     request: dict[str, Any] = {
         "index": link.index, "address": str(vip.ip), "prefixlen": vip.address.network.prefixlen,
+        "proto": ADDRESS_PROTO,
     }
     if isinstance(vip.address, ipaddress.IPv4Interface):
         if label is not None:
@@ -742,12 +782,13 @@ def _roll_back(ipr: Any, link: _Link, vip: Vip, failure: S2SError) -> None:
 
 
 def vip_down(
-    vip: Vip, *, netns: NetnsPath | None = None, hosts: Path = DEFAULT_HOSTS_FILE
+    vip: Vip, *, netns: NetnsPath | None = None, hosts: Path = DEFAULT_HOSTS_FILE,
+    force: bool = False,
 ) -> VipResult:
     """Take the VIP down here and remove its hosts alias. Absent already: success.
 
     The same address with another prefix, or on another interface than the one asked
-    for, is not ours to remove: Refused.
+    for, or one s2s-sd did not add (unless FORCE), is not ours to remove: Refused.
     """
     started = time.monotonic()
     path = netns_path(netns)
@@ -766,6 +807,8 @@ def vip_down(
         if exact is not None and vip.interface is not None and exact.link.name != vip.interface:
             raise Refused(f"{vip.text} is on {exact.link.name}, not on {vip.interface}: "
                           "not removing it")
+        if exact is not None:
+            _refuse_unless_ours(exact, vip, "removing", force)
         # The alias goes first: a name must never point at an address being given away.
         warnings: list[str] = []
         changed = False

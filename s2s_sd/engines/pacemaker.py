@@ -19,20 +19,21 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lxml import etree
 
-from s2s_sd.errors import BadInput, OperationFailed, Refused
+from s2s_sd.errors import BadInput, OperationFailed, Refused, exit_status
 from s2s_sd.load import read_referenced
 from s2s_sd.model import Definitions
 from s2s_sd.render.pacemaker import (
     CONSTRAINT_PREFIX,
-    MANAGED_META,
+    LEGACY_MANAGED_META,
     PRESERVED_META,
     PROPERTY_SET,
     SECRET_MASK,
@@ -40,7 +41,8 @@ from s2s_sd.render.pacemaker import (
     PacemakerSettings,
     managed_constraints,
     managed_resources,
-    mask_secrets,
+    managed_tag,
+    managed_tag_id,
     secret_refs,
     stonith_enabled,
     to_text,
@@ -100,6 +102,41 @@ def read_secrets(defs: Definitions, basedir: Path) -> dict[tuple[str, str], str]
     return secrets
 
 
+def stonith_parameters(element: etree._Element) -> Iterator[etree._Element]:
+    """Every parameter (instance attribute) of every stonith resource in ELEMENT."""
+    for primitive in element.iter("primitive"):
+        if primitive.get("class") == "stonith":
+            yield from primitive.iterfind(".//instance_attributes/nvpair")
+
+
+def mask_secrets(element: etree._Element) -> etree._Element:
+    """A copy of ELEMENT with the value of every stonith parameter masked.
+
+    Which parameters of a fence agent are secret is the agent's business (password,
+    passwd_script, key, community, identity files...), and a device that was renamed or
+    removed has no secret_params left in the definitions to say so: all are masked."""
+    copy = etree.fromstring(etree.tostring(element), _PARSER)
+    for nvpair in stonith_parameters(copy):
+        nvpair.set("value", SECRET_MASK)
+    return copy
+
+
+def shown_secrets(live: etree._Element, merged: etree._Element, hostgroup: str,
+                  secrets: Iterable[str]) -> list[str]:
+    """What to scrub from the tools' messages: the secrets read from files, and every
+    parameter value of s2s-sd's stonith resources in the live CIB (an old device's secret)
+    that the definitions do not write as a plain parameter themselves."""
+    def values(cib: etree._Element) -> set[str]:
+        config = cib.find("configuration")
+        owned = managed_ids(config, hostgroup) if config is not None else set()
+        resources = cib.iterfind("configuration/resources/*")
+        return {nvpair.get("value", "") for resource in resources
+                if resource.get("id") in owned for nvpair in stonith_parameters(resource)}
+
+    plain = values(merged) - set(secrets)
+    return sorted((set(secrets) | values(live)) - plain - {""})
+
+
 def scrub(text: str, secrets: Iterable[str]) -> str:
     """Text safe to show: every secret value replaced by the mask."""
     for value in sorted(set(secrets), key=len, reverse=True):
@@ -153,12 +190,23 @@ def _child(parent: etree._Element, tag: str) -> etree._Element:
     return found
 
 
-def is_managed(resource: etree._Element, hostgroup: str) -> bool:
-    """A top-level resource s2s-sd created for this host group."""
-    return any(
-        nvpair.get("name") == MANAGED_META and nvpair.get("value") == hostgroup
-        for nvpair in resource.iterfind("meta_attributes/nvpair")
-    )
+def live_tags(config: etree._Element, hostgroup: str) -> list[etree._Element]:
+    """The tag(s) s2s-sd-HOSTGROUP of a CIB's configuration (one, unless edited by hand)."""
+    wanted = managed_tag_id(hostgroup)
+    return [t for t in config.iterfind("tags/tag") if t.get("id") == wanted]
+
+
+def managed_ids(config: etree._Element, hostgroup: str) -> set[str]:
+    """The ids of the top-level resources s2s-sd created for this host group: those in
+    its tag, and those an earlier version marked with the meta attribute s2s-sd-managed
+    (so the first apply of this version takes them over and drops the attribute)."""
+    ids = {ref.get("id", "") for tag in live_tags(config, hostgroup)
+           for ref in tag.iterfind("obj_ref")}
+    for resource in config.iterfind("resources/*"):
+        if any(nvpair.get("name") == LEGACY_MANAGED_META and nvpair.get("value") == hostgroup
+               for nvpair in resource.iterfind("meta_attributes/nvpair")):
+            ids.add(resource.get("id", ""))
+    return ids
 
 
 def _ids(elements: Iterable[etree._Element]) -> dict[str, etree._Element]:
@@ -213,11 +261,17 @@ def merge(live: etree._Element, defs: Definitions, settings: PacemakerSettings |
     resources = _child(config, "resources")
     constraints = _child(config, "constraints")
 
+    # the cluster's own nodes decide whether a group may run on every one of them
+    others = tuple(sorted({str(n.get("uname")) for n in config.iterfind("nodes/node")
+                           if n.get("uname")} - set(defs.hostgroup.host_names)))
+    settings = replace(settings, other_nodes=others)
     new_resources = list(managed_resources(defs, settings, secrets))
     new_constraints = list(managed_constraints(defs, settings))
+    new_tag = managed_tag(defs, new_resources)
     new_rsc_ids = {r.get("id") for r in new_resources}
 
-    live_managed = [r for r in resources if is_managed(r, hostgroup)]
+    owned_ids = managed_ids(config, hostgroup)
+    live_managed = [r for r in resources if r.get("id") in owned_ids]
     live_managed_ids = {r.get("id") for r in live_managed}
     owned_rsc = live_managed_ids | new_rsc_ids
     live_constraints = [
@@ -236,22 +290,28 @@ def merge(live: etree._Element, defs: Definitions, settings: PacemakerSettings |
                     "group (or into the definitions) first; nothing was changed")
 
     # ids are unique in the whole CIB: s2s-sd must not take one that is someone else's
-    replaced = set(map(id, live_managed)) | set(map(id, live_constraints))
+    tags = live_tags(config, hostgroup)
+    replaced = set(map(id, live_managed)) | set(map(id, live_constraints)) | set(map(id, tags))
     foreign_ids = _ids(
-        element for element in (*resources, *constraints) if id(element) not in replaced
+        element for element in (*resources, *constraints, *config.iterfind("tags/*"))
+        if id(element) not in replaced
     )
-    foreign_ids.update(_ids(e for e in config if e.tag not in ("resources", "constraints")))
+    foreign_ids.update(_ids(e for e in config
+                            if e.tag not in ("resources", "constraints", "tags")))
     stonith_nvpair = _stonith_nvpair(config)
     if stonith_nvpair is not None:
         foreign_ids.pop(stonith_nvpair.get("id", ""), None)
-    clashes = sorted(set(_ids(new_resources + new_constraints)) & set(foreign_ids))
+    clashes = sorted(set(_ids(new_resources + new_constraints
+                              + ([new_tag] if new_tag is not None else [])))
+                     & set(foreign_ids))
     if clashes:
         shown = ", ".join(f"{i} (in {_describe(foreign_ids[i])})" for i in clashes[:5])
         more = f" and {len(clashes) - 5} more" if len(clashes) > 5 else ""
         raise Refused(
             f"the CIB already holds ids s2s-sd would create, in configuration it did not "
-            f"create: {shown}{more}. Rename or remove those (or mark an existing resource "
-            f"as s2s-sd's with meta attribute {MANAGED_META}={hostgroup}); nothing was changed")
+            f"create: {shown}{more}. Rename or remove those (or hand an existing resource "
+            f"to s2s-sd: add it to the tag {managed_tag_id(hostgroup)}, e.g. `pcs tag update "
+            f"{managed_tag_id(hostgroup)} add ID`); nothing was changed")
 
     result = Merge(cib)
     for element in live_managed:
@@ -260,6 +320,12 @@ def merge(live: etree._Element, defs: Definitions, settings: PacemakerSettings |
             _preserve_operator_meta(element, match)
     _merge_list(resources, live_managed, new_resources, "resource", result)
     _merge_list(constraints, live_constraints, new_constraints, "constraint", result)
+    if tags or new_tag is not None:
+        _merge_list(_child(config, "tags"), tags, [new_tag] if new_tag is not None else [],
+                    "tag", result)
+        empty = config.find("tags")
+        if empty is not None and len(empty) == 0:
+            config.remove(empty)
 
     wanted = stonith_enabled(defs)
     if wanted is not None:
@@ -334,15 +400,18 @@ def managed_view(cib: etree._Element, defs: Definitions) -> list[str]:
     nvpair = _stonith_nvpair(config)
     if stonith_enabled(defs) is not None and nvpair is not None:
         lines.append(f"property {STONITH_ENABLED}={nvpair.get('value')}")
-    resources = [r for r in config.iterfind("resources/*") if is_managed(r, hostgroup)]
+    owned_ids = managed_ids(config, hostgroup)
+    resources = [r for r in config.iterfind("resources/*") if r.get("id") in owned_ids]
     owned = {r.get("id") for r in resources}
     constraints = [c for c in config.iterfind("constraints/*")
                    if c.get("id", "").startswith(CONSTRAINT_PREFIX) and c.get("rsc") in owned]
     for element in sorted(resources, key=lambda e: e.get("id", "")):
-        lines += to_text(mask_secrets(element, defs)).splitlines()
+        lines += to_text(mask_secrets(element)).splitlines()
     for element in sorted(constraints, key=lambda e: e.get("id", "")):
         copy = etree.fromstring(etree.tostring(element), _PARSER)
         lines += to_text(copy).splitlines()
+    for element in live_tags(config, hostgroup):
+        lines += to_text(etree.fromstring(etree.tostring(element), _PARSER)).splitlines()
     return lines
 
 
@@ -354,6 +423,32 @@ def managed_diff(old: etree._Element, new: etree._Element, defs: Definitions) ->
 
 
 # -- tools -------------------------------------------------------------------------------
+
+_SCHEMA = re.compile(r"pacemaker-\d+\.\d+\Z")
+
+
+def installed_schema() -> str | None:
+    """The newest CIB schema of the installed Pacemaker (what `cibadmin --empty`, and
+    so pcs, writes), None without the tools or when it says something unexpected."""
+    try:
+        result = run(["cibadmin", "--empty"], check=False, timeout=TOOL_TIMEOUT,
+                     env=_tool_env())
+    except OperationFailed:  # not installed
+        return None
+    try:
+        schema = etree.fromstring(result.stdout.encode(), _PARSER).get("validate-with", "")
+    except etree.XMLSyntaxError:
+        return None
+    return schema if result.ok and _SCHEMA.match(schema) else None
+
+
+def check_schema(schema: str) -> str:
+    """A schema name given on the command line, or BadInput."""
+    if not _SCHEMA.match(schema):
+        raise BadInput(f"--validate-with {schema!r}: not a Pacemaker schema name "
+                       "(pacemaker-X.Y, e.g. pacemaker-3.9)")
+    return schema
+
 
 def _env(cib_file: Path | None) -> dict[str, str]:
     return {CIB_FILE_ENV: str(cib_file)} if cib_file is not None else {}
@@ -412,7 +507,8 @@ def make_patch(old: etree._Element, new: etree._Element, workdir: Path) -> str:
         return ""
     if result.returncode == 1 and result.stdout.strip():
         return result.stdout
-    raise OperationFailed(f"crm_diff failed ({result.returncode}): {result.stderr.strip()}")
+    raise OperationFailed(f"crm_diff failed ({exit_status(result.returncode)}): "
+                          f"{result.stderr.strip()}")
 
 
 def push(patch: str, cib_file: Path | None, secrets: Iterable[str]) -> int:
@@ -424,7 +520,7 @@ def push(patch: str, cib_file: Path | None, secrets: Iterable[str]) -> int:
     if result.returncode == CRM_EX_OLD:
         return CRM_EX_OLD
     message = scrub((result.stderr or result.stdout).strip(), secrets)
-    raise OperationFailed(f"cibadmin --patch failed ({result.returncode}): {message}")
+    raise OperationFailed(f"cibadmin --patch failed ({exit_status(result.returncode)}): {message}")
 
 
 # -- apply -------------------------------------------------------------------------------
@@ -440,13 +536,13 @@ def apply(defs: Definitions, basedir: Path, settings: PacemakerSettings | None =
         cib_file = Path(os.environ[CIB_FILE_ENV])
     target = str(cib_file) if cib_file is not None else "the live cluster"
     secrets = read_secrets(defs, basedir)
-    values = list(secrets.values())
     for _attempt in range(PUSH_ATTEMPTS):
         live = query(cib_file)
         notes = node_warnings(live, defs)
         merged = merge(live, defs, settings, secrets)
         if not merged.changed:
             return ApplyResult(target, (), "", False, dry_run, "", notes)
+        values = shown_secrets(live, merged.cib, defs.hostgroup.name, secrets.values())
         valid, messages = verify(merged.cib, values)
         if not valid:
             raise Refused(f"the merged CIB for {target} is invalid (crm_verify); nothing was "
@@ -468,7 +564,9 @@ def apply(defs: Definitions, basedir: Path, settings: PacemakerSettings | None =
             if cib_file is None:
                 status = push(patch, None, values)
             else:
-                status = _push_file(patch, cib_file, values)
+                holds_secrets = bool(secrets) or \
+                    next(stonith_parameters(merged.cib), None) is not None
+                status = _push_file(patch, cib_file, values, holds_secrets)
         if status == 0:
             return ApplyResult(target, tuple(merged.changes), merged.diff, True, False,
                                messages, notes)
@@ -500,21 +598,30 @@ def node_warnings(live: etree._Element, defs: Definitions) -> tuple[str, ...]:
             "host until it is a cluster node of that name",)
 
 
-def _push_file(patch: str, cib_file: Path, secrets: Iterable[str]) -> int:
-    """Patch a copy next to the file, then rename it over the file: all or nothing."""
+def _push_file(patch: str, cib_file: Path, secrets: Iterable[str], holds_secrets: bool) -> int:
+    """Patch a copy next to the file, then rename it over the file: all or nothing.
+
+    The copy lives in a private (0700) directory beside the file while the tools write it,
+    so whatever mode they give it, nobody else reads it before it is in place. A file that
+    holds secrets (fence parameters) ends up readable by its owner only; the file's mode
+    is otherwise kept, and never widened."""
     directory = cib_file.absolute().parent
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{cib_file.name}.", dir=directory)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    original = cib_file.stat()
+    mode = original.st_mode & 0o7777
+    if holds_secrets:
+        mode &= ~0o077
+    private = Path(tempfile.mkdtemp(prefix=f".{cib_file.name}.", dir=directory))
+    tmp = private / cib_file.name
     try:
-        shutil.copyfile(cib_file, tmp)
-        stat = cib_file.stat()
-        os.chmod(tmp, stat.st_mode & 0o7777)
-        if os.geteuid() == 0:
-            os.chown(tmp, stat.st_uid, stat.st_gid)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as out, cib_file.open("rb") as source:
+            shutil.copyfileobj(source, out)
         status = push(patch, tmp, secrets)
         if status == 0:
+            os.chmod(tmp, mode)
+            if os.geteuid() == 0:
+                os.chown(tmp, original.st_uid, original.st_gid)
             os.replace(tmp, cib_file)
         return status
     finally:
-        tmp.unlink(missing_ok=True)
+        shutil.rmtree(private, ignore_errors=True)

@@ -22,7 +22,7 @@ from s2s_sd.engines.crm_mon import (
     format_crm_date,
     parse_crm_mon,
 )
-from s2s_sd.errors import OperationFailed
+from s2s_sd.errors import OperationFailed, exit_status
 from s2s_sd.run import Result, run
 
 TOOL_TIMEOUT = 60.0
@@ -43,7 +43,7 @@ def _tool(argv: Sequence[str], timeout: float = TOOL_TIMEOUT, input: str | None 
 
 def _fail(result: Result, what: str) -> OperationFailed:
     detail = (result.stderr or result.stdout).strip().splitlines()
-    return OperationFailed(f"{what} failed (exit {result.returncode})"
+    return OperationFailed(f"{what} failed ({exit_status(result.returncode)})"
                            + (f": {detail[-1]}" if detail else ""))
 
 

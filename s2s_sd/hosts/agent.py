@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import os
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,26 @@ from s2s_sd.engines.systemd import (
 )
 from s2s_sd.errors import BadInput, OperationFailed, Refused
 from s2s_sd.hosts import lock, state, sync
-from s2s_sd.hosts.drill_agent import op_drill
+from s2s_sd.hosts.drill_agent import DrillRequest, op_drill
 from s2s_sd.hosts.observe import observe
+from s2s_sd.hosts.protocol import (
+    BASE64,
+    COUNTER,
+    HOST,
+    MAX_REQUEST_BYTES,
+    NAME,
+    PID,
+    Choice,
+    Flag,
+    Integer,
+    ListOf,
+    MapOf,
+    Operation,
+    Record,
+    Text,
+    arg,
+    decode,
+)
 from s2s_sd.load import load_definitions
 from s2s_sd.model import Definitions, Group, SystemdService
 from s2s_sd.plan import boot_groups
@@ -38,7 +57,6 @@ from s2s_sd.render.systemd import (
     target_name,
 )
 from s2s_sd.run import run
-from s2s_sd.validate import IDENTIFIER
 
 HOOK_TIMEOUT = 300
 
@@ -58,10 +76,103 @@ class AgentContext:
         self._defs = None
 
 
-# -- argument checks --------------------------------------------------------------------
+# -- requests (hosts/protocol.py checks every field before a handler runs) ----------------
+
+@dataclass(frozen=True)
+class HostgroupRequest:
+    hostgroup: str = arg(NAME)
+
+
+@dataclass(frozen=True)
+class GroupRequest:
+    group: str = arg(NAME)
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """A request that acts on a group only where the configuration is the admin's."""
+
+    group: str = arg(NAME)
+    generation: int = arg(COUNTER)
+
+
+@dataclass(frozen=True)
+class ObserveRequest:
+    groups: tuple[str, ...] | None = arg(ListOf(NAME), required=False)
+    scripts: bool | None = arg(Flag(), required=False)
+    hostgroup: str | None = arg(NAME, required=False)  # status: the state too
+
+
+@dataclass(frozen=True)
+class LockAcquireRequest:
+    hostgroup: str = arg(NAME)
+    lock: dict[str, Any] = arg(Record(lock.LockInfo))
+    break_token: str | None = arg(Text(), required=False)
+
+
+@dataclass(frozen=True)
+class LockReleaseRequest:
+    hostgroup: str = arg(NAME)
+    token: str = arg(Text())
+
+
+@dataclass(frozen=True)
+class PidRequest:
+    pid: int = arg(PID)
+    # the holder's identity (lock.LockInfo.started, boot_id): exactly that process
+    started: int | None = arg(Integer(0, 2**63), required=False)
+    boot_id: str | None = arg(Text(max_length=64), required=False)
+
+
+@dataclass(frozen=True)
+class ReceiveConfigRequest:
+    hostgroup: str = arg(NAME)
+    generation: int = arg(COUNTER)
+    digest: str = arg(Text())
+    archive: str = arg(Text(MAX_REQUEST_BYTES, BASE64, "base64"))
+    units: bool | None = arg(Flag(), required=False)
+
+
+@dataclass(frozen=True)
+class AssignmentsRequest:
+    epoch: int = arg(COUNTER)
+    assignments: dict[str, str] = arg(MapOf(NAME, HOST))
+
+
+@dataclass(frozen=True)
+class JournalRequest:
+    journal: dict[str, Any] = arg(Record(state.Journal))
+
+
+@dataclass(frozen=True)
+class HookRequest:
+    group: str = arg(NAME)
+    which: str = arg(Choice(("pre_move", "post_move")))
+    target: str = arg(HOST)
+    # empty or absent: a start, not a move (the hook's FROM is empty then)
+    source: str | None = arg(Text(253, HOST.pattern, HOST.form), required=False)
+
+
+def _group(ctx: AgentContext, name: str) -> Group:
+    group = ctx.defs().group(name)
+    if group is None:
+        raise BadInput(f"group '{name}' is not defined on {ctx.host}")
+    return group
+
+
+def _check_generation(ctx: AgentContext, expected: int) -> None:
+    """A host whose configuration differs from the admin's refuses to act."""
+    hostgroup = ctx.defs().hostgroup.name
+    mine = sync.read_generation(hostgroup)
+    if mine.number != expected:
+        relation = "older than" if mine.number < expected else "newer than"
+        raise Refused(f"{ctx.host} has configuration generation {mine.number}, {relation} "
+                      f"the admin host's {expected}: run `s2s-sd sync` first")
+
 
 def _arg(args: Mapping[str, Any], name: str, kind: type, required: bool = True) -> Any:
-    if name not in args or args[name] is None:
+    """An argument of a checked request given as a mapping (receive_config)."""
+    if args.get(name) is None:
         if required:
             raise BadInput(f"request: missing argument '{name}'")
         return None
@@ -71,41 +182,14 @@ def _arg(args: Mapping[str, Any], name: str, kind: type, required: bool = True) 
     return value
 
 
-def _identifier(args: Mapping[str, Any], name: str) -> str:
-    value: str = _arg(args, name, str)
-    if not IDENTIFIER.match(value):
-        raise BadInput(f"request: argument '{name}' is not an identifier: {value[:40]!r}")
-    return value
-
-
-def _group(ctx: AgentContext, args: Mapping[str, Any]) -> Group:
-    name = _identifier(args, "group")
-    group = ctx.defs().group(name)
-    if group is None:
-        raise BadInput(f"group '{name}' is not defined on {ctx.host}")
-    return group
-
-
 def _hostgroup(ctx: AgentContext, args: Mapping[str, Any]) -> str:
-    name = _identifier(args, "hostgroup")
-    return name
-
-
-def _check_generation(ctx: AgentContext, args: Mapping[str, Any]) -> None:
-    """A host whose configuration differs from the admin's refuses to act."""
-    expected: int = _arg(args, "generation", int)
-    hostgroup = ctx.defs().hostgroup.name
-    mine = sync.read_generation(hostgroup)
-    if mine.number != expected:
-        relation = "older than" if mine.number < expected else "newer than"
-        raise Refused(f"{ctx.host} has configuration generation {mine.number}, {relation} "
-                      f"the admin host's {expected}: run `s2s-sd sync` first")
+    return str(NAME("hostgroup", args.get("hostgroup")))
 
 
 # -- operations ---------------------------------------------------------------------------
 
-def op_state(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
-    hostgroup = _hostgroup(ctx, args)
+def op_state(ctx: AgentContext, request: HostgroupRequest) -> dict[str, Any]:
+    hostgroup = request.hostgroup
     generation = sync.read_generation(hostgroup)
     assignments = state.read_assignment_state(hostgroup)
     journals = state.read_journals(hostgroup)
@@ -130,29 +214,23 @@ def op_state(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def op_observe(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
-    groups = _arg(args, "groups", list, required=False)
-    if groups is not None:
-        for name in groups:
-            if not isinstance(name, str) or ctx.defs().group(name) is None:
-                raise BadInput(f"group {name!r} is not defined on {ctx.host}")
-    scripts = _arg(args, "scripts", bool, required=False)
-    seen = observe(ctx.defs(), str(ctx.basedir), groups, scripts=scripts is not False)
+def op_observe(ctx: AgentContext, request: ObserveRequest) -> dict[str, Any]:
+    groups = None if request.groups is None else [_group(ctx, g).name for g in request.groups]
+    seen = observe(ctx.defs(), str(ctx.basedir), groups, scripts=request.scripts is not False)
     answer: dict[str, Any] = {"host": ctx.host,
                               "groups": {name: o.as_dict() for name, o in seen.items()}}
-    if "hostgroup" in args:  # status: the host's state in the same round trip
-        answer["state"] = op_state(ctx, args)
+    if request.hostgroup is not None:  # status: the host's state in the same round trip
+        answer["state"] = op_state(ctx, HostgroupRequest(request.hostgroup))
     return answer
 
 
-def op_lock_acquire(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
-    hostgroup = _hostgroup(ctx, args)
-    raw = _arg(args, "lock", dict)
+def op_lock_acquire(ctx: AgentContext, request: LockAcquireRequest) -> dict[str, Any]:
+    hostgroup = request.hostgroup
     try:
-        info = lock.LockInfo.from_dict(raw)
+        info = lock.LockInfo.from_dict(request.lock)
     except (KeyError, TypeError, ValueError) as exc:
         raise BadInput(f"request: malformed lock: {exc}") from exc
-    break_token = _arg(args, "break_token", str, required=False)
+    break_token = request.break_token
     held = lock.try_acquire(hostgroup, info, break_token)
     if held is None:
         state.log_action(hostgroup, ctx.host, f"lock taken by {info.describe()}"
@@ -161,18 +239,14 @@ def op_lock_acquire(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any
             "holder_alive": bool(held and held.host == ctx.host and held.holder_alive())}
 
 
-def op_lock_release(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
-    hostgroup = _hostgroup(ctx, args)
-    released = lock.release(hostgroup, _arg(args, "token", str))
-    return {"released": released}
+def op_lock_release(ctx: AgentContext, request: LockReleaseRequest) -> dict[str, Any]:
+    return {"released": lock.release(request.hostgroup, request.token)}
 
 
-def op_pid_alive(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
+def op_pid_alive(ctx: AgentContext, request: PidRequest) -> dict[str, Any]:
     """Is that process alive here: with `started` and `boot_id` (a lock's holder
     identity) exactly that process, without them any s2s-sd process with the pid."""
-    return {"alive": lock.process_alive(_arg(args, "pid", int),
-                                        _arg(args, "started", int, required=False),
-                                        _arg(args, "boot_id", str, required=False))}
+    return {"alive": lock.process_alive(request.pid, request.started, request.boot_id)}
 
 
 def apply_local_units(ctx: AgentContext) -> dict[str, Any]:
@@ -212,17 +286,15 @@ def op_receive_config(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, A
     return {"generation": number, "applied": applied}
 
 
-def op_set_assignments(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
+def op_set_assignments(ctx: AgentContext, request: AssignmentsRequest) -> dict[str, Any]:
     defs = ctx.defs()
-    epoch = _arg(args, "epoch", int)
-    raw = _arg(args, "assignments", dict)
+    epoch = request.epoch
     groups = {}
-    for name, host in raw.items():
-        if not isinstance(host, str) or defs.group(str(name)) is None:
-            raise BadInput(f"request: bad assignment {name!r} -> {host!r}")
+    for name, host in request.assignments.items():
+        _group(ctx, name)
         if host not in defs.hostgroup.host_names:
             raise BadInput(f"request: host {host!r} is not in the host group")
-        groups[str(name)] = host
+        groups[name] = host
     hostgroup = defs.hostgroup.name
     current = state.read_assignment_state(hostgroup)
     if epoch < current.epoch or (epoch == current.epoch and groups != current.groups):
@@ -234,11 +306,10 @@ def op_set_assignments(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, 
     return {"written": True, "epoch": epoch, "boot": applied.get("boot", [])}
 
 
-def op_journal_write(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
+def op_journal_write(ctx: AgentContext, request: JournalRequest) -> dict[str, Any]:
     defs = ctx.defs()
-    raw = _arg(args, "journal", dict)
     try:
-        journal = state.Journal.from_dict(raw)
+        journal = state.Journal.from_dict(request.journal)
     except OperationFailed as exc:
         raise BadInput(f"request: {exc}") from exc
     # this host's clock decides how old the entry is, not the admin's
@@ -249,21 +320,18 @@ def op_journal_write(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, An
     return {"written": True}
 
 
-def op_journal_clear(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
-    group = _identifier(args, "group")
-    return {"cleared": state.clear_journal(ctx.defs().hostgroup.name, group)}
+def op_journal_clear(ctx: AgentContext, request: GroupRequest) -> dict[str, Any]:
+    return {"cleared": state.clear_journal(ctx.defs().hostgroup.name, request.group)}
 
 
-def op_run_hook(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
-    group = _group(ctx, args)
-    which = _arg(args, "which", str)
-    if which not in ("pre_move", "post_move"):
-        raise BadInput("request: 'which' must be pre_move or post_move")
+def op_run_hook(ctx: AgentContext, request: HookRequest) -> dict[str, Any]:
+    group = _group(ctx, request.group)
+    which = request.which
     relpath = getattr(group, which)
     if relpath is None:
         return {"ran": False}
-    source = _arg(args, "source", str, required=False) or ""
-    target = _arg(args, "target", str)
+    source = request.source or ""
+    target = request.target
     path = ctx.basedir / ctx.defs().resolved(relpath)
     env = {"GROUP": group.name, "FROM": source, "TO": target,
            "S2S_SD_BASEDIR": str(ctx.basedir), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
@@ -295,9 +363,9 @@ def _timeout(group: Group, start: bool) -> float:
     return sum(per_member) + 60
 
 
-def op_stop_group(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
-    group = _group(ctx, args)
-    _check_generation(ctx, args)
+def op_stop_group(ctx: AgentContext, request: GenerationRequest) -> dict[str, Any]:
+    group = _group(ctx, request.group)
+    _check_generation(ctx, request.generation)
     units = group_units(group)
     try:
         ok, message = systemctl("stop", units, _timeout(group, start=False))
@@ -312,9 +380,9 @@ def op_stop_group(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
     return {"ok": ok and not seen.active, "message": message, "observation": seen.as_dict()}
 
 
-def op_start_group(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
-    group = _group(ctx, args)
-    _check_generation(ctx, args)
+def op_start_group(ctx: AgentContext, request: GenerationRequest) -> dict[str, Any]:
+    group = _group(ctx, request.group)
+    _check_generation(ctx, request.generation)
     units = group_units(group)
     reset_failed(units)  # a failure of an earlier try must not stick to this one
     try:
@@ -329,9 +397,9 @@ def op_start_group(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]
     return {"ok": ok and seen.fully_up, "message": message, "observation": seen.as_dict()}
 
 
-def op_probe_vips(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
+def op_probe_vips(ctx: AgentContext, request: GroupRequest) -> dict[str, Any]:
     """Who answers ARP/ND for the group's VIPs, seen from this host: MAC or None."""
-    group = _group(ctx, args)
+    group = _group(ctx, request.group)
     answers: dict[str, str | None] = {}
     for service in group.services:
         if service.TYPE == "ip":
@@ -340,38 +408,48 @@ def op_probe_vips(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
     return {"answers": answers}
 
 
-OPERATIONS: Mapping[str, Callable[[AgentContext, Mapping[str, Any]], dict[str, Any]]] = {
-    "state": op_state,
-    "observe": op_observe,
-    "lock_acquire": op_lock_acquire,
-    "lock_release": op_lock_release,
-    "pid_alive": op_pid_alive,
-    "receive_config": op_receive_config,
-    "set_assignments": op_set_assignments,
-    "journal_write": op_journal_write,
-    "journal_clear": op_journal_clear,
-    "run_hook": op_run_hook,
-    "stop_group": op_stop_group,
-    "start_group": op_start_group,
-    "probe_vips": op_probe_vips,
-    "drill": op_drill,
+def _receive_config(ctx: AgentContext, request: ReceiveConfigRequest) -> dict[str, Any]:
+    checked = {k: v for k, v in dataclasses.asdict(request).items() if v is not None}
+    return op_receive_config(ctx, checked)
+
+
+OPERATIONS: Mapping[str, Operation[Any]] = {
+    "state": Operation(HostgroupRequest, op_state),
+    "observe": Operation(ObserveRequest, op_observe),
+    "lock_acquire": Operation(LockAcquireRequest, op_lock_acquire),
+    "lock_release": Operation(LockReleaseRequest, op_lock_release),
+    "pid_alive": Operation(PidRequest, op_pid_alive),
+    "receive_config": Operation(ReceiveConfigRequest, _receive_config),
+    "set_assignments": Operation(AssignmentsRequest, op_set_assignments),
+    "journal_write": Operation(JournalRequest, op_journal_write),
+    "journal_clear": Operation(GroupRequest, op_journal_clear),
+    "run_hook": Operation(HookRequest, op_run_hook),
+    "stop_group": Operation(GenerationRequest, op_stop_group),
+    "start_group": Operation(GenerationRequest, op_start_group),
+    "probe_vips": Operation(GroupRequest, op_probe_vips),
+    "drill": Operation(DrillRequest, op_drill),
 }
 
 
-def dispatch(ctx: AgentContext, op: str, args: Mapping[str, Any]) -> dict[str, Any]:
-    handler = OPERATIONS.get(op)
-    if handler is None:
+def operation(op: str) -> Operation[Any]:
+    """The operation named OP, of this module or of the engines' modules."""
+    found = OPERATIONS.get(op)
+    if found is None:
         # the Pacemaker engine's operations (imported only when asked for)
         from s2s_sd.hosts.cluster_agent import CLUSTER_OPERATIONS
 
-        handler = CLUSTER_OPERATIONS.get(op)
-    if handler is None and op.startswith("kits_"):
+        found = CLUSTER_OPERATIONS.get(op)
+    if found is None and op.startswith("kits_"):
         # service kits: /service links and `where` (imported only when asked for)
         from s2s_sd.hosts.kits_agent import KITS_OPERATIONS
 
-        handler = KITS_OPERATIONS.get(op)
-    if handler is None:
+        found = KITS_OPERATIONS.get(op)
+    if found is None:
         raise BadInput(f"request: unknown operation {op[:40]!r}")
-    if not isinstance(args, Mapping):
-        raise BadInput("request: 'args' must be an object")
-    return handler(ctx, args)
+    return found
+
+
+def dispatch(ctx: AgentContext, op: str, args: Mapping[str, Any]) -> dict[str, Any]:
+    """Decode the request (every field checked), then run its handler."""
+    found = operation(op)
+    return found.handler(ctx, decode(found.request, args))

@@ -21,7 +21,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,8 @@ from s2s_sd.engines.systemd import (
 )
 from s2s_sd.errors import BadInput, OperationFailed
 from s2s_sd.hosts import state
-from s2s_sd.hosts.agent import AgentContext, _arg, _group, apply_local_units
+from s2s_sd.hosts.agent import AgentContext, GroupRequest, _group, apply_local_units
+from s2s_sd.hosts.protocol import HOST, NAME, Choice, Flag, ListOf, NoArguments, Operation, arg
 from s2s_sd.model import Engine, ExecService, Group, SystemdService
 from s2s_sd.render.pacemaker import UNIT_AGENT_DROPIN, unit_of
 from s2s_sd.render.systemd import (
@@ -74,18 +76,27 @@ Description=s2s-sd: retired systemd-engine unit %n (its group is run by Pacemake
 """
 
 
-def _groups(ctx: AgentContext, args: Mapping[str, Any]) -> list[Group]:
-    names = _arg(args, "groups", list)
-    groups = []
-    for name in names:
-        group = ctx.defs().group(name) if isinstance(name, str) else None
-        if group is None:
-            raise BadInput(f"request: group {name!r} is not defined on {ctx.host}")
-        groups.append(group)
-    return groups
+@dataclass(frozen=True)
+class HookIntentRequest:
+    group: str = arg(NAME)
+    target: str = arg(HOST)
+    source: str | None = arg(HOST, required=False)
+    clear: bool | None = arg(Flag(), required=False)
 
 
-def op_install_local(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class HookStateRequest:
+    group: str = arg(NAME)
+    active: bool = arg(Flag())
+
+
+@dataclass(frozen=True)
+class LegacyUnitsRequest:
+    action: str = arg(Choice(("tombstone", "retire")))
+    groups: tuple[str, ...] | None = arg(ListOf(NAME), required=False)
+
+
+def op_install_local(ctx: AgentContext, request: NoArguments) -> dict[str, Any]:
     ctx.forget()  # the definitions as synced now
     if not systemd_running():
         raise OperationFailed(f"{ctx.host}: systemd is not running: cannot install units")
@@ -96,15 +107,15 @@ def op_install_local(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, An
     return applied
 
 
-def op_hook_intent(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
-    group = _group(ctx, args)
+def op_hook_intent(ctx: AgentContext, request: HookIntentRequest) -> dict[str, Any]:
+    group = _group(ctx, request.group)
     hosts = ctx.defs().hostgroup.host_names
-    source = _arg(args, "source", str, required=False) or "-"
-    target = _arg(args, "target", str)
+    source = request.source or "-"
+    target = request.target
     for host in (source, target):
         if host != "-" and host not in hosts:
             raise BadInput(f"request: host {host!r} is not in the host group")
-    if _arg(args, "clear", bool, required=False):
+    if request.clear:
         (HOOK_STATE_DIR / f"{group.name}.intent").unlink(missing_ok=True)
         return {"written": False}
     HOOK_STATE_DIR.mkdir(parents=True, exist_ok=True)
@@ -113,8 +124,8 @@ def op_hook_intent(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]
     return {"written": True}
 
 
-def op_hook_result(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
-    group = _group(ctx, args)
+def op_hook_result(ctx: AgentContext, request: GroupRequest) -> dict[str, Any]:
+    group = _group(ctx, request.group)
     results: dict[str, Any] = {}
     for which in HOOK_RESULTS:
         try:
@@ -125,9 +136,9 @@ def op_hook_result(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]
     return results
 
 
-def op_hook_state(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
-    group = _group(ctx, args)
-    active = _arg(args, "active", bool)
+def op_hook_state(ctx: AgentContext, request: HookStateRequest) -> dict[str, Any]:
+    group = _group(ctx, request.group)
+    active = request.active
     path = HOOK_STATE_DIR / f"{group.name}.active"
     if active:
         HOOK_STATE_DIR.mkdir(parents=True, exist_ok=True)
@@ -147,13 +158,12 @@ def legacy_units(group: Group) -> list[str]:
     return units
 
 
-def op_legacy_units(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
-    action = _arg(args, "action", str)
-    if action == "tombstone":
-        return _tombstone(ctx, _groups(ctx, args))
-    if action == "retire":
+def op_legacy_units(ctx: AgentContext, request: LegacyUnitsRequest) -> dict[str, Any]:
+    if request.action == "retire":
         return _retire(ctx)
-    raise BadInput("request: 'action' must be tombstone or retire")
+    if request.groups is None:
+        raise BadInput("request: missing argument 'groups' (action tombstone)")
+    return _tombstone(ctx, [_group(ctx, name) for name in request.groups])
 
 
 def _tombstone(ctx: AgentContext, groups: list[Group]) -> dict[str, Any]:
@@ -208,7 +218,7 @@ def _retire(ctx: AgentContext) -> dict[str, Any]:
     return {"retired": units}
 
 
-def op_stage_systemd_units(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
+def op_stage_systemd_units(ctx: AgentContext, request: NoArguments) -> dict[str, Any]:
     """The systemd engine's units, except: exec members keep the Pacemaker engine's unit
     (no BindsTo= yet) and `systemd` members get no binding drop-in yet; no boot links.
     Starting a group's target then adopts what runs without stopping it; the full set is
@@ -263,14 +273,13 @@ def _remove_cluster_dropins(groups: Sequence[Group]) -> list[str]:
     return released
 
 
-CLUSTER_OPERATIONS: Mapping[str, Callable[[AgentContext, Mapping[str, Any]],
-                                          dict[str, Any]]] = {
-    "install_local": op_install_local,
-    "hook_intent": op_hook_intent,
-    "hook_result": op_hook_result,
-    "hook_state": op_hook_state,
-    "legacy_units": op_legacy_units,
-    "stage_systemd_units": op_stage_systemd_units,
+CLUSTER_OPERATIONS: Mapping[str, Operation[Any]] = {
+    "install_local": Operation(NoArguments, op_install_local),
+    "hook_intent": Operation(HookIntentRequest, op_hook_intent),
+    "hook_result": Operation(GroupRequest, op_hook_result),
+    "hook_state": Operation(HookStateRequest, op_hook_state),
+    "legacy_units": Operation(LegacyUnitsRequest, op_legacy_units),
+    "stage_systemd_units": Operation(NoArguments, op_stage_systemd_units),
 }
 
 __all__ = ["CLUSTER_OPERATIONS", "legacy_units"]

@@ -9,15 +9,18 @@ report each other). Arguments are checked like any bad input: exit 2, nothing do
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from s2s_sd.drill import Finding, VipAnswer
 from s2s_sd.errors import BadInput, OperationFailed
+from s2s_sd.hosts.protocol import COUNTER, NAME, AbsolutePath, ListOf, MapOf, Text, arg
 from s2s_sd.model import (
     ExecService,
     Group,
@@ -243,8 +246,33 @@ def _probe(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
             "answers": [a.as_dict() for a in answers]}
 
 
-def op_drill(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
-    """`probe` in the arguments: the VIP probes; else every other check."""
+@dataclass(frozen=True)
+class DrillRequest:
+    """The checks (groups, generation, digest, version, expected) or the VIP probes
+    (probe: [group, member] pairs); the finer rules (known groups, ip members, sha256
+    digests) are this module's, checked before anything runs."""
+
+    groups: tuple[str, ...] | None = arg(ListOf(NAME), required=False)
+    generation: int | None = arg(COUNTER, required=False)
+    digest: str | None = arg(Text(), required=False)
+    version: str | None = arg(Text(), required=False)
+    expected: dict[str, str] | None = arg(MapOf(AbsolutePath(), Text()), required=False)
+    probe: tuple[tuple[str, ...], ...] | None = arg(ListOf(ListOf(NAME, max_items=2)),
+                                                    required=False)
+
+
+def _as_args(request: DrillRequest) -> dict[str, Any]:
+    """The checked request as the argument mapping this module reads (lists, not tuples)."""
+    def plain(value: Any) -> Any:
+        return [plain(v) for v in value] if isinstance(value, tuple) else value
+
+    return {name: plain(value) for name, value in dataclasses.asdict(request).items()
+            if value is not None}
+
+
+def op_drill(ctx: AgentContext, request: DrillRequest) -> dict[str, Any]:
+    """`probe` in the request: the VIP probes; else every other check."""
+    args = _as_args(request)
     if "probe" in args:
         return _probe(ctx, args)
     return _check(ctx, args)

@@ -92,6 +92,19 @@ def _take(collected: _Collected, host: str, groups: Sequence[str], answer: Answe
         collected.probes[host] = probes
 
 
+def _take_bystander(collected: _Collected, answer: Answer) -> None:
+    """A host outside the drill's plan: only its MACs and the groups it runs count."""
+    try:
+        value = answer.value() if answer.ok else None
+        if value is None:
+            return
+        collected.macs[answer.host] = [str(m) for m in value["macs"]]
+        for group in value["running"]:
+            collected.running.setdefault(str(group), set()).add(answer.host)
+    except (BadInput, KeyError, TypeError, ValueError):
+        return  # an unreadable bystander proves nothing: its MAC stays a stranger's
+
+
 def _probe(transport: Transport, collected: _Collected) -> list[VipAnswer]:
     """One host at a time: two hosts probing one address at once would hear each other."""
     answers: list[VipAnswer] = []
@@ -120,17 +133,28 @@ def run_drill(transport: Transport, defs: Definitions, basedir: Path, admin: str
                               "version": package_version(),
                               "expected": expected_files(defs, basedir)}
 
+    # Hosts outside the plan (a drill of one cell, as in `move --dry-run`) are asked too,
+    # for their MACs and what they run only: a VIP answered by the group's current holder
+    # is fine, and only these answers tell the holder's MAC from a stranger's.
+    drilled = sorted({group for wanted in plan.values() for group in wanted})
+    bystanders = {host: drilled for host in defs.hostgroup.host_names if host not in plan}
+
     def ask(host: str) -> tuple[Answer, float, float]:
         sent = time.time()
-        answer = transport.ask(host, "drill", {**common, "groups": plan[host]},
+        wanted = plan[host] if host in plan else bystanders[host]
+        answer = transport.ask(host, "drill", {**common, "groups": wanted},
                                timeout=CHECK_TIMEOUT)
         return answer, sent, time.time()
 
-    with ThreadPoolExecutor(max_workers=min(16, len(plan))) as pool:
-        results = list(pool.map(ask, plan))
+    asked = [*plan, *bystanders]
+    with ThreadPoolExecutor(max_workers=min(16, len(asked))) as pool:
+        results = list(pool.map(ask, asked))
     collected = _Collected()
-    for host, (answer, sent, received) in zip(plan, results, strict=True):
-        _take(collected, host, plan[host], answer, sent, received)
+    for host, (answer, sent, received) in zip(asked, results, strict=True):
+        if host in plan:
+            _take(collected, host, plan[host], answer, sent, received)
+        else:
+            _take_bystander(collected, answer)
     answers = _probe(transport, collected)
     collected.findings += vip_findings(answers, collected.macs, collected.running)
     return DrillReport(defs.hostgroup.name, admin, plan, tuple(collected.findings),

@@ -27,10 +27,10 @@ from typing import Any
 
 from s2s_sd import paths
 from s2s_sd.errors import BadInput, OperationFailed, Refused, S2SError
+from s2s_sd.hosts.protocol import MAX_REQUEST_BYTES, PROTOCOL_VERSION
 from s2s_sd.model import Definitions
 from s2s_sd.run import PIPE, spawn
 
-PROTOCOL_VERSION = 1
 REMOTE_COMMAND_ENV = paths.REMOTE_COMMAND.env
 SSH_EXTRA_ENV = "S2S_SD_SSH_OPTIONS"
 
@@ -142,6 +142,11 @@ class AgentSession:
                 self.close()
                 raise HostUnreachable(self.host, reason)
             self.buffer += chunk
+            if len(self.buffer) > MAX_REQUEST_BYTES and b"\n" not in self.buffer:
+                # no agent answers that much: whatever it is, do not hold more of it
+                self.close()
+                raise HostUnreachable(self.host, f"answer larger than {MAX_REQUEST_BYTES} "
+                                                 "bytes: session closed")
         line, _, self.buffer = self.buffer.partition(b"\n")
         return line.decode("utf-8", "replace")
 
@@ -234,7 +239,7 @@ class Transport:
             return Answer(host, error=HostUnreachable(host, str(exc)))
         try:
             answer = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # garbage, or nested too deep to parse
             return Answer(host, error=OperationFailed(
                 f"{host}: no answer from s2s-sd agent: {line[-300:]}"))
         if not isinstance(answer, dict):

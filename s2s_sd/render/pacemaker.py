@@ -19,13 +19,19 @@ What an experienced pcs/crm user would write by hand:
                                    hook after every member started, on whichever host and
                                    for whatever reason the cluster moves the group
   <primitive class=stonith>        one per fence device, banned from the hosts it fences
-  <rsc_location>                   a preference per allowed host (first = highest) and one
-                                   -INFINITY rule for every node outside the group's list
+  <rsc_location>                   a preference per allowed host (first = highest) and,
+                                   when the group may not run on every node of the
+                                   cluster, one -INFINITY rule for the nodes outside its list
+  <tag id=s2s-sd-HOSTGROUP>        Pacemaker's own way of naming a set of resources
+                                   (`pcs tag`, crmsh `tag`): every top-level resource
+                                   s2s-sd owns for this host group
 
 Everything s2s-sd owns is recognisable, so `apply` can merge it into a live CIB without
-touching anything else: top-level resources carry the meta attribute
-`s2s-sd-managed=HOSTGROUP`; constraint ids start with `s2s-sd-`; of the cluster options
-only `stonith-enabled` is s2s-sd's (and only when [fencing] says something).
+touching anything else: top-level resources are in the tag s2s-sd-HOSTGROUP (CIBs of
+earlier versions marked them with the meta attribute `s2s-sd-managed=HOSTGROUP`, which
+crmsh flags as unknown: apply still recognises it and replaces it by the tag); constraint
+ids start with `s2s-sd-`; of the cluster options only `stonith-enabled` is s2s-sd's (and
+only when [fencing] says something).
 
 Output is deterministic: groups and devices sorted by name, fixed epoch, no timestamps.
 Secret fence parameters are never rendered here unless the caller passes their values
@@ -35,7 +41,6 @@ Secret fence parameters are never rendered here unless the caller passes their v
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -73,7 +78,8 @@ UNIT_AGENT_TYPE = "unit"
 UNIT_AGENT_DROPIN = "50-s2s-pacemaker.conf"
 HOOKS_MEMBER = "hooks"  # the hook member's id is GROUP_hooks
 
-MANAGED_META = "s2s-sd-managed"  # meta attribute on every top-level resource s2s-sd owns
+# the meta attribute by which s2s-sd before the tag marked its top-level resources
+LEGACY_MANAGED_META = "s2s-sd-managed"
 CONSTRAINT_PREFIX = "s2s-sd-"  # id prefix of every constraint s2s-sd owns
 PROPERTY_SET = "cib-bootstrap-options"
 STONITH_ENABLED = "stonith-enabled"
@@ -81,6 +87,8 @@ PRESERVED_META = ("target-role", "is-managed", "maintenance")  # operators' swit
 
 # The schema every construct used here exists in (Pacemaker >= 2.0); newer clusters
 # accept it unchanged, so one generated CIB serves RHEL 8/9, Debian 11/12 and SLES 15.
+# `generate pacemaker` passes the installed Pacemaker's newest schema instead, as pcs
+# writes it (PacemakerSettings.validate_with); apply keeps the live CIB's.
 VALIDATE_WITH = "pacemaker-3.0"
 SECRET_MASK = "********"
 
@@ -94,6 +102,15 @@ class PacemakerSettings:
     migration_threshold: int = 3  # failures on a host before the group leaves it
     failure_timeout: int | None = None  # None: failures never expire (until cleanup)
     location_step: int = 10  # preference score difference between consecutive hosts
+    validate_with: str = VALIDATE_WITH  # the CIB's schema
+    # the cluster's nodes besides the host group's (apply reads them from the live CIB):
+    # a group that may run on every node needs no rule keeping it off the others
+    other_nodes: tuple[str, ...] = ()
+
+
+def managed_tag_id(hostgroup: str) -> str:
+    """The tag holding every top-level resource s2s-sd owns for the host group."""
+    return f"{CONSTRAINT_PREFIX}{hostgroup}"
 
 
 @dataclass(frozen=True)
@@ -105,6 +122,10 @@ class _Agent:
     stop: int
     interval: int
     monitor_timeout: int
+
+    @property
+    def name(self) -> str:
+        return ":".join(p for p in (self.cls, self.provider, self.type) if p)
 
 
 _FILESYSTEM = _Agent("ocf", "heartbeat", "Filesystem", 60, 60, 20, 40)
@@ -118,6 +139,9 @@ _KITS = _Agent("ocf", AGENT_PROVIDER, KITS_AGENT_TYPE, 600, 600, 30, 60)
 # the agent advises (it asks systemd once: no need for the class's 100 s)
 _UNIT = _Agent("ocf", AGENT_PROVIDER, UNIT_AGENT_TYPE, 100, 100, 30, 30)
 _STONITH_MONITOR = (60, 20)
+# the agents s2s-sd uses but does not ship: their advice is checked against the installed
+# agents' meta-data (tests/tools/test_pacemaker_marks.py)
+FOREIGN_AGENTS = (_FILESYSTEM, _IPADDR2)
 
 
 def primitive_id(group: str, service: str) -> str:
@@ -158,7 +182,23 @@ def warnings(defs: Definitions) -> list[str]:
     for group in sorted(defs.groups, key=lambda g: g.name):
         if not group.services:
             out.append(f"group {group.name} has no services: not written to the CIB")
+        for service in group.services:
+            out += _below_advice(service)
     return out
+
+
+def _below_advice(service: Service) -> Iterator[str]:
+    """A timeout below what the resource agent advises (crmsh warns about it too): the
+    agent may be killed while it still does its work (a busy filesystem's unmount)."""
+    agent = _agent_of(service)
+    if agent.provider == AGENT_PROVIDER:
+        return  # s2s-sd's own agents take the member's timeouts as they are
+    for key, given, advised in (("start_timeout", service.start_timeout, agent.start),
+                                ("stop_timeout", service.stop_timeout, agent.stop)):
+        if given is not None and given < advised:
+            yield (f"{service.origin.file}:{service.line_of(key)}: groups.{service.group}."
+                   f"services.{service.name}.{key}: {given} s is below the {advised} s "
+                   f"{agent.name} advises")
 
 
 def render_pacemaker(defs: Definitions,
@@ -256,7 +296,7 @@ def build_cib(defs: Definitions, settings: PacemakerSettings | None = None,
     """The complete CIB. `secrets`: (device, parameter) -> value, given only by apply."""
     settings = settings or PacemakerSettings()
     cib = etree.Element("cib", {
-        "crm_feature_set": "3.0.14", "validate-with": VALIDATE_WITH,
+        "crm_feature_set": "3.0.14", "validate-with": settings.validate_with,
         "epoch": "1", "num_updates": "0", "admin_epoch": "0",
     })
     config = _sub(cib, "configuration")
@@ -282,8 +322,23 @@ def build_cib(defs: Definitions, settings: PacemakerSettings | None = None,
         rsc_parent.append(element)
     for element in locations:
         constraints.append(element)
+    tag = managed_tag(defs, resources)
+    if tag is not None:
+        _sub(config, "tags").append(tag)
     _sub(cib, "status")
     return cib
+
+
+def managed_tag(defs: Definitions, resources: Iterable[etree._Element]
+                ) -> etree._Element | None:
+    """<tag id=s2s-sd-HOSTGROUP> referring to each of `resources` (None: there are none)."""
+    ids = sorted(r.get("id", "") for r in resources)
+    if not ids:
+        return None
+    tag = etree.Element("tag", id=managed_tag_id(defs.hostgroup.name))
+    for rsc in ids:
+        etree.SubElement(tag, "obj_ref", id=rsc)
+    return tag
 
 
 def id_problems(defs: Definitions) -> list[Problem]:
@@ -348,11 +403,10 @@ def managed_resources(defs: Definitions, settings: PacemakerSettings | None = No
                       ) -> Iterator[etree._Element]:
     """The top-level resources s2s-sd owns: fence devices, then groups, sorted by name."""
     settings = settings or PacemakerSettings()
-    marker = (MANAGED_META, defs.hostgroup.name)
     for device in _fence_devices(defs):
-        yield _stonith(device, marker, secrets or {})
+        yield _stonith(device, secrets or {})
     for group in _groups(defs):
-        yield _group(group, marker, settings)
+        yield _group(group, settings)
 
 
 def managed_constraints(defs: Definitions, settings: PacemakerSettings | None = None,
@@ -364,12 +418,12 @@ def managed_constraints(defs: Definitions, settings: PacemakerSettings | None = 
         for host in device.hosts:
             yield etree.Element("rsc_location", id=location_id(device.name, f"avoids-{host}"),
                                 rsc=device.name, node=host, score="-INFINITY")
+    every_node = set(defs.hostgroup.host_names) | set(settings.other_nodes)
     for group in _groups(defs):
-        yield from _group_locations(group, settings)
+        yield from _group_locations(group, settings, every_node)
 
 
-def _stonith(device: FenceDevice, marker: tuple[str, str],
-             secrets: Mapping[tuple[str, str], str]) -> etree._Element:
+def _stonith(device: FenceDevice, secrets: Mapping[tuple[str, str], str]) -> etree._Element:
     prim = etree.Element("primitive", {"id": device.name, "class": "stonith",
                                        "type": device.agent})
     params = dict(device.params)
@@ -380,18 +434,16 @@ def _stonith(device: FenceDevice, marker: tuple[str, str],
             params[param] = secrets[(device.name, param)]
     _nvset(prim, "instance_attributes", device.name, "instance_attributes",
            sorted(params.items()))
-    _nvset(prim, "meta_attributes", device.name, "meta_attributes", [marker])
     interval, timeout = _STONITH_MONITOR
     _ops(prim, device.name, None, None, interval, timeout)
     return prim
 
 
-def _group(group: Group, marker: tuple[str, str], settings: PacemakerSettings,
-           ) -> etree._Element:
+def _group(group: Group, settings: PacemakerSettings) -> etree._Element:
     element = etree.Element("group", id=group.name)
     if group.description:
         element.set("description", " ".join(group.description.split()))
-    meta: list[tuple[str, str]] = [marker]
+    meta: list[tuple[str, str]] = []
     stickiness = group.stickiness if group.stickiness is not None else settings.stickiness
     meta.append(("resource-stickiness", str(stickiness)))
     threshold = (group.migration_threshold if group.migration_threshold is not None
@@ -495,12 +547,16 @@ def _primitive(service: Service, settings: PacemakerSettings,
     return prim
 
 
-def _group_locations(group: Group, settings: PacemakerSettings) -> Iterator[etree._Element]:
+def _group_locations(group: Group, settings: PacemakerSettings,
+                     every_node: set[str]) -> Iterator[etree._Element]:
     count = len(group.hosts)
     for index, host in enumerate(group.hosts):
         yield etree.Element("rsc_location", id=location_id(group.name, host), rsc=group.name,
                             node=host, score=str((count - index) * settings.location_step))
-    # never outside the list, not even on a node added to the cluster later
+    if every_node <= set(group.hosts):
+        return  # may run on every node: a rule against the others would say nothing
+    # never outside the list (a node added to the cluster by hand is "outside" as soon
+    # as apply has seen it in the CIB)
     only = etree.Element("rsc_location", id=location_id(group.name, "allowed-hosts"),
                          rsc=group.name)
     rule = etree.SubElement(only, "rule", id=f"{only.get('id')}-rule", score="-INFINITY")
@@ -509,22 +565,3 @@ def _group_locations(group: Group, settings: PacemakerSettings) -> Iterator[etre
         etree.SubElement(rule, "expression", id=f"{rule.get('id')}-{host}",
                          attribute="#uname", operation="ne", value=host)
     yield only
-
-
-_SECRET_LOOKING = re.compile(r"passw|secret|token|community", re.IGNORECASE)
-
-
-def mask_secrets(element: etree._Element, defs: Definitions) -> etree._Element:
-    """A copy of a resource element with secret parameter values replaced by a mask.
-
-    Masked: the secret_params of the definitions and, for devices no longer defined,
-    every parameter whose name looks secret (password, passwd, secret, token, ...).
-    """
-    copy = etree.fromstring(etree.tostring(element))
-    secret = {(d.name, p) for d in _fence_devices(defs) for p, _ref in d.secret_params}
-    if copy.tag == "primitive" and copy.get("class") == "stonith":
-        for nvpair in copy.iterfind("instance_attributes/nvpair"):
-            name = nvpair.get("name", "")
-            if (copy.get("id"), name) in secret or _SECRET_LOOKING.search(name):
-                nvpair.set("value", SECRET_MASK)
-    return copy

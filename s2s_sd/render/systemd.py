@@ -22,7 +22,7 @@ from functools import cache
 
 import jinja2
 
-from s2s_sd import paths
+from s2s_sd import paths, service_settings
 from s2s_sd.errors import BadInput, printable
 from s2s_sd.layout import kit_timeout, kits_disks
 from s2s_sd.model import (
@@ -229,6 +229,10 @@ def _service_section(service: Service, settings: UnitSettings,
         if service.user:
             lines.append(f"User={service.user}")
         lines += ["KillMode=control-group", "Restart=no"]
+        # the definitions' own settings last; none of them can be one of the lines above
+        lines += [f"{name}=" + " ".join(_quoted(word, expand_variables=False)
+                                        for word in words)
+                  for name, words in service_settings.lines(service.service_settings)]
         return lines, ""
     raise TypeError(f"no systemd rendering for {type(service).__name__}")
 

@@ -43,7 +43,7 @@ def test_pacemaker_node_in_standby(cluster_site: LabNodes, cluster_lab: LabNodes
     assert (code, failures(report)) == (0, set()), failures(report)
     agents = {f["reason"] for f in report["findings"] if f["check"] == "pacemaker.agent"}
     assert {"ocf:heartbeat:Filesystem is installed", "ocf:s2s:script is installed",
-            "systemd:ora-db.service is installed"} <= agents
+            "ocf:s2s:unit is installed"} <= agents
     lab.exec("n1", ["crm_attribute", "--node", "n3", "--name", "standby", "--update", "on"])
     try:
         settle(lab)

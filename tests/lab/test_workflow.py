@@ -16,7 +16,11 @@ from typing import Any
 import pytest
 
 from lab.backend import LabNodes
+from tests.conftest import REPO
 from tests.lab.runtime_support import BASEDIR, NODES, clean_node, s2s
+
+# the nodes run the repo's venv (bind-mounted): the program every host is asked to run
+VENV_PROGRAM = f"{REPO}/.venv/bin/s2s-sd"
 
 pytestmark = pytest.mark.lab
 
@@ -106,7 +110,7 @@ def test_host_add_records_the_verified_key_and_syncs(workflow_lab: LabNodes) -> 
     result = s2s(lab, "n1", "host", "add", "n3", "--basedir", BASEDIR)
     assert result.ok, result.stdout + result.stderr
     assert f"n3: host key {key} (known_hosts entry /etc/ssh/ssh_known_hosts:" in result.stdout
-    assert "n3: s2s-sd " in result.stdout and "answers at /usr/local/bin/s2s-sd" in result.stdout
+    assert "n3: s2s-sd " in result.stdout and f"answers at {VENV_PROGRAM}" in result.stdout
     assert "next: " in result.stdout
     data = definitions(lab)
     assert data["hostgroup"]["hosts"] == ["n1", "n2", "n3"]

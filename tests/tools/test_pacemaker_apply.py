@@ -223,6 +223,71 @@ def test_fencing_secrets_applied_never_shown(pm_basedir: Path, cib_file: Path) -
     assert apply(pm_basedir, cib_file).output.count("nothing to push") == 1
 
 
+def _with_fencing(basedir: Path, fencing: str, secrets: dict[str, str]) -> None:
+    main_file = basedir / "s2s.toml"
+    text = main_file.read_text()
+    start = text.index("[fencing]")
+    end = text.index("[groups.", start)
+    main_file.write_text(text[:start] + fencing + "\n" + text[end:])
+    for device, secret in secrets.items():
+        path = basedir / "sysconfig" / f"{device}.secret"
+        path.write_text(secret + "\n")
+        path.chmod(0o600)
+
+
+# the same devices, with secret parameters no list of secret-looking names knows
+ODD_NAMES = FENCING.replace("ipmi_n", "aws_n").replace(
+    'password = "sysconfig/aws_n1', 'access_key = "sysconfig/aws_n1').replace(
+    'password = "sysconfig/aws_n2', 'identity = "sysconfig/aws_n2')
+ODD_SECRETS = {"aws_n1": "Key-one-4Tz", "aws_n2": "Key-two-8Wq"}
+RENAMED = ODD_NAMES.replace('"aws_n1"', '"aws_new"').replace(
+    "sysconfig/aws_n1.secret", "sysconfig/aws_new.secret")
+RENAMED = RENAMED[:RENAMED.index('  [[fencing.devices]]\n  name   = "aws_n2"')]
+
+
+def test_old_secrets_of_renamed_and_removed_devices_never_shown(
+        pm_basedir: Path, cib_file: Path) -> None:
+    """issue 11 item 6: after a rename or removal the live CIB's old device was shown with
+    its secret; every parameter of every s2s-sd stonith resource is masked, whatever its
+    name (access_key, identity: not in any list of secret-looking names)."""
+    _with_fencing(pm_basedir, ODD_NAMES, ODD_SECRETS)
+    first = apply(pm_basedir, cib_file)
+    assert first.exit_code == 0, first.output
+    assert "access_key" in cib_file.read_text()
+    _with_fencing(pm_basedir, RENAMED, {"aws_new": "Key-new-2Pp"})
+    for args in (("--dry-run",), ()):
+        result = apply(pm_basedir, cib_file, *args)
+        assert result.exit_code == 0, result.output
+        assert "aws_n1" in result.output and "aws_n2" in result.output  # removed: shown
+        assert "********" in result.output
+        for secret in (*ODD_SECRETS.values(), "Key-new-2Pp"):
+            assert secret not in result.output, result.output
+    assert "Key-new-2Pp" in cib_file.read_text()
+    assert "Key-one-4Tz" not in cib_file.read_text()
+
+
+@pytest.mark.parametrize(("before", "after"), [(0o644, 0o600), (0o640, 0o600),
+                                               (0o600, 0o600), (0o400, 0o400)])
+def test_cib_file_holding_secrets_is_owner_only(pm_basedir: Path, cib_file: Path,
+                                                before: int, after: int) -> None:
+    """issue 11 item 7: a CIB file that holds fence secrets ends 0600 (never wider than it
+    was); the copy being patched is never readable by others."""
+    _with_fencing(pm_basedir, FENCING, SECRETS)
+    cib_file.chmod(before)
+    result = apply(pm_basedir, cib_file)
+    assert result.exit_code == 0, result.output
+    assert cib_file.stat().st_mode & 0o7777 == after
+    assert SECRETS["ipmi_n1"] in cib_file.read_text()
+    assert [p.name for p in cib_file.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_cib_file_without_secrets_keeps_its_mode(pm_basedir: Path, cib_file: Path) -> None:
+    cib_file.chmod(0o644)
+    result = apply(pm_basedir, cib_file)
+    assert result.exit_code == 0, result.output
+    assert cib_file.stat().st_mode & 0o7777 == 0o644
+
+
 def test_systemd_engine_is_refused(basedir: Path, cib_file: Path) -> None:
     content = cib_file.read_bytes()
     result = apply(basedir, cib_file)

@@ -64,8 +64,10 @@ CASES = [
          "groups/ora.toml:16: groups.ora.services.data.name", "defined twice"),
     Case("bad-service-name", "groups/ora.toml", 'name    = "vip"', 'name    = "v-ip"',
          "groups/ora.toml:24: groups.ora.services.v-ip.name", "not an identifier"),
-    Case("timeout-not-int", "groups/ora.toml", "start_timeout = 60", 'start_timeout = "60"',
-         "groups/ora.toml:39: groups.ora.services.db.start_timeout", "must be an integer"),
+    # issue 17 item 13: "60" and "1min" are durations now; a float is neither
+    Case("timeout-not-a-duration", "groups/ora.toml", "start_timeout = 60",
+         "start_timeout = 60.5", "groups/ora.toml:39: groups.ora.services.db.start_timeout",
+         "must be seconds (an integer or a duration"),
     Case("timeout-negative", "groups/ora.toml", "stop_timeout  = 60", "stop_timeout  = -5",
          "groups/ora.toml:40: groups.ora.services.db.stop_timeout", "must be a positive"),
     Case("same-vip-two-groups", "groups/web.toml", 'address = "192.168.77.23/24"',

@@ -114,10 +114,20 @@ def test_apply_follows_assignment_and_removes_only_its_own(basedir: Path, tmp_pa
     assert (units / "admin-own.service").read_text() == "[Unit]\n"
 
 
-def test_apply_refuses_host_outside_hostgroup(basedir: Path, tmp_path: Path) -> None:
+def test_apply_refuses_host_outside_hostgroup(basedir: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # a --host outside the host group is a bad argument (issue 17 item 12): exit 2
     code, _, err = invoke("apply", "systemd", "--basedir", str(basedir), "--host", "stranger",
                           "--root", str(tmp_path / "root"))
-    assert code == 3 and "not in host group c07" in err
+    assert code == 2 and "--host stranger: not in host group c07" in err
+    assert not (tmp_path / "root").exists()
+    # this host outside it: refused for safety, exit 3
+    from s2s_sd.cli import definitions
+
+    monkeypatch.setattr(definitions, "local_host", lambda: "stranger")
+    code, _, err = invoke("apply", "systemd", "--basedir", str(basedir),
+                          "--root", str(tmp_path / "root"))
+    assert code == 3 and "host stranger is not in host group c07" in err
     assert not (tmp_path / "root").exists()
 
 

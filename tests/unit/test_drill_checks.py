@@ -466,16 +466,16 @@ def test_version_and_installed_files(basedir: Path, tmp_path: Path) -> None:
 # -- the agent's operation -----------------------------------------------------------------------
 
 @pytest.mark.parametrize(("args", "message"), [
-    ({"groups": ["../x"]}, "group '../x' is not an identifier"),
-    ({"groups": [7]}, "group '7' is not an identifier"),
-    ({"groups": "web"}, "argument 'groups' must be list"),
-    ({"groups": [], "generation": "1"}, "argument 'generation' must be int"),
+    ({"groups": ["../x"]}, "'groups\\[0\\]' is not an identifier: '../x'"),
+    ({"groups": [7]}, "'groups\\[0\\]' must be a string, not 7"),
+    ({"groups": "web"}, "argument 'groups' must be a list"),
+    ({"groups": [], "generation": "1"}, "argument 'generation' must be an integer"),
     ({"groups": [], "generation": 1, "digest": "", "version": "0.1.0",
-      "expected": {"relative/path": "0" * 64}}, "is not an absolute path"),
+      "expected": {"relative/path": "0" * 64}}, "must be an absolute path"),
     ({"groups": [], "generation": 1, "digest": "", "version": "0.1.0",
       "expected": {"/etc/x": "not-a-digest"}}, "is not a sha256"),
     ({"probe": [["censhare", "db"]]}, "censhare.db is not an ip member"),
-    ({"probe": ["censhare"]}, "must list \\[group, member\\] pairs"),
+    ({"probe": ["censhare"]}, "'probe\\[0\\]' must be a list"),
 ])
 def test_drill_requests_are_checked_like_bad_input(basedir: Path, args: dict[str, object],
                                                    message: str) -> None:

@@ -29,6 +29,8 @@ class ScriptedHosts:
 
     def __init__(self, unreachable: tuple[str, ...] = (), broken: tuple[str, ...] = (),
                  answering: Mapping[str, str] | None = None) -> None:
+        self.running = {host: [g for g, holder in (answering or {}).items() if holder == host]
+                        for host in MACS}
         self.unreachable = unreachable
         self.broken = broken
         self.answering = dict(answering or {})
@@ -53,7 +55,8 @@ class ScriptedHosts:
                     for g in args["groups"]]
         probes = [[g, "vip"] for g in args["groups"]]
         return Answer(host, result={"host": host, "time": time.time(),
-                                    "macs": [MACS[host]], "running": [], "probe": probes,
+                                    "macs": [MACS[host]], "running": self.running[host],
+                                    "probe": probes,
                                     "findings": findings})
 
     def _probe(self, host: str, wanted: list[list[str]]) -> Answer:
@@ -114,9 +117,22 @@ def test_a_malformed_answer_is_a_failure_not_a_traceback() -> None:
 
 
 def test_a_vip_held_by_a_host_not_running_the_group() -> None:
-    report = drill(ScriptedHosts(answering={"web": "n3"}), ("web",))
+    hosts = ScriptedHosts(answering={"web": "n3"})
+    hosts.running["n3"] = []
+    report = drill(hosts, ("web",))
     failed = {(f.host, f.check) for f in report.findings if f.level is Level.FAIL}
     assert failed == {("n1", "ip.answered")}  # n3 does not hear itself
+
+
+def test_a_drill_of_one_host_still_knows_the_holders_mac() -> None:
+    """move --dry-run drills the target only: the other hosts are asked for their MACs and
+    what they run, so the VIP answered by the group's holder is no stranger's."""
+    hosts = ScriptedHosts(answering={"web": "n3"})
+    report = run_drill(hosts, load_definitions(EXAMPLES, "n1"), EXAMPLES, "n1", ("web",),
+                       ("n1",))
+    assert {f.host for f in report.findings} == {"n1"}
+    assert not [f for f in report.findings if f.level is Level.FAIL]
+    assert ("n3", "check") in hosts.calls and ("n3", "probe") not in hosts.calls
 
 
 def test_expected_files_are_the_units_helpers_and_agents() -> None:

@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from s2s_sd.engines.pacemaker import canonical, managed_view, merge, parse_cib, scrub
+from s2s_sd.engines.pacemaker import (
+    canonical,
+    managed_view,
+    mask_secrets,
+    merge,
+    parse_cib,
+    scrub,
+)
 from s2s_sd.errors import InvalidDefinitions, Refused
 from s2s_sd.load import load_definitions
 from s2s_sd.model import Definitions, Engine
@@ -21,12 +28,10 @@ from s2s_sd.render.pacemaker import (
     AGENT_FILE,
     CIB_FILE,
     HOOK_AGENT_FILE,
-    MANAGED_META,
     SECRET_MASK,
     PacemakerSettings,
     agent_text,
     build_cib,
-    mask_secrets,
     render_pacemaker,
     secret_refs,
     to_text,
@@ -165,14 +170,13 @@ def meta(root: etree._Element, rsc: str) -> dict[str, str]:
 
 
 def test_group_meta_defaults_and_overrides() -> None:
-    assert meta(cib(), "web") == {MANAGED_META: "c07", "resource-stickiness": "100",
-                                  "migration-threshold": "3"}
+    assert meta(cib(), "web") == {"resource-stickiness": "100", "migration-threshold": "3"}
     defs = examples()
     defs = replace(defs, groups=tuple(
         replace(g, stickiness=0, migration_threshold=1, failure_timeout=300)
         if g.name == "web" else g for g in defs.groups))
     assert meta(build_cib(defs), "web") == {
-        MANAGED_META: "c07", "resource-stickiness": "0", "migration-threshold": "1",
+        "resource-stickiness": "0", "migration-threshold": "1",
         "failure-timeout": "300s"}
 
 
@@ -230,7 +234,7 @@ def test_fence_devices(basedir: Path) -> None:
     assert params(root, "ipmi_n1") == {"ip": "10.0.0.101", "username": "admin",
                                        "pcmk_host_list": "n1"}  # no secret without apply
     assert "s3cr3t" not in to_text(root)
-    assert meta(root, "ipmi_n1") == {MANAGED_META: "c07"}
+    assert meta(root, "ipmi_n1") == {}
     bans = [(c.get("rsc"), c.get("node"), c.get("score")) for c in
             root.iterfind("configuration/constraints/rsc_location[@score='-INFINITY']")]
     assert bans == [("ipmi_n1", "n1", "-INFINITY")]  # the pdu fences all: not banned anywhere
@@ -247,8 +251,10 @@ def test_secrets_only_when_given_and_masked(basedir: Path) -> None:
     assert params(root, "ipmi_n1")["password"] == "s3cr3t-pw"
     device = root.find(".//primitive[@id='ipmi_n1']")
     assert device is not None
-    shown = to_text(mask_secrets(device, defs))
+    shown = to_text(mask_secrets(device))
     assert "s3cr3t" not in shown and SECRET_MASK in shown
+    # every parameter of a stonith resource, whatever its name
+    assert "10.0.0.101" not in shown and 'name="ip"' in shown
     assert scrub("error near s3cr3t-pw!", ["s3cr3t-pw"]) == f"error near {SECRET_MASK}!"
 
 
@@ -324,7 +330,7 @@ def test_merge_updates_and_removes_only_its_own() -> None:
     assert sorted(result.changes) == sorted([
         "update resource ora", "remove resource web",
         "remove constraint s2s-sd-location-web-n3", "remove constraint s2s-sd-location-web-n1",
-        "remove constraint s2s-sd-location-web-allowed-hosts"])
+        "remove constraint s2s-sd-location-web-allowed-hosts", "update tag s2s-sd-c07"])
     assert foreign_part(result.cib) == foreign_part(live())  # cli-prefer-web stays too
     assert ('-    <nvpair id="ora-meta_attributes-resource-stickiness" '
             'name="resource-stickiness" value="100"/>') in result.diff.splitlines()
