@@ -222,13 +222,13 @@ def recover(basedir: Path, group: str, break_lock: bool) -> None:
 @click.argument("groups", nargs=-1, metavar="[GROUP]...", shell_complete=complete_groups)
 @json_option
 def status(basedir: Path, groups: tuple[str, ...], as_json: bool) -> None:
-    """What runs where: per group, its assigned host and what is active on every host
-    (GROUP...: only those groups).
+    """What runs where: per group, its assigned host and what is active on every host.
 
-    Exit 1 when there is an alarm (a group active on two hosts, on a host it is not
-    assigned to, partly up, an interrupted move) or a host could not be asked (the
-    reason is shown). Pacemaker engine: from crm_mon, with failed actions, fail counts,
-    leftover `cli-` constraints, maintenance mode and offline nodes."""
+    Name groups to see only those (the hosts' alarms stay). Exit 1 when there is an
+    alarm (a group active on two hosts, on a host it is not assigned to, partly up, an
+    interrupted move) or a host could not be asked (the reason is shown). Pacemaker
+    engine: from crm_mon, with failed actions, fail counts, leftover `cli-` constraints,
+    maintenance mode and offline nodes."""
     definitions = _definitions(basedir)
     unknown = [g for g in groups if definitions.group(g) is None]
     if unknown:
