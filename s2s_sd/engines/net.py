@@ -516,7 +516,8 @@ def _record_ownership(held: _Address, address: ipaddress.IPv6Interface,
         return _Ownership(None, f"{protocol}, and it was created at {held.created}, not at "
                                 f"{record.created} as recorded in {path}: added again by "
                                 "someone else since")
-    return _Ownership(f"record {path}")
+    return _Ownership(f"record {path}: {record.owner or 'added as an address'}, since "
+                      f"{record.since}")
 
 
 def _refuse_unless_ours(held: _Address, vip: Vip, verb: str, force: bool,
@@ -883,7 +884,6 @@ def _record(ipr: Any, links: dict[int, _Link], link: _Link, vip: Vip, netns_id: 
                   if h.address == vip.address and h.link.index == link.index), None)
     if added is None or added.created is None:
         raise OperationFailed(f"{vip.text} vanished from {link.name} right after adding it")
-    assert isinstance(vip.address, ipaddress.IPv6Interface)
     vip_records.write_record(vip_records.VipRecord(
         netns=netns_id, index=link.index, interface=link.name, address=vip.text,
         created=added.created, since=vip_records.now_text(), owner=vip.owner))

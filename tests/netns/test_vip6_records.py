@@ -67,6 +67,7 @@ def test_up_then_down_through_the_record(segment: Lab) -> None:
     status = segment.host1.s2s_sd("vip", "status", "fd77::61/64")
     assert status.returncode == 0, status.stderr
     assert "up on eth0; s2s-sd's (record " in status.stdout
+    assert ": added as an address, since 20" in status.stdout
     again = segment.host1.s2s_sd("vip", "up", "fd77::61/64", "--count", "0")
     assert again.returncode == 0 and "already up" in again.stdout, again.stderr
 
@@ -175,8 +176,9 @@ def test_the_group_form_records_its_owner_and_the_kernel_mark_still_counts(
     assert kernel_protocol(segment, "fd77::68/64") == (net.ADDRESS_PROTO if keeps else None)
     assert json.loads(record_of("fd77::68/64").read_text())["owner"] == "ora.vip"
     state = net.vip_status(vip, netns=segment.host1.path)
-    assert state.owned_by == ("address protocol 83" if keeps else
-                              f"record {record_of('fd77::68/64')}")
+    assert state.owned_by is not None
+    assert state.owned_by.startswith("address protocol 83" if keeps else
+                                     f"record {record_of('fd77::68/64')}: ora.vip, since ")
     assert net.vip_down(vip, netns=segment.host1.path).action == "removed"
     assert list(vip_records.record_dir().iterdir()) == []
 
