@@ -67,7 +67,8 @@ LOG_DIR = Location(
     "actions.log (every action on this host) and hooks.log (rotated by logrotate)")
 RUN_DIR = Location(
     "S2S_SD_RUNDIR", "/run/s2s-sd",
-    "runtime state: ssh control sockets, kits records, hook results (tmpfiles.d)")
+    "runtime state: ssh control sockets, kits records, hook results, records of the "
+    "IPv6 VIPs added here (vips/) (tmpfiles.d)")
 REMOTE_COMMAND = Location(
     "S2S_SD_REMOTE_COMMAND", PACKAGE_PROGRAM,
     "the program run over ssh on the other hosts; by default this host's own program")

@@ -64,7 +64,8 @@ def _echo_all_warnings(definitions: Definitions, problems: list[Problem]) -> Non
                    "Pacemaker).")
 def generate_pacemaker(basedir: Path, host: str | None, out: Path,
                        target_basedir: str | None, schema: str | None) -> None:
-    """Write OUT/cib.xml (a complete CIB) and the OCF agents OUT/ocf/s2s/{script,hook,kits}."""
+    """Write OUT/cib.xml (a complete CIB) and the OCF agents OUT/ocf/s2s/ (script, hook,
+    kits, unit)."""
     definitions, problems = load_checked(basedir, host)
     require_named_host(definitions, host)
     _echo_all_warnings(definitions, problems)

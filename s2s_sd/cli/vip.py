@@ -55,7 +55,8 @@ def _common_options(func: F) -> F:
 force_option = click.option(
     "--force", is_flag=True,
     help="Also adopt (up) or remove (down) an address s2s-sd did not add: IPv4 without "
-         "its label, IPv6 without its address protocol (e.g. one added by hand before).")
+         "its label, IPv6 without its address protocol or record (e.g. one added by hand, "
+         "or by an older s2s-sd).")
 
 
 def _resolve(
@@ -156,7 +157,8 @@ def down(target: tuple[str, ...], interface: str | None, label: str | None, alia
 def status(target: tuple[str, ...], interface: str | None, label: str | None,
            alias: str | None, hosts_file: Path, netns: str | None, basedir: Path,
            as_json: bool) -> None:
-    """Say whether the VIP is up here, on which interface, with which label."""
+    """Say whether the VIP is up here, on which interface, with which label, and
+    whether s2s-sd added it (its label; IPv6: address protocol 83 or its record)."""
     wanted = _resolve(target, interface, label, alias, basedir)
     state = net.vip_status(wanted, netns=netns, hosts=hosts_file)
     if as_json:
@@ -167,6 +169,9 @@ def status(target: tuple[str, ...], interface: str | None, label: str | None,
         line = f"{state.address}: up on {state.interface}"
         line += f" ({state.label})" if state.label else ""
         line += " (tentative: duplicate detection pending or failed)" if state.tentative else ""
+        if wanted.address.version == 6:  # `ip` shows IPv4 labels, never IPv6 ownership
+            line += f"; s2s-sd's ({state.owned_by})" if state.owned_by \
+                else f"; not added by s2s-sd ({state.not_ours})"
     elif state.held_as:
         line = f"{state.address}: down; {state.held_as} is on {state.interface}"
     else:

@@ -15,7 +15,9 @@ What an HA administrator expects of a VIP, in the spirit of IPaddr2:
 - up and down are idempotent; an optional /etc/hosts alias follows the address;
 - up adopts and down removes only an address s2s-sd put there: IPv4 by its label (the
   one this VIP gets), IPv6 (which has no labels) by the address protocol s2s-sd adds it
-  with (IFA_PROTO, Linux 6.3+, shown as `proto 83` by `ip -6 addr`).
+  with (IFA_PROTO, Linux 6.3+, shown as `proto 83` by `ip -6 addr`) or, on kernels that
+  ignore that attribute (Debian 12's 6.1), by the record s2s-sd keeps of it in
+  RUN_DIR/vips (vip_records.py), checked against the address's flags and creation stamp.
   Anything else, such as the interface's primary address after a typo, is refused
   (exit 3, naming interface and address) unless forced.
 
@@ -40,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from s2s_sd.engines import hosts_file
+from s2s_sd.engines import hosts_file, vip_records
 from s2s_sd.engines import net_packets as packets
 from s2s_sd.errors import BadInput, OperationFailed, Refused, S2SError
 from s2s_sd.model import Definitions, IpService
@@ -121,6 +123,8 @@ class Vip:
     label_may_shorten: bool = False
     # the full /etc/hosts name, e.g. "oracle_c07"; None: no alias
     hostname: str | None = None
+    # GROUP.SERVICE when taken from the definitions (kept in the IPv6 record)
+    owner: str | None = None
 
     @property
     def ip(self) -> IPAddress:
@@ -142,6 +146,10 @@ class VipStatus:
     tentative: bool = False  # IPv6: kernel duplicate detection running or failed
     hostname: str | None = None
     hostname_addresses: tuple[str, ...] = ()  # what the hosts file maps the alias to
+    # how s2s-sd knows the address is its own ("label eth0:ora", "address protocol 83",
+    # "record PATH"), or None: present but not s2s-sd's, or absent
+    owned_by: str | None = None
+    not_ours: str | None = None  # present but not s2s-sd's: why not
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -153,6 +161,8 @@ class VipStatus:
             "tentative": self.tentative,
             "alias": self.hostname,
             "alias_addresses": list(self.hostname_addresses),
+            "owned_by": self.owned_by,
+            "not_ours": self.not_ours,
         }
 
 
@@ -270,7 +280,7 @@ def vip_for_service(definitions: Definitions, group: str, service: str) -> Vip:
         interface=match.interface,
         hostname=alias_hostname(match.alias, definitions.hostgroup.name) if match.alias else None,
     )
-    return Vip(vip.address, vip.interface, suffix, True, vip.hostname)
+    return Vip(vip.address, vip.interface, suffix, True, vip.hostname, f"{group}.{service}")
 
 
 def full_label(vip: Vip, ifname: str) -> str | None:
@@ -412,6 +422,7 @@ class _Address:
     label: str | None
     flags: int
     proto: int | None = None
+    created: int | None = None  # IFA_CACHEINFO cstamp: 1/100 s since boot, at creation
 
 
 def _links(ipr: Any) -> dict[int, _Link]:
@@ -437,12 +448,14 @@ def _addresses(ipr: Any, links: dict[int, _Link], family: int) -> list[_Address]
         if link is None or ip is None:
             continue
         flags = msg.get_attr("IFA_FLAGS")
+        cacheinfo = msg.get_attr("IFA_CACHEINFO")
         found.append(_Address(
             link,
             ipaddress.ip_interface(f"{ip}/{msg['prefixlen']}"),
             msg.get_attr("IFA_LABEL") if family == socket.AF_INET else None,
             int(flags if flags is not None else msg["flags"]),
             msg.get_attr("IFA_PROTO"),
+            int(cacheinfo["cstamp"]) if cacheinfo else None,
         ))
     return found
 
@@ -451,28 +464,113 @@ def _holders(ipr: Any, links: dict[int, _Link], vip: Vip) -> list[_Address]:
     return [a for a in _addresses(ipr, links, _family(vip)) if a.address.ip == vip.ip]
 
 
-def _ours(held: _Address, label: str | None) -> bool:
-    """Did s2s-sd put this address here? IPv4: it carries the label s2s-sd gives this VIP.
-    IPv6 has no labels: it carries s2s-sd's address protocol."""
-    if held.address.version == 6:
-        return held.proto == ADDRESS_PROTO
-    return label is not None and held.label == label
+@dataclass(frozen=True)
+class _Ownership:
+    """Did s2s-sd put this address here: how it knows (`by`), or why not (`why_not`)."""
+
+    by: str | None
+    why_not: str | None = None
 
 
-def _refuse_unless_ours(held: _Address, vip: Vip, verb: str, force: bool) -> None:
+def _ownership(held: _Address, vip: Vip, netns_id: str) -> _Ownership:
+    """IPv4: the address carries the label s2s-sd gives this VIP. IPv6 has no labels: it
+    carries s2s-sd's address protocol (Linux 6.3+), or s2s-sd's record of it matches."""
+    if isinstance(held.address, ipaddress.IPv6Interface):
+        if held.proto == ADDRESS_PROTO:
+            return _Ownership(f"address protocol {ADDRESS_PROTO}")
+        return _record_ownership(held, held.address, netns_id)
+    label = full_label(vip, held.link.name)
+    if label is not None and held.label == label:
+        return _Ownership(f"label {label}")
+    if label is None:
+        return _Ownership(None, f"no s2s-sd label fits after the interface name "
+                                f"{held.link.name}")
+    return _Ownership(None, f"its label is {held.label or held.link.name}, s2s-sd's would "
+                            f"be {label}")
+
+
+def _record_ownership(held: _Address, address: ipaddress.IPv6Interface,
+                      netns_id: str) -> _Ownership:
+    """The record is believed only for the very address s2s-sd added: same interface
+    index (a re-created interface took its addresses with it, so a record of the old
+    index is stale; a renamed one kept them), s2s-sd's IFA_F_NODAD flag and the kernel's
+    creation stamp recorded then (an address removed and added again by hand has a new
+    one)."""
+    protocol = f"its address protocol is {held.proto or 0}, not {ADDRESS_PROTO}"
+    try:
+        record = vip_records.read_record(netns_id, address)
+    except vip_records.UntrustedRecord as exc:
+        return _Ownership(None, f"{protocol}, and its record is not trusted: {exc}")
+    path = vip_records.record_path(netns_id, address)
+    if record is None:
+        return _Ownership(None, f"{protocol}, and s2s-sd has no record of it in "
+                                f"{path.parent}")
+    if record.index != held.link.index:
+        return _Ownership(None, f"{protocol}, and the record {path} is of interface index "
+                                f"{record.index} ({record.interface}), not "
+                                f"{held.link.index}: that interface was re-created since")
+    if not held.flags & IFA_F_NODAD:
+        return _Ownership(None, f"{protocol}, and it lacks the nodad flag s2s-sd adds with "
+                                f"(record {path} is stale)")
+    if record.created != held.created:
+        return _Ownership(None, f"{protocol}, and it was created at {held.created}, not at "
+                                f"{record.created} as recorded in {path}: added again by "
+                                "someone else since")
+    return _Ownership(f"record {path}: {record.owner or 'added as an address'}, since "
+                      f"{record.since}")
+
+
+def _refuse_unless_ours(held: _Address, vip: Vip, verb: str, force: bool,
+                        netns_id: str) -> None:
     if force:
         return
-    label = full_label(vip, held.link.name)
-    if _ours(held, label):
+    ownership = _ownership(held, vip, netns_id)
+    if ownership.by is not None:
         return
-    if held.address.version == 6:
-        why = f"its address protocol is {held.proto or 0}, s2s-sd's is {ADDRESS_PROTO}"
-    elif label is None:
-        why = f"no s2s-sd label fits after the interface name {held.link.name}"
-    else:
-        why = f"its label is {held.label or held.link.name}, s2s-sd's would be {label}"
     raise Refused(f"{held.address.with_prefixlen} on {held.link.name} was not added by s2s-sd "
-                  f"({why}): not {verb} it. If it really is this VIP, give --force")
+                  f"({ownership.why_not}): not {verb} it. If it really is this VIP, give "
+                  "--force")
+
+
+def _netns_id(path: str | None) -> str:
+    """The network namespace's identity for the records: its nsfs inode (unique while it
+    exists; a reused one is caught by the creation stamp)."""
+    try:
+        return f"net{os.stat(path or '/proc/self/ns/net').st_ino}"
+    except OSError as exc:
+        raise OperationFailed(f"cannot identify network namespace {path or 'here'}: "
+                              f"{exc.strerror}") from exc
+
+
+# Whether this kernel keeps IFA_PROTO: detected once per process (the kernel is the same
+# in every namespace); tests force it off to prove the record path on a new kernel.
+_protocol_support: bool | None = None
+
+
+def kernel_release_keeps_address_protocol(release: str) -> bool:
+    """The last resort: Linux 6.3 added IFA_PROTO (uname -r, e.g. "6.1.0-18-amd64")."""
+    match = re.match(r"(\d+)\.(\d+)", release)
+    return match is not None and (int(match.group(1)), int(match.group(2))) >= (6, 3)
+
+
+def _address_protocol_supported(ipr: Any) -> bool:
+    """Does the kernel keep and report IFA_PROTO? Linux 6.3+ marks its own IPv6
+    addresses (::1 as kernel_lo, fe80:: as kernel_ll), so an address dump carrying the
+    attribute proves it; a namespace without any leaves the kernel release to decide."""
+    global _protocol_support
+    if _protocol_support is None:
+        evidence = any(msg.get_attr("IFA_PROTO") is not None
+                       for msg in ipr.addr("dump", family=socket.AF_INET6))
+        _protocol_support = evidence or kernel_release_keeps_address_protocol(
+            os.uname().release)
+    return _protocol_support
+
+
+def kernel_keeps_address_protocol(netns: NetnsPath | None = None) -> bool:
+    """Does this kernel keep IFA_PROTO (asked in NETNS)? Decides whether IPv6 VIPs get
+    address protocol 83; they get a record in RUN_DIR/vips either way."""
+    with _netlink(netns_path(netns)) as ipr:
+        return _address_protocol_supported(ipr)
 
 
 def _link_by_name(links: dict[int, _Link], name: str) -> _Link:
@@ -628,6 +726,12 @@ def vip_status(
     exact = next((h for h in holders if h.address == vip.address), None)
     other = holders[0] if holders and exact is None else None
     shown = exact or other
+    ownership = _Ownership(None)
+    if exact is not None:
+        try:
+            ownership = _ownership(exact, vip, _netns_id(path))
+        except BadInput as exc:  # a --label that cannot be this interface's
+            ownership = _Ownership(None, str(exc))
     alias_addresses: tuple[str, ...] = ()
     if vip.hostname and hosts is not None:
         alias_addresses = hosts_file.find_alias(hosts, vip.hostname)
@@ -640,6 +744,8 @@ def vip_status(
         tentative=bool(shown and shown.flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED)),
         hostname=vip.hostname,
         hostname_addresses=alias_addresses,
+        owned_by=ownership.by,
+        not_ours=ownership.why_not,
     )
 
 
@@ -666,6 +772,7 @@ def vip_up(
     announce: Announce | None = None,
     probe: Probe | None = None,
     force: bool = False,
+    address_protocol: bool | None = None,
 ) -> VipResult:
     """Bring the VIP up here: check, probe, add, announce, then set the hosts alias.
 
@@ -678,11 +785,16 @@ def vip_up(
     s2s-sd will not override (also: present already, but not added by s2s-sd, unless
     FORCE); OperationFailed for what went wrong on the way (an address
     added by this call is removed again first).
+
+    An IPv6 VIP is added with address protocol 83 where the kernel keeps it
+    (ADDRESS_PROTOCOL None: detected; False: never, as on Linux < 6.3) and recorded in
+    RUN_DIR/vips either way, the record being what recognises it on older kernels.
     """
     announce = announce or Announce()
     probe = probe or Probe()
     started = time.monotonic()
     path = netns_path(netns)
+    netns_id = _netns_id(path)
     if vip.hostname:
         hosts_file.check_alias(hosts, vip.hostname)
     with _netlink(path) as ipr:
@@ -702,7 +814,7 @@ def vip_up(
             raise Refused(f"{vip.text} is on {link.name} but failed duplicate address "
                           "detection: another node owns it")
         if exact is not None:
-            _refuse_unless_ours(exact, vip, "adopting", force)
+            _refuse_unless_ours(exact, vip, "adopting", force, netns_id)
         _require_mac(link)
         probe_seconds = 0.0
         if exact is None:
@@ -713,12 +825,16 @@ def vip_up(
                 method = "ARP probe" if vip.address.version == 4 else "duplicate address detection"
                 raise Refused(f"{vip.ip} is in use: {answering} answered our {method} on "
                               f"{link.name}; not adding it")
-            _add(ipr, link, vip, label)
+            with_protocol = vip.address.version == 4 or (
+                address_protocol is not False and _address_protocol_supported(ipr))
+            _add(ipr, link, vip, label, with_protocol)
             action: Action = "added"
         else:
             label = exact.label
             action = "already-present"
         try:
+            if action == "added" and isinstance(vip.address, ipaddress.IPv6Interface):
+                _record(ipr, links, link, vip, netns_id)
             announce_started = time.monotonic()
             sent = _announce(path, link, vip, announce)
             announce_seconds = time.monotonic() - announce_started
@@ -739,11 +855,12 @@ def vip_up(
     )
 
 
-def _add(ipr: Any, link: _Link, vip: Vip, label: str | None) -> None:
+def _add(ipr: Any, link: _Link, vip: Vip, label: str | None, with_protocol: bool) -> None:
     request: dict[str, Any] = {
         "index": link.index, "address": str(vip.ip), "prefixlen": vip.address.network.prefixlen,
-        "proto": ADDRESS_PROTO,
     }
+    if with_protocol:
+        request["proto"] = ADDRESS_PROTO
     if isinstance(vip.address, ipaddress.IPv4Interface):
         if label is not None:
             request["label"] = label
@@ -759,6 +876,17 @@ def _add(ipr: Any, link: _Link, vip: Vip, label: str | None) -> None:
         ipr.addr("add", **request)
     except NetlinkError as exc:
         raise _netlink_failure(exc, "adding", vip, link.name) from exc
+
+
+def _record(ipr: Any, links: dict[int, _Link], link: _Link, vip: Vip, netns_id: str) -> None:
+    """Record the IPv6 address just added, with the creation stamp the kernel gave it."""
+    added = next((h for h in _holders(ipr, links, vip)
+                  if h.address == vip.address and h.link.index == link.index), None)
+    if added is None or added.created is None:
+        raise OperationFailed(f"{vip.text} vanished from {link.name} right after adding it")
+    vip_records.write_record(vip_records.VipRecord(
+        netns=netns_id, index=link.index, interface=link.name, address=vip.text,
+        created=added.created, since=vip_records.now_text(), owner=vip.owner))
 
 
 def _delete(ipr: Any, link: _Link, vip: Vip) -> None:
@@ -792,6 +920,7 @@ def vip_down(
     """
     started = time.monotonic()
     path = netns_path(netns)
+    netns_id = _netns_id(path)
     if vip.hostname:
         hosts_file.check_name(vip.hostname)
     with _netlink(path) as ipr:
@@ -808,7 +937,7 @@ def vip_down(
             raise Refused(f"{vip.text} is on {exact.link.name}, not on {vip.interface}: "
                           "not removing it")
         if exact is not None:
-            _refuse_unless_ours(exact, vip, "removing", force)
+            _refuse_unless_ours(exact, vip, "removing", force, netns_id)
         # The alias goes first: a name must never point at an address being given away.
         warnings: list[str] = []
         changed = False
@@ -819,6 +948,10 @@ def vip_down(
                          "other names); left unchanged" for line in alias.foreign_lines]
         if exact is not None:
             _delete(ipr, exact.link, vip)
+        if isinstance(vip.address, ipaddress.IPv6Interface):
+            # removed now, or gone before: a record of it is stale either way
+            problem = vip_records.remove_record(netns_id, vip.address)
+            warnings += [problem] if problem else []
     return VipResult(
         address=vip.text, action="removed" if exact else "absent",
         interface=exact.link.name if exact else None, label=exact.label if exact else None,
@@ -829,6 +962,7 @@ def vip_down(
 
 __all__ = [
     "DEFAULT_HOSTS_FILE", "Announce", "Probe", "Vip", "VipResult", "VipStatus",
-    "alias_hostname", "full_label", "make_vip", "netns_path", "parse_address",
+    "alias_hostname", "full_label", "kernel_keeps_address_protocol",
+    "kernel_release_keeps_address_protocol", "make_vip", "netns_path", "parse_address",
     "vip_down", "vip_for_service", "vip_status", "vip_up", "who_answers",
 ]
