@@ -136,6 +136,8 @@ def up(target: tuple[str, ...], interface: str | None, label: str | None, alias:
         probe=net.Probe(probe_count, _milliseconds(probe_interval),
                         _milliseconds(probe_interval)),
         force=force,
+        # the group form only: a migration from the cluster hands over its IPaddr2 address
+        take_over=wanted.owner is not None and net.migrate_note_fresh(),
     )
     _print_result(result, as_json)
 

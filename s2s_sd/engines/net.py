@@ -35,6 +35,7 @@ import ipaddress
 import os
 import re
 import socket
+import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -281,6 +282,37 @@ def vip_for_service(definitions: Definitions, group: str, service: str) -> Vip:
         hostname=alias_hostname(match.alias, definitions.hostgroup.name) if match.alias else None,
     )
     return Vip(vip.address, vip.interface, suffix, True, vip.hostname, f"{group}.{service}")
+
+
+MIGRATE_NOTE = "migrate-take-over"  # in RUN_DIR, written by migrate --to systemd
+MIGRATE_NOTE_SECONDS = 900
+
+
+def write_migrate_note() -> None:
+    """migrate --to systemd, on every host before the groups' targets start: for the next
+    MIGRATE_NOTE_SECONDS, the group form of `vip up` takes over a group's VIP that the
+    cluster's IPaddr2 added (it carries no s2s-sd label)."""
+    from s2s_sd import paths
+    from s2s_sd.writer import write_file_atomic
+
+    run_dir = Path(paths.run_dir())
+    run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    write_file_atomic(run_dir / MIGRATE_NOTE, f"{time.time():.0f}\n", 0o600)
+
+
+def migrate_note_fresh() -> bool:
+    """Is a migration to the systemd engine under way here (see write_migrate_note)?"""
+    from s2s_sd import paths
+
+    note = Path(paths.run_dir()) / MIGRATE_NOTE
+    try:
+        info = note.lstat()
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+            return False
+        written = float(note.read_text(encoding="ascii").strip())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    return 0 <= time.time() - written <= MIGRATE_NOTE_SECONDS
 
 
 def full_label(vip: Vip, ifname: str) -> str | None:
@@ -773,8 +805,13 @@ def vip_up(
     probe: Probe | None = None,
     force: bool = False,
     address_protocol: bool | None = None,
+    take_over: bool = False,
 ) -> VipResult:
     """Bring the VIP up here: check, probe, add, announce, then set the hosts alias.
+
+    TAKE_OVER (a migration from the Pacemaker engine, see migrate_note_fresh): an
+    address already here that s2s-sd did not add (the cluster's IPaddr2 did) is removed
+    and added again at once as s2s-sd's own, so the group's stop and moves know it.
 
     Already present with the same prefix on the chosen interface: announce again and
     succeed. HOSTS is the hosts file of the machine NETNS belongs to (for a node reached
@@ -813,13 +850,20 @@ def vip_up(
         if exact is not None and exact.flags & IFA_F_DADFAILED:
             raise Refused(f"{vip.text} is on {link.name} but failed duplicate address "
                           "detection: another node owns it")
+        taken_over = False
+        if exact is not None and take_over and _ownership(exact, vip, netns_id).by is None:
+            # same interface, same MAC: the address is gone for microseconds, no neighbour
+            # cache changes; added again below with s2s-sd's label (IPv6: protocol, record)
+            _delete(ipr, exact.link, vip)
+            exact, taken_over = None, True
         if exact is not None:
             _refuse_unless_ours(exact, vip, "adopting", force, netns_id)
         _require_mac(link)
         probe_seconds = 0.0
         if exact is None:
             probe_started = time.monotonic()
-            answering = _probe(path, link, vip, probe)
+            # a taken-over address was ours to answer for a moment ago: nobody to probe for
+            answering = None if taken_over else _probe(path, link, vip, probe)
             probe_seconds = time.monotonic() - probe_started
             if answering:
                 method = "ARP probe" if vip.address.version == 4 else "duplicate address detection"

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from s2s_sd import paths
+from s2s_sd.engines import net
 from s2s_sd.engines.systemd import (
     daemon_reload,
     install_units,
@@ -228,6 +229,8 @@ def op_stage_systemd_units(ctx: AgentContext, request: NoArguments) -> dict[str,
     if defs.hostgroup.engine is not Engine.SYSTEMD:
         raise BadInput(f"{ctx.host}: the synced definitions use the "
                        f"{defs.hostgroup.engine} engine")
+    # the groups' VIP members take over the addresses IPaddr2 added (net.vip_up)
+    net.write_migrate_note()
     settings = UnitSettings.installed(str(ctx.basedir))
     units = dict(render_units(defs, settings))
     as_pacemaker = dataclasses.replace(

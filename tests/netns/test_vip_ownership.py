@@ -179,3 +179,32 @@ def test_hosts_file_that_cannot_be_one_is_refused(segment: Lab, tmp_path: Path,
     assert time.monotonic() - started < 30
     assert "10.77.0.66" not in addresses(segment)
     assert hosts.is_symlink() if kind == "dangling" else hosts.is_fifo()
+
+
+def test_a_migration_takes_over_the_clusters_address(segment: Lab, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """migrate --to systemd: IPaddr2 added the group's VIP without s2s-sd's label; the
+    group form of `vip up` takes it over (re-added at once, labelled) only while the
+    migration's note is fresh, and the group's stop can then remove it."""
+    from dataclasses import replace
+
+    from s2s_sd.engines import net
+
+    monkeypatch.setenv("S2S_SD_RUNDIR", str(tmp_path / "run"))
+    segment.host1.ip("addr", "add", "10.77.0.62/24", "dev", "eth0")  # as IPaddr2 adds it
+    vip = replace(net.make_vip("10.77.0.62/24"), label="ora", label_may_shorten=True,
+                  owner="ora.vip")
+    quiet = net.Announce(0, 0.0)
+    assert not net.migrate_note_fresh()
+    with pytest.raises(Refused, match="was not added by s2s-sd"):
+        net.vip_up(vip, netns=segment.host1.path, announce=quiet,
+                   take_over=net.migrate_note_fresh())
+    net.write_migrate_note()
+    assert net.migrate_note_fresh()
+    result = net.vip_up(vip, netns=segment.host1.path, announce=quiet,
+                        take_over=net.migrate_note_fresh())
+    assert (result.action, result.label) == ("added", "eth0:ora")
+    assert "eth0:ora" in addresses(segment)
+    assert segment.client.pings("10.77.0.62")
+    assert net.vip_down(vip, netns=segment.host1.path).action == "removed"
+    assert "10.77.0.62" not in addresses(segment)
