@@ -238,7 +238,9 @@ FIELD_CHECKS: Mapping[str, Check] = {
     "pid": PID, "since": TIME, "started": TIME,
     "host": HOST, "admin": HOST, "source": HOST, "target": HOST, "group": NAME,
 }
-_BY_TYPE: Mapping[Any, Check] = {int: Integer(-(2**63), 2**63 - 1), bool: Flag(),
+# every integer of a record is a pid, a process start (clock ticks) or a count: never
+# negative (a journal's pid_started of -1 was accepted and written)
+_BY_TYPE: Mapping[Any, Check] = {int: Integer(0, 2**63 - 1), bool: Flag(),
                                  float: Number(-MAX_TIME, MAX_TIME), str: Text()}
 
 

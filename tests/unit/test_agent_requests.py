@@ -17,6 +17,7 @@ from s2s_sd.cli.runtime import answer_request, stream_answers
 from s2s_sd.hosts import protocol, transport
 from s2s_sd.hosts.agent import AgentContext
 from s2s_sd.hosts.lock import LockInfo
+from s2s_sd.hosts.state import Journal
 from tests.unit.test_fuzz_agent_requests import (
     GROUP,
     HOST,
@@ -50,6 +51,20 @@ def test_the_first_write_on_nan_is_refused(sandbox: tuple[AgentContext, Path]) -
         answer = assert_bad_input(context, root, text.encode())
         assert named in answer["message"]
         assert not (root / "state" / HOSTGROUP / "lock").exists()
+
+
+def test_negative_process_identities_are_refused(sandbox: tuple[AgentContext, Path]) -> None:
+    """Found by `make fuzz`: a journal with pid_started -1 was accepted and written."""
+    context, root = sandbox
+    journal = _record_example(Journal)
+    lock = _record_example(LockInfo)
+    for op, args, named in (
+            ("journal_write", {"journal": {**journal, "pid_started": -1}}, "pid_started"),
+            ("lock_acquire", {"hostgroup": HOSTGROUP, "lock": {**lock, "started": -1}},
+             "lock.started")):
+        text = json.dumps({"version": 1, "op": op, "args": args})
+        answer = assert_bad_input(context, root, text.encode())
+        assert named in answer["message"]
 
 
 def test_version_true_is_not_version_1(sandbox: tuple[AgentContext, Path]) -> None:
@@ -175,7 +190,6 @@ def test_the_locks_and_journals_this_version_writes_are_accepted() -> None:
     """What the admin really sends (not a hand-made example): a lock's `started` is an
     int (process start), a journal's a time; both pass the host's checks unchanged."""
     from s2s_sd.hosts.lock import LockInfo
-    from s2s_sd.hosts.state import Journal
 
     held = LockInfo.for_this_process(HOST, "sync", "tok-1")
     assert held.started is not None
