@@ -6,6 +6,12 @@ stdout. ssh runs with BatchMode (no password prompts) and StrictHostKeyChecking 
 unknown or changed host key is an error naming the host, never a silent accept), and
 shares one connection per host (ControlMaster) so the many small requests of a move
 cost milliseconds, not handshakes. Hosts are contacted in parallel.
+
+A host found unreachable (connect failed, connection closed, no answer in time) is
+remembered for the life of the transport, i.e. of one command: every later request to it
+gets the same answer at once, naming when and why, unless the caller asks for a fresh
+try. A dead host so costs one connect timeout per command, not one per request (a forced
+move after a crash took 26 s when every request waited out the timeout again).
 """
 
 from __future__ import annotations
@@ -33,6 +39,11 @@ from s2s_sd.run import PIPE, spawn
 
 REMOTE_COMMAND_ENV = paths.REMOTE_COMMAND.env
 SSH_EXTRA_ENV = "S2S_SD_SSH_OPTIONS"
+CONNECT_TIMEOUT_SECONDS = 5
+# The first answer of a host: its connect timeout, then the agent's start on a busy host.
+# Also the bound on a connection shared with a master whose peer died unnoticed: its
+# requests get no answer until ssh's keepalives give up (up to 15 s).
+FIRST_ANSWER_SECONDS = CONNECT_TIMEOUT_SECONDS + 2
 
 
 def remote_command() -> str:
@@ -44,7 +55,7 @@ def ssh_command(sharing: Sequence[str]) -> list[str]:
     """ssh as every connection of s2s-sd runs it: no prompts, host keys checked, as root,
     the site's own S2S_SD_SSH_OPTIONS last; `sharing`: its ControlMaster options."""
     return ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-            "-o", "ConnectTimeout=5", "-o", "ServerAliveInterval=5",
+            "-o", f"ConnectTimeout={CONNECT_TIMEOUT_SECONDS}", "-o", "ServerAliveInterval=5",
             "-o", "ServerAliveCountMax=2", *sharing, "-l", "root",
             *shlex.split(os.environ.get(SSH_EXTRA_ENV, ""))]
 
@@ -54,6 +65,18 @@ class HostUnreachable(OperationFailed):
         self.host = host
         self.reason = reason
         super().__init__(f"{host}: unreachable: {reason}")
+
+
+@dataclass(frozen=True)
+class Unreached:
+    """A host found unreachable in this command: why, and when (the wall clock)."""
+
+    reason: str
+    found: float
+
+    def error(self, host: str) -> HostUnreachable:
+        when = time.strftime("%H:%M:%S", time.localtime(self.found))
+        return HostUnreachable(host, f"{self.reason} (found so at {when}, not asked again)")
 
 
 @dataclass(frozen=True)
@@ -116,6 +139,8 @@ class AgentSession:
     def request(self, line: str, timeout: float) -> str:
         with self.lock:
             assert self.proc.stdin is not None
+            if self.proc.stdin.closed:  # a request before this one found the host gone
+                raise HostUnreachable(self.host, "session closed")
             try:
                 self.proc.stdin.write(line.encode() + b"\n")
                 self.proc.stdin.flush()
@@ -130,7 +155,9 @@ class AgentSession:
         while b"\n" not in self.buffer:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                self.close()
+                # ssh may wait for its peer forever (a shared connection whose peer died):
+                # end it now rather than give it the grace of a closing session
+                self.close(grace=0)
                 raise HostUnreachable(self.host, f"no answer within {timeout:.0f} s")
             ready, _, _ = select.select([fd], [], [], remaining)
             if not ready:
@@ -160,14 +187,14 @@ class AgentSession:
             lines = []
         return lines[-1] if lines else default
 
-    def close(self) -> None:
+    def close(self, grace: float = 5) -> None:
         for stream in (self.proc.stdin, self.proc.stdout):
             if stream is not None:
                 with contextlib.suppress(OSError):
                     stream.close()
         self.errors.close()
         try:
-            self.proc.wait(timeout=5)
+            self.proc.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
@@ -185,6 +212,9 @@ class Transport:
         self.remote_command = paths.remote_command()
         self.sessions: dict[str, AgentSession] = {}
         self.sessions_lock = threading.Lock()
+        # per host: answered once in this command, or found unreachable (then not asked again)
+        self.answered: set[str] = set()
+        self.unreached: dict[str, Unreached] = {}
 
     def close(self) -> None:
         with self.sessions_lock:
@@ -223,8 +253,29 @@ class Transport:
         return self.ask(host, op, args, timeout).value()
 
     def ask(self, host: str, op: str, args: Mapping[str, Any] | None = None,
-            timeout: float = 120) -> Answer:
+            timeout: float = 120, fresh: bool = False) -> Answer:
+        """One request; a host found unreachable earlier in this command is answered from
+        memory at once, unless `fresh` (then it is tried again, and remembered anew)."""
         args = dict(args or {})
+        with self.sessions_lock:
+            known = self.unreached.pop(host, None) if fresh else self.unreached.get(host)
+        if known is not None and not fresh:
+            return Answer(host, error=known.error(host))
+        answer = self.send(host, op, args, timeout)
+        with self.sessions_lock:
+            if isinstance(answer.error, HostUnreachable):
+                # requests racing the first that failed keep its reason and time
+                found = self.unreached.setdefault(
+                    host, Unreached(answer.error.reason, time.time()))
+                if found.reason != answer.error.reason:
+                    return Answer(host, error=found.error(host))
+            else:
+                self.unreached.pop(host, None)
+                self.answered.add(host)
+        return answer
+
+    def send(self, host: str, op: str, args: dict[str, Any], timeout: float) -> Answer:
+        """The request itself: in-process on this host, over the agent session to others."""
         if host == self.local_host:
             try:
                 return Answer(host, result=self.local_handler(op, args))
@@ -249,13 +300,22 @@ class Transport:
             return Answer(host, result=payload if isinstance(payload, dict) else {})
         return Answer(host, error=error_from_wire(host, answer))
 
+    def first_contact(self, hosts: Sequence[str], op: str, args: Mapping[str, Any],
+                      timeout: float = FIRST_ANSWER_SECONDS) -> dict[str, Answer]:
+        """`op` to those of `hosts` not heard from yet in this command, all at once and
+        each within `timeout`: the connect timeouts of dead hosts overlap instead of
+        adding up, and from then on each dead host is answered from memory."""
+        with self.sessions_lock:
+            new = [h for h in hosts if h not in self.answered and h not in self.unreached]
+        return self.ask_many(new, op, args, timeout)
+
     def ask_many(self, hosts: Sequence[str], op: str,
                  args: Mapping[str, Any] | Callable[[str], Mapping[str, Any]] | None = None,
-                 timeout: float = 120) -> dict[str, Answer]:
+                 timeout: float = 120, fresh: bool = False) -> dict[str, Answer]:
         """The same request to several hosts at once; answers by host, in input order."""
         def one(host: str) -> Answer:
             host_args = args(host) if callable(args) else args
-            return self.ask(host, op, host_args, timeout)
+            return self.ask(host, op, host_args, timeout, fresh)
 
         if not hosts:
             return {}

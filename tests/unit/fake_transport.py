@@ -5,8 +5,14 @@ Each `Expect` names a host, an operation, the arguments that matter (a subset: k
 named are not checked, nested objects are compared the same way, `ANY` matches
 anything) and the answer: a result, or an error as it would arrive from the wire.
 Requests must come in the script's order; `ask_many` asks its hosts one after another
-in the order given, so a scenario's sequence is deterministic. An unexpected request, or
-one left over at the end, fails the test with the script's position and both requests.
+in the order given, so a scenario's sequence is deterministic. The script answers what
+would go over the wire (`Transport.send`): a host scripted unreachable is remembered by
+the real `Transport.ask` above it: its later requests must still come in the script's
+order, but are answered from memory, never sent. `expect` marks them so by itself (every
+unreachable reply to a host after its first is `remembered`), and `sent` counts what went
+over the wire, so a scenario can assert that a dead host was waited for once. An
+unexpected request, or one left over at the end, fails the test with the script's
+position and both requests.
 
 The transport also keeps what the successful writes left on each host (journals and
 assignment maps), so a scenario can assert where a move left the records.
@@ -15,7 +21,7 @@ assignment maps), so a scenario can assert where a move left the records.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from unittest.mock import ANY
@@ -31,7 +37,7 @@ from s2s_sd.hosts.transport import (
 from s2s_sd.model import Definitions, Group, IpService, MountService, ScriptService
 from s2s_sd.render.systemd import guard_unit, member_unit
 
-__all__ = ["ANY", "Expect", "ScriptMismatch", "ScriptedTransport"]
+__all__ = ["ANY", "Expect", "ScriptMismatch", "ScriptedTransport", "remembered"]
 
 
 class ScriptMismatch(AssertionError):
@@ -46,6 +52,7 @@ class Reply:
     result: dict[str, Any] | None = None
     wire_error: tuple[str, str] | None = None  # (kind, message) as the agent sends it
     unreachable: str | None = None  # why the host could not be reached
+    remembered: bool = False  # unreachable, answered by Transport.ask from memory: not sent
 
     def answer(self, host: str) -> Answer:
         if self.unreachable is not None:
@@ -75,6 +82,11 @@ def bad_input(message: str) -> Reply:
 
 def unreachable(reason: str = "Connection refused") -> Reply:
     return Reply(unreachable=reason)
+
+
+def remembered(reason: str = "Connection refused") -> Reply:
+    """A request to a host found unreachable before in the command: not sent."""
+    return Reply(unreachable=reason, remembered=True)
 
 
 @dataclass(frozen=True)
@@ -135,12 +147,18 @@ class ScriptedTransport(Transport):
     def __init__(self, defs: Definitions, local_host: str,
                  script: Sequence[Expect] = ()) -> None:
         super().__init__(defs, local_host, Path("/nonexistent"), self._no_local_handler)
-        self.script = list(script)
+        self.script: list[Expect] = []
         self.position = 0
         self.requests: list[str] = []  # what was asked, in order
         self.records = Records()
         self.mismatch: ScriptMismatch | None = None
         self.closed = False
+        self.sent: list[str] = []  # the requests that went over the wire, by host: "n1 op"
+        self.scripted_down: set[str] = set()  # hosts the script has made unreachable
+        self.expect(script)
+
+    def sent_to(self, host: str) -> int:
+        return sum(1 for request in self.sent if request.split()[0] == host)
 
     @staticmethod
     def _no_local_handler(op: str, _args: Mapping[str, Any]) -> dict[str, Any]:
@@ -148,7 +166,22 @@ class ScriptedTransport(Transport):
 
     def expect(self, *expectations: Expect | Sequence[Expect]) -> None:
         for item in expectations:
-            self.script.extend([item] if isinstance(item, Expect) else item)
+            for expected in [item] if isinstance(item, Expect) else item:
+                self.script.append(self._as_remembered(expected))
+
+    def _as_remembered(self, expected: Expect) -> Expect:
+        """After a host's first unreachable reply, its unreachable replies come from the
+        transport's memory; any other reply (a fresh try that reached it) starts over."""
+        reply = expected.reply
+        if reply.unreachable is None or reply.remembered:
+            self.scripted_down.discard(expected.host)
+            if reply.remembered:
+                self.scripted_down.add(expected.host)
+            return expected
+        if expected.host in self.scripted_down:
+            return replace(expected, reply=replace(reply, remembered=True))
+        self.scripted_down.add(expected.host)
+        return expected
 
     def seed(self, journals: Mapping[str, Sequence[Mapping[str, Any]]] = {},
              assignments: Mapping[str, Mapping[str, str]] = {}) -> None:
@@ -172,8 +205,32 @@ class ScriptedTransport(Transport):
 
     # -- Transport's interface -----------------------------------------------------------
     def ask(self, host: str, op: str, args: Mapping[str, Any] | None = None,
-            timeout: float = 120) -> Answer:
-        actual = dict(args or {})
+            timeout: float = 120, fresh: bool = False) -> Answer:
+        with self.sessions_lock:
+            from_memory = not fresh and host in self.unreached
+        if from_memory:
+            expected = self._next(host, op, dict(args or {}))
+            if not expected.reply.remembered:
+                raise self._fail(f"request {len(self.requests)} was answered from memory "
+                                 f"({host} was found unreachable before), but the script "
+                                 f"sends it: {expected}\n{self._context()}")
+        return super().ask(host, op, args, timeout, fresh)
+
+    def send(self, host: str, op: str, args: dict[str, Any], timeout: float) -> Answer:
+        actual = dict(args)
+        expected = self._next(host, op, actual)
+        if expected.reply.remembered:
+            raise self._fail(f"request {len(self.requests)} went to {host} over the wire, "
+                             f"but the script answers it from memory: {expected}\n"
+                             f"{self._context()}")
+        self.sent.append(f"{host} {op}")
+        answer = expected.reply.answer(host)
+        if answer.ok:
+            self.records.apply(host, op, actual, answer.value())
+        return answer
+
+    def _next(self, host: str, op: str, actual: dict[str, Any]) -> Expect:
+        """The script's next request, which must be this one."""
         if self.mismatch is not None:
             raise self.mismatch
         shown = f"{host} {op} {actual}"
@@ -186,15 +243,13 @@ class ScriptedTransport(Transport):
                              f"  expected {expected}\n  got      {shown}\n{self._context()}")
         self.position += 1
         self.requests.append(shown)
-        answer = expected.reply.answer(host)
-        if answer.ok:
-            self.records.apply(host, op, actual, answer.value())
-        return answer
+        return expected
 
     def ask_many(self, hosts: Sequence[str], op: str,
                  args: Mapping[str, Any] | Callable[[str], Mapping[str, Any]] | None = None,
-                 timeout: float = 120) -> dict[str, Answer]:
-        return {host: self.ask(host, op, args(host) if callable(args) else args, timeout)
+                 timeout: float = 120, fresh: bool = False) -> dict[str, Answer]:
+        return {host: self.ask(host, op, args(host) if callable(args) else args, timeout,
+                               fresh)
                 for host in hosts}
 
     def session(self, host: str) -> AgentSession:

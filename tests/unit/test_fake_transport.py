@@ -71,12 +71,12 @@ def test_a_mismatch_is_no_error_the_code_under_test_could_catch() -> None:
 
 
 def test_errors_arrive_as_from_the_wire() -> None:
-    transport = scripted(Expect("n1", "start_group", reply=unreachable("timed out")),
+    transport = scripted(Expect("n2", "start_group", reply=unreachable("timed out")),
                          Expect("n1", "run_hook", reply=failed("hook failed")),
                          Expect("n1", "stop_group", reply=refused("generation 6")),
                          Expect("n1", "observe", reply=bad_input("unknown group")))
-    down = transport.ask("n1", "start_group")
-    assert down.unreachable and "n1: unreachable: timed out" in str(down.error)
+    down = transport.ask("n2", "start_group")
+    assert down.unreachable and "n2: unreachable: timed out" in str(down.error)
     with pytest.raises(OperationFailed, match="n1: hook failed"):
         transport.call("n1", "run_hook")
     assert isinstance(transport.ask("n1", "stop_group").error, Refused)
@@ -90,13 +90,39 @@ def test_writes_leave_records() -> None:
         Expect("n1", "journal_write", reply=ok({"written": True})),
         Expect("n2", "journal_write", reply=unreachable()),
         Expect("n1", "set_assignments", reply=ok({"written": True})),
-        Expect("n2", "set_assignments", reply=ok({"written": False})),
+        Expect("n3", "set_assignments", reply=ok({"written": False})),
         Expect("n3", "journal_clear"))
     transport.seed(journals={"n3": [entry]})
     transport.ask_many(["n1", "n2"], "journal_write", {"journal": entry})
-    transport.ask_many(["n1", "n2"], "set_assignments", {"epoch": 4,
+    transport.ask_many(["n1", "n3"], "set_assignments", {"epoch": 4,
                                                          "assignments": {"web": "n1"}})
     transport.ask("n3", "journal_clear", {"group": "web"})
     transport.verify()
     assert transport.records.journal_of("web") == {"n1": "starting n3->n1"}
     assert transport.records.assignment_of("web") == {"n1": "n1"}
+
+
+def test_a_host_found_unreachable_is_answered_from_memory_unless_fresh() -> None:
+    transport = scripted(Expect("n1", "state", reply=unreachable("No route to host")),
+                         Expect("n1", "observe", reply=unreachable()),
+                         Expect("n1", "lock_acquire", reply=unreachable()),
+                         Expect("n1", "observe", reply=ok({"fine": True})),
+                         Expect("n1", "state", reply=ok()))
+    first = transport.ask("n1", "state")
+    again = transport.ask("n1", "observe")
+    assert transport.sent_to("n1") == 1, "the second request never left"
+    assert again.unreachable and "No route to host (found so at " in str(again.error)
+    assert "not asked again" in str(again.error) and first.unreachable
+    assert transport.ask("n1", "lock_acquire").unreachable
+    assert transport.ask("n1", "observe", fresh=True).value() == {"fine": True}
+    assert transport.ask("n1", "state").ok, "reached again: no longer remembered"
+    assert transport.sent_to("n1") == 3
+    transport.verify()
+
+
+def test_a_request_sent_where_the_script_expects_memory_fails() -> None:
+    transport = scripted(Expect("n1", "state", reply=unreachable()),
+                         Expect("n1", "state", reply=unreachable()))
+    transport.ask("n1", "state")
+    with pytest.raises(ScriptMismatch, match="went to n1 over the wire"):
+        transport.ask("n1", "state", fresh=True)

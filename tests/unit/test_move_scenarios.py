@@ -22,6 +22,7 @@ from tests.unit.fake_transport import (
     lock_entry,
     observation,
     ok,
+    remembered,
     unreachable,
 )
 from tests.unit.scenarios import (
@@ -135,7 +136,9 @@ CASES = [
     Case("source lost while stopping: journal kept for recover",
          move(), lambda w: [*running_on_n1(w), *journaled(INVOLVED, G, "n1", "n2", "stopping"),
                             *hook(G, "pre_move", "n1", "n1", "n2"),
-                            *stopped("n1", G, reply=unreachable()), *unlocked(HOSTS)],
+                            *stopped("n1", G, reply=unreachable()),
+                            Expect("n1", "lock_release", reply=remembered()),
+                            *unlocked(["n2", "n3"])],
          OperationFailed, "n1: unreachable", journal=kept("stopping")),
     Case("verify finds it partly up on n3: rolled back to the source",
          move(), lambda w: [*running_on_n1(w), *stop_source(),
@@ -242,7 +245,9 @@ CASES = [
     Case("the target cannot write the journal: nothing stopped, no journal left",
          move(), lambda w: [*running_on_n1(w),
                             *journaled(INVOLVED, G, "n1", "n2", "stopping", down=["n2"]),
-                            *journal_cleared(G, down=["n2"]), *unlocked(HOSTS)],
+                            *journal_cleared(G, down=["n2"]), *unlocked(["n1"]),
+                            Expect("n2", "lock_release", reply=remembered()),
+                            *unlocked(["n3"])],
          OperationFailed, "n2: unreachable"),
     Case("interrupted move journaled, its admin gone: refused, recover named",
          move(), lambda w: [*states(w), *pid_asked("n1", alive=False)],
@@ -348,3 +353,17 @@ def test_the_happy_move_spelled_out() -> None:
         *[e.format("journal_clear") for e in every],
         *[e.format("lock_release") for e in every],
     ]
+
+
+@pytest.mark.parametrize("name", [
+    "source unreachable with --force, ARP/ND silent: started on the target",
+    "source unreachable with --force, ARP/ND answering: refused",
+    "source unreachable without --force: refused, nothing changed",
+])
+def test_a_dead_source_is_waited_for_once_per_command(name: str) -> None:
+    """Issue 14: the view, the lock, the view under it, the journal clear and the
+    assignment record each ask the dead host; only the first goes over the wire."""
+    transport = run_case(next(c for c in CASES if c.name == name))
+    asked = [r for r in transport.requests if r.startswith("n1 ")]
+    assert transport.sent_to("n1") == 1, transport.sent
+    assert len(asked) >= 3, asked  # the others were answered from the transport's memory
