@@ -40,10 +40,12 @@ from s2s_sd.run import PIPE, spawn
 REMOTE_COMMAND_ENV = paths.REMOTE_COMMAND.env
 SSH_EXTRA_ENV = "S2S_SD_SSH_OPTIONS"
 CONNECT_TIMEOUT_SECONDS = 5
-# The first answer of a host: its connect timeout, then the agent's start on a busy host.
-# Also the bound on a connection shared with a master whose peer died unnoticed: its
-# requests get no answer until ssh's keepalives give up (up to 15 s).
-FIRST_ANSWER_SECONDS = CONNECT_TIMEOUT_SECONDS + 2
+# A command's first request to a host is answered within the connect timeout too, or the
+# host counts as unreachable: a live host answers in about a second (connection, agent
+# start and all), while a request over a shared connection whose peer died unnoticed (a
+# crash just after the last command) gets no answer until ssh's keepalives give up, 10 to
+# 15 s later.
+FIRST_ANSWER_SECONDS = CONNECT_TIMEOUT_SECONDS
 
 
 def remote_command() -> str:
