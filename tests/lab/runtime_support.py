@@ -92,8 +92,13 @@ def start_samplers(lab: LabNodes) -> None:
     for node in NODES:
         lab.exec(node, ["sh", "-c", f"systemctl stop {SAMPLER_UNIT} 2>/dev/null; "
                         f"rm -f {SAMPLER_LOG}"], check=False)
-        lab.exec(node, ["systemd-run", f"--unit={SAMPLER_UNIT}", "/bin/sh", "-c",
-                        SAMPLER_SCRIPT])
+        resume_sampler(lab, node)
+
+
+def resume_sampler(lab: LabNodes, node: str) -> None:
+    """The sampler of a node (again, after a crash: its record so far is kept)."""
+    lab.exec(node, ["systemd-run", f"--unit={SAMPLER_UNIT}", "/bin/sh", "-c",
+                    SAMPLER_SCRIPT])
 
 
 def stop_samplers(lab: LabNodes) -> None:

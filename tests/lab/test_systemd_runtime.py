@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from lab.backend import LabNodes
+from s2s_sd.hosts.transport import CONNECT_TIMEOUT_SECONDS
 from s2s_sd.load import load_definitions
 from tests.lab.runtime_support import (
     EXAMPLES,
@@ -27,6 +28,7 @@ from tests.lab.runtime_support import (
     double_actives,
     install_site,
     read_samples,
+    resume_sampler,
     s2s,
     start_samplers,
     stop_samplers,
@@ -255,6 +257,32 @@ def test_source_crashed_move_refused_then_forced(runtime_lab: LabNodes) -> None:
         lab.start("n3")
     # n3 rebooted: web is assigned to n1 now and n3 must not start it
     time.sleep(2)
+    runs_only_on(lab, "web", "n1")
+
+
+def test_forced_move_right_after_a_crash_waits_for_the_dead_host_once(
+        runtime_lab: LabNodes, never_two_actives: None) -> None:
+    """Issue 14: the holder crashes just after a command used its shared connection; the
+    forced move waits for it once (the first contact, all hosts at once), then answers
+    every later request to it from memory, and finishes within connect timeout + 3 s."""
+    lab = runtime_lab
+    ensure_on(lab, "web", "n3")
+    lab.kill("n3")
+    try:
+        began = time.monotonic()
+        result = s2s(lab, "n1", "move", "web", "--to", "n1", "--force")
+        elapsed = time.monotonic() - began
+        assert result.ok, result.stdout + result.stderr
+        assert elapsed < CONNECT_TIMEOUT_SECONDS + 3, f"{elapsed:.1f} s\n{result.stderr}"
+        assert "not asked again" in result.stderr, result.stderr
+        vip_answered_by(lab, "web", "n1")
+        assert [n for n in ("n1", "n2") if lab.exec(
+            n, ["systemctl", "is-active", "--quiet", "s2s-web.target"], check=False).ok
+        ] == ["n1"]
+    finally:
+        lab.start("n3")
+        resume_sampler(lab, "n3")
+    time.sleep(2)  # n3's boot is over: it must not have started web again
     runs_only_on(lab, "web", "n1")
 
 
