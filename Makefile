@@ -37,6 +37,8 @@ bench:
 	$(BIN)/python bench/vip.py
 	flock /tmp/s2s-sd-lab.lock $(BIN)/python bench/move.py
 	flock /tmp/s2s-sd-lab.lock $(BIN)/python bench/move_pcmk.py
+	flock /tmp/s2s-sd-lab.lock $(BIN)/python bench/move_gap.py
+	flock /tmp/s2s-sd-lab.lock $(BIN)/python bench/move_force.py
 	flock /tmp/s2s-sd-lab.lock $(BIN)/python bench/drill.py
 
 clean:
