@@ -7,9 +7,11 @@ and host-group name, so they never see each other's groups."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,10 +20,13 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from lab import Lab  # noqa: E402
-from s2s_sd.run import Result  # noqa: E402
+from s2s_sd.run import PIPE, Result, spawn  # noqa: E402
 
 ADMIN = "n1"
 NODES = ("n1", "n2", "n3")
+# a TCP service and its client (the repository is mounted at its own path in the nodes)
+SERVER = REPO / "bench" / "gap_server.py"
+CLIENT = REPO / "bench" / "gap_client.py"
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,46 @@ class Site:
             raise SystemExit(f"s2s-sd {' '.join(args)} on {node} failed (exit "
                              f"{result.returncode}): {result.stdout}{result.stderr}")
         return elapsed, result
+
+
+def server_command(address: str, port: int) -> list[str]:
+    """gap_server.py as the nodes run it (their python3)."""
+    return ["/usr/bin/python3", str(SERVER), address, str(port)]
+
+
+class Client:
+    """gap_client.py in the lab's client namespace, connecting every 10 ms until served()."""
+
+    def __init__(self, lab: Lab, address: str, port: int) -> None:
+        self.process = spawn(["ip", "netns", "exec", lab.client_netns, sys.executable,
+                              str(CLIENT), address, str(port)], stdin=PIPE, stdout=PIPE)
+
+    def served(self) -> list[float]:
+        """Stop it (its stdin closes); the times of the connections it got served."""
+        out, _ = self.process.communicate(timeout=60)
+        return [float(line) for line in out.decode().split()]
+
+
+def arguments(doc: str | None) -> argparse.ArgumentParser:
+    """The command line of a lab bench: its own options, added by the caller, and --keep."""
+    parser = argparse.ArgumentParser(description=doc)
+    parser.add_argument("--keep", action="store_true", help="leave the lab up afterwards")
+    return parser
+
+
+@contextmanager
+def running(site: Site, group: str, keep: bool) -> Iterator[Lab]:
+    """The lab up, the site installed and `group` started on its first host; the lab taken
+    down afterwards unless `keep`."""
+    lab = Lab(cluster=False)
+    lab.up()
+    try:
+        site.install(lab)
+        site.run(lab, "start", group)
+        yield lab
+    finally:
+        if not keep:
+            lab.down()
 
 
 def active_on(lab: Lab, unit: str, nodes: Sequence[str] = NODES) -> list[str]:

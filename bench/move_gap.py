@@ -19,7 +19,8 @@ Goal (issue 14): median gap <= median floor + 0.5 s; the exit code says whether 
 
 from __future__ import annotations
 
-import argparse
+import json
+import shlex
 import statistics
 import sys
 import time
@@ -27,10 +28,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
-from labsite import REPO, Site
+from labsite import Client, Site, arguments, running, server_command
 
 from lab import Lab
-from s2s_sd.run import PIPE, spawn
 
 GOAL_MARGIN = 0.5
 GROUP = "tcp"
@@ -38,8 +38,6 @@ VIP = "192.168.77.42"
 PORT = 7070
 FLOOR_PORT = 7071
 FLOOR_UNIT = "gap-floor.service"
-SERVER = REPO / "bench" / "gap_server.py"  # the repository is mounted at its path in the nodes
-CLIENT = REPO / "bench" / "gap_client.py"
 SETTLE = 1.0  # seconds of steady service before and after each measured event
 
 SITE = Site("gapbench", "/etc/s2s-bench-gap", "\n".join([
@@ -47,7 +45,7 @@ SITE = Site("gapbench", "/etc/s2s-bench-gap", "\n".join([
     f"[[groups.{GROUP}.services]]", 'name = "vip"', 'type = "ip"', f'address = "{VIP}/24"',
     "",
     f"[[groups.{GROUP}.services]]", 'name = "server"', 'type = "exec"',
-    f'command = ["/usr/bin/python3", "{SERVER}", "{VIP}", "{PORT}"]']))
+    f"command = {json.dumps(server_command(VIP, PORT))}"]))
 
 
 @dataclass(frozen=True)
@@ -69,19 +67,6 @@ def gap(served: Sequence[float], event: Event) -> float:
     return max(b - a for a, b in pairwise(window))
 
 
-class Client:
-    """gap_client.py in the lab's client namespace, for the whole run."""
-
-    def __init__(self, lab: Lab, port: int) -> None:
-        self.process = spawn(["ip", "netns", "exec", lab.client_netns, sys.executable,
-                              str(CLIENT), VIP, str(port)], stdin=PIPE, stdout=PIPE)
-
-    def served(self) -> list[float]:
-        """Stop it (stdin closes); the times of the connections it got served."""
-        out, _ = self.process.communicate(timeout=60)
-        return [float(line) for line in out.decode().split()]
-
-
 def timed(lab: Lab, node: str, argv: Sequence[str]) -> Event:
     began = time.time()
     lab.exec(node, argv)
@@ -89,7 +74,7 @@ def timed(lab: Lab, node: str, argv: Sequence[str]) -> Event:
 
 
 def install_floor_unit(lab: Lab) -> None:
-    unit = (f"[Service]\nType=exec\nExecStart=/usr/bin/python3 {SERVER} {VIP} {FLOOR_PORT}\n")
+    unit = f"[Service]\nType=exec\nExecStart={shlex.join(server_command(VIP, FLOOR_PORT))}\n"
     for node in ("n1", "n2"):
         lab.exec(node, ["sh", "-c", f"cat > /run/systemd/system/{FLOOR_UNIT} && "
                                     "systemctl daemon-reload"], input=unit)
@@ -97,7 +82,7 @@ def install_floor_unit(lab: Lab) -> None:
 
 def measure(lab: Lab, moves: int) -> tuple[list[float], list[float]]:
     """(gaps of the moves, gaps of the floor's stop + start), in seconds."""
-    move_client, floor_client = Client(lab, PORT), Client(lab, FLOOR_PORT)
+    move_client, floor_client = Client(lab, VIP, PORT), Client(lab, VIP, FLOOR_PORT)
     move_events, floor_events = [], []
     holder = "n1"
     try:
@@ -120,20 +105,12 @@ def measure(lab: Lab, moves: int) -> tuple[list[float], list[float]]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = arguments(__doc__)
     parser.add_argument("--moves", type=int, default=6)
-    parser.add_argument("--keep", action="store_true", help="leave the lab up afterwards")
     args = parser.parse_args()
-    lab = Lab(cluster=False)
-    lab.up()
-    try:
+    with running(SITE, GROUP, args.keep) as lab:  # the group runs on its first host, n1
         install_floor_unit(lab)
-        SITE.install(lab)
-        SITE.run(lab, "start", GROUP)  # on its first host, n1
         gaps, floors = measure(lab, args.moves)
-    finally:
-        if not args.keep:
-            lab.down()
     gap_median, floor = statistics.median(gaps), statistics.median(floors)
     goal = floor + GOAL_MARGIN
     print(f"client-visible gap of a TCP service behind its VIP, a client connecting every "
