@@ -260,8 +260,10 @@ class Transport:
         memory at once, unless `fresh` (then it is tried again, and remembered anew)."""
         args = dict(args or {})
         with self.sessions_lock:
-            known = self.unreached.pop(host, None) if fresh else self.unreached.get(host)
-        if known is not None and not fresh:
+            if fresh:
+                self.unreached.pop(host, None)
+            known = self.unreached.get(host)
+        if known is not None:
             return Answer(host, error=known.error(host))
         answer = self.send(host, op, args, timeout)
         with self.sessions_lock:
