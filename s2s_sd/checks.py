@@ -244,7 +244,7 @@ def load_checked(basedir: Path, host: str, files: bool = True, kits: bool = Fals
         if files:
             problems += check_files(definitions, basedir)
         if kits:
-            from s2s_sd.kits import check_members
+            from s2s_sd.kits.runner import check_members
 
             problems += check_members(definitions)
     problems.sort(key=lambda p: (p.file, p.line, p.key, p.message))

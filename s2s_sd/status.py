@@ -25,7 +25,7 @@ from enum import StrEnum
 from typing import Any
 
 from s2s_sd.drill import columns, last_drill_line
-from s2s_sd.engines.crm_mon import CliConstraint, ClusterStatus, fail_count_text
+from s2s_sd.engines.pacemaker.crm_mon import CliConstraint, ClusterStatus, fail_count_text
 from s2s_sd.model import FENCING_DISABLED, Definitions, Group
 from s2s_sd.observation import GroupObservation
 from s2s_sd.plan import assigned_host

@@ -11,8 +11,8 @@ import click
 
 from s2s_sd.cli.common import basedir_option, echo_warnings, load_checked, local_host, warn
 from s2s_sd.cli.completion import complete_groups
+from s2s_sd.engines.pacemaker.runtime import DEFAULT_MOVE_TIMEOUT, ClusterAdmin, parse_lifetime
 from s2s_sd.errors import BadInput
-from s2s_sd.hosts.cluster import DEFAULT_MOVE_TIMEOUT, ClusterAdmin, parse_lifetime
 from s2s_sd.model import Definitions, Engine
 from s2s_sd.render.pacemaker import PacemakerSettings
 from s2s_sd.status import StatusReport

@@ -13,8 +13,8 @@ import click
 from s2s_sd.cli.common import basedir_option, json_option, warn
 from s2s_sd.cli.runtime import _admin, _definitions
 from s2s_sd.drill import DrillReport, render_table
+from s2s_sd.engines.systemd.runtime import Admin
 from s2s_sd.hosts.drill_run import record_drill, run_drill
-from s2s_sd.hosts.orchestrate import Admin
 
 
 def show(report: DrillReport, as_json: bool, show_ok: bool) -> None:

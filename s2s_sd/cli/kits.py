@@ -15,11 +15,9 @@ import click
 from s2s_sd.cli import JSON_SCHEMA_VERSION
 from s2s_sd.cli.common import basedir_option, json_option, local_host
 from s2s_sd.errors import BadInput, OperationFailed, S2SError
-from s2s_sd.kits import OCF_ERR_ARGS, KitRunner
-from s2s_sd.layout import DEFAULT_KIT_TIMEOUT, LOCAL, Layout, kit_timeout, kits_disks
-from s2s_sd.load import MAIN_FILE, load_definitions
-from s2s_sd.model import Definitions, KitsService
-from s2s_sd.servicetree import (
+from s2s_sd.kits.layout import DEFAULT_KIT_TIMEOUT, LOCAL, Layout, kit_timeout, kits_disks
+from s2s_sd.kits.runner import OCF_ERR_ARGS, KitRunner
+from s2s_sd.kits.tree import (
     LOCAL_DISKS_ENV,
     SERVICE_ROOT_ENV,
     layout_from_env,
@@ -30,7 +28,9 @@ from s2s_sd.servicetree import (
     service_links,
     unlink_path,
 )
-from s2s_sd.servicetree import execute as execute_relocation
+from s2s_sd.kits.tree import execute as execute_relocation
+from s2s_sd.load import MAIN_FILE, load_definitions
+from s2s_sd.model import Definitions, KitsService
 
 
 def _log(prefix: str) -> Callable[[str], None]:
@@ -118,8 +118,8 @@ def kits(basedir: Path, action: str, disks: tuple[str, ...], group: str | None,
 def _holders(defs: Definitions, basedir: Path, entries: list[dict[str, Any]]) -> None:
     """Add who holds each service (the group's active hosts) and, where the service is
     not available here, what its state says on the holder."""
-    from s2s_sd.hosts.kits_agent import group_activity, remote_where
-    from s2s_sd.hosts.orchestrate import Admin
+    from s2s_sd.agent.kits_ops import group_activity, remote_where
+    from s2s_sd.engines.systemd.runtime import Admin
 
     host = local_host()
     groups = sorted({g for e in entries for g in e["groups"]})
@@ -265,8 +265,8 @@ def relocate(basedir: Path, local_disks: str | None, service_root: str | None, n
         execute_relocation(relocation, purge, log=lambda t: click.echo(t))
         _report(relocation, {}, {})
         return
-    from s2s_sd.hosts.kits_agent import push_links
-    from s2s_sd.hosts.orchestrate import Admin
+    from s2s_sd.agent.kits_ops import push_links
+    from s2s_sd.engines.systemd.runtime import Admin
 
     with Admin(defs, basedir, host, progress=log) as admin, \
             admin.locked(f"relocate {name} --to {to}"):
@@ -356,8 +356,8 @@ def _link_elsewhere(defs: Definitions | None, basedir: Path, layout: Layout, pat
     hosts = sorted({h for g in members if g is not None for h in g.hosts} - {host})
     if not hosts:
         return
-    from s2s_sd.hosts.kits_agent import push_path
-    from s2s_sd.hosts.orchestrate import Admin
+    from s2s_sd.agent.kits_ops import push_path
+    from s2s_sd.engines.systemd.runtime import Admin
 
     with Admin(defs, basedir, host) as admin:
         done, failed = push_path(admin.transport, hosts, os.path.normpath(path), stable, undo)

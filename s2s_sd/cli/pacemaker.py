@@ -16,7 +16,7 @@ from s2s_sd.cli.common import (
     require_named_host,
     warn,
 )
-from s2s_sd.engines import pacemaker as engine
+from s2s_sd.engines.pacemaker import cib as engine
 from s2s_sd.errors import Problem, Refused
 from s2s_sd.model import Definitions, Engine
 from s2s_sd.render.pacemaker import (

@@ -13,6 +13,7 @@ from typing import BinaryIO
 import click
 
 from s2s_sd import status as status_model
+from s2s_sd.agent.core_ops import AgentContext, dispatch
 from s2s_sd.cli.common import (
     basedir_option,
     echo_warnings,
@@ -23,11 +24,10 @@ from s2s_sd.cli.common import (
     warn,
 )
 from s2s_sd.cli.completion import complete_groups, complete_hosts
+from s2s_sd.engines.systemd.runtime import Admin
+from s2s_sd.engines.systemd.runtime import guard as guard_check
 from s2s_sd.errors import BadInput, S2SError
 from s2s_sd.hosts import sync as sync_module
-from s2s_sd.hosts.agent import AgentContext, dispatch
-from s2s_sd.hosts.orchestrate import Admin
-from s2s_sd.hosts.orchestrate import guard as guard_check
 from s2s_sd.hosts.protocol import MAX_REQUEST_BYTES, parse_request, read_line
 from s2s_sd.hosts.transport import error_to_wire
 from s2s_sd.load import load_definitions

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from s2s_sd import paths
+from s2s_sd.agent.drill_ops import package_version
 from s2s_sd.drill import (
     DrillReport,
     Finding,
@@ -26,10 +27,9 @@ from s2s_sd.drill import (
     for_groups,
     vip_findings,
 )
-from s2s_sd.engines.systemd import helper_files
+from s2s_sd.engines.systemd.units import helper_files
 from s2s_sd.errors import BadInput, OperationFailed
 from s2s_sd.hosts import state, sync
-from s2s_sd.hosts.drill_agent import package_version
 from s2s_sd.hosts.transport import Answer, Transport
 from s2s_sd.model import Definitions
 from s2s_sd.render.systemd import UnitSettings, render_units

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from s2s_sd import paths
 from s2s_sd.engines import net
-from s2s_sd.engines.systemd import unit_states
+from s2s_sd.engines.systemd.units import unit_states
 from s2s_sd.model import Definitions, Group, IpService, MountService, ScriptService, SystemdService
 from s2s_sd.observation import GroupObservation
 from s2s_sd.render.systemd import guard_unit, member_unit, target_name

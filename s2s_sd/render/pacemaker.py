@@ -48,7 +48,7 @@ from importlib import resources
 from lxml import etree
 
 from s2s_sd.errors import InvalidDefinitions, Problem
-from s2s_sd.layout import kit_timeout, kits_disks
+from s2s_sd.kits.layout import kit_timeout, kits_disks
 from s2s_sd.model import (
     FENCING_DISABLED,
     Declared,

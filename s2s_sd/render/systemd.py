@@ -24,7 +24,7 @@ import jinja2
 
 from s2s_sd import paths, service_settings
 from s2s_sd.errors import BadInput, printable
-from s2s_sd.layout import kit_timeout, kits_disks
+from s2s_sd.kits.layout import kit_timeout, kits_disks
 from s2s_sd.model import (
     Definitions,
     Engine,

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from s2s_sd.engines.systemd.runtime import Admin
 from s2s_sd.errors import BadInput, OperationFailed, Refused, S2SError
 from s2s_sd.hosts import sync
-from s2s_sd.hosts.orchestrate import Admin
 from s2s_sd.load import load_definitions
 from s2s_sd.model import Definitions, Group, IpService
 from tests.conftest import EXAMPLES

@@ -14,7 +14,8 @@ from click.testing import CliRunner
 
 from s2s_sd.cli import main
 from s2s_sd.errors import BadInput, Refused
-from s2s_sd.kits import (
+from s2s_sd.kits.layout import Layout
+from s2s_sd.kits.runner import (
     OCF_ERR_CONFIGURED,
     OCF_ERR_GENERIC,
     OCF_NOT_RUNNING,
@@ -23,10 +24,7 @@ from s2s_sd.kits import (
     check_members,
     find_kits,
 )
-from s2s_sd.layout import Layout
-from s2s_sd.load import load_definitions
-from s2s_sd.model import Definitions
-from s2s_sd.servicetree import (
+from s2s_sd.kits.tree import (
     execute,
     link_path,
     local_where,
@@ -35,6 +33,8 @@ from s2s_sd.servicetree import (
     tree_manifest,
     unlink_path,
 )
+from s2s_sd.load import load_definitions
+from s2s_sd.model import Definitions
 
 pytestmark = pytest.mark.unit
 
@@ -422,7 +422,7 @@ def test_link_refusals(tree: Tree) -> None:
 
 
 def test_symlink_on_the_other_hosts(tree: Tree) -> None:
-    from s2s_sd.servicetree import place_symlink, remove_symlink
+    from s2s_sd.kits.tree import place_symlink, remove_symlink
 
     stable = f"{tree.layout.service_root}/00/nsr/var/nsr"
     absent = tree.root / "n2" / "var" / "nsr"

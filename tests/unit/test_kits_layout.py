@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from s2s_sd.layout import (
+from s2s_sd.kits.layout import (
     Disk,
     Layout,
     disk_of,

@@ -9,10 +9,10 @@ everything else runs on all hosts in parallel.
 
 from __future__ import annotations
 
+from s2s_sd.agent.drill_checks import HostFacts
 from s2s_sd.drill import Finding, VipAnswer, fail, ok
 from s2s_sd.engines import hosts_file, net
 from s2s_sd.errors import BadInput, OperationFailed, Refused
-from s2s_sd.hosts.drill_checks import HostFacts
 from s2s_sd.model import Group, IpService
 
 

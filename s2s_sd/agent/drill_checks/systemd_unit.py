@@ -4,8 +4,8 @@ outside the group (it would start on every host that boots)."""
 
 from __future__ import annotations
 
+from s2s_sd.agent.drill_checks import HostFacts
 from s2s_sd.drill import Finding, fail, ok
-from s2s_sd.hosts.drill_checks import HostFacts
 from s2s_sd.model import Group, SystemdService
 
 # UnitFileState values with which the unit starts at boot without the group

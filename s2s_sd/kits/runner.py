@@ -31,7 +31,7 @@ from pathlib import Path
 from s2s_sd import paths
 from s2s_sd.checks import _is_shell
 from s2s_sd.errors import OperationFailed, Problem, exit_status
-from s2s_sd.layout import DEFAULT_KIT_TIMEOUT, KIT_ACTIONS, is_kit_name, kits_disks
+from s2s_sd.kits.layout import DEFAULT_KIT_TIMEOUT, KIT_ACTIONS, is_kit_name, kits_disks
 from s2s_sd.model import Definitions, KitsService
 from s2s_sd.run import Finished, run, run_logged
 from s2s_sd.writer import write_file_atomic

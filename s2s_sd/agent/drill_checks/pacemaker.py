@@ -7,10 +7,10 @@ import os
 import shutil
 from collections.abc import Iterable
 
+from s2s_sd.agent.drill_checks import HostFacts
+from s2s_sd.agent.drill_checks.systemd_unit import unit_state
 from s2s_sd.drill import Finding, Level, fail, for_groups, ok
-from s2s_sd.engines.crm_mon import ClusterStatus
-from s2s_sd.hosts.drill_checks import HostFacts
-from s2s_sd.hosts.drill_checks.systemd_unit import unit_state
+from s2s_sd.engines.pacemaker.crm_mon import ClusterStatus
 from s2s_sd.model import Group
 from s2s_sd.render.pacemaker import build_cib
 

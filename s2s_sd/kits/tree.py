@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from s2s_sd.errors import BadInput, OperationFailed, Refused
-from s2s_sd.kits import STATE_RUNNING, Kit, call_kit
-from s2s_sd.layout import (
+from s2s_sd.kits.layout import (
     DEFAULT_LOCAL_DISKS,
     DEFAULT_SERVICE_ROOT,
     LOCAL,
@@ -41,6 +40,7 @@ from s2s_sd.layout import (
     relocation_disks,
     service_link,
 )
+from s2s_sd.kits.runner import STATE_RUNNING, Kit, call_kit
 from s2s_sd.model import Definitions
 from s2s_sd.run import run
 

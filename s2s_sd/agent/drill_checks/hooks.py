@@ -3,9 +3,9 @@ arrives, so they must be executable (and `bash -n` clean) here."""
 
 from __future__ import annotations
 
+from s2s_sd.agent.drill_checks import HostFacts
+from s2s_sd.agent.drill_checks.script import program_findings
 from s2s_sd.drill import Finding
-from s2s_sd.hosts.drill_checks import HostFacts
-from s2s_sd.hosts.drill_checks.script import program_findings
 from s2s_sd.model import Group
 
 

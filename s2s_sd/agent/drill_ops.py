@@ -33,8 +33,8 @@ from s2s_sd.model import (
 )
 
 if TYPE_CHECKING:
-    from s2s_sd.hosts.agent import AgentContext
-    from s2s_sd.hosts.drill_checks import HostFacts
+    from s2s_sd.agent.core_ops import AgentContext
+    from s2s_sd.agent.drill_checks import HostFacts
 
 SHA256 = re.compile(r"[0-9a-f]{64}\Z")
 MAX_EXPECTED_FILES = 10000
@@ -55,7 +55,7 @@ def package_version() -> str:
 def _groups(ctx: AgentContext, args: Mapping[str, Any]) -> tuple[list[Group], list[str]]:
     """(the groups to check, the names this host's definitions do not give it): a host on
     another generation may not know a group yet; that is a finding, not an error."""
-    from s2s_sd.hosts.agent import _arg
+    from s2s_sd.agent.core_ops import _arg
     from s2s_sd.validate import IDENTIFIER
 
     groups, unknown = [], []
@@ -79,7 +79,7 @@ def _unknown_findings(ctx: AgentContext, unknown: list[str]) -> list[Finding]:
 
 
 def _expected(args: Mapping[str, Any]) -> dict[str, str]:
-    from s2s_sd.hosts.agent import _arg
+    from s2s_sd.agent.core_ops import _arg
 
     raw: dict[Any, Any] = _arg(args, "expected", dict)
     if len(raw) > MAX_EXPECTED_FILES:
@@ -93,7 +93,7 @@ def _expected(args: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _probes(ctx: AgentContext, args: Mapping[str, Any]) -> list[tuple[Group, IpService]]:
-    from s2s_sd.hosts.agent import _arg
+    from s2s_sd.agent.core_ops import _arg
 
     found = []
     for entry in _arg(args, "probe", list):
@@ -125,10 +125,10 @@ def _macs() -> list[str]:
 
 
 def _cluster_status() -> tuple[Any, str | None]:
-    from s2s_sd.engines import pacemaker_runtime
+    from s2s_sd.engines.pacemaker import crm_tools
 
     try:
-        return pacemaker_runtime.status(full=True), None  # nodes are in the full view only
+        return crm_tools.status(full=True), None  # nodes are in the full view only
     except OperationFailed as exc:
         return None, str(exc)
 
@@ -139,7 +139,7 @@ def _running(ctx: AgentContext, groups: list[Group], cluster: Any) -> frozenset[
     if cluster is not None:
         return frozenset(g.name for g in groups if g.name in cluster.groups
                          and ctx.host in cluster.groups[g.name].active_nodes())
-    from s2s_sd.engines.systemd import systemd_running, unit_states
+    from s2s_sd.engines.systemd.units import systemd_running, unit_states
     from s2s_sd.observation import ACTIVE_STATES
     from s2s_sd.render.systemd import target_name
 
@@ -151,7 +151,7 @@ def _running(ctx: AgentContext, groups: list[Group], cluster: Any) -> frozenset[
 
 
 def _facts(ctx: AgentContext, groups: list[Group], cluster: Any) -> HostFacts:
-    from s2s_sd.hosts.drill_checks import HostFacts
+    from s2s_sd.agent.drill_checks import HostFacts
     from s2s_sd.hosts.observe import mounted_paths
 
     return HostFacts(host=ctx.host, defs=ctx.defs(), basedir=ctx.basedir,
@@ -165,11 +165,11 @@ MemberCheck = Callable[["HostFacts", Group, Any], list[Finding]]
 
 
 def _member_checks() -> dict[type[Service], MemberCheck]:
-    from s2s_sd.hosts.drill_checks.exec_member import check_exec
-    from s2s_sd.hosts.drill_checks.kits import check_kits
-    from s2s_sd.hosts.drill_checks.mount import check_mount
-    from s2s_sd.hosts.drill_checks.script import check_script
-    from s2s_sd.hosts.drill_checks.systemd_unit import check_systemd
+    from s2s_sd.agent.drill_checks.exec_member import check_exec
+    from s2s_sd.agent.drill_checks.kits import check_kits
+    from s2s_sd.agent.drill_checks.mount import check_mount
+    from s2s_sd.agent.drill_checks.script import check_script
+    from s2s_sd.agent.drill_checks.systemd_unit import check_systemd
 
     return {MountService: check_mount, ScriptService: check_script, ExecService: check_exec,
             SystemdService: check_systemd, KitsService: check_kits}
@@ -178,9 +178,9 @@ def _member_checks() -> dict[type[Service], MemberCheck]:
 def check_group(facts: HostFacts, group: Group, pacemaker: bool
                 ) -> tuple[list[Finding], list[list[str]]]:
     """Every check of GROUP on this host but the VIP probes; (findings, VIPs to probe)."""
-    from s2s_sd.hosts.drill_checks.hooks import check_hooks
-    from s2s_sd.hosts.drill_checks.ip import check_ip
-    from s2s_sd.hosts.drill_checks.pacemaker import check_agents
+    from s2s_sd.agent.drill_checks.hooks import check_hooks
+    from s2s_sd.agent.drill_checks.ip import check_ip
+    from s2s_sd.agent.drill_checks.pacemaker import check_agents
 
     checks = _member_checks()
     found: list[Finding] = []
@@ -200,9 +200,9 @@ def check_group(facts: HostFacts, group: Group, pacemaker: bool
 
 
 def _check(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
-    from s2s_sd.hosts.agent import _arg
-    from s2s_sd.hosts.drill_checks.host import check_generation, check_installed, check_version
-    from s2s_sd.hosts.drill_checks.pacemaker import check_node
+    from s2s_sd.agent.core_ops import _arg
+    from s2s_sd.agent.drill_checks.host import check_generation, check_installed, check_version
+    from s2s_sd.agent.drill_checks.pacemaker import check_node
     from s2s_sd.model import Engine
 
     groups, unknown = _groups(ctx, args)
@@ -232,8 +232,8 @@ def _check(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _probe(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
-    from s2s_sd.hosts.drill_checks import HostFacts
-    from s2s_sd.hosts.drill_checks.ip import probe_vip
+    from s2s_sd.agent.drill_checks import HostFacts
+    from s2s_sd.agent.drill_checks.ip import probe_vip
 
     probes = _probes(ctx, args)
     facts = HostFacts(host=ctx.host, defs=ctx.defs(), basedir=ctx.basedir)

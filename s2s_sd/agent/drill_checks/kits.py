@@ -3,10 +3,10 @@ same checks as a start would make (`bash -n`, executables, a stop script)."""
 
 from __future__ import annotations
 
+from s2s_sd.agent.drill_checks import HostFacts
 from s2s_sd.drill import Finding, fail, ok, warn
-from s2s_sd.hosts.drill_checks import HostFacts
-from s2s_sd.kits import check_disks, find_kits
-from s2s_sd.layout import kits_disks
+from s2s_sd.kits.layout import kits_disks
+from s2s_sd.kits.runner import check_disks, find_kits
 from s2s_sd.model import Group, KitsService
 
 

@@ -10,10 +10,10 @@ import shutil
 import string
 from pathlib import Path
 
+from s2s_sd.agent.drill_checks import HostFacts
 from s2s_sd.drill import Finding, fail, ok, warn
 from s2s_sd.errors import OperationFailed
 from s2s_sd.fstab import automatic_entries, parse_fstab
-from s2s_sd.hosts.drill_checks import HostFacts
 from s2s_sd.model import Engine, Group, MountService
 from s2s_sd.run import run
 

@@ -14,20 +14,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from s2s_sd.agent.core_ops import AgentContext
 from s2s_sd.errors import BadInput, OperationFailed
-from s2s_sd.hosts.agent import AgentContext
 from s2s_sd.hosts.protocol import AbsolutePath, Flag, MapOf, Nullable, Operation, arg
 from s2s_sd.hosts.transport import Transport
-from s2s_sd.layout import Layout, is_kit_name, locate, number_text, parse_number
-from s2s_sd.model import Definitions
-from s2s_sd.observation import GroupObservation
-from s2s_sd.servicetree import (
+from s2s_sd.kits.layout import Layout, is_kit_name, locate, number_text, parse_number
+from s2s_sd.kits.tree import (
     layout_from_env,
     local_where,
     place_symlink,
     remove_symlink,
     set_links,
 )
+from s2s_sd.model import Definitions
+from s2s_sd.observation import GroupObservation
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from s2s_sd.agent.drill_ops import DrillRequest, op_drill
 from s2s_sd.engines import net
-from s2s_sd.engines.systemd import (
+from s2s_sd.engines.systemd.units import (
     install_units,
     reset_failed,
     systemctl,
@@ -26,7 +27,6 @@ from s2s_sd.engines.systemd import (
 )
 from s2s_sd.errors import BadInput, OperationFailed, Refused
 from s2s_sd.hosts import lock, state, sync
-from s2s_sd.hosts.drill_agent import DrillRequest, op_drill
 from s2s_sd.hosts.observe import observe
 from s2s_sd.hosts.protocol import (
     BASE64,
@@ -436,12 +436,12 @@ def operation(op: str) -> Operation[Any]:
     found = OPERATIONS.get(op)
     if found is None:
         # the Pacemaker engine's operations (imported only when asked for)
-        from s2s_sd.hosts.cluster_agent import CLUSTER_OPERATIONS
+        from s2s_sd.agent.pacemaker_ops import CLUSTER_OPERATIONS
 
         found = CLUSTER_OPERATIONS.get(op)
     if found is None and op.startswith("kits_"):
         # service kits: /service links and `where` (imported only when asked for)
-        from s2s_sd.hosts.kits_agent import KITS_OPERATIONS
+        from s2s_sd.agent.kits_ops import KITS_OPERATIONS
 
         found = KITS_OPERATIONS.get(op)
     if found is None:

@@ -33,13 +33,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from s2s_sd.agent.core_ops import AgentContext, dispatch
 from s2s_sd.edit import set_string
-from s2s_sd.engines import pacemaker as cib_apply
-from s2s_sd.engines import pacemaker_runtime as crm
-from s2s_sd.engines.crm_mon import ClusterStatus, GroupState, fail_count_text
+from s2s_sd.engines.pacemaker import cib as cib_apply
+from s2s_sd.engines.pacemaker import crm_tools as crm
+from s2s_sd.engines.pacemaker.crm_mon import ClusterStatus, GroupState, fail_count_text
+from s2s_sd.engines.systemd.runtime import Admin
 from s2s_sd.errors import BadInput, OperationFailed, Refused
-from s2s_sd.hosts.agent import AgentContext, dispatch
-from s2s_sd.hosts.orchestrate import Admin
 from s2s_sd.hosts.transport import Transport
 from s2s_sd.load import load_definitions
 from s2s_sd.model import Definitions, Engine, Group

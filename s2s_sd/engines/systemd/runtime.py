@@ -19,10 +19,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from s2s_sd.agent.core_ops import AgentContext, dispatch
 from s2s_sd.errors import BadInput, OperationFailed, Refused
 from s2s_sd.hosts import lock as locks
 from s2s_sd.hosts import state, sync
-from s2s_sd.hosts.agent import AgentContext, dispatch
 from s2s_sd.hosts.start_watch import member_progress
 from s2s_sd.hosts.transport import Answer, HostUnreachable, Transport
 from s2s_sd.model import Definitions, Engine, Group

@@ -7,8 +7,8 @@ import os
 import pwd
 import shutil
 
+from s2s_sd.agent.drill_checks import HostFacts
 from s2s_sd.drill import Finding, fail, ok
-from s2s_sd.hosts.drill_checks import HostFacts
 from s2s_sd.model import ExecService, Group
 
 

@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from s2s_sd import paths
+from s2s_sd.agent.core_ops import AgentContext, GroupRequest, _group, apply_local_units
 from s2s_sd.engines import net
-from s2s_sd.engines.systemd import (
+from s2s_sd.engines.systemd.units import (
     daemon_reload,
     install_units,
     systemctl,
@@ -37,7 +38,6 @@ from s2s_sd.engines.systemd import (
 )
 from s2s_sd.errors import BadInput, OperationFailed
 from s2s_sd.hosts import state
-from s2s_sd.hosts.agent import AgentContext, GroupRequest, _group, apply_local_units
 from s2s_sd.hosts.protocol import HOST, NAME, Choice, Flag, ListOf, NoArguments, Operation, arg
 from s2s_sd.model import Engine, ExecService, Group, SystemdService
 from s2s_sd.render.pacemaker import UNIT_AGENT_DROPIN, unit_of
@@ -211,7 +211,7 @@ def _retire(ctx: AgentContext) -> dict[str, Any]:
     for unit in units:
         (TOMBSTONE_DIR / unit).unlink(missing_ok=True)
     daemon_reload()
-    from s2s_sd.engines.systemd import reset_failed
+    from s2s_sd.engines.systemd.units import reset_failed
 
     reset_failed(units)
     state.log_action(ctx.defs().hostgroup.name, ctx.host,

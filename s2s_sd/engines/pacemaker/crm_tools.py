@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from lxml import etree
 
-from s2s_sd.engines.crm_mon import (
+from s2s_sd.engines.pacemaker.crm_mon import (
     CLI_PREFIX,
     CliConstraint,
     ClusterStatus,

@@ -8,10 +8,10 @@ import os
 import shutil
 from pathlib import Path
 
+from s2s_sd.agent.drill_checks import HostFacts
 from s2s_sd.checks import _is_shell, shellcheck_findings
 from s2s_sd.drill import Finding, fail, ok, warn
-from s2s_sd.hosts.drill_checks import HostFacts
-from s2s_sd.kits import bash_syntax
+from s2s_sd.kits.runner import bash_syntax
 from s2s_sd.model import Group, ScriptService
 
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 
+from s2s_sd.agent.drill_checks import HostFacts
 from s2s_sd.drill import Finding, Level, for_groups
 from s2s_sd.errors import BadInput
 from s2s_sd.hosts import sync
-from s2s_sd.hosts.drill_checks import HostFacts
 
 SHOWN_PATHS = 3  # differing files named in a finding; the rest are counted
 
