@@ -17,7 +17,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from s2s_sd.agent.drill_ops import DrillRequest, op_drill
 from s2s_sd.engines import net
 from s2s_sd.engines.systemd.units import (
     install_units,
@@ -44,7 +43,6 @@ from s2s_sd.hosts.protocol import (
     Record,
     Text,
     arg,
-    decode,
 )
 from s2s_sd.load import load_definitions
 from s2s_sd.model import Definitions, Group, SystemdService
@@ -427,29 +425,5 @@ OPERATIONS: Mapping[str, Operation[Any]] = {
     "stop_group": Operation(GenerationRequest, op_stop_group),
     "start_group": Operation(GenerationRequest, op_start_group),
     "probe_vips": Operation(GroupRequest, op_probe_vips),
-    "drill": Operation(DrillRequest, op_drill),
 }
 
-
-def operation(op: str) -> Operation[Any]:
-    """The operation named OP, of this module or of the engines' modules."""
-    found = OPERATIONS.get(op)
-    if found is None:
-        # the Pacemaker engine's operations (imported only when asked for)
-        from s2s_sd.agent.pacemaker_ops import CLUSTER_OPERATIONS
-
-        found = CLUSTER_OPERATIONS.get(op)
-    if found is None and op.startswith("kits_"):
-        # service kits: /service links and `where` (imported only when asked for)
-        from s2s_sd.agent.kits_ops import KITS_OPERATIONS
-
-        found = KITS_OPERATIONS.get(op)
-    if found is None:
-        raise BadInput(f"request: unknown operation {op[:40]!r}")
-    return found
-
-
-def dispatch(ctx: AgentContext, op: str, args: Mapping[str, Any]) -> dict[str, Any]:
-    """Decode the request (every field checked), then run its handler."""
-    found = operation(op)
-    return found.handler(ctx, decode(found.request, args))

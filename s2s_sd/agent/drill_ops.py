@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from s2s_sd.agent.core_ops import AgentContext, _arg
 from s2s_sd.drill import Finding, VipAnswer
 from s2s_sd.errors import BadInput, OperationFailed
-from s2s_sd.hosts.protocol import COUNTER, NAME, AbsolutePath, ListOf, MapOf, Text, arg
+from s2s_sd.hosts.protocol import COUNTER, NAME, AbsolutePath, ListOf, MapOf, Operation, Text, arg
 from s2s_sd.model import (
     ExecService,
     Group,
@@ -31,9 +32,9 @@ from s2s_sd.model import (
     Service,
     SystemdService,
 )
+from s2s_sd.version import package_version
 
 if TYPE_CHECKING:
-    from s2s_sd.agent.core_ops import AgentContext
     from s2s_sd.agent.drill_checks import HostFacts
 
 SHA256 = re.compile(r"[0-9a-f]{64}\Z")
@@ -41,21 +42,11 @@ MAX_EXPECTED_FILES = 10000
 SYS_CLASS_NET = Path("/sys/class/net")
 
 
-def package_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("s2s-sd")
-    except PackageNotFoundError:
-        return "unknown"
-
-
 # -- arguments ------------------------------------------------------------------------------
 
 def _groups(ctx: AgentContext, args: Mapping[str, Any]) -> tuple[list[Group], list[str]]:
     """(the groups to check, the names this host's definitions do not give it): a host on
     another generation may not know a group yet; that is a finding, not an error."""
-    from s2s_sd.agent.core_ops import _arg
     from s2s_sd.validate import IDENTIFIER
 
     groups, unknown = [], []
@@ -79,7 +70,6 @@ def _unknown_findings(ctx: AgentContext, unknown: list[str]) -> list[Finding]:
 
 
 def _expected(args: Mapping[str, Any]) -> dict[str, str]:
-    from s2s_sd.agent.core_ops import _arg
 
     raw: dict[Any, Any] = _arg(args, "expected", dict)
     if len(raw) > MAX_EXPECTED_FILES:
@@ -93,7 +83,6 @@ def _expected(args: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _probes(ctx: AgentContext, args: Mapping[str, Any]) -> list[tuple[Group, IpService]]:
-    from s2s_sd.agent.core_ops import _arg
 
     found = []
     for entry in _arg(args, "probe", list):
@@ -200,7 +189,6 @@ def check_group(facts: HostFacts, group: Group, pacemaker: bool
 
 
 def _check(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, Any]:
-    from s2s_sd.agent.core_ops import _arg
     from s2s_sd.agent.drill_checks.host import check_generation, check_installed, check_version
     from s2s_sd.agent.drill_checks.pacemaker import check_node
     from s2s_sd.model import Engine
@@ -276,3 +264,8 @@ def op_drill(ctx: AgentContext, request: DrillRequest) -> dict[str, Any]:
     if "probe" in args:
         return _probe(ctx, args)
     return _check(ctx, args)
+
+
+DRILL_OPERATIONS: Mapping[str, Operation[Any]] = {
+    "drill": Operation(DrillRequest, op_drill),
+}

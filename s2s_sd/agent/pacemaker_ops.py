@@ -1,5 +1,5 @@
 """The host side of the Pacemaker engine's cross-host requests (registered with
-hosts/agent.py's dispatch, validated the same way: bad requests are refused, exit 2).
+agent/dispatch.py, validated the same way: bad requests are refused, exit 2).
 
     install_local        the local part of `apply`: the units and helpers (OCF agents)
                          this host's base dir asks for, from its synced definitions

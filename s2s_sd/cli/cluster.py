@@ -34,7 +34,7 @@ def cluster_admin(basedir: Path, definitions: Definitions | None = None,
     return ClusterAdmin(definitions, basedir, host, progress=_progress, settings=settings)
 
 
-def _warnings(admin: ClusterAdmin) -> None:
+def echo_admin_warnings(admin: ClusterAdmin) -> None:
     for text in admin.warnings:
         warn(text)
 
@@ -47,7 +47,7 @@ def move(definitions: Definitions, basedir: Path, group: str, to: str, dry_run: 
     with cluster_admin(basedir, definitions) as admin:
         steps = admin.move(group, to, timeout=timeout or DEFAULT_MOVE_TIMEOUT, lifetime=life,
                            keep_constraint=keep_constraint, dry_run=dry_run)
-        _warnings(admin)
+        echo_admin_warnings(admin)
     if dry_run:
         click.echo(f"move {group} --to {to}: plan (nothing changed)")
         for number, step in enumerate(steps, start=1):
@@ -70,28 +70,8 @@ def stop(definitions: Definitions, basedir: Path, group: str, timeout: float | N
 def status_report(definitions: Definitions, basedir: Path) -> StatusReport:
     with cluster_admin(basedir, definitions) as admin:
         report = admin.status()
-        _warnings(admin)
+        echo_admin_warnings(admin)
     return report
-
-
-def apply_live(definitions: Definitions, basedir: Path,
-               settings: PacemakerSettings) -> None:
-    """`s2s-sd apply pacemaker` against the running cluster."""
-    with cluster_admin(basedir, definitions, settings) as admin:
-        report = admin.apply_live()
-        _warnings(admin)
-    from s2s_sd.cli.pacemaker import print_apply_result
-
-    if not print_apply_result(report["result"]):
-        return
-    for line in report["changes"]:
-        click.echo(f"  {line}")
-    if not report["changes"]:
-        click.echo("  no group started, stopped or moved")
-    if not report["settled"]:
-        click.echo("s2s-sd: the cluster did not settle in time: see `s2s-sd status`",
-                   err=True)
-        sys.exit(1)
 
 
 # -- commands of their own ----------------------------------------------------------------
@@ -151,7 +131,7 @@ def migrate(basedir: Path, engine: str, dry_run: bool) -> None:
             lines = admin.migrate_to_pacemaker(dry_run=dry_run)
         else:
             lines = admin.migrate_to_systemd(dry_run=dry_run)
-        _warnings(admin)
+        echo_admin_warnings(admin)
     if dry_run:
         click.echo(f"migrate --to {engine}: plan (the state is clean; nothing changed)")
         for number, line in enumerate(lines, start=1):

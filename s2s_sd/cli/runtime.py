@@ -13,7 +13,8 @@ from typing import BinaryIO
 import click
 
 from s2s_sd import status as status_model
-from s2s_sd.agent.core_ops import AgentContext, dispatch
+from s2s_sd.agent.core_ops import AgentContext
+from s2s_sd.agent.dispatch import dispatch
 from s2s_sd.cli.common import (
     basedir_option,
     echo_warnings,
@@ -157,7 +158,7 @@ def _drill_target(basedir: Path, definitions: Definitions, group: str, to: str,
                   admin: Admin | None = None) -> None:
     """move --dry-run: could TO take GROUP? The fire drill of that one cell (exit 1 when
     it finds a failure: the move would fail)."""
-    from s2s_sd.cli.drill import drill_target
+    from s2s_sd.cli.drill_print import drill_target
 
     with admin or _admin(basedir, definitions) as asking:
         if drill_target(asking, group, to):

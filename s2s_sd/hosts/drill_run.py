@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from s2s_sd import paths
-from s2s_sd.agent.drill_ops import package_version
 from s2s_sd.drill import (
     DrillReport,
     Finding,
@@ -33,6 +32,7 @@ from s2s_sd.hosts import state, sync
 from s2s_sd.hosts.transport import Answer, Transport
 from s2s_sd.model import Definitions
 from s2s_sd.render.systemd import UnitSettings, render_units
+from s2s_sd.version import package_version
 
 DRILL_RECORD = "drill.json"  # in the admin's state dir: the last drill of each group
 CHECK_TIMEOUT = 120.0

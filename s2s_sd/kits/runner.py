@@ -29,11 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from s2s_sd import paths
-from s2s_sd.checks import _is_shell
 from s2s_sd.errors import OperationFailed, Problem, exit_status
 from s2s_sd.kits.layout import DEFAULT_KIT_TIMEOUT, KIT_ACTIONS, is_kit_name, kits_disks
 from s2s_sd.model import Definitions, KitsService
 from s2s_sd.run import Finished, run, run_logged
+from s2s_sd.shebang import is_shell_script
 from s2s_sd.writer import write_file_atomic
 
 RUNDIR_ENV = paths.RUN_DIR.env
@@ -137,7 +137,7 @@ def kit_problems(kit: Kit) -> list[KitProblem]:
             continue
         if not os.access(script, os.X_OK):
             found.append(KitProblem(kit, f"{rel}: not executable (chmod +x {script})"))
-        if _is_shell(Path(script)):
+        if is_shell_script(Path(script)):
             error = bash_syntax(script)
             if error:
                 found.append(KitProblem(kit, f"{rel}: bash -n: {error}"))

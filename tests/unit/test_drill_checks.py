@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from s2s_sd.agent.core_ops import AgentContext, dispatch
+from s2s_sd.agent.core_ops import AgentContext
+from s2s_sd.agent.dispatch import dispatch
 from s2s_sd.agent.drill_checks import HostFacts
 from s2s_sd.agent.drill_checks.exec_member import check_exec
 from s2s_sd.agent.drill_checks.hooks import check_hooks

@@ -16,7 +16,7 @@ import math
 import os
 import shutil
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from s2s_sd.agent import core_ops, kits_ops, pacemaker_ops
+from s2s_sd.agent import dispatch, pacemaker_ops
 from s2s_sd.agent.core_ops import AgentContext
 from s2s_sd.cli.runtime import answer_request
 from s2s_sd.hosts import protocol
@@ -37,8 +37,7 @@ HOST = "n1"
 GROUP = "censhare"
 HOSTGROUP = "c07"
 
-TABLES: dict[str, protocol.Operation[Any]] = {
-    **core_ops.OPERATIONS, **pacemaker_ops.CLUSTER_OPERATIONS, **kits_ops.KITS_OPERATIONS}
+TABLES: Mapping[str, protocol.Operation[Any]] = dispatch.OPERATIONS
 OPS = sorted(TABLES)
 
 # A valid value for each field name (what the admin host sends); records are built from

@@ -9,10 +9,11 @@ import shutil
 from pathlib import Path
 
 from s2s_sd.agent.drill_checks import HostFacts
-from s2s_sd.checks import _is_shell, shellcheck_findings
+from s2s_sd.checks import shellcheck_findings
 from s2s_sd.drill import Finding, fail, ok, warn
 from s2s_sd.kits.runner import bash_syntax
 from s2s_sd.model import Group, ScriptService
+from s2s_sd.shebang import is_shell_script
 
 
 def program_findings(facts: HostFacts, group: Group, member: str | None, check: str,
@@ -28,7 +29,7 @@ def program_findings(facts: HostFacts, group: Group, member: str | None, check: 
     if not os.access(path, os.X_OK):
         found.append(fail(facts.host, group.name, member, check,
                           f"{name}: not executable (chmod +x {path})"))
-    if _is_shell(path):
+    if is_shell_script(path):
         error = bash_syntax(str(path))
         if error:
             found.append(fail(facts.host, group.name, member, check,
@@ -38,7 +39,7 @@ def program_findings(facts: HostFacts, group: Group, member: str | None, check: 
                       for text in shellcheck_findings(path, name)]
     if not found:
         found.append(ok(facts.host, group.name, member, check,
-                        f"{name}: executable" + (", bash -n clean" if _is_shell(path)
+                        f"{name}: executable" + (", bash -n clean" if is_shell_script(path)
                                                  else "")))
     return found
 
@@ -54,7 +55,7 @@ def config_findings(facts: HostFacts, group: Group, service: ScriptService) -> l
                      f"{name}: no such file in {facts.basedir}")]
     if not os.access(path, os.R_OK):
         return [fail(facts.host, group.name, service.name, check, f"{name}: not readable")]
-    if _is_shell(path):  # the script sources it
+    if is_shell_script(path):  # the script sources it
         error = bash_syntax(str(path))
         if error:
             return [fail(facts.host, group.name, service.name, check,

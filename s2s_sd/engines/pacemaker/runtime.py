@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from s2s_sd.agent.core_ops import AgentContext, dispatch
+from s2s_sd.agent.core_ops import AgentContext
+from s2s_sd.agent.dispatch import dispatch
 from s2s_sd.edit import set_string
 from s2s_sd.engines.pacemaker import cib as cib_apply
 from s2s_sd.engines.pacemaker import crm_tools as crm

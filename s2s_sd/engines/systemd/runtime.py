@@ -19,7 +19,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from s2s_sd.agent.core_ops import AgentContext, dispatch
+from s2s_sd.agent.core_ops import AgentContext
+from s2s_sd.agent.dispatch import dispatch
 from s2s_sd.errors import BadInput, OperationFailed, Refused
 from s2s_sd.hosts import lock as locks
 from s2s_sd.hosts import state, sync
