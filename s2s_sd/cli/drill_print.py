@@ -8,8 +8,6 @@ import json
 import click
 
 from s2s_sd.drill import DrillReport, render_table
-from s2s_sd.engines.systemd.runtime import Admin
-from s2s_sd.hosts.drill_run import run_drill
 
 
 def show(report: DrillReport, as_json: bool, show_ok: bool) -> None:
@@ -19,10 +17,9 @@ def show(report: DrillReport, as_json: bool, show_ok: bool) -> None:
         click.echo(render_table(report, show_ok=show_ok), nl=False)
 
 
-def drill_target(admin: Admin, group: str, host: str) -> bool:
-    """move --dry-run: the drill of GROUP on the target HOST, shown after the plan;
+def show_drill_target(report: DrillReport) -> bool:
+    """move --dry-run: the drill of the group on the target host, shown after the plan;
     True when it found a failure."""
-    report = run_drill(admin.transport, admin.defs, admin.basedir, admin.host, [group], [host])
     click.echo("")
     show(report, as_json=False, show_ok=False)
     return report.failed

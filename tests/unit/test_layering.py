@@ -12,8 +12,8 @@ too: a lazy import is still a dependency):
   hosts      across hosts: the typed protocol, the transport, sync, enrolment, the fire
              drill's admin side
   agent      the host side of every request: one module per concern, one table
-  runtime    the engines' orchestration across hosts (engines/*/runtime.py, the Engine
-             protocol) and the kits' relocation
+  runtime    the engines' orchestration across hosts (engines/*/runtime.py), the Engine
+             protocol (engines/engine.py, choose.py, */engine.py), the kits' relocation
   cli        parse, call, print; the composition root
 
 So the core imports nothing of the run-time half, the engines never import the CLI, the
@@ -53,8 +53,10 @@ ROOMS: Sequence[tuple[str, Sequence[str]]] = (
         f"{PACKAGE}.engines", f"{PACKAGE}.kits"]),
     ("hosts", [f"{PACKAGE}.hosts"]),
     ("agent", [f"{PACKAGE}.agent"]),
-    ("runtime", [f"{PACKAGE}.engines.systemd.runtime", f"{PACKAGE}.engines.pacemaker.runtime",
-                 f"{PACKAGE}.engines.engine", f"{PACKAGE}.kits.relocate"]),
+    ("runtime", [f"{PACKAGE}.engines.engine", f"{PACKAGE}.engines.choose",
+                 f"{PACKAGE}.engines.systemd.runtime", f"{PACKAGE}.engines.systemd.engine",
+                 f"{PACKAGE}.engines.pacemaker.runtime", f"{PACKAGE}.engines.pacemaker.engine",
+                 f"{PACKAGE}.kits.relocate"]),
     ("cli", [f"{PACKAGE}.cli"]),
 )
 
