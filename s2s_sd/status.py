@@ -27,10 +27,9 @@ from typing import Any
 from s2s_sd.drill import columns, last_drill_line
 from s2s_sd.engines.pacemaker.crm_mon import CliConstraint, ClusterStatus, fail_count_text
 from s2s_sd.model import FENCING_DISABLED, Definitions, Group
+from s2s_sd.naming import GUARD_PREFIX, guard_unit, hooks_id, member_unit, primitive_id
 from s2s_sd.observation import GroupObservation
 from s2s_sd.plan import assigned_host
-from s2s_sd.render.pacemaker import hooks_id, primitive_id
-from s2s_sd.render.systemd import guard_unit, member_unit
 
 SCHEMA_VERSION = 1
 
@@ -258,7 +257,7 @@ def _systemd_host(name: str, answer: HostAnswer) -> HostReport:
 def _systemd_cell(seen: GroupObservation) -> Cell:
     # a guard that refused a start (at boot, or a bare systemctl start) failed on
     # purpose: the group is down there, the refusal is shown apart
-    failed = tuple(u for u in seen.failed if not u.startswith("s2s-guard@"))
+    failed = tuple(u for u in seen.failed if not u.startswith(GUARD_PREFIX))
     state = (CellState.UP if seen.fully_up else
              CellState.FAILED if failed and not seen.active else
              CellState.PARTIAL if seen.active else CellState.DOWN)

@@ -46,14 +46,9 @@ from s2s_sd.hosts.protocol import (
 )
 from s2s_sd.load import load_definitions
 from s2s_sd.model import Definitions, Group, SystemdService
+from s2s_sd.naming import guard_unit, member_unit, target_name
 from s2s_sd.plan import boot_groups
-from s2s_sd.render.systemd import (
-    UnitSettings,
-    guard_unit,
-    member_unit,
-    render_units,
-    target_name,
-)
+from s2s_sd.render.systemd import UnitSettings, render_units
 from s2s_sd.run import run
 
 HOOK_TIMEOUT = 300

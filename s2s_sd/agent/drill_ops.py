@@ -129,8 +129,8 @@ def _running(ctx: AgentContext, groups: list[Group], cluster: Any) -> frozenset[
         return frozenset(g.name for g in groups if g.name in cluster.groups
                          and ctx.host in cluster.groups[g.name].active_nodes())
     from s2s_sd.engines.systemd.units import systemd_running, unit_states
+    from s2s_sd.naming import target_name
     from s2s_sd.observation import ACTIVE_STATES
-    from s2s_sd.render.systemd import target_name
 
     if not groups or not systemd_running():
         return frozenset()

@@ -31,6 +31,7 @@ from s2s_sd.kits.tree import (
 from s2s_sd.kits.tree import execute as execute_relocation
 from s2s_sd.load import MAIN_FILE, load_definitions
 from s2s_sd.model import Definitions, KitsService
+from s2s_sd.naming import primitive_id
 
 
 def _log(prefix: str) -> Callable[[str], None]:
@@ -83,7 +84,7 @@ def kits(basedir: Path, action: str, disks: tuple[str, ...], group: str | None,
         if found is None or not members:
             raise BadInput(f"group '{group}' has no kits member")
         disks = tuple(d.mountpoint for m in members for d in kits_disks(found, m))
-        instance = instance or f"{group}_{members[0].name}"
+        instance = instance or primitive_id(group, members[0].name)
         timeout = timeout or kit_timeout(members[0])
     if not disks or any(not d.startswith("/") for d in disks):
         click.echo("s2s-sd kits: give the disks as absolute paths (or --group)", err=True)

@@ -31,8 +31,8 @@ from lxml import etree
 from s2s_sd.errors import BadInput, OperationFailed, Refused, exit_status
 from s2s_sd.load import read_referenced
 from s2s_sd.model import Definitions
+from s2s_sd.naming import CONSTRAINT_PREFIX, managed_tag_id
 from s2s_sd.render.pacemaker import (
-    CONSTRAINT_PREFIX,
     LEGACY_MANAGED_META,
     PRESERVED_META,
     PROPERTY_SET,
@@ -42,7 +42,6 @@ from s2s_sd.render.pacemaker import (
     managed_constraints,
     managed_resources,
     managed_tag,
-    managed_tag_id,
     secret_refs,
     stonith_enabled,
     to_text,

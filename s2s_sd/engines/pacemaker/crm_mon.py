@@ -24,8 +24,7 @@ from typing import Any
 from lxml import etree
 
 from s2s_sd.errors import OperationFailed
-
-CLI_PREFIX = "cli-"
+from s2s_sd.naming import BAN_PREFIX, CLI_PREFIX, PREFER_PREFIX
 
 _PARSER = etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_network=True,
                           huge_tree=True)
@@ -359,8 +358,8 @@ def cli_constraints(constraints_xml: str) -> list[CliConstraint]:
         cid = element.get("id", "")
         if not cid.startswith(CLI_PREFIX):
             continue
-        kind = ("prefer" if cid.startswith("cli-prefer-") else
-                "ban" if cid.startswith("cli-ban-") else "other")
+        kind = ("prefer" if cid.startswith(PREFER_PREFIX) else
+                "ban" if cid.startswith(BAN_PREFIX) else "other")
         node = element.get("node")
         score = element.get("score", "")
         expires = None

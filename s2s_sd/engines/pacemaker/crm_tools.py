@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from lxml import etree
 
 from s2s_sd.engines.pacemaker.crm_mon import (
-    CLI_PREFIX,
     CliConstraint,
     ClusterStatus,
     cli_constraints,
@@ -23,6 +22,7 @@ from s2s_sd.engines.pacemaker.crm_mon import (
     parse_crm_mon,
 )
 from s2s_sd.errors import OperationFailed, exit_status
+from s2s_sd.naming import CLI_PREFIX, prefer_id
 from s2s_sd.run import Result, run
 
 TOOL_TIMEOUT = 60.0
@@ -72,10 +72,6 @@ def cli_constraints_of(resources: Sequence[str] | None = None) -> list[CliConstr
 
 
 # -- the move constraint -------------------------------------------------------------------
-
-def prefer_id(group: str) -> str:
-    """The id crm_resource --move gives its constraint: operators' tools know it."""
-    return f"{CLI_PREFIX}prefer-{group}"
 
 
 def prefer_constraint(group: str, node: str, expires: dt.datetime | None = None) -> str:

@@ -44,8 +44,9 @@ from s2s_sd.errors import BadInput, OperationFailed, Refused
 from s2s_sd.hosts.transport import Transport
 from s2s_sd.load import load_definitions
 from s2s_sd.model import Definitions, Engine, Group
+from s2s_sd.naming import hooks_id, prefer_id, target_name
 from s2s_sd.plan import assigned_host
-from s2s_sd.render.pacemaker import PacemakerSettings, hooks_id
+from s2s_sd.render.pacemaker import PacemakerSettings
 from s2s_sd.status import StatusReport, build_pacemaker, pacemaker_members
 from s2s_sd.writer import write_file_atomic
 
@@ -293,7 +294,7 @@ class ClusterAdmin:
             for host, answer in notes.items():
                 if not answer.ok:
                     self.warn(f"{host}: the hooks will not know FROM/TO: {answer.error}")
-        cid = crm.prefer_id(name)
+        cid = prefer_id(name)
         if not crm.create_constraint(crm.prefer_constraint(name, to, expires)):
             raise Refused(f"constraint {cid} exists: another move of {name} is in progress")
         self.progress(f"move {name}: {source or '(not running)'} -> {to} "
@@ -325,7 +326,7 @@ class ClusterAdmin:
 
     def _move_steps(self, group: Group, source: str | None, to: str,
                     expires: dt.datetime | None, keep: bool) -> list[str]:
-        cid = crm.prefer_id(group.name)
+        cid = prefer_id(group.name)
         steps = [f"check: quorum, {to} online, {group.name} managed, no leftover constraint"]
         if group.pre_move or group.post_move:
             steps.append(f"[{source or '-'}, {to}] note FROM/TO for the hook member "
@@ -380,7 +381,7 @@ class ClusterAdmin:
 
     def _move_failed(self, group: Group, to: str, status: ClusterStatus, reason: str,
                      keep: bool) -> None:
-        cid = crm.prefer_id(group.name)
+        cid = prefer_id(group.name)
         state = status.groups.get(group.name)
         members = _member_line(state) if state else "not in the cluster status"
         if keep:
@@ -788,7 +789,7 @@ class ClusterAdmin:
                                                        for g, h in where.items()),
                 f"engine = \"systemd\" in {self.basedir / CONFIG_FILE}; sync (no units yet)",
                 "stage the systemd engine's units (running services not bound yet)",
-                *[f"[{h}] start s2s-{g}.target: adopts what runs" for g, h in where.items()
+                *[f"[{h}] start {target_name(g)}: adopts what runs" for g, h in where.items()
                   if h],
                 "install the full units and boot links on every host",
                 "remove the groups from the CIB, and their history",
@@ -861,7 +862,7 @@ class ClusterAdmin:
                 raise OperationFailed(f"{name}: its target did not start on {host} "
                                       f"({result['message']}); the cluster stays in "
                                       "maintenance mode: check, then finish by hand")
-            self.progress(f"[{host}] s2s-{name}.target active: {name} adopted")
+            self.progress(f"[{host}] {target_name(name)} active: {name} adopted")
         self._install_everywhere()
         for name in where:
             group = self._group(name)

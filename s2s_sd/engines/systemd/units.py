@@ -16,7 +16,8 @@ from pathlib import Path
 
 from s2s_sd import paths
 from s2s_sd.errors import OperationFailed, Refused
-from s2s_sd.render.systemd import UnitSettings, boot_links, target_name
+from s2s_sd.naming import target_name
+from s2s_sd.render.systemd import UnitSettings, boot_links
 from s2s_sd.writer import write_file_atomic
 
 MANIFEST = ".s2s-sd-manifest"
