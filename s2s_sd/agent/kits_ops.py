@@ -1,5 +1,6 @@
-"""Service kits across hosts: the agent operations (set /service links, describe services
-here) and the admin side of `where` and `relocate`.
+"""Service kits, the host side: set /service links, describe the services here, place or
+remove a system path's symlink (the admin side of `where`, `relocate` and `link` is
+kits/relocate.py).
 
 /service links are host-local: every host that may run a group needs the links of the
 services on the group's disks, so relocate sets them on all of the group's hosts (and
@@ -10,14 +11,13 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from s2s_sd.agent.core_ops import AgentContext
-from s2s_sd.errors import BadInput, OperationFailed
+from s2s_sd.errors import BadInput
 from s2s_sd.hosts.protocol import AbsolutePath, Flag, MapOf, Nullable, Operation, arg
-from s2s_sd.hosts.transport import Transport
 from s2s_sd.kits.layout import Layout, is_kit_name, locate, number_text, parse_number
 from s2s_sd.kits.tree import (
     layout_from_env,
@@ -27,7 +27,6 @@ from s2s_sd.kits.tree import (
     set_links,
 )
 from s2s_sd.model import Definitions
-from s2s_sd.observation import GroupObservation
 
 
 @dataclass(frozen=True)
@@ -141,62 +140,3 @@ KITS_OPERATIONS: Mapping[str, Operation[Any]] = {
     "kits_where": Operation(KitsWhereRequest, op_kits_where),
     "kits_path": Operation(KitsPathRequest, op_kits_path),
 }
-
-
-# -- admin side -----------------------------------------------------------------------------
-
-def group_activity(transport: Transport, hosts: Sequence[str], groups: Sequence[str]
-                   ) -> tuple[dict[str, list[str]], list[str]]:
-    """group -> hosts where anything of it is active; and the unreachable hosts."""
-    active: dict[str, list[str]] = {g: [] for g in groups}
-    unreachable: list[str] = []
-    if not groups:
-        return active, unreachable
-    answers = transport.ask_many(list(hosts), "observe", {"groups": list(groups),
-                                                          "scripts": False}, timeout=60)
-    for host, answer in answers.items():
-        if not answer.ok:
-            unreachable.append(host)
-            continue
-        for group, raw in answer.value()["groups"].items():
-            if GroupObservation.from_dict(raw).active:
-                active.setdefault(group, []).append(host)
-    return active, sorted(unreachable)
-
-
-def remote_where(transport: Transport, host: str, name: str) -> dict[str, Any] | None:
-    answer = transport.ask(host, "kits_where", {"name": name}, timeout=90)
-    if not answer.ok:
-        return None
-    services = answer.value().get("services") or []
-    return services[0] if services else None
-
-
-def push_links(transport: Transport, name: str, per_host: Mapping[str, Mapping[str, str | None]]
-               ) -> tuple[dict[str, list[str]], dict[str, str]]:
-    """Set/remove links on other hosts: (host -> changes, host -> error)."""
-    done: dict[str, list[str]] = {}
-    failed: dict[str, str] = {}
-    hosts = sorted(per_host)
-    answers = transport.ask_many(hosts, "kits_links",
-                                 lambda h: {"name": name, "links": dict(per_host[h])})
-    for host, answer in answers.items():
-        if answer.ok:
-            done[host] = list(answer.value().get("changed", []))
-        else:
-            failed[host] = str(answer.error or OperationFailed("failed"))
-    return done, failed
-
-
-def push_path(transport: Transport, hosts: Sequence[str], path: str, stable: str,
-              undo: bool) -> tuple[dict[str, list[str]], dict[str, str]]:
-    done: dict[str, list[str]] = {}
-    failed: dict[str, str] = {}
-    answers = transport.ask_many(list(hosts), "kits_path",
-                                 {"path": path, "stable": stable, "undo": undo})
-    for host, answer in answers.items():
-        if answer.ok:
-            done[host] = list(answer.value().get("changed", []))
-        else:
-            failed[host] = str(answer.error or OperationFailed("failed"))
-    return done, failed

@@ -366,7 +366,7 @@ def plan(layout: Layout, defs: Definitions | None, name: str, to: str,
 
 def execute(relocation: Relocation, purge: bool = False, log: Log = _quiet) -> Relocation:
     """Copy and verify everything, then switch the links here, then retire the old copies.
-    The links of other hosts are the caller's (hosts/kits_agent.py)."""
+    The links of other hosts are the caller's (kits/relocate.py)."""
     made: list[str] = []
     try:
         for t in relocation.transfers:

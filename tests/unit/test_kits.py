@@ -14,7 +14,9 @@ from click.testing import CliRunner
 
 from s2s_sd.cli import main
 from s2s_sd.errors import BadInput, Refused
+from s2s_sd.hosts.transport import Answer, HostUnreachable
 from s2s_sd.kits.layout import Layout
+from s2s_sd.kits.relocate import Changes, plan_across
 from s2s_sd.kits.runner import (
     OCF_ERR_CONFIGURED,
     OCF_ERR_GENERIC,
@@ -442,3 +444,21 @@ def test_symlink_on_the_other_hosts(tree: Tree) -> None:
     assert remove_symlink(str(absent), stable) == f"removed {absent}"
     assert not absent.exists() and not absent.is_symlink()
     assert "left alone" in remove_symlink(str(full), stable)
+
+
+def test_a_relocation_sets_the_links_on_the_target_groups_hosts_and_removes_them_on_leaving(
+        tree: Tree) -> None:
+    ora = tree.kit("disk/local/00", "ora1")
+    tree.service("ora1", ora)
+    into = plan_across(tree.layout, tree.defs(), "n1", "ora1", "kits", mounted=lambda _p: True)
+    assert (into.hosts_set, into.hosts_removed) == (["n2"], [])
+    execute(into)
+    back = plan_across(tree.layout, tree.defs(), "n1", "ora1", "local", mounted=lambda _p: True)
+    assert (back.hosts_set, back.hosts_removed) == ([], ["n2"])
+
+
+def test_the_other_hosts_changes_and_failures_are_told_apart() -> None:
+    changes = Changes.of({"n2": Answer("n2", {"changed": ["/service/00/ora1 -> x"]}),
+                          "n3": Answer("n3", error=HostUnreachable("n3", "ssh: timeout"))})
+    assert changes.done == {"n2": ["/service/00/ora1 -> x"]}
+    assert changes.failed == {"n3": "n3: unreachable: ssh: timeout"}
