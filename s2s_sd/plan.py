@@ -119,7 +119,7 @@ def move_steps(group: Group, source: str | None, target: str, source_reachable: 
     return steps
 
 
-# The steps a move journals (hosts/orchestrate.py), and nothing else: until the target is
+# The steps a move journals (engines/systemd/runtime.py), and nothing else: until the target is
 # started the move goes back to its source, from then on forward to its target (a rollback
 # journal names the original source as its target).
 BACKWARD_STEPS = ("stopping",)

@@ -15,8 +15,8 @@
   start/stop Kits start in the order of their paths (disk order, then name) and stop in
              the reverse order.
 
-The I/O side (finding kits, running them, relocating, linking) is s2s_sd/kits.py and
-s2s_sd/servicetree.py; the definitions' checks of `kits` members are here.
+The I/O side (finding kits, running them, relocating, linking) is kits/runner.py and
+kits/tree.py; the definitions' checks of `kits` members are here.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ _KIT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*\Z")
 
 @dataclass(frozen=True)
 class Layout:
-    """Where the service links and local disks are (env/options choose, see kits.py)."""
+    """Where the service links and local disks are (env/options choose, see tree.py)."""
 
     service_root: str = DEFAULT_SERVICE_ROOT
     local_disks: str = DEFAULT_LOCAL_DISKS

@@ -1,5 +1,5 @@
 """The /service tree on this host: where logical services are, moving them between disks
-(relocate) and moving system paths into them (link). The rules are in layout.py.
+(relocate) and moving system paths into them (link). The rules are in kits/layout.py.
 
 Every change is made so that an interruption leaves either the old or the new state:
 copies go to a hidden name on the target disk and are renamed into place after they
@@ -7,6 +7,10 @@ were verified; a /service link is replaced by a symlink created under a temporar
 and renamed over it; the old copy is renamed to a hidden name (never picked up as a kit)
 and kept until --purge.
 """
+
+# Size: about 570 lines in four parts: reading the tree, copying and verifying trees,
+# relocate, link. Copying and verifying (the manifest) is the first to move out, into
+# kits/copy.py.
 
 from __future__ import annotations
 

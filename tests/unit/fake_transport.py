@@ -215,7 +215,7 @@ class ScriptedTransport(Transport):
                                  f"{self._context()}")
 
 
-# -- builders for the answers' real shapes (hosts/agent.py) --------------------------------
+# -- builders for the answers' real shapes (agent/core_ops.py) ------------------------------
 
 def observation(group: Group, how: str = "down") -> dict[str, Any]:
     """An `observe` entry of group: "up" (all of it), "down" (nothing), "partial" (the

@@ -1,4 +1,4 @@
-"""The service-kit layout rules (layout.py) and how kits members are rendered."""
+"""The service-kit layout rules (kits/layout.py) and how kits members are rendered."""
 
 from __future__ import annotations
 

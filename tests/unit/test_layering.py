@@ -18,7 +18,8 @@ too: a lazy import is still a dependency):
 
 So the core imports nothing of the run-time half, the engines never import the CLI, the
 agent never imports an engine's orchestration. A module no room claims fails the test:
-a new module is placed on purpose (see the README's architecture section)."""
+a new module is placed on purpose (see the README's architecture section). And a module
+over 500 lines says at its top (`# Size:`) why, and where it will split."""
 
 from __future__ import annotations
 
@@ -212,6 +213,31 @@ def test_no_import_cycle() -> None:
     found = cycles(IMPORTS)
     assert not found, "import cycles:\n" + "\n".join(
         " -> ".join(edge.where() for edge in cycle) for cycle in found)
+
+
+MAX_LINES = 500  # a module longer than this says at its top why, and where it will split
+SIZE_NOTE = "# Size:"
+
+
+def unexplained_sizes(known: Mapping[str, Path]) -> list[str]:
+    found = []
+    for path in sorted(known.values()):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        if len(lines) > MAX_LINES and not any(line.startswith(SIZE_NOTE) for line in lines[:60]):
+            found.append(f"{path}: {len(lines)} lines and no '{SIZE_NOTE}' note near its top")
+    return found
+
+
+def test_every_long_module_says_why_at_its_top() -> None:
+    found = unexplained_sizes(KNOWN)
+    assert not found, "\n".join(found)
+
+
+def test_the_size_check_can_fail(tmp_path: Path) -> None:
+    known = _sample_package(tmp_path, {"long.py": "x = 1\n" * (MAX_LINES + 1),
+                                       "noted.py": f"{SIZE_NOTE} why\n" + "x = 1\n" * MAX_LINES})
+    assert [line.split(":")[0].rsplit("/", 1)[-1] for line in unexplained_sizes(known)] == [
+        "long.py"]
 
 
 def _sample_package(tmp_path: Path, files: Mapping[str, str]) -> dict[str, Path]:

@@ -9,7 +9,7 @@
         -> the `cli-` constraints crm_resource --move/--ban (and s2s-sd move) leave,
            with their lifetime when they have one
 
-Only reading happens here; engines/pacemaker_runtime.py runs the tools.
+Only reading happens here; engines/pacemaker/crm_tools.py runs the tools.
 """
 
 from __future__ import annotations

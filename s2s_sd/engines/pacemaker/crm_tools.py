@@ -3,7 +3,7 @@ crm_attribute): read its status, place and remove constraints, switch target-rol
 maintenance mode, clean up failures, wait for it to settle.
 
 Every call goes through run.py with an argv list. Nothing here decides anything: the
-decisions are in hosts/cluster.py.
+decisions are in engines/pacemaker/runtime.py.
 """
 
 from __future__ import annotations
