@@ -143,10 +143,13 @@ def move(basedir: Path, group: str, host: str | None, to: str | None, dry_run: b
     to = target_host(host, to)
     options = RunOptions(break_lock=break_lock, force=force, timeout=timeout,
                          lifetime=lifetime, keep_constraint=keep_constraint)
-    with _engine(basedir, _definitions(basedir)) as engine:
-        steps = engine.move(group, to, options, dry_run=dry_run)
-        if not dry_run:
-            return
+    # as always: the sessions a move opened end with the process; a dry run's drill
+    # reuses them and then closes them
+    engine = _engine(basedir, _definitions(basedir))
+    steps = engine.move(group, to, options, dry_run=dry_run)
+    if not dry_run:
+        return
+    with engine:
         click.echo(f"move {group} --to {to}: plan (nothing changed)")
         for number, step in enumerate(steps, start=1):
             click.echo(f"  {number:2d}. {step}")
@@ -164,8 +167,8 @@ def move(basedir: Path, group: str, host: str | None, to: str | None, dry_run: b
 def start(basedir: Path, group: str, break_lock: bool, timeout: float | None) -> None:
     """Start GROUP on its assigned host (Pacemaker engine: target-role=Started, where the
     cluster places it)."""
-    with _engine(basedir, _definitions(basedir)) as engine:
-        host = engine.start(group, RunOptions(break_lock=break_lock, timeout=timeout))
+    host = _engine(basedir, _definitions(basedir)).start(
+        group, RunOptions(break_lock=break_lock, timeout=timeout))
     click.echo(f"{group} runs on {host}")
 
 
@@ -176,8 +179,8 @@ def start(basedir: Path, group: str, break_lock: bool, timeout: float | None) ->
 @cluster_timeout_option
 def stop(basedir: Path, group: str, break_lock: bool, timeout: float | None) -> None:
     """Stop GROUP wherever it is active (Pacemaker engine: target-role=Stopped)."""
-    with _engine(basedir, _definitions(basedir)) as engine:
-        stopped = engine.stop(group, RunOptions(break_lock=break_lock, timeout=timeout))
+    stopped = _engine(basedir, _definitions(basedir)).stop(
+        group, RunOptions(break_lock=break_lock, timeout=timeout))
     click.echo(f"{group} stopped" + (f" on {', '.join(stopped)}" if stopped else
                                      " (it was not active anywhere)"))
 
@@ -191,8 +194,7 @@ def recover(basedir: Path, group: str, break_lock: bool) -> None:
 
     The crashed move's own admin lock is broken (and reported) once its process is
     provably gone; any other stale lock needs --break-lock."""
-    with _engine(basedir, _definitions(basedir)) as engine:
-        host = engine.recover(group, RunOptions(break_lock=break_lock))
+    host = _engine(basedir, _definitions(basedir)).recover(group, RunOptions(break_lock=break_lock))
     click.echo(f"{group} runs on {host}; the interrupted move is resolved")
 
 
