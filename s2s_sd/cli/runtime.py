@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import click
 
@@ -26,9 +26,7 @@ from s2s_sd.cli.common import (
     warn,
 )
 from s2s_sd.cli.completion import complete_groups, complete_hosts
-from s2s_sd.cli.drill_print import show_drill_target
-from s2s_sd.engines.choose import open_engine
-from s2s_sd.engines.engine import Engine, RunOptions, require_member
+from s2s_sd.engines.engine import RunOptions, require_member
 from s2s_sd.engines.systemd.runtime import Admin
 from s2s_sd.engines.systemd.runtime import guard as guard_check
 from s2s_sd.errors import BadInput, S2SError
@@ -38,6 +36,9 @@ from s2s_sd.hosts.transport import error_to_wire
 from s2s_sd.load import load_definitions
 from s2s_sd.model import Definitions
 from s2s_sd.model import Engine as EngineKind
+
+if TYPE_CHECKING:
+    from s2s_sd.engines.engine import Engine
 
 break_lock_option = click.option(
     "--break-lock", is_flag=True,
@@ -67,7 +68,9 @@ def _pacemaker(definitions: Definitions) -> bool:
 
 def _engine(basedir: Path, definitions: Definitions) -> Engine:
     """The host group's engine (chosen once, engines/choose.py); the runtime commands call
-    through it and print."""
+    through it and print. Imported here: `guard` and `agent` start without the engines."""
+    from s2s_sd.engines.choose import open_engine
+
     return open_engine(definitions, basedir, local_host(), progress=_progress, on_warning=warn)
 
 
@@ -149,6 +152,8 @@ def move(basedir: Path, group: str, host: str | None, to: str | None, dry_run: b
     steps = engine.move(group, to, options, dry_run=dry_run)
     if not dry_run:
         return
+    from s2s_sd.cli.drill_print import show_drill_target
+
     with engine:
         click.echo(f"move {group} --to {to}: plan (nothing changed)")
         for number, step in enumerate(steps, start=1):

@@ -13,13 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Protocol, Self
+from typing import TYPE_CHECKING, Protocol, Self
 
-from s2s_sd.drill import DrillReport
 from s2s_sd.errors import BadInput
 from s2s_sd.model import Definitions
 from s2s_sd.model import Engine as EngineKind
-from s2s_sd.status import StatusReport
+
+if TYPE_CHECKING:  # the reports' modules are imported by the engines that build them
+    from s2s_sd.drill import DrillReport
+    from s2s_sd.status import StatusReport
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ HOST = "n1"
 GROUP = "censhare"
 HOSTGROUP = "c07"
 
-TABLES: Mapping[str, protocol.Operation[Any]] = dispatch.OPERATIONS
+TABLES: Mapping[str, protocol.Operation[Any]] = dispatch.operations()
 OPS = sorted(TABLES)
 
 # A valid value for each field name (what the admin host sends); records are built from
