@@ -6,7 +6,7 @@ unit file and the code that starts, stops or observes it."""
 
 from __future__ import annotations
 
-from s2s_sd.model import SystemdService
+from s2s_sd.model import Group, SystemdService
 
 UNIT_PREFIX = "s2s-"  # of every unit s2s-sd generates; the administrator's units may not use it
 CONSTRAINT_PREFIX = "s2s-sd-"  # id prefix of every constraint s2s-sd owns
@@ -32,6 +32,18 @@ GUARD_TEMPLATE = f"{GUARD_PREFIX}.service"  # the guard's template unit, one ins
 
 def guard_unit(group: str) -> str:
     return f"{GUARD_PREFIX}{group}.service"
+
+
+def group_units(group: Group) -> list[str]:
+    """Every unit of a group, target first: stopping them together stops it all, in the
+    reverse of the start order (systemd orders the stop jobs by After=)."""
+    units = [target_name(group.name)]
+    for service in group.services:
+        units.append(member_unit(group.name, service.name))
+        if isinstance(service, SystemdService):
+            units.append(service.unit)
+    units.append(guard_unit(group.name))
+    return units
 
 
 def dropin_path(service: SystemdService) -> str:

@@ -49,8 +49,8 @@ from s2s_sd.hosts.protocol import (
     arg,
 )
 from s2s_sd.load import load_definitions
-from s2s_sd.model import Definitions, Group, SystemdService
-from s2s_sd.naming import guard_unit, member_unit, target_name
+from s2s_sd.model import Definitions, Group
+from s2s_sd.naming import group_units, target_name
 from s2s_sd.plan import boot_groups
 from s2s_sd.render.systemd import UnitSettings, render_units
 from s2s_sd.run import run
@@ -341,18 +341,6 @@ def op_run_hook(ctx: AgentContext, request: HookRequest) -> dict[str, Any]:
         raise OperationFailed(f"{which} hook {relpath} of group {group.name} failed on "
                               f"{ctx.host} (exit {result.returncode}): {output}")
     return {"ran": True, "output": output}
-
-
-def group_units(group: Group) -> list[str]:
-    """Every unit of a group, target first: stopping them together stops it all, in the
-    reverse of the start order (systemd orders the stop jobs by After=)."""
-    units = [target_name(group.name)]
-    for service in group.services:
-        units.append(member_unit(group.name, service.name))
-        if isinstance(service, SystemdService):
-            units.append(service.unit)
-    units.append(guard_unit(group.name))
-    return units
 
 
 def _timeout(group: Group, start: bool) -> float:

@@ -75,3 +75,15 @@ def test_no_module_but_naming_builds_a_generated_name() -> None:
 def test_the_hand_built_name_check_can_fail(tmp_path: Path) -> None:
     assert HAND_BUILT.search('unit = f"s2s-{group}.target"')
     assert not HAND_BUILT.search('click.echo(f"s2s-sd: warning: {text}")')
+
+
+def test_a_groups_units_start_with_its_target_and_end_with_its_guard() -> None:
+    defs = load_definitions(EXAMPLES, "n1")
+    for group in defs.groups:
+        units = naming.group_units(group)
+        assert units[0] == naming.target_name(group.name)
+        assert units[-1] == naming.guard_unit(group.name)
+        for service in group.services:
+            assert naming.member_unit(group.name, service.name) in units
+            if isinstance(service, SystemdService):
+                assert service.unit in units
