@@ -45,12 +45,15 @@ def _core_prefixes() -> list[str]:
 
 # (room, module prefixes); the longest matching prefix decides a module's room
 ROOMS: Sequence[tuple[str, Sequence[str]]] = (
-    ("core", [PACKAGE, *_core_prefixes()]),
+    # recovery, timings, hosts/health and health_records: modules of the branches merged
+    # with this one (issue 12), placed here in advance (pure decisions; this host's records)
+    ("core", [PACKAGE, *_core_prefixes(), f"{PACKAGE}.recovery"]),
     ("this host", [
         f"{PACKAGE}.run", f"{PACKAGE}.writer", f"{PACKAGE}.basetree", f"{PACKAGE}.checks",
-        f"{PACKAGE}.shebang", f"{PACKAGE}.version",
+        f"{PACKAGE}.shebang", f"{PACKAGE}.version", f"{PACKAGE}.timings",
         f"{PACKAGE}.hosts.state", f"{PACKAGE}.hosts.lock", f"{PACKAGE}.hosts.events",
-        f"{PACKAGE}.hosts.freeze", f"{PACKAGE}.hosts.observe",
+        f"{PACKAGE}.hosts.freeze", f"{PACKAGE}.hosts.observe", f"{PACKAGE}.hosts.health",
+        f"{PACKAGE}.hosts.health_records",
         f"{PACKAGE}.engines", f"{PACKAGE}.kits"]),
     ("hosts", [f"{PACKAGE}.hosts"]),
     ("agent", [f"{PACKAGE}.agent"]),
