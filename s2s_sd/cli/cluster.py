@@ -16,6 +16,7 @@ from s2s_sd.hosts.cluster import DEFAULT_MOVE_TIMEOUT, ClusterAdmin, parse_lifet
 from s2s_sd.model import Definitions, Engine
 from s2s_sd.render.pacemaker import PacemakerSettings
 from s2s_sd.status import StatusReport
+from s2s_sd.timings import Timings
 
 
 def _progress(text: str) -> None:
@@ -24,14 +25,16 @@ def _progress(text: str) -> None:
 
 
 def cluster_admin(basedir: Path, definitions: Definitions | None = None,
-                  settings: PacemakerSettings | None = None) -> ClusterAdmin:
+                  settings: PacemakerSettings | None = None,
+                  timings: Timings | None = None) -> ClusterAdmin:
     host = local_host()
     if definitions is None:
         definitions, warnings = load_checked(basedir, host)
         echo_warnings(warnings)
     if host not in definitions.hostgroup.host_names:
         raise BadInput(f"this host ({host}) is not in host group {definitions.hostgroup.name}")
-    return ClusterAdmin(definitions, basedir, host, progress=_progress, settings=settings)
+    return ClusterAdmin(definitions, basedir, host, progress=_progress, settings=settings,
+                        timings=timings)
 
 
 def _warnings(admin: ClusterAdmin) -> None:
@@ -42,9 +45,10 @@ def _warnings(admin: ClusterAdmin) -> None:
 # -- move / start / stop / status (called by runtime.py) ----------------------------------
 
 def move(definitions: Definitions, basedir: Path, group: str, to: str, dry_run: bool,
-         timeout: float | None, lifetime: str | None, keep_constraint: bool) -> None:
+         timeout: float | None, lifetime: str | None, keep_constraint: bool,
+         timings: Timings | None = None) -> None:
     life = parse_lifetime(lifetime) if lifetime else None
-    with cluster_admin(basedir, definitions) as admin:
+    with cluster_admin(basedir, definitions, timings=timings) as admin:
         steps = admin.move(group, to, timeout=timeout or DEFAULT_MOVE_TIMEOUT, lifetime=life,
                            keep_constraint=keep_constraint, dry_run=dry_run)
         _warnings(admin)

@@ -4,9 +4,11 @@ and the two that hosts run themselves: guard (from the units) and agent (over ss
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -26,12 +28,14 @@ from s2s_sd.cli.completion import complete_groups, complete_hosts
 from s2s_sd.errors import BadInput, S2SError
 from s2s_sd.hosts import sync as sync_module
 from s2s_sd.hosts.agent import AgentContext, dispatch
+from s2s_sd.hosts.lock import process_start
 from s2s_sd.hosts.orchestrate import Admin
 from s2s_sd.hosts.orchestrate import guard as guard_check
 from s2s_sd.hosts.protocol import MAX_REQUEST_BYTES, parse_request, read_line
 from s2s_sd.hosts.transport import error_to_wire
 from s2s_sd.load import load_definitions
 from s2s_sd.model import Definitions, Engine
+from s2s_sd.timings import Timings, seconds_since_process_start, timing_lines
 
 break_lock_option = click.option(
     "--break-lock", is_flag=True,
@@ -59,14 +63,15 @@ def _pacemaker(definitions: Definitions) -> bool:
     return definitions.hostgroup.engine is Engine.PACEMAKER
 
 
-def _admin(basedir: Path, definitions: Definitions | None = None) -> Admin:
+def _admin(basedir: Path, definitions: Definitions | None = None,
+           timings: Timings | None = None) -> Admin:
     host = local_host()
     if definitions is None:
         definitions = _definitions(basedir)
     if host not in definitions.hostgroup.host_names:
         raise BadInput(f"this host ({host}) is not in host group {definitions.hostgroup.name}")
     return Admin(definitions, basedir, host, progress=_progress, on_warning=warn,
-                 watch_starts=True)
+                 watch_starts=True, timings=timings)
 
 
 @click.command("sync")
@@ -122,15 +127,42 @@ def sync_all(basedir: Path, definitions: Definitions | None = None,
                    "it then expires by itself.")
 @click.option("--keep-constraint", is_flag=True,
               help="Pacemaker engine: on failure or timeout, keep the move's constraint.")
+@click.option("--timings", "show_timings", is_flag=True,
+              help="Afterwards, where the time went: each step with its host and seconds "
+                   "(also when the move fails).")
 def move(basedir: Path, group: str, host: str | None, to: str | None, dry_run: bool,
          force: bool, break_lock: bool, timeout: float | None, lifetime: str | None,
-         keep_constraint: bool) -> None:
+         keep_constraint: bool, show_timings: bool) -> None:
     """Move GROUP to HOST (or --to HOST), never running it on two hosts at once.
 
     Pacemaker engine: a location constraint, a wait until every member runs on the
     target, and the constraint removed again (none is left behind)."""
     to = target_host(host, to)
-    definitions = _definitions(basedir)
+    timings = Timings()
+    started = seconds_since_process_start(process_start(os.getpid()))
+    if started is not None:
+        timings.add("program start (interpreter, imports)", None, started - timings.total())
+    with timings.step("load the definitions"):
+        definitions = _definitions(basedir)
+    with _printed(timings, show_timings and not dry_run):
+        _move(basedir, definitions, group, to, dry_run, force, break_lock, timeout, lifetime,
+              keep_constraint, timings)
+
+
+@contextmanager
+def _printed(timings: Timings, wanted: bool) -> Iterator[None]:
+    """Print the timings after the block, also when it fails (that time was spent too)."""
+    try:
+        yield
+    finally:
+        if wanted:
+            for line in timing_lines(timings):
+                click.echo(line)
+
+
+def _move(basedir: Path, definitions: Definitions, group: str, to: str, dry_run: bool,
+          force: bool, break_lock: bool, timeout: float | None, lifetime: str | None,
+          keep_constraint: bool, timings: Timings) -> None:
     if _pacemaker(definitions):
         if force or break_lock:
             raise BadInput("--force/--break-lock: the cluster decides with quorum and "
@@ -138,13 +170,13 @@ def move(basedir: Path, group: str, host: str | None, to: str | None, dry_run: b
         from s2s_sd.cli import cluster
 
         cluster.move(definitions, basedir, group, to, dry_run, timeout, lifetime,
-                     keep_constraint)
+                     keep_constraint, timings)
         if dry_run:
             _drill_target(basedir, definitions, group, to)
         return
     if timeout is not None or lifetime is not None or keep_constraint:
         raise BadInput("--timeout/--lifetime/--keep-constraint are Pacemaker-engine options")
-    admin = _admin(basedir, definitions)
+    admin = _admin(basedir, definitions, timings)
     steps = admin.move(group, to, dry_run=dry_run, force=force, break_lock=break_lock)
     if dry_run:
         click.echo(f"move {group} --to {to}: plan (nothing changed)")

@@ -198,6 +198,41 @@ def systemctl(action: str, units: Sequence[str], timeout: float) -> tuple[bool, 
     return result.ok, (result.stderr or result.stdout).strip()
 
 
+# what systemd keeps of a unit's last transitions (CLOCK_MONOTONIC, microseconds)
+_TIMESTAMPS = {
+    "start": (b"InactiveExitTimestampMonotonic", b"ActiveEnterTimestampMonotonic"),
+    "stop": (b"ActiveExitTimestampMonotonic", b"InactiveEnterTimestampMonotonic"),
+}
+_SYSTEMD = b"org.freedesktop.systemd1"
+_UNIT_INTERFACE = b"org.freedesktop.systemd1.Unit"
+
+
+def transition_seconds(units: Sequence[str], action: str) -> dict[str, float]:
+    """How long each unit took for its last start (activating -> active) or stop
+    (deactivating -> inactive), from systemd's own timestamps: what each member cost,
+    measured where it ran. Units without both timestamps (never started, or still on
+    their way) are left out; nothing here is worth failing an operation for."""
+    if not systemd_running():
+        return {}
+    try:
+        from pystemd.dbuslib import DBus, path_encode
+    except ImportError:
+        return {}
+    began_property, ended_property = _TIMESTAMPS[action]
+    seconds: dict[str, float] = {}
+    try:
+        with DBus() as bus:
+            for unit in units:
+                path = path_encode(b"/org/freedesktop/systemd1/unit", unit.encode())
+                began = bus.get_property(_SYSTEMD, path, _UNIT_INTERFACE, began_property, b"t")
+                ended = bus.get_property(_SYSTEMD, path, _UNIT_INTERFACE, ended_property, b"t")
+                if began and ended and ended >= began:
+                    seconds[unit] = (ended - began) / 1e6
+    except Exception:  # pystemd raises DBus errors of its own types: timings are optional
+        return seconds
+    return seconds
+
+
 def failed_units(units: Sequence[str]) -> list[str]:
     states = unit_states(list(units))
     return sorted(u for u, s in states.items() if s == "failed")

@@ -23,6 +23,7 @@ from s2s_sd.engines.systemd import (
     reset_failed,
     systemctl,
     systemd_running,
+    transition_seconds,
 )
 from s2s_sd.errors import BadInput, OperationFailed, Refused
 from s2s_sd.hosts import lock, state, sync
@@ -57,6 +58,7 @@ from s2s_sd.render.systemd import (
     target_name,
 )
 from s2s_sd.run import run
+from s2s_sd.timings import Timings
 
 HOOK_TIMEOUT = 300
 
@@ -367,34 +369,52 @@ def op_stop_group(ctx: AgentContext, request: GenerationRequest) -> dict[str, An
     group = _group(ctx, request.group)
     _check_generation(ctx, request.generation)
     units = group_units(group)
-    try:
-        ok, message = systemctl("stop", units, _timeout(group, start=False))
-    except OperationFailed as exc:  # timed out: the observation below says what is left
-        ok, message = False, str(exc)
-    # a stop on purpose ends what failed before: status shows it down, not failed
-    reset_failed(units)
-    seen = observe(ctx.defs(), str(ctx.basedir), [group.name])[group.name]
+    phases = Timings()
+    with phases.step("systemctl stop"):
+        try:
+            ok, message = systemctl("stop", units, _timeout(group, start=False))
+        except OperationFailed as exc:  # timed out: the observation below says what is left
+            ok, message = False, str(exc)
+    with phases.step("reset-failed"):
+        # a stop on purpose ends what failed before: status shows it down, not failed
+        reset_failed(units)
+    with phases.step("observe"):
+        seen = observe(ctx.defs(), str(ctx.basedir), [group.name])[group.name]
     state.log_action(ctx.defs().hostgroup.name, ctx.host,
                      f"stop {group.name}: {'ok' if ok and not seen.active else 'FAILED'}"
                      + (f" ({message})" if message else ""))
-    return {"ok": ok and not seen.active, "message": message, "observation": seen.as_dict()}
+    return {"ok": ok and not seen.active, "message": message, "observation": seen.as_dict(),
+            **_timed(group, phases, "stop")}
 
 
 def op_start_group(ctx: AgentContext, request: GenerationRequest) -> dict[str, Any]:
     group = _group(ctx, request.group)
     _check_generation(ctx, request.generation)
     units = group_units(group)
-    reset_failed(units)  # a failure of an earlier try must not stick to this one
-    try:
-        ok, message = systemctl("start", [target_name(group.name)],
-                                _timeout(group, start=True))
-    except OperationFailed as exc:  # timed out: the caller stops it and rolls back
-        ok, message = False, str(exc)
-    seen = observe(ctx.defs(), str(ctx.basedir), [group.name])[group.name]
+    phases = Timings()
+    with phases.step("reset-failed"):
+        reset_failed(units)  # a failure of an earlier try must not stick to this one
+    with phases.step("systemctl start"):
+        try:
+            ok, message = systemctl("start", [target_name(group.name)],
+                                    _timeout(group, start=True))
+        except OperationFailed as exc:  # timed out: the caller stops it and rolls back
+            ok, message = False, str(exc)
+    with phases.step("observe"):
+        seen = observe(ctx.defs(), str(ctx.basedir), [group.name])[group.name]
     state.log_action(ctx.defs().hostgroup.name, ctx.host,
                      f"start {group.name}: {'ok' if ok and seen.fully_up else 'FAILED'}"
                      + (f" ({message})" if message else ""))
-    return {"ok": ok and seen.fully_up, "message": message, "observation": seen.as_dict()}
+    return {"ok": ok and seen.fully_up, "message": message, "observation": seen.as_dict(),
+            **_timed(group, phases, "start")}
+
+
+def _timed(group: Group, phases: Timings, action: str) -> dict[str, Any]:
+    """What `move --timings` shows of a start or stop here: this request's phases, and
+    each unit's own start or stop (guard and members) as systemd timed it."""
+    units = [guard_unit(group.name), *(member_unit(group.name, s.name)
+                                       for s in group.services)]
+    return {"phases": phases.seconds(), "seconds": transition_seconds(units, action)}
 
 
 def op_probe_vips(ctx: AgentContext, request: GroupRequest) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from s2s_sd.plan import (
     recovery_host,
 )
 from s2s_sd.status import HostAnswer, StatusReport, build_systemd
+from s2s_sd.timings import Timings
 
 Progress = Callable[[str], None]
 Clock = Callable[[], float]
@@ -91,7 +92,7 @@ class Admin:
     def __init__(self, defs: Definitions, basedir: Path, host: str,
                  progress: Progress = _quiet, transport: Transport | None = None,
                  clock: Clock = time.time, on_warning: Progress = _quiet,
-                 watch_starts: bool = False) -> None:
+                 watch_starts: bool = False, timings: Timings | None = None) -> None:
         self.defs = defs
         self.basedir = basedir
         self.host = host
@@ -109,6 +110,8 @@ class Admin:
         # (hosts/start_watch.py), for a line per member as it comes up
         self.watcher = Transport(defs, host, basedir, in_process) if watch_starts else None
         self.clock = clock  # injectable so the unit tier runs without waiting or drift
+        # where the time of an operation goes (`move --timings`); always kept, cheap
+        self.timings = timings or Timings()
         self.token = uuid.uuid4().hex
         self.warnings: list[str] = []
         self._crashed: tuple[str, int] | None = None  # recover: the crashed admin
@@ -169,6 +172,7 @@ class Admin:
                        since=self.clock())
         taken: list[str] = []
         unreachable: list[str] = []
+        began = time.monotonic()
         try:
             for host in sorted(self.hosts):
                 answer = self._acquire(host, info, break_lock)
@@ -181,10 +185,12 @@ class Admin:
             if unreachable:
                 self.warn(f"lock not taken on unreachable host(s) {', '.join(unreachable)}"
                           f"{self.why(unreachable)}")
+            self.timings.add("lock", None, time.monotonic() - began)
             yield taken
         finally:
-            self.transport.ask_many(taken, "lock_release",
-                                    {"hostgroup": self.hostgroup, "token": self.token})
+            with self.timings.step("unlock"):
+                self.transport.ask_many(taken, "lock_release",
+                                        {"hostgroup": self.hostgroup, "token": self.token})
 
     def _acquire(self, host: str, info: locks.LockInfo, break_lock: bool) -> bool | None:
         args: dict[str, Any] = {"hostgroup": self.hostgroup, "lock": info.as_dict()}
@@ -330,13 +336,16 @@ class Admin:
                                 forced=forced, pid_started=locks.process_start(os.getpid()),
                                 boot_id=locks.boot_id() or None)
         targets = sorted(set(hosts) | {self.host})
-        for host, answer in self.transport.ask_many(targets, "journal_write",
-                                                    {"journal": journal.as_dict()}).items():
+        with self.timings.step(f"journal {step}"):
+            answers = self.transport.ask_many(targets, "journal_write",
+                                              {"journal": journal.as_dict()})
+        for host, answer in answers.items():
             if not answer.ok and host in (self.host, target):
                 raise answer.error or OperationFailed(f"{host}: journal not written")
 
     def _clear_journal(self, group: Group) -> None:
-        self.transport.ask_many(self.hosts, "journal_clear", {"group": group.name})
+        with self.timings.step("clear the journal"):
+            self.transport.ask_many(self.hosts, "journal_clear", {"group": group.name})
 
     def _record(self, view: ClusterView, group: Group, host: str) -> None:
         assignments = dict(view.assignments)
@@ -355,24 +364,38 @@ class Admin:
         view.assignments, view.epoch = assignments, epoch
 
     def _start(self, group: Group, host: str, generation: int) -> dict[str, Any]:
-        args = {"group": group.name, "generation": generation}
         if self.watcher is None:
-            return self.transport.call(host, "start_group", args, timeout=3600)
-        with member_progress(self.watcher, group, host, self.progress):
-            return self.transport.call(host, "start_group", args, timeout=3600)
+            return self._group_op("start", group, host, generation)
+        with member_progress(self.watcher, group, host, self.progress) as seen_by_start:
+            result = self._group_op("start", group, host, generation)
+            seen_by_start(result.get("observation"))
+            return result
 
     def _stop(self, group: Group, host: str, generation: int) -> dict[str, Any]:
-        return self.transport.call(host, "stop_group",
-                                   {"group": group.name, "generation": generation},
-                                   timeout=3600)
+        return self._group_op("stop", group, host, generation)
+
+    def _group_op(self, verb: str, group: Group, host: str, generation: int
+                  ) -> dict[str, Any]:
+        """start_group or stop_group on host, timed: the request as the admin saw it,
+        then what the host measured (its phases, each unit's own start or stop)."""
+        with self.timings.step(f"{verb} {group.name}", host):
+            result = self.transport.call(host, f"{verb}_group",
+                                         {"group": group.name, "generation": generation},
+                                         timeout=3600)
+        for phase, seconds in dict(result.get("phases") or {}).items():
+            self.timings.add(phase, host, float(seconds), detail=True)
+        self.timings.add_members(host, dict(result.get("seconds") or {}),
+                                 "started" if verb == "start" else "stopped")
+        return result
 
     def _hook(self, group: Group, which: str, host: str, source: str | None,
               target: str) -> None:
         if getattr(group, which) is None:
             return
         self.progress(f"[{host}] {which.replace('_', '-')} hook {getattr(group, which)}")
-        self.transport.call(host, "run_hook", {"group": group.name, "which": which,
-                                               "source": source, "target": target})
+        with self.timings.step(f"{which.replace('_', '-')} hook", host):
+            self.transport.call(host, "run_hook", {"group": group.name, "which": which,
+                                                   "source": source, "target": target})
 
     def _probe(self, group: Group, host: str) -> dict[str, str | None]:
         answers: dict[str, str | None] = self.transport.call(
@@ -403,7 +426,8 @@ class Admin:
                            f"({', '.join(group.hosts)})")
         if dry_run:
             return self._move_plan(group, to, force)
-        self.refuse_interrupted(name)
+        with self.timings.step("interrupted moves (views)"):
+            self.refuse_interrupted(name)
         with self.locked(f"move {name} --to {to}", break_lock):
             return self._move_locked(group, to, force)
 
@@ -430,9 +454,12 @@ class Admin:
         return move_steps(group, source, to, reachable, force)
 
     def _move_locked(self, group: Group, to: str, force: bool) -> list[Step]:
-        view = self.view()
-        generation = self.preflight(view, group.name)
-        source, source_reachable, seen, unreachable = self._locate(group, view)
+        with self.timings.step("views"):
+            view = self.view()
+        with self.timings.step("generations"):
+            generation = self.preflight(view, group.name)
+        with self.timings.step("observe (where it runs)"):
+            source, source_reachable, seen, unreachable = self._locate(group, view)
         steps = move_steps(group, source, to, source_reachable, force)
         if to in unreachable:
             raise Refused(f"{to} is unreachable{self.why([to])}: nothing was changed")
@@ -480,7 +507,8 @@ class Admin:
             self._stop(group, to, generation)
         self.progress("verify: no host runs it, nobody answers for its VIPs")
         try:
-            self._verify_nowhere(group, to, skip=unreachable)
+            with self.timings.step("verify nowhere"):
+                self._verify_nowhere(group, to, skip=unreachable)
         except (Refused, OperationFailed):
             if moving_source:
                 self._rollback(view, group, moving_source, to, generation)
@@ -510,7 +538,8 @@ class Admin:
             self._hook(group, "post_move", to, source, to)
         except OperationFailed as exc:
             hook_error = exc
-        self._record(view, group, to)
+        with self.timings.step("record the assignment"):
+            self._record(view, group, to)
         self._clear_journal(group)
         if hook_error:
             raise OperationFailed(f"{group.name} runs on {to}, but {hook_error}")
