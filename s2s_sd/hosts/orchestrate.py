@@ -35,6 +35,7 @@ from s2s_sd.plan import (
     guard_verdict,
     move_steps,
     recovery_host,
+    vips_lead,
 )
 from s2s_sd.status import HostAnswer, StatusReport, build_systemd
 from s2s_sd.timings import Timings
@@ -409,6 +410,8 @@ class Admin:
         if still:
             raise Refused("the group is still active: " + "; ".join(
                 f"{h}: {', '.join(parts)}" for h, parts in still.items()))
+        if vips_lead(group):
+            return  # each VIP's own probe proves it, before anything of the group starts
         answering = {a: mac for a, mac in self._probe(group, target).items() if mac}
         if answering:
             raise Refused("somebody still answers for the VIPs: " + ", ".join(
