@@ -10,11 +10,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import click
 
-from s2s_sd import status as status_model
 from s2s_sd.cli.common import (
     basedir_option,
     echo_warnings,
@@ -27,7 +26,6 @@ from s2s_sd.cli.common import (
 from s2s_sd.cli.completion import complete_groups, complete_hosts
 from s2s_sd.errors import BadInput, S2SError
 from s2s_sd.hosts import sync as sync_module
-from s2s_sd.hosts.agent import AgentContext, dispatch
 from s2s_sd.hosts.lock import process_start
 from s2s_sd.hosts.orchestrate import Admin
 from s2s_sd.hosts.orchestrate import guard as guard_check
@@ -36,6 +34,9 @@ from s2s_sd.hosts.transport import error_to_wire
 from s2s_sd.load import load_definitions
 from s2s_sd.model import Definitions, Engine
 from s2s_sd.timings import Timings, seconds_since_process_start, timing_lines
+
+if TYPE_CHECKING:  # imported where used: `guard` runs at every group start, and fast
+    from s2s_sd.hosts.agent import AgentContext
 
 break_lock_option = click.option(
     "--break-lock", is_flag=True,
@@ -176,6 +177,10 @@ def _move(basedir: Path, definitions: Definitions, group: str, to: str, dry_run:
         return
     if timeout is not None or lifetime is not None or keep_constraint:
         raise BadInput("--timeout/--lifetime/--keep-constraint are Pacemaker-engine options")
+    if not dry_run:
+        from s2s_sd.engines.net import prepare_netlink
+
+        prepare_netlink()  # the move's observe needs it here; first it waits for the hosts
     admin = _admin(basedir, definitions, timings)
     steps = admin.move(group, to, dry_run=dry_run, force=force, break_lock=break_lock)
     if dry_run:
@@ -275,6 +280,8 @@ def status(basedir: Path, groups: tuple[str, ...], as_json: bool) -> None:
             report = admin.status()
     if groups:
         report = report.only(groups)
+    from s2s_sd import status as status_model
+
     if as_json:
         click.echo(json.dumps(status_model.to_json(report), indent=2, sort_keys=True))
     else:
@@ -300,6 +307,8 @@ def guard(basedir: Path, group: str) -> None:
 
 def answer_request(basedir: Path, context: AgentContext | None, raw: bytes) -> tuple[str, int]:
     """One request -> (answer line, exit code). Never raises."""
+    from s2s_sd.hosts.agent import AgentContext, dispatch
+
     try:
         op, args = parse_request(raw)
         context = context or AgentContext(basedir=basedir, host=local_host())
@@ -324,7 +333,11 @@ def agent(basedir: Path, stream: bool) -> None:
         line, code = answer_request(basedir, None, sys.stdin.buffer.read(MAX_REQUEST_BYTES + 1))
         click.echo(line)
         sys.exit(code)
+    from s2s_sd.engines.net import prepare_netlink
+    from s2s_sd.hosts.agent import AgentContext
+
     context = AgentContext(basedir=basedir, host=local_host())
+    prepare_netlink()  # a session's observe needs it; meanwhile its first requests run
     for line in stream_answers(basedir, context, sys.stdin.buffer):
         sys.stdout.write(line + "\n")
         sys.stdout.flush()

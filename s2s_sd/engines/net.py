@@ -32,11 +32,13 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import importlib
 import ipaddress
 import os
 import re
 import socket
 import stat
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -368,6 +370,15 @@ def netns_path(netns: NetnsPath | None) -> str | None:
     if kind != CLONE_NEWNET:
         raise BadInput(f"{path} is not a network namespace")
     return path
+
+
+def prepare_netlink() -> None:
+    """Import pyroute2 (a tenth of a second: its package imports all of it) in the
+    background, for a process that will need it soon but has other work first (an
+    agent session, whose first requests need no netlink; the admin, waiting for its
+    sessions). A later import waits for this one instead of starting over."""
+    threading.Thread(target=importlib.import_module, args=("pyroute2",),
+                     name="import pyroute2", daemon=True).start()
 
 
 @contextmanager

@@ -19,6 +19,7 @@ from typing import Any
 
 from s2s_sd.engines import net
 from s2s_sd.engines.systemd import (
+    install_boot_links,
     install_units,
     reset_failed,
     systemctl,
@@ -303,9 +304,13 @@ def op_set_assignments(ctx: AgentContext, request: AssignmentsRequest) -> dict[s
         # never go back, and never let two different maps share an epoch
         return {"written": False, "epoch": current.epoch}
     state.write_assignment_state(hostgroup, state.Assignments(epoch, groups))
-    applied = apply_local_units(ctx) if systemd_running() else {}
+    boot: list[str] = []
+    if systemd_running():
+        # the units are the synced generation's: only the boot links follow the assignment
+        boot = list(boot_groups(defs, ctx.host, groups))
+        install_boot_links(Path("/"), boot, [g.name for g in defs.groups])
     state.log_action(hostgroup, ctx.host, f"assignments epoch {epoch}: {groups}")
-    return {"written": True, "epoch": epoch, "boot": applied.get("boot", [])}
+    return {"written": True, "epoch": epoch, "boot": boot}
 
 
 def op_journal_write(ctx: AgentContext, request: JournalRequest) -> dict[str, Any]:

@@ -17,12 +17,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from s2s_sd.errors import BadInput, OperationFailed, Refused
 from s2s_sd.hosts import lock as locks
 from s2s_sd.hosts import state, sync
-from s2s_sd.hosts.agent import AgentContext, dispatch
 from s2s_sd.hosts.start_watch import member_progress
 from s2s_sd.hosts.transport import Answer, HostUnreachable, Transport
 from s2s_sd.model import Definitions, Engine, Group
@@ -37,8 +36,10 @@ from s2s_sd.plan import (
     recovery_host,
     vips_lead,
 )
-from s2s_sd.status import HostAnswer, StatusReport, build_systemd
 from s2s_sd.timings import Timings
+
+if TYPE_CHECKING:  # imported where used: the guard of a move starts without them
+    from s2s_sd.status import HostAnswer, StatusReport
 
 Progress = Callable[[str], None]
 Clock = Callable[[], float]
@@ -101,6 +102,8 @@ class Admin:
         self.hosts = list(defs.hostgroup.host_names)
         self.progress = progress
         self.on_warning = on_warning  # the CLI prints them as s2s-sd: warning: ...
+        from s2s_sd.hosts.agent import AgentContext, dispatch
+
         context = AgentContext(basedir=basedir, host=host, _defs=defs)
 
         def in_process(op: str, args: Mapping[str, Any]) -> dict[str, Any]:
@@ -740,6 +743,7 @@ class Admin:
         answers = self.transport.ask_many(self.hosts, "observe",
                                           {"scripts": True, "hostgroup": self.hostgroup})
         from s2s_sd.hosts.drill_run import read_drill_records
+        from s2s_sd.status import build_systemd
 
         return build_systemd(self.defs, self.host,
                              {h: _host_answer(a) for h, a in answers.items()},
@@ -747,6 +751,8 @@ class Admin:
 
 
 def _host_answer(answer: Answer) -> HostAnswer:
+    from s2s_sd.status import HostAnswer
+
     if answer.unreachable:
         assert isinstance(answer.error, HostUnreachable)
         return HostAnswer(unreachable=answer.error.reason)
