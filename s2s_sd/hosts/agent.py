@@ -19,10 +19,10 @@ from typing import Any
 
 from s2s_sd.engines import net
 from s2s_sd.engines.systemd import (
+    group_jobs,
     install_boot_links,
     install_units,
     reset_failed,
-    systemctl,
     systemd_running,
     transition_seconds,
 )
@@ -375,9 +375,9 @@ def op_stop_group(ctx: AgentContext, request: GenerationRequest) -> dict[str, An
     _check_generation(ctx, request.generation)
     units = group_units(group)
     phases = Timings()
-    with phases.step("systemctl stop"):
+    with phases.step("stop jobs"):
         try:
-            ok, message = systemctl("stop", units, _timeout(group, start=False))
+            ok, message = group_jobs("stop", units, _timeout(group, start=False))
         except OperationFailed as exc:  # timed out: the observation below says what is left
             ok, message = False, str(exc)
     with phases.step("reset-failed"):
@@ -399,10 +399,10 @@ def op_start_group(ctx: AgentContext, request: GenerationRequest) -> dict[str, A
     phases = Timings()
     with phases.step("reset-failed"):
         reset_failed(units)  # a failure of an earlier try must not stick to this one
-    with phases.step("systemctl start"):
+    with phases.step("start jobs"):
         try:
-            ok, message = systemctl("start", [target_name(group.name)],
-                                    _timeout(group, start=True))
+            ok, message = group_jobs("start", [target_name(group.name)],
+                                     _timeout(group, start=True))
         except OperationFailed as exc:  # timed out: the caller stops it and rolls back
             ok, message = False, str(exc)
     with phases.step("observe"):
