@@ -106,7 +106,7 @@ def move_steps(group: Group, source: str | None, target: str, source_reachable: 
     elif active_source:
         steps.append(Step("skip_source", source, "unreachable: cannot stop the group there"
                           + (" (--force: proceeding on ARP silence)" if forced else "")))
-    if vips_lead(group):
+    if vips_lead(group) and source_reachable:
         steps.append(Step("verify_nowhere", None, "verify no host runs the group (nobody "
                           "answering ARP/ND for its VIPs: each VIP member's own probe, "
                           "before anything else of the group starts)"))

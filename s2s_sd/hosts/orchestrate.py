@@ -406,14 +406,18 @@ class Admin:
             host, "probe_vips", {"group": group.name})["answers"]
         return answers
 
-    def _verify_nowhere(self, group: Group, target: str, skip: Sequence[str] = ()) -> None:
+    def _verify_nowhere(self, group: Group, target: str, skip: Sequence[str] = (),
+                        vips_probe_themselves: bool = False) -> None:
+        """Nothing of the group runs on any host asked, and nobody answers ARP/ND for its
+        VIPs. vips_probe_themselves: a move whose source is proven down, of a group whose
+        VIP members all come first: their own probes are that proof (plan.vips_lead)."""
         seen, _ = self.observe(group.name, [h for h in self.hosts if h not in skip],
                                scripts=True)
         still = {h: o.active_parts for h, o in seen.items() if o.active}
         if still:
             raise Refused("the group is still active: " + "; ".join(
                 f"{h}: {', '.join(parts)}" for h, parts in still.items()))
-        if vips_lead(group):
+        if vips_probe_themselves and vips_lead(group):
             return  # each VIP's own probe proves it, before anything of the group starts
         answering = {a: mac for a, mac in self._probe(group, target).items() if mac}
         if answering:
@@ -514,7 +518,9 @@ class Admin:
         self.progress("verify: no host runs it, nobody answers for its VIPs")
         try:
             with self.timings.step("verify nowhere"):
-                self._verify_nowhere(group, to, skip=unreachable)
+                # a forced move (source unreachable) is refused on the admin's own probe
+                self._verify_nowhere(group, to, skip=unreachable,
+                                     vips_probe_themselves=source_reachable)
         except (Refused, OperationFailed):
             if moving_source:
                 self._rollback(view, group, moving_source, to, generation)
