@@ -300,7 +300,9 @@ def write_migrate_note() -> None:
 
     run_dir = Path(paths.run_dir())
     run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    write_file_atomic(run_dir / MIGRATE_NOTE, f"{time.time():.0f}\n", 0o600)
+    # whole seconds, rounded down: a time rounded up lies in the future until it passes,
+    # and migrate_note_fresh refuses notes from the future
+    write_file_atomic(run_dir / MIGRATE_NOTE, f"{int(time.time())}\n", 0o600)
 
 
 def migrate_note_fresh() -> bool:
