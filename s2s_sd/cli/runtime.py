@@ -1,5 +1,6 @@
-"""Commands across hosts (systemd engine): sync, move, start, stop, status, recover;
-and the two that hosts run themselves: guard (from the units) and agent (over ssh)."""
+"""Commands across hosts: sync, and move, start, stop, status, recover through the host
+group's engine (engines/choose.py picks it once; these parse, call it and print); and the
+two that hosts run themselves: guard (from the units) and agent (over ssh)."""
 
 from __future__ import annotations
 
@@ -24,19 +25,22 @@ from s2s_sd.cli.common import (
     warn,
 )
 from s2s_sd.cli.completion import complete_groups, complete_hosts
+from s2s_sd.engines.engine import RunOptions, require_member
+from s2s_sd.engines.systemd.runtime import Admin
+from s2s_sd.engines.systemd.runtime import guard as guard_check
 from s2s_sd.errors import BadInput, S2SError
 from s2s_sd.hosts import sync as sync_module
 from s2s_sd.hosts.lock import process_start
-from s2s_sd.hosts.orchestrate import Admin
-from s2s_sd.hosts.orchestrate import guard as guard_check
 from s2s_sd.hosts.protocol import MAX_REQUEST_BYTES, parse_request, read_line
 from s2s_sd.hosts.transport import error_to_wire
 from s2s_sd.load import load_definitions
-from s2s_sd.model import Definitions, Engine
+from s2s_sd.model import Definitions
+from s2s_sd.model import Engine as EngineKind
 from s2s_sd.timings import Timings, seconds_since_process_start, timing_lines
 
 if TYPE_CHECKING:  # imported where used: `guard` runs at every group start, and fast
-    from s2s_sd.hosts.agent import AgentContext
+    from s2s_sd.agent.core_ops import AgentContext
+    from s2s_sd.engines.engine import Engine
 
 break_lock_option = click.option(
     "--break-lock", is_flag=True,
@@ -61,18 +65,27 @@ def _definitions(basedir: Path) -> Definitions:
 
 def _pacemaker(definitions: Definitions) -> bool:
     """The Pacemaker engine's commands live in cli/cluster.py (imported only then)."""
-    return definitions.hostgroup.engine is Engine.PACEMAKER
+    return definitions.hostgroup.engine is EngineKind.PACEMAKER
 
 
-def _admin(basedir: Path, definitions: Definitions | None = None,
-           timings: Timings | None = None) -> Admin:
+def _engine(basedir: Path, definitions: Definitions, timings: Timings | None = None
+            ) -> Engine:
+    """The host group's engine (chosen once, engines/choose.py); the runtime commands call
+    through it and print. Imported here: `guard` and `agent` start without the engines.
+    timings: where a move records its steps (`move --timings`)."""
+    from s2s_sd.engines.choose import open_engine
+
+    return open_engine(definitions, basedir, local_host(), progress=_progress, on_warning=warn,
+                       timings=timings)
+
+
+def _admin(basedir: Path, definitions: Definitions | None = None) -> Admin:
     host = local_host()
     if definitions is None:
         definitions = _definitions(basedir)
-    if host not in definitions.hostgroup.host_names:
-        raise BadInput(f"this host ({host}) is not in host group {definitions.hostgroup.name}")
+    require_member(definitions, host)
     return Admin(definitions, basedir, host, progress=_progress, on_warning=warn,
-                 watch_starts=True, timings=timings)
+                 watch_starts=True)
 
 
 @click.command("sync")
@@ -139,15 +152,36 @@ def move(basedir: Path, group: str, host: str | None, to: str | None, dry_run: b
     Pacemaker engine: a location constraint, a wait until every member runs on the
     target, and the constraint removed again (none is left behind)."""
     to = target_host(host, to)
+    options = RunOptions(break_lock=break_lock, force=force, timeout=timeout,
+                         lifetime=lifetime, keep_constraint=keep_constraint)
     timings = Timings()
     started = seconds_since_process_start(process_start(os.getpid()))
     if started is not None:
         timings.add("program start (interpreter, imports)", None, started - timings.total())
     with timings.step("load the definitions"):
         definitions = _definitions(basedir)
-    with _printed(timings, show_timings and not dry_run):
-        _move(basedir, definitions, group, to, dry_run, force, break_lock, timeout, lifetime,
-              keep_constraint, timings)
+    # as always: the sessions a move opened end with the process; a dry run's drill
+    # reuses them and then closes them
+    engine = _engine(basedir, definitions, timings)
+    if not dry_run:
+        if not _pacemaker(definitions):
+            from s2s_sd.engines.net import prepare_netlink
+
+            prepare_netlink()  # the move's observe needs it here; first it waits for hosts
+        with _printed(timings, show_timings):
+            engine.move(group, to, options)
+        return
+    steps = engine.move(group, to, options, dry_run=True)
+    from s2s_sd.cli.drill_print import show_drill_target
+
+    with engine:
+        click.echo(f"move {group} --to {to}: plan (nothing changed)")
+        for number, step in enumerate(steps, start=1):
+            click.echo(f"  {number:2d}. {step}")
+        # could TO take GROUP? The fire drill of that one cell (exit 1 when it finds a
+        # failure: the move would fail)
+        if show_drill_target(engine.drill_target(group, to)):
+            sys.exit(1)
 
 
 @contextmanager
@@ -161,46 +195,6 @@ def _printed(timings: Timings, wanted: bool) -> Iterator[None]:
                 click.echo(line)
 
 
-def _move(basedir: Path, definitions: Definitions, group: str, to: str, dry_run: bool,
-          force: bool, break_lock: bool, timeout: float | None, lifetime: str | None,
-          keep_constraint: bool, timings: Timings) -> None:
-    if _pacemaker(definitions):
-        if force or break_lock:
-            raise BadInput("--force/--break-lock: the cluster decides with quorum and "
-                           "fencing; they are systemd-engine options")
-        from s2s_sd.cli import cluster
-
-        cluster.move(definitions, basedir, group, to, dry_run, timeout, lifetime,
-                     keep_constraint, timings)
-        if dry_run:
-            _drill_target(basedir, definitions, group, to)
-        return
-    if timeout is not None or lifetime is not None or keep_constraint:
-        raise BadInput("--timeout/--lifetime/--keep-constraint are Pacemaker-engine options")
-    if not dry_run:
-        from s2s_sd.engines.net import prepare_netlink
-
-        prepare_netlink()  # the move's observe needs it here; first it waits for the hosts
-    admin = _admin(basedir, definitions, timings)
-    steps = admin.move(group, to, dry_run=dry_run, force=force, break_lock=break_lock)
-    if dry_run:
-        click.echo(f"move {group} --to {to}: plan (nothing changed)")
-        for number, step in enumerate(steps, start=1):
-            click.echo(f"  {number:2d}. {step}")
-        _drill_target(basedir, definitions, group, to, admin)
-
-
-def _drill_target(basedir: Path, definitions: Definitions, group: str, to: str,
-                  admin: Admin | None = None) -> None:
-    """move --dry-run: could TO take GROUP? The fire drill of that one cell (exit 1 when
-    it finds a failure: the move would fail)."""
-    from s2s_sd.cli.drill import drill_target
-
-    with admin or _admin(basedir, definitions) as asking:
-        if drill_target(asking, group, to):
-            sys.exit(1)
-
-
 @click.command()
 @basedir_option
 @click.argument("group", shell_complete=complete_groups)
@@ -209,13 +203,8 @@ def _drill_target(basedir: Path, definitions: Definitions, group: str, to: str,
 def start(basedir: Path, group: str, break_lock: bool, timeout: float | None) -> None:
     """Start GROUP on its assigned host (Pacemaker engine: target-role=Started, where the
     cluster places it)."""
-    definitions = _definitions(basedir)
-    if _pacemaker(definitions):
-        from s2s_sd.cli import cluster
-
-        cluster.start(definitions, basedir, group, timeout)
-        return
-    host = _admin(basedir, definitions).start(group, break_lock)
+    host = _engine(basedir, _definitions(basedir)).start(
+        group, RunOptions(break_lock=break_lock, timeout=timeout))
     click.echo(f"{group} runs on {host}")
 
 
@@ -226,13 +215,8 @@ def start(basedir: Path, group: str, break_lock: bool, timeout: float | None) ->
 @cluster_timeout_option
 def stop(basedir: Path, group: str, break_lock: bool, timeout: float | None) -> None:
     """Stop GROUP wherever it is active (Pacemaker engine: target-role=Stopped)."""
-    definitions = _definitions(basedir)
-    if _pacemaker(definitions):
-        from s2s_sd.cli import cluster
-
-        cluster.stop(definitions, basedir, group, timeout)
-        return
-    stopped = _admin(basedir, definitions).stop(group, break_lock)
+    stopped = _engine(basedir, _definitions(basedir)).stop(
+        group, RunOptions(break_lock=break_lock, timeout=timeout))
     click.echo(f"{group} stopped" + (f" on {', '.join(stopped)}" if stopped else
                                      " (it was not active anywhere)"))
 
@@ -246,11 +230,7 @@ def recover(basedir: Path, group: str, break_lock: bool) -> None:
 
     The crashed move's own admin lock is broken (and reported) once its process is
     provably gone; any other stale lock needs --break-lock."""
-    definitions = _definitions(basedir)
-    if _pacemaker(definitions):
-        raise BadInput("recover: with the pacemaker engine the cluster recovers groups "
-                       "itself; see `s2s-sd status`, then `s2s-sd cleanup GROUP`")
-    host = _admin(basedir, definitions).recover(group, break_lock)
+    host = _engine(basedir, _definitions(basedir)).recover(group, RunOptions(break_lock=break_lock))
     click.echo(f"{group} runs on {host}; the interrupted move is resolved")
 
 
@@ -271,13 +251,8 @@ def status(basedir: Path, groups: tuple[str, ...], as_json: bool) -> None:
     if unknown:
         raise BadInput(f"no such group: {', '.join(unknown)} (groups: "
                        f"{', '.join(g.name for g in definitions.groups)})")
-    if _pacemaker(definitions):
-        from s2s_sd.cli import cluster
-
-        report = cluster.status_report(definitions, basedir)
-    else:
-        with _admin(basedir, definitions) as admin:
-            report = admin.status()
+    with _engine(basedir, definitions) as engine:
+        report = engine.status()
     if groups:
         report = report.only(groups)
     from s2s_sd import status as status_model
@@ -307,7 +282,8 @@ def guard(basedir: Path, group: str) -> None:
 
 def answer_request(basedir: Path, context: AgentContext | None, raw: bytes) -> tuple[str, int]:
     """One request -> (answer line, exit code). Never raises."""
-    from s2s_sd.hosts.agent import AgentContext, dispatch
+    from s2s_sd.agent.core_ops import AgentContext
+    from s2s_sd.agent.dispatch import dispatch
 
     try:
         op, args = parse_request(raw)
@@ -333,8 +309,8 @@ def agent(basedir: Path, stream: bool) -> None:
         line, code = answer_request(basedir, None, sys.stdin.buffer.read(MAX_REQUEST_BYTES + 1))
         click.echo(line)
         sys.exit(code)
+    from s2s_sd.agent.core_ops import AgentContext
     from s2s_sd.engines.net import prepare_netlink
-    from s2s_sd.hosts.agent import AgentContext
 
     context = AgentContext(basedir=basedir, host=local_host())
     prepare_netlink()  # a session's observe needs it; meanwhile its first requests run

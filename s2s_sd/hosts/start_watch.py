@@ -20,7 +20,7 @@ from typing import Any
 
 from s2s_sd.hosts.transport import Transport
 from s2s_sd.model import Group
-from s2s_sd.render.systemd import member_unit
+from s2s_sd.naming import member_unit
 
 POLL_SECONDS = 0.5
 

@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from s2s_sd.hosts.orchestrate import Admin
+from s2s_sd.engines.systemd.runtime import Admin
 from s2s_sd.timings import Timings, timing_lines
 from tests.conftest import EXAMPLES
 from tests.unit.fake_transport import Expect, ok
