@@ -356,47 +356,43 @@ def _timeout(group: Group, start: bool) -> float:
 
 
 def op_stop_group(ctx: AgentContext, request: GenerationRequest) -> dict[str, Any]:
-    group = _group(ctx, request.group)
-    _check_generation(ctx, request.generation)
-    units = group_units(group)
-    phases = Timings()
-    with phases.step("stop jobs"):
-        try:
-            ok, message = group_jobs("stop", units, _timeout(group, start=False))
-        except OperationFailed as exc:  # timed out: the observation below says what is left
-            ok, message = False, str(exc)
-    with phases.step("reset-failed"):
-        # a stop on purpose ends what failed before: status shows it down, not failed
-        reset_failed(units)
-    with phases.step("observe"):
-        seen = observe(ctx.defs(), str(ctx.basedir), [group.name])[group.name]
-    state.log_action(ctx.defs().hostgroup.name, ctx.host,
-                     f"stop {group.name}: {'ok' if ok and not seen.active else 'FAILED'}"
-                     + (f" ({message})" if message else ""))
-    return {"ok": ok and not seen.active, "message": message, "observation": seen.as_dict(),
-            **_timed(group, phases, "stop")}
+    return _group_jobs(ctx, request, "stop")
 
 
 def op_start_group(ctx: AgentContext, request: GenerationRequest) -> dict[str, Any]:
+    return _group_jobs(ctx, request, "start")
+
+
+def _group_jobs(ctx: AgentContext, request: GenerationRequest, action: str) -> dict[str, Any]:
+    """Start the group's target (its members follow in order) or stop all its units, and
+    say what runs afterwards. A start resets the failed state first (a failure of an
+    earlier try must not stick to this one); a stop afterwards (a stop on purpose ends
+    what failed before: status shows it down, not failed)."""
     group = _group(ctx, request.group)
     _check_generation(ctx, request.generation)
     units = group_units(group)
+    starting = action == "start"
     phases = Timings()
-    with phases.step("reset-failed"):
-        reset_failed(units)  # a failure of an earlier try must not stick to this one
-    with phases.step("start jobs"):
+    if starting:
+        with phases.step("reset-failed"):
+            reset_failed(units)
+    with phases.step(f"{action} jobs"):
         try:
-            ok, message = group_jobs("start", [target_name(group.name)],
-                                     _timeout(group, start=True))
-        except OperationFailed as exc:  # timed out: the caller stops it and rolls back
+            ok, message = group_jobs(action, [target_name(group.name)] if starting else units,
+                                     _timeout(group, start=starting))
+        except OperationFailed as exc:  # timed out: the observation below says what is left
             ok, message = False, str(exc)
+    if not starting:
+        with phases.step("reset-failed"):
+            reset_failed(units)
     with phases.step("observe"):
         seen = observe(ctx.defs(), str(ctx.basedir), [group.name])[group.name]
+    done = ok and (seen.fully_up if starting else not seen.active)
     state.log_action(ctx.defs().hostgroup.name, ctx.host,
-                     f"start {group.name}: {'ok' if ok and seen.fully_up else 'FAILED'}"
+                     f"{action} {group.name}: {'ok' if done else 'FAILED'}"
                      + (f" ({message})" if message else ""))
-    return {"ok": ok and seen.fully_up, "message": message, "observation": seen.as_dict(),
-            **_timed(group, phases, "start")}
+    return {"ok": done, "message": message, "observation": seen.as_dict(),
+            **_timed(group, phases, action)}
 
 
 def _timed(group: Group, phases: Timings, action: str) -> dict[str, Any]:
