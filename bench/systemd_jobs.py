@@ -22,7 +22,7 @@ UNITS = ("bench-j1.service", "bench-j2.service", "bench-j3.service")
 # run in the node with the repo's venv: times each way ROUNDS times, prints medians
 PROBE = """
 import statistics, sys, time
-from s2s_sd.engines.systemd import reset_failed, systemctl, unit_jobs
+from s2s_sd.engines.systemd.units import reset_failed, systemctl, unit_jobs
 from s2s_sd.run import run
 units, rounds = sys.argv[1].split(","), int(sys.argv[2])
 def timed(action):
