@@ -1,6 +1,6 @@
 """Benchmark (issue 14 goal 6) inside one lab node: starting and stopping units and
 resetting their failed state through `systemctl` processes vs. over D-Bus in-process
-(pystemd, engines/systemd.py unit_jobs), on units that start and stop at once, so what
+(pystemd, engines/systemd/units.py unit_jobs), on units that start and stop at once, so what
 is measured is the cost of the call itself.
 
     .venv/bin/python bench/systemd_jobs.py [--rounds 50]   (root; boots the lab, no cluster)
