@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from s2s_sd.model import Definitions, Engine, Group
+from s2s_sd.model import Definitions, Engine, Group, IpService
 from s2s_sd.naming import target_name
 
 
@@ -107,8 +107,13 @@ def move_steps(group: Group, source: str | None, target: str, source_reachable: 
     elif active_source:
         steps.append(Step("skip_source", source, "unreachable: cannot stop the group there"
                           + (" (--force: proceeding on ARP silence)" if forced else "")))
-    steps.append(Step("verify_nowhere", None, "verify no host runs the group and nobody "
-                      "answers ARP/ND for its VIPs"))
+    if vips_lead(group) and source_reachable:
+        steps.append(Step("verify_nowhere", None, "verify no host runs the group (nobody "
+                          "answering ARP/ND for its VIPs: each VIP member's own probe, "
+                          "before anything else of the group starts)"))
+    else:
+        steps.append(Step("verify_nowhere", None, "verify no host runs the group and "
+                          "nobody answers ARP/ND for its VIPs"))
     steps.append(Step("start", target, f"start {target_name(group.name)} "
                       "(on failure: stop it there and start it again on the source)"))
     if group.post_move:
@@ -117,6 +122,15 @@ def move_steps(group: Group, source: str | None, target: str, source_reachable: 
                       "(boot links follow)"))
     steps.append(Step("unlock", None, "release the admin lock"))
     return steps
+
+
+def vips_lead(group: Group) -> bool:
+    """Whether every VIP member comes before every other member. Then each VIP's own
+    duplicate check (`vip up` probes before it adds the address) runs after the source
+    is proven down and before anything else of the group starts: it is the proof that
+    nobody answers for the VIPs, and the admin need not probe the same addresses first."""
+    kinds = [isinstance(s, IpService) for s in group.services]
+    return not any(kinds[kinds.index(False):]) if False in kinds else True
 
 
 # The steps a move journals (engines/systemd/runtime.py), and nothing else: until the target is

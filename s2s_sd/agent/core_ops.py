@@ -23,10 +23,12 @@ from typing import Any
 
 from s2s_sd.engines import net
 from s2s_sd.engines.systemd.units import (
+    group_jobs,
+    install_boot_links,
     install_units,
     reset_failed,
-    systemctl,
     systemd_running,
+    transition_seconds,
 )
 from s2s_sd.errors import BadInput, OperationFailed, Refused
 from s2s_sd.hosts import lock, state, sync
@@ -50,10 +52,11 @@ from s2s_sd.hosts.protocol import (
 )
 from s2s_sd.load import load_definitions
 from s2s_sd.model import Definitions, Group
-from s2s_sd.naming import group_units, target_name
+from s2s_sd.naming import group_units, guard_unit, member_unit, target_name
 from s2s_sd.plan import boot_groups
 from s2s_sd.render.systemd import UnitSettings, render_units
 from s2s_sd.run import run
+from s2s_sd.timings import Timings
 
 HOOK_TIMEOUT = 300
 
@@ -298,9 +301,13 @@ def op_set_assignments(ctx: AgentContext, request: AssignmentsRequest) -> dict[s
         # never go back, and never let two different maps share an epoch
         return {"written": False, "epoch": current.epoch}
     state.write_assignment_state(hostgroup, state.Assignments(epoch, groups))
-    applied = apply_local_units(ctx) if systemd_running() else {}
+    boot: list[str] = []
+    if systemd_running():
+        # the units are the synced generation's: only the boot links follow the assignment
+        boot = list(boot_groups(defs, ctx.host, groups))
+        install_boot_links(Path("/"), boot, [g.name for g in defs.groups])
     state.log_action(hostgroup, ctx.host, f"assignments epoch {epoch}: {groups}")
-    return {"written": True, "epoch": epoch, "boot": applied.get("boot", [])}
+    return {"written": True, "epoch": epoch, "boot": boot}
 
 
 def op_journal_write(ctx: AgentContext, request: JournalRequest) -> dict[str, Any]:
@@ -349,37 +356,51 @@ def _timeout(group: Group, start: bool) -> float:
 
 
 def op_stop_group(ctx: AgentContext, request: GenerationRequest) -> dict[str, Any]:
-    group = _group(ctx, request.group)
-    _check_generation(ctx, request.generation)
-    units = group_units(group)
-    try:
-        ok, message = systemctl("stop", units, _timeout(group, start=False))
-    except OperationFailed as exc:  # timed out: the observation below says what is left
-        ok, message = False, str(exc)
-    # a stop on purpose ends what failed before: status shows it down, not failed
-    reset_failed(units)
-    seen = observe(ctx.defs(), str(ctx.basedir), [group.name])[group.name]
-    state.log_action(ctx.defs().hostgroup.name, ctx.host,
-                     f"stop {group.name}: {'ok' if ok and not seen.active else 'FAILED'}"
-                     + (f" ({message})" if message else ""))
-    return {"ok": ok and not seen.active, "message": message, "observation": seen.as_dict()}
+    return _group_jobs(ctx, request, "stop")
 
 
 def op_start_group(ctx: AgentContext, request: GenerationRequest) -> dict[str, Any]:
+    return _group_jobs(ctx, request, "start")
+
+
+def _group_jobs(ctx: AgentContext, request: GenerationRequest, action: str) -> dict[str, Any]:
+    """Start the group's target (its members follow in order) or stop all its units, and
+    say what runs afterwards. A start resets the failed state first (a failure of an
+    earlier try must not stick to this one); a stop afterwards (a stop on purpose ends
+    what failed before: status shows it down, not failed)."""
     group = _group(ctx, request.group)
     _check_generation(ctx, request.generation)
     units = group_units(group)
-    reset_failed(units)  # a failure of an earlier try must not stick to this one
-    try:
-        ok, message = systemctl("start", [target_name(group.name)],
-                                _timeout(group, start=True))
-    except OperationFailed as exc:  # timed out: the caller stops it and rolls back
-        ok, message = False, str(exc)
-    seen = observe(ctx.defs(), str(ctx.basedir), [group.name])[group.name]
+    starting = action == "start"
+    phases = Timings()
+    if starting:
+        with phases.step("reset-failed"):
+            reset_failed(units)
+    with phases.step(f"{action} jobs"):
+        try:
+            ok, message = group_jobs(action, [target_name(group.name)] if starting else units,
+                                     _timeout(group, start=starting))
+        except OperationFailed as exc:  # timed out: the observation below says what is left
+            ok, message = False, str(exc)
+    if not starting:
+        with phases.step("reset-failed"):
+            reset_failed(units)
+    with phases.step("observe"):
+        seen = observe(ctx.defs(), str(ctx.basedir), [group.name])[group.name]
+    done = ok and (seen.fully_up if starting else not seen.active)
     state.log_action(ctx.defs().hostgroup.name, ctx.host,
-                     f"start {group.name}: {'ok' if ok and seen.fully_up else 'FAILED'}"
+                     f"{action} {group.name}: {'ok' if done else 'FAILED'}"
                      + (f" ({message})" if message else ""))
-    return {"ok": ok and seen.fully_up, "message": message, "observation": seen.as_dict()}
+    return {"ok": done, "message": message, "observation": seen.as_dict(),
+            **_timed(group, phases, action)}
+
+
+def _timed(group: Group, phases: Timings, action: str) -> dict[str, Any]:
+    """What `move --timings` shows of a start or stop here: this request's phases, and
+    each unit's own start or stop (guard and members) as systemd timed it."""
+    units = [guard_unit(group.name), *(member_unit(group.name, s.name)
+                                       for s in group.services)]
+    return {"phases": phases.seconds(), "seconds": transition_seconds(units, action)}
 
 
 def op_probe_vips(ctx: AgentContext, request: GroupRequest) -> dict[str, Any]:

@@ -5,17 +5,16 @@ two that hosts run themselves: guard (from the units) and agent (over ssh)."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 import click
 
-from s2s_sd import status as status_model
-from s2s_sd.agent.core_ops import AgentContext
-from s2s_sd.agent.dispatch import dispatch
 from s2s_sd.cli.common import (
     basedir_option,
     echo_warnings,
@@ -31,13 +30,16 @@ from s2s_sd.engines.systemd.runtime import Admin
 from s2s_sd.engines.systemd.runtime import guard as guard_check
 from s2s_sd.errors import BadInput, S2SError
 from s2s_sd.hosts import sync as sync_module
+from s2s_sd.hosts.lock import process_start
 from s2s_sd.hosts.protocol import MAX_REQUEST_BYTES, parse_request, read_line
 from s2s_sd.hosts.transport import error_to_wire
 from s2s_sd.load import load_definitions
 from s2s_sd.model import Definitions
 from s2s_sd.model import Engine as EngineKind
+from s2s_sd.timings import Timings, seconds_since_process_start, timing_lines
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where used: `guard` runs at every group start, and fast
+    from s2s_sd.agent.core_ops import AgentContext
     from s2s_sd.engines.engine import Engine
 
 break_lock_option = click.option(
@@ -66,12 +68,15 @@ def _pacemaker(definitions: Definitions) -> bool:
     return definitions.hostgroup.engine is EngineKind.PACEMAKER
 
 
-def _engine(basedir: Path, definitions: Definitions) -> Engine:
+def _engine(basedir: Path, definitions: Definitions, timings: Timings | None = None
+            ) -> Engine:
     """The host group's engine (chosen once, engines/choose.py); the runtime commands call
-    through it and print. Imported here: `guard` and `agent` start without the engines."""
+    through it and print. Imported here: `guard` and `agent` start without the engines.
+    timings: where a move records its steps (`move --timings`)."""
     from s2s_sd.engines.choose import open_engine
 
-    return open_engine(definitions, basedir, local_host(), progress=_progress, on_warning=warn)
+    return open_engine(definitions, basedir, local_host(), progress=_progress, on_warning=warn,
+                       timings=timings)
 
 
 def _admin(basedir: Path, definitions: Definitions | None = None) -> Admin:
@@ -136,9 +141,12 @@ def sync_all(basedir: Path, definitions: Definitions | None = None,
                    "it then expires by itself.")
 @click.option("--keep-constraint", is_flag=True,
               help="Pacemaker engine: on failure or timeout, keep the move's constraint.")
+@click.option("--timings", "show_timings", is_flag=True,
+              help="Afterwards, where the time went: each step with its host and seconds "
+                   "(also when the move fails).")
 def move(basedir: Path, group: str, host: str | None, to: str | None, dry_run: bool,
          force: bool, break_lock: bool, timeout: float | None, lifetime: str | None,
-         keep_constraint: bool) -> None:
+         keep_constraint: bool, show_timings: bool) -> None:
     """Move GROUP to HOST (or --to HOST), never running it on two hosts at once.
 
     Pacemaker engine: a location constraint, a wait until every member runs on the
@@ -146,12 +154,24 @@ def move(basedir: Path, group: str, host: str | None, to: str | None, dry_run: b
     to = target_host(host, to)
     options = RunOptions(break_lock=break_lock, force=force, timeout=timeout,
                          lifetime=lifetime, keep_constraint=keep_constraint)
+    timings = Timings()
+    started = seconds_since_process_start(process_start(os.getpid()))
+    if started is not None:
+        timings.add("program start (interpreter, imports)", None, started - timings.total())
+    with timings.step("load the definitions"):
+        definitions = _definitions(basedir)
     # as always: the sessions a move opened end with the process; a dry run's drill
     # reuses them and then closes them
-    engine = _engine(basedir, _definitions(basedir))
-    steps = engine.move(group, to, options, dry_run=dry_run)
+    engine = _engine(basedir, definitions, timings)
     if not dry_run:
+        if not _pacemaker(definitions):
+            from s2s_sd.engines.net import prepare_netlink
+
+            prepare_netlink()  # the move's observe needs it here; first it waits for hosts
+        with _printed(timings, show_timings):
+            engine.move(group, to, options)
         return
+    steps = engine.move(group, to, options, dry_run=True)
     from s2s_sd.cli.drill_print import show_drill_target
 
     with engine:
@@ -162,6 +182,17 @@ def move(basedir: Path, group: str, host: str | None, to: str | None, dry_run: b
         # failure: the move would fail)
         if show_drill_target(engine.drill_target(group, to)):
             sys.exit(1)
+
+
+@contextmanager
+def _printed(timings: Timings, wanted: bool) -> Iterator[None]:
+    """Print the timings after the block, also when it fails (that time was spent too)."""
+    try:
+        yield
+    finally:
+        if wanted:
+            for line in timing_lines(timings):
+                click.echo(line)
 
 
 @click.command()
@@ -224,6 +255,8 @@ def status(basedir: Path, groups: tuple[str, ...], as_json: bool) -> None:
         report = engine.status()
     if groups:
         report = report.only(groups)
+    from s2s_sd import status as status_model
+
     if as_json:
         click.echo(json.dumps(status_model.to_json(report), indent=2, sort_keys=True))
     else:
@@ -249,6 +282,9 @@ def guard(basedir: Path, group: str) -> None:
 
 def answer_request(basedir: Path, context: AgentContext | None, raw: bytes) -> tuple[str, int]:
     """One request -> (answer line, exit code). Never raises."""
+    from s2s_sd.agent.core_ops import AgentContext
+    from s2s_sd.agent.dispatch import dispatch
+
     try:
         op, args = parse_request(raw)
         context = context or AgentContext(basedir=basedir, host=local_host())
@@ -273,7 +309,11 @@ def agent(basedir: Path, stream: bool) -> None:
         line, code = answer_request(basedir, None, sys.stdin.buffer.read(MAX_REQUEST_BYTES + 1))
         click.echo(line)
         sys.exit(code)
+    from s2s_sd.agent.core_ops import AgentContext
+    from s2s_sd.engines.net import prepare_netlink
+
     context = AgentContext(basedir=basedir, host=local_host())
+    prepare_netlink()  # a session's observe needs it; meanwhile its first requests run
     for line in stream_answers(basedir, context, sys.stdin.buffer):
         sys.stdout.write(line + "\n")
         sys.stdout.flush()

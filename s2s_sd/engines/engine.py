@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol, Self
 from s2s_sd.errors import BadInput
 from s2s_sd.model import Definitions
 from s2s_sd.model import Engine as EngineKind
+from s2s_sd.timings import Timings
 
 if TYPE_CHECKING:  # the reports' modules are imported by the engines that build them
     from s2s_sd.drill import DrillReport
@@ -42,6 +43,7 @@ class RunOptions:
 class Engine(Protocol):
     kind: EngineKind
     options: frozenset[str]  # the RunOptions this engine honours
+    timings: Timings  # where a move records its steps (`move --timings`)
 
     def move(self, group: str, to: str, options: RunOptions, dry_run: bool = False
              ) -> list[str]:
@@ -78,12 +80,14 @@ class EngineAdmin:
     administering host and where progress lines and warnings go."""
 
     def __init__(self, defs: Definitions, basedir: Path, host: str,
-                 progress: Callable[[str], None], on_warning: Callable[[str], None]) -> None:
+                 progress: Callable[[str], None], on_warning: Callable[[str], None],
+                 timings: Timings | None = None) -> None:
         self.defs = defs
         self.basedir = basedir
         self.host = host
         self.progress = progress
         self.on_warning = on_warning
+        self.timings = timings or Timings()
 
     def close(self) -> None:
         """Nothing stays open unless an engine says otherwise."""

@@ -11,7 +11,8 @@ What an HA administrator expects of a VIP, in the spirit of IPaddr2:
   Linux stores no labels for IPv6;
 - the new owner announces itself (gratuitous ARP / unsolicited neighbour advertisement)
   so clients switch over at once instead of waiting for their caches to expire; the
-  announcements are sent synchronously, so nothing keeps running after `up` returns;
+  first announcement before `up` returns, the others from a background process that
+  `down` ends before it removes the address (announcer.py), as IPaddr2 does;
 - up and down are idempotent; an optional /etc/hosts alias follows the address;
 - up adopts and down removes only an address s2s-sd put there: IPv4 by its label (the
   one this VIP gets), IPv6 (which has no labels) by the address protocol s2s-sd adds it
@@ -36,11 +37,13 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import importlib
 import ipaddress
 import os
 import re
 import socket
 import stat
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,7 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from s2s_sd.engines import hosts_file, vip_records
+from s2s_sd.engines import announcer, hosts_file, vip_records
 from s2s_sd.engines import net_packets as packets
 from s2s_sd.errors import BadInput, OperationFailed, Refused, S2SError
 from s2s_sd.model import Definitions, IpService
@@ -297,7 +300,9 @@ def write_migrate_note() -> None:
 
     run_dir = Path(paths.run_dir())
     run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    write_file_atomic(run_dir / MIGRATE_NOTE, f"{time.time():.0f}\n", 0o600)
+    # whole seconds, rounded down: a time rounded up lies in the future until it passes,
+    # and migrate_note_fresh refuses notes from the future
+    write_file_atomic(run_dir / MIGRATE_NOTE, f"{int(time.time())}\n", 0o600)
 
 
 def migrate_note_fresh() -> bool:
@@ -367,6 +372,15 @@ def netns_path(netns: NetnsPath | None) -> str | None:
     if kind != CLONE_NEWNET:
         raise BadInput(f"{path} is not a network namespace")
     return path
+
+
+def prepare_netlink() -> None:
+    """Import pyroute2 (a tenth of a second: its package imports all of it) in the
+    background, for a process that will need it soon but has other work first (an
+    agent session, whose first requests need no netlink; the admin, waiting for its
+    sessions). A later import waits for this one instead of starting over."""
+    threading.Thread(target=importlib.import_module, args=("pyroute2",),
+                     name="import pyroute2", daemon=True).start()
 
 
 @contextmanager
@@ -720,7 +734,10 @@ def _send(sock: socket.socket, frame: bytes, link: _Link) -> None:
         raise OperationFailed(f"sending on {link.name}: {exc.strerror or exc}") from exc
 
 
-def _announce(netns: str | None, link: _Link, vip: Vip, announce: Announce) -> int:
+def _announce(netns: str | None, link: _Link, vip: Vip, announce: Announce,
+              netns_id: str) -> int:
+    """The first announcement now, the others from a background process (announcer.py)
+    that stops as soon as this host no longer holds the address."""
     if announce.count == 0:
         return 0
     own_mac = _require_mac(link)
@@ -730,10 +747,15 @@ def _announce(netns: str | None, link: _Link, vip: Vip, announce: Announce) -> i
         frame = packets.unsolicited_advertisement(own_mac, vip.ip)
     sock = _packet_socket(netns, link.name, _ethertype(vip))
     try:
-        for number in range(announce.count):
-            if number:
-                time.sleep(announce.interval)
-            _send(sock, frame, link)
+        _send(sock, frame, link)
+
+        def still_held() -> bool:
+            with _netlink(netns) as ipr:
+                return any(h.address == vip.address and h.link.index == link.index
+                           for h in _holders(ipr, _links(ipr), vip))
+
+        announcer.start(announcer.pid_path(netns_id, vip.ip.compressed), announce.count - 1,
+                        announce.interval, still_held, lambda: _send(sock, frame, link))
     finally:
         sock.close()
     return announce.count
@@ -880,7 +902,7 @@ def vip_up(
             if action == "added" and isinstance(vip.address, ipaddress.IPv6Interface):
                 _record(ipr, links, link, vip, netns_id)
             announce_started = time.monotonic()
-            sent = _announce(path, link, vip, announce)
+            sent = _announce(path, link, vip, announce, netns_id)
             announce_seconds = time.monotonic() - announce_started
             changed = False
             if vip.hostname:
@@ -990,6 +1012,8 @@ def vip_down(
             changed = alias.changed
             warnings += [f"{hosts}:{line.number} still maps {vip.hostname} (together with "
                          "other names); left unchanged" for line in alias.foreign_lines]
+        # no announcement of the address may leave this host once it is gone
+        announcer.stop(announcer.pid_path(netns_id, vip.ip.compressed))
         if exact is not None:
             _delete(ipr, exact.link, vip)
         if isinstance(vip.address, ipaddress.IPv6Interface):

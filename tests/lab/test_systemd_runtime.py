@@ -145,12 +145,22 @@ def test_move_around_the_hosts(runtime_lab: LabNodes, never_two_actives: None, g
     source = group_status(lab, group)["assigned"]
     ensure_on(lab, group, source)
     for target in path:
-        result = s2s(lab, "n1", "move", group, "--to", target)
+        result = s2s(lab, "n1", "move", group, "--to", target, "--timings")
         assert result.ok, f"move {group} {source} -> {target}:\n{result.stdout}{result.stderr}"
         # a line per member as it came up on the target, with elapsed seconds, in order
         members = [m for m in re.findall(rf"^  \[{target}\] (\S+) started \(\d+\.\d s\)$",
                                          result.stdout, re.MULTILINE)]
         assert members == MEMBERS[group], result.stdout
+        # --timings: the stop on the source, the start on the target with each member's
+        # own seconds as systemd timed them there, and the total
+        timed = re.findall(r"^ +(\[\S+\] )?(.+?) +(\d+\.\d{3}) s$",
+                           result.stdout.partition("\ntimings:\n")[2], re.MULTILINE)
+        steps = [f"{where}{step}" for where, step, _ in timed]
+        assert f"[{source}] stop {group}" in steps, result.stdout
+        assert f"[{target}] start {group}" in steps, result.stdout
+        assert [s for s in steps if s.startswith(f"[{target}] s2s-{group}-")] == [
+            f"[{target}] s2s-{group}-{m}.service started" for m in MEMBERS[group]], steps
+        assert steps[-1] == "total" and sum(float(t) for *_, t in timed[:-1]) > 0
         runs_only_on(lab, group, target)
         vip_answered_by(lab, group, target)
         if group in ("censhare", "ora"):

@@ -367,3 +367,24 @@ def test_a_dead_source_is_waited_for_once_per_command(name: str) -> None:
     asked = [r for r in transport.requests if r.startswith("n1 ")]
     assert transport.sent_to("n1") == 1, transport.sent
     assert len(asked) >= 3, asked  # the others were answered from the transport's memory
+
+
+def test_a_group_whose_vips_lead_is_not_probed_by_the_admin() -> None:
+    """web's VIP is its first member: the VIP's own probe on the target (after the
+    source is proven down, before anything of the group starts) is the proof that
+    nobody answers for it, so the admin asks no probe_vips of its own."""
+    w = World()
+    web = "web"
+    involved = ("n1", "n3")
+    script = [*begin(w, everywhere(but={"n3": "up"}), to="n1", name=web),
+              *journaled(involved, web, "n3", "n1", "stopping"),
+              *stopped("n3", web), *observed(web, everywhere()),
+              *journaled(involved, web, "n3", "n1", "starting"), *started("n1", web),
+              *journaled(involved, web, "n3", "n1", "post_move"),
+              *recorded(web, "n1"), *journal_cleared(web), *unlocked(HOSTS)]
+    transport = run_case(Case("web moves n3 -> n1 without the admin's probe",
+                              move("n1", name=web), lambda _w: script, group=web,
+                              assignment=assigned_everywhere(web, "n1")))
+    assert not any(" probe_vips " in r for r in transport.requests)
+    # censhare's mount comes before its VIP: the admin probes before the start
+    assert "n2 probe_vips" in [" ".join(r.split()[:2]) for r in run_case(CASES[0]).requests]

@@ -65,3 +65,16 @@ def test_nothing_more_after_a_failed_start(monkeypatch: pytest.MonkeyPatch) -> N
             polled, polled.group, "n1", lines.append):  # type: ignore[arg-type]
         raise RuntimeError("the start failed")
     assert lines == [] and polled.polls == 0
+
+
+def test_the_start_answer_reports_the_rest_without_another_poll(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(start_watch, "POLL_SECONDS", 60)  # a start faster than one poll
+    polled = Polled("web")
+    lines: list[str] = []
+    units = {member_unit(polled.group.name, s.name): "active" for s in polled.group.services}
+    with start_watch.member_progress(polled, polled.group, "n1",  # type: ignore[arg-type]
+                                     lines.append) as seen_by_start:
+        seen_by_start({"units": units})
+    assert [line.split()[1] for line in lines] == [s.name for s in polled.group.services]
+    assert polled.polls == 0

@@ -24,7 +24,8 @@ class PacemakerEngine(EngineAdmin):
     @contextmanager
     def _admin(self) -> Iterator[ClusterAdmin]:
         require_member(self.defs, self.host)
-        with ClusterAdmin(self.defs, self.basedir, self.host, progress=self.progress) as admin:
+        with ClusterAdmin(self.defs, self.basedir, self.host, progress=self.progress,
+                          timings=self.timings) as admin:
             yield admin
 
     def _pass_warnings(self, admin: ClusterAdmin) -> None:

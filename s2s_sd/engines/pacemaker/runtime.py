@@ -54,6 +54,7 @@ from s2s_sd.naming import hooks_id, prefer_id, target_name
 from s2s_sd.plan import assigned_host
 from s2s_sd.render.pacemaker import PacemakerSettings
 from s2s_sd.status import StatusReport, build_pacemaker, pacemaker_members
+from s2s_sd.timings import Timings
 from s2s_sd.writer import write_file_atomic
 
 Progress = Callable[[str], None]
@@ -156,8 +157,8 @@ class ClusterAdmin:
     """The administering host's side of the Pacemaker engine."""
 
     def __init__(self, defs: Definitions, basedir: Path, host: str,
-                 progress: Progress = _quiet, settings: PacemakerSettings | None = None
-                 ) -> None:
+                 progress: Progress = _quiet, settings: PacemakerSettings | None = None,
+                 timings: Timings | None = None) -> None:
         self.defs = defs
         self.basedir = basedir
         self.host = host
@@ -166,7 +167,9 @@ class ClusterAdmin:
         self.context = AgentContext(basedir=basedir, host=host, _defs=defs)
         transport = Transport(defs, host, basedir,
                               lambda op, args: dispatch(self.context, op, args))
-        self.admin = Admin(defs, basedir, host, progress=progress, transport=transport)
+        self.admin = Admin(defs, basedir, host, progress=progress, transport=transport,
+                           timings=timings)
+        self.timings = self.admin.timings
         self.warnings = self.admin.warnings
 
     def close(self) -> None:
@@ -256,7 +259,8 @@ class ClusterAdmin:
         if to not in group.hosts:
             raise BadInput(f"--to {to}: not one of the hosts of group {name} "
                            f"({', '.join(group.hosts)})")
-        status = self.cluster()
+        with self.timings.step("cluster status"):
+            status = self.cluster()
         self._require_quorum(status)
         state = self._group_state(status, name)
         if status.maintenance_mode:
@@ -277,7 +281,8 @@ class ClusterAdmin:
         if blocked:
             raise Refused(f"{'; '.join(blocked)}: the cluster will not run {name} there "
                           f"until `s2s-sd cleanup {name}`")
-        leftovers = crm.cli_constraints_of([name])
+        with self.timings.step("constraints"):
+            leftovers = crm.cli_constraints_of([name])
         if leftovers:
             raise Refused(f"{name} has the constraint(s) "
                           f"{', '.join(c.describe() for c in leftovers)}: a move in "
@@ -294,20 +299,24 @@ class ClusterAdmin:
         started = time.time()
         hooks = bool(group.pre_move or group.post_move)
         if hooks and source != to:
-            notes = self.transport.ask_many(
-                [h for h in (source, to) if h],
-                "hook_intent", {"group": name, "source": source, "target": to})
+            with self.timings.step("note FROM/TO for the hooks"):
+                notes = self.transport.ask_many(
+                    [h for h in (source, to) if h],
+                    "hook_intent", {"group": name, "source": source, "target": to})
             for host, answer in notes.items():
                 if not answer.ok:
                     self.warn(f"{host}: the hooks will not know FROM/TO: {answer.error}")
         cid = prefer_id(name)
-        if not crm.create_constraint(crm.prefer_constraint(name, to, expires)):
+        with self.timings.step("create the location constraint"):
+            created = crm.create_constraint(crm.prefer_constraint(name, to, expires))
+        if not created:
             raise Refused(f"constraint {cid} exists: another move of {name} is in progress")
         self.progress(f"move {name}: {source or '(not running)'} -> {to} "
                       f"(location constraint {cid})")
         before = {(f.resource, f.operation, f.node, f.last_change) for f in status.failures}
         try:
-            ok, last, reason = self._wait_members(group, to, timeout, before)
+            with self.timings.step("wait for the transition", to):
+                ok, last, reason = self._wait_members(group, to, timeout, before)
         except KeyboardInterrupt:
             if not keep_constraint:
                 crm.delete_constraint(cid)
@@ -321,7 +330,8 @@ class ClusterAdmin:
                                         {"group": name, "target": to, "clear": True})
             self._move_failed(group, to, last, reason, keep_constraint)
         if expires is None:
-            crm.delete_constraint(cid)
+            with self.timings.step("clear the constraint"):
+                crm.delete_constraint(cid)
         else:
             self.progress(f"{cid} stays until {expires.isoformat(timespec='seconds')} "
                           "(--lifetime), then expires by itself")
@@ -361,7 +371,9 @@ class ClusterAdmin:
         """Until every member is Started on `to` only; shows each member's changes."""
         members = self._members(group)
         seen: dict[str, tuple[str, tuple[str, ...]]] | None = None
-        deadline = time.monotonic() + timeout
+        began = time.monotonic()
+        deadline = began + timeout
+        on_target: set[str] = set()
         while True:
             status = crm.status(full=False)
             state = status.groups.get(group.name)
@@ -374,6 +386,12 @@ class ClusterAdmin:
                         self.progress(f"  [{where}] {member.id} {member.role.lower()}"
                                       + (" FAILED" if member.failed else ""))
                 seen = now
+                for member in state.members:  # when each member came up on the target
+                    if member.id not in on_target and member.role == "Started" \
+                            and tuple(member.nodes) == (to,):
+                        on_target.add(member.id)
+                        self.timings.add(f"{member.id} started (since the constraint)", to,
+                                         time.monotonic() - began, detail=True)
                 if state.fully_on() == to:
                     return True, status, ""
             new = [f for f in status.failures

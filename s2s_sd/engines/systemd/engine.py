@@ -15,6 +15,7 @@ from s2s_sd.hosts.drill_run import run_drill
 from s2s_sd.model import Definitions
 from s2s_sd.model import Engine as EngineKind
 from s2s_sd.status import StatusReport
+from s2s_sd.timings import Timings
 
 
 class SystemdEngine(EngineAdmin):
@@ -22,15 +23,17 @@ class SystemdEngine(EngineAdmin):
     options = frozenset({"break_lock", "force"})
 
     def __init__(self, defs: Definitions, basedir: Path, host: str,
-                 progress: Callable[[str], None], on_warning: Callable[[str], None]) -> None:
-        super().__init__(defs, basedir, host, progress, on_warning)
+                 progress: Callable[[str], None], on_warning: Callable[[str], None],
+                 timings: Timings | None = None) -> None:
+        super().__init__(defs, basedir, host, progress, on_warning, timings)
         self._admin: Admin | None = None
 
     def admin(self) -> Admin:
         if self._admin is None:
             require_member(self.defs, self.host)
             self._admin = Admin(self.defs, self.basedir, self.host, progress=self.progress,
-                                on_warning=self.on_warning, watch_starts=True)
+                                on_warning=self.on_warning, watch_starts=True,
+                                timings=self.timings)
         return self._admin
 
     def move(self, group: str, to: str, options: RunOptions, dry_run: bool = False

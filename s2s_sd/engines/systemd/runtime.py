@@ -24,10 +24,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from s2s_sd.agent.core_ops import AgentContext
-from s2s_sd.agent.dispatch import dispatch
 from s2s_sd.errors import BadInput, OperationFailed, Refused
 from s2s_sd.hosts import lock as locks
 from s2s_sd.hosts import state, sync
@@ -43,8 +41,12 @@ from s2s_sd.plan import (
     guard_verdict,
     move_steps,
     recovery_host,
+    vips_lead,
 )
-from s2s_sd.status import HostAnswer, StatusReport, build_systemd
+from s2s_sd.timings import Timings
+
+if TYPE_CHECKING:  # imported where used: the guard of a move starts without them
+    from s2s_sd.status import HostAnswer, StatusReport
 
 Progress = Callable[[str], None]
 Clock = Callable[[], float]
@@ -99,7 +101,7 @@ class Admin:
     def __init__(self, defs: Definitions, basedir: Path, host: str,
                  progress: Progress = _quiet, transport: Transport | None = None,
                  clock: Clock = time.time, on_warning: Progress = _quiet,
-                 watch_starts: bool = False) -> None:
+                 watch_starts: bool = False, timings: Timings | None = None) -> None:
         self.defs = defs
         self.basedir = basedir
         self.host = host
@@ -107,6 +109,9 @@ class Admin:
         self.hosts = list(defs.hostgroup.host_names)
         self.progress = progress
         self.on_warning = on_warning  # the CLI prints them as s2s-sd: warning: ...
+        from s2s_sd.agent.core_ops import AgentContext
+        from s2s_sd.agent.dispatch import dispatch
+
         context = AgentContext(basedir=basedir, host=host, _defs=defs)
 
         def in_process(op: str, args: Mapping[str, Any]) -> dict[str, Any]:
@@ -117,6 +122,8 @@ class Admin:
         # (hosts/start_watch.py), for a line per member as it comes up
         self.watcher = Transport(defs, host, basedir, in_process) if watch_starts else None
         self.clock = clock  # injectable so the unit tier runs without waiting or drift
+        # where the time of an operation goes (`move --timings`); always kept, cheap
+        self.timings = timings or Timings()
         self.token = uuid.uuid4().hex
         self.warnings: list[str] = []
         self._crashed: tuple[str, int] | None = None  # recover: the crashed admin
@@ -182,6 +189,7 @@ class Admin:
         # cost one overlapping connect timeout, not one each in turn
         self.noted(self.transport.first_contact(self.hosts, "state",
                                                 {"hostgroup": self.hostgroup}))
+        began = time.monotonic()
         try:
             for host in sorted(self.hosts):
                 answer = self._acquire(host, info, break_lock)
@@ -194,10 +202,12 @@ class Admin:
             if unreachable:
                 self.warn(f"lock not taken on unreachable host(s) {', '.join(unreachable)}"
                           f"{self.why(unreachable)}")
+            self.timings.add("lock", None, time.monotonic() - began)
             yield taken
         finally:
-            self.transport.ask_many(taken, "lock_release",
-                                    {"hostgroup": self.hostgroup, "token": self.token})
+            with self.timings.step("unlock"):
+                self.transport.ask_many(taken, "lock_release",
+                                        {"hostgroup": self.hostgroup, "token": self.token})
 
     def _acquire(self, host: str, info: locks.LockInfo, break_lock: bool) -> bool | None:
         args: dict[str, Any] = {"hostgroup": self.hostgroup, "lock": info.as_dict()}
@@ -349,13 +359,16 @@ class Admin:
                                 forced=forced, pid_started=locks.process_start(os.getpid()),
                                 boot_id=locks.boot_id() or None)
         targets = sorted(set(hosts) | {self.host})
-        for host, answer in self.transport.ask_many(targets, "journal_write",
-                                                    {"journal": journal.as_dict()}).items():
+        with self.timings.step(f"journal {step}"):
+            answers = self.transport.ask_many(targets, "journal_write",
+                                              {"journal": journal.as_dict()})
+        for host, answer in answers.items():
             if not answer.ok and host in (self.host, target):
                 raise answer.error or OperationFailed(f"{host}: journal not written")
 
     def _clear_journal(self, group: Group) -> None:
-        self.transport.ask_many(self.hosts, "journal_clear", {"group": group.name})
+        with self.timings.step("clear the journal"):
+            self.transport.ask_many(self.hosts, "journal_clear", {"group": group.name})
 
     def _record(self, view: ClusterView, group: Group, host: str) -> None:
         assignments = dict(view.assignments)
@@ -374,37 +387,57 @@ class Admin:
         view.assignments, view.epoch = assignments, epoch
 
     def _start(self, group: Group, host: str, generation: int) -> dict[str, Any]:
-        args = {"group": group.name, "generation": generation}
         if self.watcher is None:
-            return self.transport.call(host, "start_group", args, timeout=3600)
-        with member_progress(self.watcher, group, host, self.progress):
-            return self.transport.call(host, "start_group", args, timeout=3600)
+            return self._group_op("start", group, host, generation)
+        with member_progress(self.watcher, group, host, self.progress) as seen_by_start:
+            result = self._group_op("start", group, host, generation)
+            seen_by_start(result.get("observation"))
+            return result
 
     def _stop(self, group: Group, host: str, generation: int) -> dict[str, Any]:
-        return self.transport.call(host, "stop_group",
-                                   {"group": group.name, "generation": generation},
-                                   timeout=3600)
+        return self._group_op("stop", group, host, generation)
+
+    def _group_op(self, verb: str, group: Group, host: str, generation: int
+                  ) -> dict[str, Any]:
+        """start_group or stop_group on host, timed: the request as the admin saw it,
+        then what the host measured (its phases, each unit's own start or stop)."""
+        with self.timings.step(f"{verb} {group.name}", host):
+            result = self.transport.call(host, f"{verb}_group",
+                                         {"group": group.name, "generation": generation},
+                                         timeout=3600)
+        for phase, seconds in dict(result.get("phases") or {}).items():
+            self.timings.add(phase, host, float(seconds), detail=True)
+        self.timings.add_members(host, dict(result.get("seconds") or {}),
+                                 "started" if verb == "start" else "stopped")
+        return result
 
     def _hook(self, group: Group, which: str, host: str, source: str | None,
               target: str) -> None:
         if getattr(group, which) is None:
             return
         self.progress(f"[{host}] {which.replace('_', '-')} hook {getattr(group, which)}")
-        self.transport.call(host, "run_hook", {"group": group.name, "which": which,
-                                               "source": source, "target": target})
+        with self.timings.step(f"{which.replace('_', '-')} hook", host):
+            self.transport.call(host, "run_hook", {"group": group.name, "which": which,
+                                                   "source": source, "target": target})
 
     def _probe(self, group: Group, host: str) -> dict[str, str | None]:
         answers: dict[str, str | None] = self.transport.call(
             host, "probe_vips", {"group": group.name})["answers"]
         return answers
 
-    def _verify_nowhere(self, group: Group, target: str, skip: Sequence[str] = ()) -> None:
+    def _verify_nowhere(self, group: Group, target: str, skip: Sequence[str] = (),
+                        vips_probe_themselves: bool = False) -> None:
+        """Nothing of the group runs on any host asked, and nobody answers ARP/ND for its
+        VIPs. vips_probe_themselves: a move whose source is proven down, of a group whose
+        VIP members all come first: their own probes are that proof (plan.vips_lead)."""
         seen, _ = self.observe(group.name, [h for h in self.hosts if h not in skip],
                                scripts=True)
         still = {h: o.active_parts for h, o in seen.items() if o.active}
         if still:
             raise Refused("the group is still active: " + "; ".join(
                 f"{h}: {', '.join(parts)}" for h, parts in still.items()))
+        if vips_probe_themselves and vips_lead(group):
+            return  # each VIP's own probe proves it, before anything of the group starts
         answering = {a: mac for a, mac in self._probe(group, target).items() if mac}
         if answering:
             raise Refused("somebody still answers for the VIPs: " + ", ".join(
@@ -422,7 +455,8 @@ class Admin:
                            f"({', '.join(group.hosts)})")
         if dry_run:
             return self._move_plan(group, to, force)
-        self.refuse_interrupted(name)
+        with self.timings.step("interrupted moves (views)"):
+            self.refuse_interrupted(name)
         with self.locked(f"move {name} --to {to}", break_lock):
             return self._move_locked(group, to, force)
 
@@ -449,9 +483,12 @@ class Admin:
         return move_steps(group, source, to, reachable, force)
 
     def _move_locked(self, group: Group, to: str, force: bool) -> list[Step]:
-        view = self.view()
-        generation = self.preflight(view, group.name)
-        source, source_reachable, seen, unreachable = self._locate(group, view)
+        with self.timings.step("views"):
+            view = self.view()
+        with self.timings.step("generations"):
+            generation = self.preflight(view, group.name)
+        with self.timings.step("observe (where it runs)"):
+            source, source_reachable, seen, unreachable = self._locate(group, view)
         steps = move_steps(group, source, to, source_reachable, force)
         if to in unreachable:
             raise Refused(f"{to} is unreachable{self.why([to])}: nothing was changed")
@@ -499,7 +536,10 @@ class Admin:
             self._stop(group, to, generation)
         self.progress("verify: no host runs it, nobody answers for its VIPs")
         try:
-            self._verify_nowhere(group, to, skip=unreachable)
+            with self.timings.step("verify nowhere"):
+                # a forced move (source unreachable) is refused on the admin's own probe
+                self._verify_nowhere(group, to, skip=unreachable,
+                                     vips_probe_themselves=source_reachable)
         except (Refused, OperationFailed):
             if moving_source:
                 self._rollback(view, group, moving_source, to, generation)
@@ -529,7 +569,8 @@ class Admin:
             self._hook(group, "post_move", to, source, to)
         except OperationFailed as exc:
             hook_error = exc
-        self._record(view, group, to)
+        with self.timings.step("record the assignment"):
+            self._record(view, group, to)
         self._clear_journal(group)
         if hook_error:
             raise OperationFailed(f"{group.name} runs on {to}, but {hook_error}")
@@ -727,6 +768,7 @@ class Admin:
         answers = self.transport.ask_many(self.hosts, "observe",
                                           {"scripts": True, "hostgroup": self.hostgroup})
         from s2s_sd.hosts.drill_run import read_drill_records
+        from s2s_sd.status import build_systemd
 
         return build_systemd(self.defs, self.host,
                              {h: _host_answer(a) for h, a in answers.items()},
@@ -734,6 +776,8 @@ class Admin:
 
 
 def _host_answer(answer: Answer) -> HostAnswer:
+    from s2s_sd.status import HostAnswer
+
     if answer.unreachable:
         assert isinstance(answer.error, HostUnreachable)
         return HostAnswer(unreachable=answer.error.reason)

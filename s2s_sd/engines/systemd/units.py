@@ -9,10 +9,12 @@ manifest, so the administrator's own units are never touched.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from s2s_sd import paths
 from s2s_sd.errors import OperationFailed, Refused
@@ -124,6 +126,22 @@ def install_units(
     return report
 
 
+def install_boot_links(root: Path, boot: Sequence[str], all_groups: Sequence[str]
+                       ) -> InstallReport:
+    """Only the boot links (an assignment changed; the units are the synced generation's
+    and stay as they are). No daemon-reload: a wants link is read at boot (and by
+    `systemctl is-enabled`, from the disk); the running manager's copy of
+    multi-user.target's wants decides nothing until then, and a start it would cause on
+    a host the group is no longer assigned to is refused by the guard. A reload of every
+    unit costs a move a fifth of a second on each host."""
+    report = InstallReport()
+    try:
+        _set_boot_links(root / paths.unit_dir().lstrip("/"), boot, all_groups, report)
+    except OSError as exc:
+        raise OperationFailed(f"cannot set the boot links below {root}: {exc}") from exc
+    return report
+
+
 def _remove_empty_dropin_dir(directory: Path, unit_dir: Path) -> None:
     if directory != unit_dir and directory.name.endswith(".d") and not any(directory.iterdir()):
         directory.rmdir()
@@ -199,12 +217,131 @@ def systemctl(action: str, units: Sequence[str], timeout: float) -> tuple[bool, 
     return result.ok, (result.stderr or result.stdout).strip()
 
 
+# what systemd keeps of a unit's last transitions (CLOCK_MONOTONIC, microseconds)
+_TIMESTAMPS = {
+    "start": (b"InactiveExitTimestampMonotonic", b"ActiveEnterTimestampMonotonic"),
+    "stop": (b"ActiveExitTimestampMonotonic", b"InactiveEnterTimestampMonotonic"),
+}
+_SYSTEMD = b"org.freedesktop.systemd1"
+_UNIT_INTERFACE = b"org.freedesktop.systemd1.Unit"
+
+
+def transition_seconds(units: Sequence[str], action: str) -> dict[str, float]:
+    """How long each unit took for its last start (activating -> active) or stop
+    (deactivating -> inactive), from systemd's own timestamps: what each member cost,
+    measured where it ran. Units without both timestamps (never started, or still on
+    their way) are left out; nothing here is worth failing an operation for."""
+    if not systemd_running():
+        return {}
+    try:
+        from pystemd.dbuslib import DBus, path_encode
+    except ImportError:
+        return {}
+    began_property, ended_property = _TIMESTAMPS[action]
+    seconds: dict[str, float] = {}
+    try:
+        with DBus() as bus:
+            for unit in units:
+                path = path_encode(b"/org/freedesktop/systemd1/unit", unit.encode())
+                began = bus.get_property(_SYSTEMD, path, _UNIT_INTERFACE, began_property, b"t")
+                ended = bus.get_property(_SYSTEMD, path, _UNIT_INTERFACE, ended_property, b"t")
+                if began and ended and ended >= began:
+                    seconds[unit] = (ended - began) / 1e6
+    except Exception:  # pystemd raises DBus errors of its own types: timings are optional
+        return seconds
+    return seconds
+
+
+_MANAGER_PATH = b"/org/freedesktop/systemd1"
+_MANAGER_INTERFACE = b"org.freedesktop.systemd1.Manager"
+
+
+def unit_jobs(action: str, units: Sequence[str], timeout: float) -> tuple[bool, str]:
+    """What `systemctl start|stop UNITS` does, over D-Bus in this process: one job per
+    unit (mode replace), then wait for systemd's JobRemoved signal of each; (ok, what
+    went wrong). No process is started; nothing is polled."""
+    from pystemd.dbuslib import DBus, apply_signature
+
+    method = {"start": b"StartUnit", "stop": b"StopUnit"}[action]
+    results: dict[bytes, tuple[str, str]] = {}
+
+    def job_removed(message: Any, error: Any = None, userdata: Any = None) -> None:
+        message.process_reply(False)
+        _job_id, job_path, unit, result = message.body
+        results[bytes(job_path)] = (_text(unit), _text(result))
+
+    job_removed.metadata = {}  # type: ignore[attr-defined]  # pystemd keeps its userdata here
+    with DBus() as bus:
+        bus.match_signal(_SYSTEMD, _MANAGER_PATH, _MANAGER_INTERFACE, b"JobRemoved",
+                         job_removed)
+        # no Subscribe(): JobRemoved is broadcast to every listener that matches it
+        jobs = [_job_path(bus.call_method(_SYSTEMD, _MANAGER_PATH, _MANAGER_INTERFACE,
+                                          method, apply_signature(
+                                              b"ss", [unit.encode(), b"replace"])).body)
+                for unit in units]
+        deadline = time.monotonic() + timeout
+        while any(job not in results for job in jobs):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise OperationFailed(f"systemd did not finish {action} of "
+                                      f"{', '.join(units)} within {timeout:.0f} s")
+            # one message per process(); the signal handler fills results; only when
+            # nothing was left to read does it wait (sd_bus_wait returns at once while
+            # messages are queued)
+            handled = bus.process()
+            if any(job not in results for job in jobs) and handled.is_empty():
+                bus.wait(int(min(remaining, 1.0) * 1e6))
+    failed = [f"{unit}: {result}" for unit, result in (results[j] for j in jobs)
+              if result != "done"]
+    if failed:
+        return False, f"Job for {'; '.join(failed)} (see systemctl status)"
+    return True, ""
+
+
+def _job_path(body: Any) -> bytes:
+    """A method's one return value, as pystemd hands it over (bare, or in a list)."""
+    return bytes(body[0] if isinstance(body, (list, tuple)) else body)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def failed_units(units: Sequence[str]) -> list[str]:
     states = unit_states(list(units))
     return sorted(u for u, s in states.items() if s == "failed")
 
 
 def reset_failed(units: Sequence[str]) -> None:
-    from s2s_sd.run import run
+    """Forget the failed state of UNITS: over D-Bus in this process (pystemd), or with
+    `systemctl reset-failed` where pystemd is not importable."""
+    try:
+        from pystemd.dbuslib import DBus, apply_signature
+    except ImportError:
+        from s2s_sd.run import run
 
-    run(["systemctl", "reset-failed", *units], check=False, timeout=30)
+        run(["systemctl", "reset-failed", *units], check=False, timeout=30)
+        return
+    with DBus() as bus:
+        for unit in units:
+            try:
+                bus.call_method(_SYSTEMD, _MANAGER_PATH, _MANAGER_INTERFACE, b"ResetFailedUnit",
+                                apply_signature(b"s", [unit.encode()]))
+            except Exception:  # not loaded (nothing to reset) is what systemctl ignores too
+                continue
+
+
+def group_jobs(action: str, units: Sequence[str], timeout: float) -> tuple[bool, str]:
+    """Start or stop UNITS and wait for the jobs: over D-Bus (unit_jobs, no process
+    start) where pystemd is importable, else with `systemctl` (bench/systemd_jobs.py
+    measures both)."""
+    try:
+        import pystemd.dbuslib  # noqa: F401  (only whether it is there)
+    except ImportError:
+        return systemctl(action, units, timeout)
+    try:
+        return unit_jobs(action, units, timeout)
+    except OperationFailed:
+        raise
+    except Exception as exc:  # pystemd raises DBus errors of its own types
+        return False, f"systemd refused to {action} {', '.join(units)}: {exc}"
