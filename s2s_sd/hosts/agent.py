@@ -25,7 +25,7 @@ from s2s_sd.engines.systemd import (
     systemd_running,
 )
 from s2s_sd.errors import BadInput, OperationFailed, Refused
-from s2s_sd.hosts import lock, state, sync
+from s2s_sd.hosts import health, lock, state, sync
 from s2s_sd.hosts.drill_agent import DrillRequest, op_drill
 from s2s_sd.hosts.observe import observe
 from s2s_sd.hosts.protocol import (
@@ -385,6 +385,7 @@ def op_start_group(ctx: AgentContext, request: GenerationRequest) -> dict[str, A
     _check_generation(ctx, request.generation)
     units = group_units(group)
     reset_failed(units)  # a failure of an earlier try must not stick to this one
+    health.reset(group.name)  # nor earlier failures count towards migration_threshold
     try:
         ok, message = systemctl("start", [target_name(group.name)],
                                 _timeout(group, start=True))
@@ -395,6 +396,19 @@ def op_start_group(ctx: AgentContext, request: GenerationRequest) -> dict[str, A
                      f"start {group.name}: {'ok' if ok and seen.fully_up else 'FAILED'}"
                      + (f" ({message})" if message else ""))
     return {"ok": ok and seen.fully_up, "message": message, "observation": seen.as_dict()}
+
+
+def op_reset_group(ctx: AgentContext, request: GroupRequest) -> dict[str, Any]:
+    """Forget the group's failures on this host (`s2s-sd cleanup`): systemd's failed
+    states and restart counts (reset-failed) and the failures local recovery counts
+    towards migration_threshold. Changes nothing that runs."""
+    group = _group(ctx, request.group)
+    units = group_units(group)
+    reset_failed(units)
+    health.reset(group.name)
+    state.log_action(ctx.defs().hostgroup.name, ctx.host, f"reset {group.name}: failures "
+                     "forgotten")
+    return {"reset": units}
 
 
 def op_probe_vips(ctx: AgentContext, request: GroupRequest) -> dict[str, Any]:
@@ -427,6 +441,7 @@ OPERATIONS: Mapping[str, Operation[Any]] = {
     "stop_group": Operation(GenerationRequest, op_stop_group),
     "start_group": Operation(GenerationRequest, op_start_group),
     "probe_vips": Operation(GroupRequest, op_probe_vips),
+    "reset_group": Operation(GroupRequest, op_reset_group),
     "drill": Operation(DrillRequest, op_drill),
 }
 
