@@ -42,6 +42,7 @@ from s2s_sd.model import (
     Group,
     Service,
 )
+from s2s_sd.plan import assigned_host
 from s2s_sd.recovery import Action, Situation, decide, in_window, thresholds
 from s2s_sd.render.systemd import UnitSettings, member_commands, member_unit, target_name
 from s2s_sd.run import run, run_logged
@@ -259,7 +260,7 @@ def member_failed(defs: Definitions, basedir: Path, host: str, group_name: str,
         frozen=freeze.is_frozen(hostgroup, group_name),
         # the target stops before its members: inactive while the group is being stopped
         group_active=target.get("ActiveState") == "active",
-        assigned_here=state.read_assignments(hostgroup).get(group_name) == host,
+        assigned_here=assigned_host(group, state.read_assignments(hostgroup)) == host,
         failures=failures, now=now)
     decision = decide(situation, threshold, window)
     hook = (basedir / defs.resolved(defs.hostgroup.notify)) if defs.hostgroup.notify else None

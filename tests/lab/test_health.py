@@ -129,7 +129,7 @@ def test_a_member_that_is_not_ready_on_the_target_rolls_the_move_back(
     # the target said why, in the member's journal
     unit = f"s2s-{group}-{'app' if group == 'dies' else 'web'}.service"
     journal = lab.exec("n2", ["journalctl", "-u", unit, "--no-pager", "-n", "30"]).stdout
-    expected = "ended" if group == "dies" else "Start-post operation timed out"
+    expected = "ended" if group == "dies" else "start-post operation timed out"
     assert expected in journal, journal
     # a failed start gives up at once (no local retries on the target)
     assert any(call[0] == "give-up" and call[1] == group and call[3] == "n2"
