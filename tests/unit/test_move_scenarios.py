@@ -348,3 +348,20 @@ def test_the_happy_move_spelled_out() -> None:
         *[e.format("journal_clear") for e in every],
         *[e.format("lock_release") for e in every],
     ]
+
+
+@pytest.mark.parametrize(("index", "kind", "says"), [
+    (0, "moved", "censhare runs on n2"),
+    (7, "move-failed", "runs on n1 again"),  # start on the target fails: rolled back
+    (1, "move-failed", "pre_move hook"),
+])
+def test_a_move_is_an_event_of_the_admin_host(monkeypatch: pytest.MonkeyPatch, index: int,
+                                              kind: str, says: str) -> None:
+    from s2s_sd.hosts import events
+
+    seen: list[events.Event] = []
+    monkeypatch.setattr(events, "emit", lambda hostgroup, event, hook, basedir:
+                        seen.append(event))
+    run_case(CASES[index])
+    assert [(e.event, e.group, e.member, e.host) for e in seen] == [(kind, G, None, "n3")]
+    assert says in seen[0].reason
