@@ -38,8 +38,10 @@ from s2s_sd.model import (
     DEFAULT_MONITOR_INTERVAL,
     DEFAULT_SETTLE,
     Definitions,
+    Engine,
     ExecService,
     Group,
+    ReadyCheck,
     Service,
 )
 from s2s_sd.plan import assigned_host
@@ -179,9 +181,22 @@ def _tcp_open(host: str, port: int) -> bool:
         return False
 
 
+def _check_passes(check: ReadyCheck) -> str | None:
+    """What made the readiness check pass, or None when it does not (now)."""
+    if check.tcp is not None:
+        return f"{check.tcp[0]}:{check.tcp[1]} accepts connections" if _tcp_open(
+            *check.tcp) else None
+    if check.command is not None:
+        with contextlib.suppress(OperationFailed):
+            if run(list(check.command), check=False, timeout=30).ok:
+                return f"{check.command[0]} exited 0"
+    return None
+
+
 def ready_member(defs: Definitions, group_name: str, member: str) -> str:
     """Return (with what made it ready) once the exec member is ready; OperationFailed
-    when its main process ended first. systemd's start timeout bounds the wait."""
+    when its main process ended first. systemd's start timeout bounds the wait. A member
+    with a `ready` check then keeps it checked (`_watch`)."""
     _group, service = _member(defs, group_name, member)
     if not isinstance(service, ExecService):
         raise BadInput(f"{group_name}/{member} is a {service.TYPE} member, not exec")
@@ -193,6 +208,7 @@ def ready_member(defs: Definitions, group_name: str, member: str) -> str:
 
     check = service.ready
     began = time.monotonic()
+    what = ""
     if service.notify:
         what = "it sent READY=1"
     elif check is None:
@@ -202,24 +218,50 @@ def ready_member(defs: Definitions, group_name: str, member: str) -> str:
             time.sleep(min(READY_POLL, max(0.0, deadline - time.monotonic())))
         what = f"it stayed up for the settle period ({settle} s)"
     else:
-        while not gone():
-            if check.tcp is not None and _tcp_open(*check.tcp):
-                what = f"{check.tcp[0]}:{check.tcp[1]} accepts connections"
-                break
-            if check.command is not None:
-                with contextlib.suppress(OperationFailed):
-                    if run(list(check.command), check=False, timeout=30).ok:
-                        what = f"{check.command[0]} exited 0"
-                        break
+        while not gone() and (passed := _check_passes(check)) is None:
             time.sleep(READY_POLL)
-        else:
-            what = ""
+        what = "" if gone() else str(passed)
     if gone():
         raise OperationFailed(f"{group_name}/{member}: its main process (pid {pid}) ended "
                               f"{time.monotonic() - began:.1f} s after its start, before it "
                               "was ready")
     _mark_ready(group_name, member)
+    # only the systemd engine's units have the watchdog (Pacemaker monitors its own)
+    if (check is not None and pid is not None
+            and defs.hostgroup.engine is Engine.SYSTEMD and os.environ.get("NOTIFY_SOCKET")):
+        _watch(group_name, member, check, pid,
+               service.monitor_interval or DEFAULT_MONITOR_INTERVAL)
     return what
+
+
+def _watch(group: str, member: str, check: ReadyCheck, pid: int, interval: int) -> None:
+    """Leave a watcher in the unit (a child that outlives ExecStartPost=, in the unit's
+    cgroup, so the unit's stop ends it): every interval it repeats the readiness check and
+    pings systemd's watchdog (WatchdogSec=, NotifyAccess=all); when the check fails it
+    says why and triggers the watchdog, and systemd fails the unit as for a dead process
+    (result 'watchdog') and recovers it."""
+    if os.fork() != 0:
+        return
+    os.setsid()
+    if os.fork() != 0:
+        os._exit(0)
+    try:
+        while _alive(pid):
+            time.sleep(interval)
+            if not _alive(pid):
+                break
+            if _check_passes(check) is not None:
+                sd_notify("WATCHDOG=1")
+                continue
+            if _stopping(member_unit(group, member)):
+                break
+            wanted = (f"{check.tcp[0]}:{check.tcp[1]} refuses connections" if check.tcp
+                      else f"{(check.command or ('?',))[0]} fails")
+            _record_reason(group, member, f"monitor: its readiness check failed ({wanted})")
+            sd_notify("WATCHDOG=trigger")
+            break
+    finally:
+        os._exit(0)
 
 
 # -- member failed ------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from s2s_sd import paths, service_settings
 from s2s_sd.errors import BadInput, printable
 from s2s_sd.layout import kit_timeout, kits_disks
 from s2s_sd.model import (
+    DEFAULT_MONITOR_INTERVAL,
     Definitions,
     Engine,
     ExecService,
@@ -286,6 +287,12 @@ def _service_section(service: Service, settings: UnitSettings,
             lines.append(f"User={service.user}")
         lines.append("KillMode=control-group")
         lines += _recovery(service, settings) if health else ["Restart=no"]
+        if health and service.ready is not None:
+            # `member ready` leaves a watcher that repeats the check every interval and
+            # pings the watchdog; a failed check triggers it: SIGTERM, result 'watchdog'
+            interval = service.monitor_interval or DEFAULT_MONITOR_INTERVAL
+            lines += ["NotifyAccess=all", f"WatchdogSec={3 * interval}",
+                      "WatchdogSignal=SIGTERM"]
         # the definitions' own settings last; none of them can be one of the lines above
         lines += [f"{name}=" + " ".join(_quoted(word, expand_variables=False)
                                         for word in words)

@@ -32,8 +32,9 @@ from tests.lab.runtime_support import (
 pytestmark = pytest.mark.lab
 
 SITE = Path(__file__).resolve().parent / "health_site"
-GROUPS = ("dies", "neverready", "heal")
+GROUPS = ("dies", "neverready", "heal", "watched")
 DIE_MARK = "/run/s2s-test-die"
+UNREADY_MARK = "/run/s2s-test-unready"
 NOTIFY_LOG = "/var/log/s2s-test-notify.log"
 FROZEN_MARK = "/var/lib/s2s-sd/h13/frozen-heal"  # hosts/freeze.py: STATE_DIR/HOSTGROUP/
 DAEMON_PIDFILE = "/run/s2s-test-heal-daemon.pid"
@@ -66,7 +67,8 @@ def health_lab(site: LabNodes, lab: LabNodes) -> Iterator[LabNodes]:
     every group stopped; and afterwards the samplers' proof of never two actives."""
     since = time.time()
     for node in NODES:
-        lab.exec(node, ["rm", "-f", DIE_MARK, NOTIFY_LOG, FROZEN_MARK], check=False)
+        lab.exec(node, ["rm", "-f", DIE_MARK, UNREADY_MARK, NOTIFY_LOG, FROZEN_MARK],
+                 check=False)
     for group in GROUPS:
         s2s(lab, "n1", "stop", group)
     yield lab
@@ -185,6 +187,27 @@ def test_a_script_member_whose_daemon_dies_is_restarted_by_its_monitor(
     assert calls[0][:4] == ["failure", "heal", "daemon", "n1"], calls
     assert "monitor: its status says 7 (not running)" in calls[0][4], calls
     assert calls[1][:4] == ["restart", "heal", "daemon", "n1"], calls
+
+
+def test_an_exec_member_whose_readiness_check_fails_is_restarted(health_lab: LabNodes) -> None:
+    lab = health_lab
+    result = s2s(lab, "n1", "start", "watched")
+    assert result.ok, result.stdout + result.stderr
+    unit = "s2s-watched-svc.service"
+    before = unit_show(lab, "n1", unit)
+    lab.exec("n1", ["touch", UNREADY_MARK])
+    took = wait_for("the failed check noticed", lambda: any(
+        call[0] == "failure" for call in notified(lab, "n1")), 15)
+    assert took < 2 + 2 + 2, took  # monitor_interval (2 s) + the check + slack
+    lab.exec("n1", ["rm", UNREADY_MARK])
+    wait_for("svc runs again, restarted by systemd", lambda: (
+        unit_show(lab, "n1", unit)["ActiveState"] == "active"
+        and unit_show(lab, "n1", unit)["MainPID"] not in ("0", before["MainPID"])), 30)
+    assert unit_show(lab, "n1", unit)["NRestarts"] == "1"
+    calls = notified(lab, "n1")
+    assert calls[0][:4] == ["failure", "watched", "svc", "n1"], calls
+    assert "readiness check failed (/bin/sh fails)" in calls[0][4], calls
+    assert calls[1][0] == "restart", calls
 
 
 def test_migration_threshold_failures_stop_the_group_on_that_host(
