@@ -214,7 +214,7 @@ def member_commands(service: Service, settings: UnitSettings, group: Group | Non
         vip = (settings.command, "vip")
         ref = (service.group, service.name)
         return MemberCommands((*vip, "up", *ref), (*vip, "down", *ref),
-                              (*vip, "status", *ref),
+                              (*vip, "status", "--check", *ref),
                               (("S2S_SD_BASEDIR", settings.basedir),), service.address)
     if isinstance(service, ScriptService):
         env = [("OCF_RESKEY_script", f"{settings.basedir}/{service.script}")]
