@@ -278,7 +278,10 @@ def _service_section(service: Service, settings: UnitSettings,
     if isinstance(service, ExecService):
         lines = [f"Type={'notify' if service.notify else 'exec'}",
                  f"ExecStart={command_line(service.command)}"]
-        if not service.notify:
+        # Pacemaker's ocf:s2s:unit has a settle of its own (0.2 s): its units wait only
+        # for what the definition declares
+        declared = service.ready is not None or service.settle is not None
+        if not service.notify and (health or declared):
             # the start job completes only when the member is ready (its check passed, or
             # its main process lived through the settle period)
             lines.append("ExecStartPost=+" + command_line(_member_cli(settings, "ready",

@@ -104,4 +104,10 @@ def test_pacemaker_units_are_ready_checked_but_never_restarted_by_systemd() -> N
     pacemaker = replace(defs, hostgroup=replace(defs.hostgroup, engine=Engine.PACEMAKER))
     unit = render_units(pacemaker)["s2s-web-httpd.service"]
     assert "Restart=no\n" in unit and "ExecStopPost" not in unit
-    assert "member ready web httpd" in unit
+    # no declared readiness: the agent's own settle, no extra wait
+    assert "ExecStartPost" not in unit
+    groups = tuple(replace(g, services=tuple(
+        replace(s, ready=ReadyCheck(tcp=("127.0.0.1", 80), origin=Origin("x", 1)))
+        if isinstance(s, ExecService) else s for s in g.services)) for g in pacemaker.groups)
+    unit = render_units(replace(pacemaker, groups=groups))["s2s-web-httpd.service"]
+    assert "member ready web httpd" in unit and "Watchdog" not in unit
