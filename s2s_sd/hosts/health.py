@@ -31,7 +31,7 @@ from pathlib import Path
 from types import FrameType
 
 from s2s_sd import paths
-from s2s_sd.engines.systemd import enqueue, sd_notify, unit_properties
+from s2s_sd.engines.systemd.units import enqueue, sd_notify, unit_properties
 from s2s_sd.errors import BadInput, OperationFailed
 from s2s_sd.hosts import events, freeze, state
 from s2s_sd.model import (
@@ -44,9 +44,10 @@ from s2s_sd.model import (
     ReadyCheck,
     Service,
 )
+from s2s_sd.naming import member_unit, target_name
 from s2s_sd.plan import assigned_host
 from s2s_sd.recovery import Action, Situation, decide, in_window, thresholds
-from s2s_sd.render.systemd import UnitSettings, member_commands, member_unit, target_name
+from s2s_sd.render.systemd import UnitSettings, member_commands
 from s2s_sd.run import run, run_logged
 
 READY_POLL = 0.2  # seconds between two tries of a readiness check

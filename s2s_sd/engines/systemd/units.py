@@ -1,0 +1,266 @@
+"""Installing generated units on a host and talking to its systemd (pystemd).
+
+`install_units` makes /etc/systemd/system hold exactly the units s2s-sd generates (and
+nothing else of s2s-sd's), the helper programs the units call, and the boot links of the
+groups assigned to this host. It only ever removes files it wrote itself, listed in a
+manifest, so the administrator's own units are never touched.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from s2s_sd import paths
+from s2s_sd.errors import OperationFailed, Refused
+from s2s_sd.naming import target_name
+from s2s_sd.render.systemd import UnitSettings, boot_links
+from s2s_sd.writer import write_file_atomic
+
+MANIFEST = ".s2s-sd-manifest"
+OCF_SCRIPT_PACKAGE_FILE = ("ocf", "script")
+# installed next to the script agent: the pacemaker engine's hook member (ocf:s2s:hook)
+# and exec/systemd members (ocf:s2s:unit); ocf:s2s:kits, which the kits members' units
+# run with either engine
+OCF_SIBLING_AGENTS = ("hook", "kits", "unit")
+MOUNT_HELPER_PACKAGE_FILE = ("units", "s2s-mount")
+
+
+@dataclass
+class InstallReport:
+    written: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    boot_enabled: list[str] = field(default_factory=list)
+    boot_disabled: list[str] = field(default_factory=list)
+    reloaded: bool = False
+
+
+def package_file(*parts: str) -> str:
+    return resources.files("s2s_sd").joinpath(*parts).read_text(encoding="utf-8")
+
+
+def helper_files(settings: UnitSettings) -> dict[str, str]:
+    """Absolute path -> content of the programs the units call."""
+    files = {f"{settings.libexec}/s2s-mount": package_file(*MOUNT_HELPER_PACKAGE_FILE)}
+    agent = resources.files("s2s_sd").joinpath(*OCF_SCRIPT_PACKAGE_FILE)
+    if agent.is_file():
+        files[settings.script_agent] = agent.read_text(encoding="utf-8")
+        for name in OCF_SIBLING_AGENTS:
+            sibling = resources.files("s2s_sd").joinpath("ocf", name)
+            if sibling.is_file():
+                # Pacemaker passes no `command`: an agent's default program (ocf:s2s:kits
+                # calls s2s-sd) must be this install's
+                files[str(Path(settings.script_agent).parent / name)] = sibling.read_text(
+                    encoding="utf-8").replace(paths.PACKAGE_PROGRAM, settings.command)
+    return files
+
+
+def _write_if_changed(path: Path, text: str, mode: int, report: InstallReport,
+                      label: str) -> None:
+    try:
+        current = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, UnicodeDecodeError):
+        current = None
+    if current == text and (path.stat().st_mode & 0o777) == mode:
+        report.unchanged.append(label)
+        return
+    write_file_atomic(path, text, mode)
+    report.written.append(label)
+
+
+def require_program(program: str, host: str | None = None) -> None:
+    """Refuse to install units that would call a program this host does not have: they
+    would fail at the group's next start, maybe in the middle of a failover."""
+    if os.access(program, os.X_OK) and Path(program).is_file():
+        return
+    raise Refused(
+        f"{program} is not installed on {host or os.uname().nodename} (missing or not "
+        "executable) and the units would run it: install the s2s-sd package there (or the "
+        f"same venv at the same path, or set {paths.PROGRAM.env}); no unit was installed")
+
+
+def install_units(
+    root: Path,
+    units: Mapping[str, str],
+    settings: UnitSettings,
+    boot: Sequence[str],
+    all_groups: Sequence[str],
+) -> InstallReport:
+    """Write units, helpers and boot links below root (normally /). On this host itself
+    (root /) only when the program they call exists here; another root is an image being
+    prepared, which gets its program installed by whoever builds it."""
+    if root == Path("/"):
+        require_program(settings.command)
+    report = InstallReport()
+    unit_dir = root / paths.unit_dir().lstrip("/")
+    try:
+        unit_dir.mkdir(parents=True, exist_ok=True)
+        manifest_path = unit_dir / MANIFEST
+        try:
+            previous = set(manifest_path.read_text(encoding="utf-8").split())
+        except FileNotFoundError:
+            previous = set()
+        for relpath, text in units.items():
+            _write_if_changed(unit_dir / relpath, text, 0o644, report, relpath)
+        for stale in sorted(previous - set(units)):
+            path = unit_dir / stale
+            if path.is_file() or path.is_symlink():
+                path.unlink()
+                report.removed.append(stale)
+            _remove_empty_dropin_dir(path.parent, unit_dir)
+        for abspath, text in sorted(helper_files(settings).items()):
+            _write_if_changed(root / abspath.lstrip("/"), text, 0o755, report, abspath)
+        _set_boot_links(unit_dir, boot, all_groups, report)
+        write_file_atomic(manifest_path, "".join(f"{p}\n" for p in sorted(units)), 0o644)
+    except OSError as exc:
+        raise OperationFailed(f"cannot install units below {root}: {exc}") from exc
+    if root == Path("/") and (report.written or report.removed or report.boot_enabled
+                              or report.boot_disabled):
+        report.reloaded = daemon_reload()
+    return report
+
+
+def _remove_empty_dropin_dir(directory: Path, unit_dir: Path) -> None:
+    if directory != unit_dir and directory.name.endswith(".d") and not any(directory.iterdir()):
+        directory.rmdir()
+
+
+def _set_boot_links(unit_dir: Path, boot: Sequence[str], all_groups: Sequence[str],
+                    report: InstallReport) -> None:
+    wanted = boot_links(boot)
+    for group in sorted(all_groups):
+        link_rel = f"multi-user.target.wants/{target_name(group)}"
+        link = unit_dir / link_rel
+        if link_rel in wanted:
+            destination = f"{paths.unit_dir()}/{target_name(group)}"
+            if link.is_symlink() and os.readlink(link) == destination:
+                continue
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if link.is_symlink() or link.exists():
+                link.unlink()
+            link.symlink_to(destination)
+            report.boot_enabled.append(group)
+        elif link.is_symlink() or link.exists():
+            link.unlink()
+            report.boot_disabled.append(group)
+
+
+def systemd_running() -> bool:
+    """Whether this host (or container) runs systemd as PID 1."""
+    return Path("/run/systemd/system").is_dir()
+
+
+def daemon_reload() -> bool:
+    """Reload systemd's unit files; False when systemd is not PID 1 here."""
+    if not systemd_running():
+        return False
+    from pystemd.systemd1 import Manager  # imported late: only hosts with systemd need it
+
+    try:
+        with Manager() as manager:
+            manager.Manager.Reload()
+    except Exception as exc:  # pystemd raises DBus errors of its own types
+        raise OperationFailed(f"systemctl daemon-reload failed: {exc}") from exc
+    return True
+
+
+# -- runtime: unit states, start, stop ------------------------------------------------
+
+
+
+def unit_states(patterns: Sequence[str]) -> dict[str, str]:
+    """ActiveState of every loaded unit matching the glob patterns (one D-Bus call)."""
+    if not systemd_running():
+        raise OperationFailed("systemd is not running on this host (no /run/systemd/system)")
+    from pystemd.systemd1 import Manager
+
+    try:
+        with Manager() as manager:
+            listed = manager.Manager.ListUnitsByPatterns([], [p.encode() for p in patterns])
+    except Exception as exc:  # pystemd raises DBus errors of its own types
+        raise OperationFailed(f"cannot list units from systemd: {exc}") from exc
+    states: dict[str, str] = {}
+    for entry in listed:
+        name, active = entry[0], entry[3]
+        states[name.decode() if isinstance(name, bytes) else str(name)] = (
+            active.decode() if isinstance(active, bytes) else str(active))
+    return states
+
+
+def systemctl(action: str, units: Sequence[str], timeout: float) -> tuple[bool, str]:
+    """Start or stop units and wait for the jobs; (ok, what systemctl said)."""
+    from s2s_sd.run import run
+
+    result = run(["systemctl", action, *units], check=False, timeout=timeout)
+    return result.ok, (result.stderr or result.stdout).strip()
+
+
+def failed_units(units: Sequence[str]) -> list[str]:
+    states = unit_states(list(units))
+    return sorted(u for u, s in states.items() if s == "failed")
+
+
+def reset_failed(units: Sequence[str]) -> None:
+    from s2s_sd.run import run
+
+    run(["systemctl", "reset-failed", *units], check=False, timeout=30)
+
+
+def sd_notify(message: str) -> bool:
+    """Tell systemd about this service (READY=1, STATUS=...), as sd_notify(3) does;
+    False when not run by systemd as a Type=notify service."""
+    import socket
+
+    address = os.environ.get("NOTIFY_SOCKET", "")
+    if not address:
+        return False
+    if address.startswith("@"):  # an abstract socket
+        address = "\0" + address[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+        sock.sendto(message.encode("utf-8", "replace"), address)
+    return True
+
+
+def unit_properties(unit: str, names: Sequence[str]) -> dict[str, str]:
+    """Some properties of one unit (systemctl show), name -> value."""
+    from s2s_sd.run import run
+
+    result = run(["systemctl", "show", "--property=" + ",".join(names), unit], check=False,
+                 timeout=30)
+    found: dict[str, str] = {}
+    for line in result.stdout.splitlines():
+        name, _, value = line.partition("=")
+        found[name] = value
+    return found
+
+
+def enqueue(action: str, unit: str, *, ignore_dependencies: bool = False) -> bool:
+    """Queue a start or stop job without waiting for it (a unit's own process may call
+    this: waiting would wait for itself)."""
+    from s2s_sd.run import run
+
+    argv = ["systemctl", "--no-block", action, unit]
+    if ignore_dependencies:
+        argv.insert(2, "--job-mode=ignore-dependencies")
+    return run(argv, check=False, timeout=30).ok
+
+
+def restart_counts(units: Sequence[str]) -> dict[str, int]:
+    """How often systemd restarted each unit by itself (NRestarts), in one call."""
+    from s2s_sd.run import run
+
+    if not units:
+        return {}
+    result = run(["systemctl", "show", "--property=Id,NRestarts", *units], check=False,
+                 timeout=30)
+    counts: dict[str, int] = {}
+    # one block per unit, in order, blank lines between
+    for block in result.stdout.split("\n\n"):
+        fields = dict(line.partition("=")[::2] for line in block.splitlines())
+        if fields.get("Id") and fields.get("NRestarts", "").isdigit():
+            counts[fields["Id"]] = int(fields["NRestarts"])
+    return counts
