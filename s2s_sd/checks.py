@@ -73,6 +73,9 @@ class FileChecker:
 
     def _referenced(self) -> list[Problem]:
         found: list[Problem] = []
+        hostgroup = self.defs.hostgroup
+        if hostgroup.notify:
+            found += self._executable(hostgroup, "notify", "hostgroup.notify", hostgroup.notify)
         for group in self.defs.groups:
             for key in ("pre_move", "post_move"):
                 relpath = getattr(group, key)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 import errno
+import ipaddress
 import os
 import re
 import stat
@@ -45,6 +46,7 @@ from s2s_sd.model import (
     KitsService,
     MountService,
     Origin,
+    ReadyCheck,
     ScriptService,
     Service,
     SystemdService,
@@ -67,6 +69,7 @@ MAX_NESTING = 32
 MAX_SECONDS = 86400  # timeouts and intervals: one day
 SCORE_INFINITY = 1_000_000
 MAX_FAILURE_TIMEOUT = 30 * 86400
+MAX_SETTLE = 3600  # an exec member's settle period: an hour at most
 # Control characters (C0, DEL, C1) and the Unicode line/paragraph separators mean
 # nothing in a name, path, address, command argument or description, and would need a
 # different escape in every sink (unit line, CIB attribute, hosts line, shell): refused.
@@ -455,6 +458,7 @@ class _Loader:
         name = table.string("name", required=True)
         engine_text = table.string("engine") or Engine.SYSTEMD.value
         hosts = table.string_list("hosts", required=True)
+        notify = self.file_ref(table, "notify")
         table.finish()
         try:
             engine = Engine(engine_text)
@@ -484,7 +488,7 @@ class _Loader:
             settings.finish()
         if name is None or hosts is None:
             return None
-        return HostGroup(name=name, engine=engine, hosts=tuple(host_objs),
+        return HostGroup(name=name, engine=engine, hosts=tuple(host_objs), notify=notify,
                          origin=table.origin(), key_lines=table.key_lines())
 
     def fencing(self, top: _Reader) -> Fencing | None:
@@ -709,8 +713,70 @@ def _exec(loader: _Loader, r: _Reader) -> dict[str, Any]:
     if command is not None and not command:
         r.problem("command", "must name a program")
         command = None
+    ready = _ready(r)
+    notify = r.boolean("notify") or False
+    settle = r.duration_up_to("settle", MAX_SETTLE)
+    if notify and ready is not None:
+        r.problem("notify", "a member that sends READY=1 itself needs no 'ready' check: "
+                  "give one of the two")
+    if settle is not None and (notify or ready is not None):
+        r.problem("settle", "only for a member without 'ready' or 'notify' (those say "
+                  "themselves when it is up)")
     return {"command": command, "user": r.string("user"),
-            "service_settings": _service_settings(r)}
+            "service_settings": _service_settings(r), "ready": ready, "notify": notify,
+            "settle": settle}
+
+
+def _ready(r: _Reader) -> ReadyCheck | None:
+    """`ready = { tcp = "HOST:PORT" }` or `ready = { command = [...] }`."""
+    table = r.table("ready")
+    if table is None:
+        return None
+    tcp_text = table.string("tcp")
+    command = table.string_list("command")
+    table.finish()
+    tcp = None
+    if tcp_text is not None:
+        parsed = parse_host_port(tcp_text)
+        if isinstance(parsed, str):
+            table.problem("tcp", parsed)
+            return None
+        tcp = parsed
+    if command is not None and not command:
+        table.problem("command", "must name a program")
+        return None
+    if (tcp is None) == (command is None):
+        if "tcp" in table.data or "command" in table.data:  # a bad value: reported above
+            if tcp is not None and command is not None:
+                table.problem(None, "give either 'tcp' or 'command', not both")
+        else:
+            table.problem(None, "needs 'tcp = \"HOST:PORT\"' or 'command = [...]'")
+        return None
+    return ReadyCheck(tcp=tcp, command=command, origin=table.origin(),
+                      key_lines=table.key_lines())
+
+
+_HOST_PORT = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9.-]+)):"
+                        r"(?P<port>[0-9]{1,5})\Z")
+
+
+def parse_host_port(text: str) -> tuple[str, int] | str:
+    """("127.0.0.1", 5432) from "127.0.0.1:5432" (an IPv6 address in brackets), or what
+    is wrong with it."""
+    found = _HOST_PORT.match(text)
+    if found is None:
+        return (f"'{text}' must be HOST:PORT, e.g. \"127.0.0.1:5432\" or "
+                "\"[::1]:5432\"")
+    port = int(found["port"])
+    if not 1 <= port <= 65535:
+        return f"port {port} must be 1..65535"
+    host = found["v6"] or found["host"]
+    if found["v6"]:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return f"'{host}' is not an IPv6 address"
+    return host, port
 
 
 def _service_settings(r: _Reader) -> tuple[tuple[str, tuple[str, ...]], ...]:

@@ -124,10 +124,31 @@ class SystemdService(Service):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ReadyCheck(Declared):
+    """When an exec member is ready: a TCP port that accepts a connection, or a command
+    (argv) that exits 0. Exactly one of the two is set."""
+
+    tcp: tuple[str, int] | None = None  # (host, port); an IPv6 host without brackets
+    command: tuple[str, ...] | None = None
+
+
+# how long an exec member without a readiness check must stay up before it counts as
+# started (`settle`); a daemon that dies on a bad configuration does so well within it
+DEFAULT_SETTLE = 2
+# the systemd engine's defaults for the health keys (Pacemaker has its own)
+DEFAULT_MONITOR_INTERVAL = 10
+DEFAULT_MIGRATION_THRESHOLD = 3
+DEFAULT_FAILURE_TIMEOUT = 3600
+
+
+@dataclass(frozen=True, kw_only=True)
 class ExecService(Service):
     TYPE = "exec"
     command: tuple[str, ...]
     user: str | None = None
+    ready: ReadyCheck | None = None
+    notify: bool = False  # the program tells systemd itself (sd_notify READY=1)
+    settle: int | None = None  # seconds; None: DEFAULT_SETTLE
     # allow-listed [Service] settings and their words on the unit line, checked by
     # load.py (service_settings.py): (("NoNewPrivileges", ("yes",)), ...)
     service_settings: tuple[tuple[str, tuple[str, ...]], ...] = ()
@@ -167,6 +188,8 @@ class HostGroup(Declared):
     name: str
     engine: Engine
     hosts: tuple[Host, ...]
+    # run with every event of a group (failure, restart, give-up, moved, ...): hosts/events.py
+    notify: str | None = None
 
     @property
     def host_names(self) -> tuple[str, ...]:

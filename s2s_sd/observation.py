@@ -23,6 +23,10 @@ class GroupObservation:
     vips: dict[str, bool] = field(default_factory=dict)  # address -> present
     mounts: dict[str, bool] = field(default_factory=dict)  # mountpoint -> mounted
     scripts: dict[str, int] = field(default_factory=dict)  # service -> OCF monitor code
+    # member -> local restarts by systemd since its last clean start (NRestarts)
+    restarts: dict[str, int] = field(default_factory=dict)
+    # member -> its last failure here, "UNIXTIME REASON" (systemd engine's recovery)
+    last_failures: dict[str, str] = field(default_factory=dict)
 
     @property
     def active_parts(self) -> list[str]:
@@ -51,6 +55,7 @@ class GroupObservation:
     def as_dict(self) -> dict[str, Any]:
         return {"group": self.group, "target": self.target, "units": self.units,
                 "vips": self.vips, "mounts": self.mounts, "scripts": self.scripts,
+                "restarts": self.restarts, "last_failures": self.last_failures,
                 "active": self.active, "fully_up": self.fully_up}
 
     @staticmethod
@@ -60,6 +65,10 @@ class GroupObservation:
             units={str(k): str(v) for k, v in dict(data["units"]).items()},
             vips={str(k): bool(v) for k, v in dict(data["vips"]).items()},
             mounts={str(k): bool(v) for k, v in dict(data["mounts"]).items()},
-            scripts={str(k): int(v) for k, v in dict(data["scripts"]).items()})
+            scripts={str(k): int(v) for k, v in dict(data["scripts"]).items()},
+            # absent in the answers of hosts with an older s2s-sd
+            restarts={str(k): int(v) for k, v in dict(data.get("restarts") or {}).items()},
+            last_failures={str(k): str(v)
+                           for k, v in dict(data.get("last_failures") or {}).items()})
 
 

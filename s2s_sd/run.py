@@ -101,15 +101,16 @@ class Finished:
 def run_logged(
     argv: Sequence[str],
     *,
-    output: str,
+    output: str | None,
     timeout: float,
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
     kill_grace: float = 5.0,
 ) -> Finished:
     """Run argv with stdout and stderr into the file `output` (not a pipe: a daemon the
-    program starts may keep its output open for ever), in a session of its own. At the
-    timeout the whole process group gets SIGTERM, then SIGKILL after kill_grace."""
+    program starts may keep its output open for ever), or this process's own (None: a
+    unit's journal), in a session of its own. At the timeout the whole process group gets
+    SIGTERM, then SIGKILL after kill_grace."""
     import contextlib
     import signal
     import time
@@ -117,10 +118,11 @@ def run_logged(
     if isinstance(argv, str):
         raise TypeError("run_logged() takes an argv list, not a string")
     began = time.monotonic()
-    with open(output, "ab") as sink:
+    with open(output, "ab") if output is not None else contextlib.nullcontext() as sink:
         try:
             proc = subprocess.Popen(
-                list(argv), stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
+                list(argv), stdin=subprocess.DEVNULL, stdout=sink,
+                stderr=subprocess.STDOUT if sink is not None else None,
                 env=dict(env) if env is not None else None, cwd=cwd, start_new_session=True)
         except FileNotFoundError as exc:
             raise CommandNotFound(f"{argv[0]}: not installed or not on PATH") from exc

@@ -417,6 +417,10 @@ def _exec(service: ExecService) -> Iterator[Problem]:
     if not program.startswith("/"):
         yield _problem(service, "command", service_path(service, "command"),
                        f"the program '{program}' must be an absolute path")
+    ready = service.ready
+    if ready is not None and ready.command is not None and not ready.command[0].startswith("/"):
+        yield _problem(ready, "command", service_path(service, "ready.command"),
+                       f"the program '{ready.command[0]}' must be an absolute path")
     if service.user is not None and not USER_NAME.match(service.user):
         yield _problem(service, "user", service_path(service, "user"),
                        f"'{service.user}' is not a valid user name")

@@ -31,7 +31,7 @@ from s2s_sd.engines.systemd.units import (
     transition_seconds,
 )
 from s2s_sd.errors import BadInput, OperationFailed, Refused
-from s2s_sd.hosts import lock, state, sync
+from s2s_sd.hosts import health, lock, state, sync
 from s2s_sd.hosts.observe import observe
 from s2s_sd.hosts.protocol import (
     BASE64,
@@ -375,7 +375,8 @@ def _group_jobs(ctx: AgentContext, request: GenerationRequest, action: str) -> d
     phases = Timings()
     if starting:
         with phases.step("reset-failed"):
-            reset_failed(units)
+            reset_failed(units)  # a failure of an earlier try must not stick to this one
+            health.reset(group.name)  # nor earlier failures count towards migration_threshold
     with phases.step(f"{action} jobs"):
         try:
             ok, message = group_jobs(action, [target_name(group.name)] if starting else units,
@@ -401,6 +402,19 @@ def _timed(group: Group, phases: Timings, action: str) -> dict[str, Any]:
     units = [guard_unit(group.name), *(member_unit(group.name, s.name)
                                        for s in group.services)]
     return {"phases": phases.seconds(), "seconds": transition_seconds(units, action)}
+
+
+def op_reset_group(ctx: AgentContext, request: GroupRequest) -> dict[str, Any]:
+    """Forget the group's failures on this host (`s2s-sd cleanup`): systemd's failed
+    states and restart counts (reset-failed) and the failures local recovery counts
+    towards migration_threshold. Changes nothing that runs."""
+    group = _group(ctx, request.group)
+    units = group_units(group)
+    reset_failed(units)
+    health.reset(group.name)
+    state.log_action(ctx.defs().hostgroup.name, ctx.host, f"reset {group.name}: failures "
+                     "forgotten")
+    return {"reset": units}
 
 
 def op_probe_vips(ctx: AgentContext, request: GroupRequest) -> dict[str, Any]:
@@ -433,5 +447,6 @@ OPERATIONS: Mapping[str, Operation[Any]] = {
     "stop_group": Operation(GenerationRequest, op_stop_group),
     "start_group": Operation(GenerationRequest, op_start_group),
     "probe_vips": Operation(GroupRequest, op_probe_vips),
+    "reset_group": Operation(GroupRequest, op_reset_group),
 }
 

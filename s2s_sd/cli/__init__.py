@@ -176,7 +176,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
 }
 SECTION_OF = {name: section for section, names in SECTIONS.items() for name in names}
 # run by s2s-sd itself (units, other hosts), not by users: callable, but not listed
-HIDDEN_COMMANDS = frozenset({"guard", "agent"})
+HIDDEN_COMMANDS = frozenset({"guard", "agent", "member"})
 
 # One example per command, shown at the end of its --help (kept here, beside the topics,
 # so a new command without one fails tests/unit/test_cli_help.py)
@@ -288,6 +288,7 @@ _KIT = "s2s_sd.cli.kits"
                  "kits": f"{_KIT}:kits", "where": f"{_KIT}:where",
                  "relocate": f"{_KIT}:relocate", "link": f"{_KIT}:link",
                  "drill": "s2s_sd.cli.drill:drill",
+                 "member": "s2s_sd.cli.member:member",
              })
 @click.version_option(package_name="s2s-sd")
 @leading_basedir_option

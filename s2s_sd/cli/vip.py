@@ -12,6 +12,7 @@ ALIAS_CLUSTER; the address form takes the alias name literally.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -156,9 +157,12 @@ def down(target: tuple[str, ...], interface: str | None, label: str | None, alia
 
 @vip.command()
 @_common_options
+@click.option("--check", is_flag=True,
+              help="Exit 3 when the VIP is not up here (as an init script's status does); "
+                   "the monitor of a group's ip member uses it.")
 def status(target: tuple[str, ...], interface: str | None, label: str | None,
            alias: str | None, hosts_file: Path, netns: str | None, basedir: Path,
-           as_json: bool) -> None:
+           as_json: bool, check: bool) -> None:
     """Say whether the VIP is up here, on which interface, with which label, and
     whether s2s-sd added it (its label; IPv6: address protocol 83 or its record)."""
     wanted = _resolve(target, interface, label, alias, basedir)
@@ -166,12 +170,18 @@ def status(target: tuple[str, ...], interface: str | None, label: str | None,
     if as_json:
         click.echo(json.dumps({"schema_version": JSON_SCHEMA_VERSION, **state.as_dict()},
                               indent=2, sort_keys=True))
-        return
+    else:
+        _print_status(state, wanted.address.version)
+    if check and not state.present:
+        sys.exit(3)  # LSB's "not running": the ip member's monitor loop reads the code
+
+
+def _print_status(state: net.VipStatus, version: int) -> None:
     if state.present:
         line = f"{state.address}: up on {state.interface}"
         line += f" ({state.label})" if state.label else ""
         line += " (tentative: duplicate detection pending or failed)" if state.tentative else ""
-        if wanted.address.version == 6:  # `ip` shows IPv4 labels, never IPv6 ownership
+        if version == 6:  # `ip` shows IPv4 labels, never IPv6 ownership
             line += f"; s2s-sd's ({state.owned_by})" if state.owned_by \
                 else f"; not added by s2s-sd ({state.not_ours})"
     elif state.held_as:

@@ -14,7 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from s2s_sd import paths
 from s2s_sd.engines import net
-from s2s_sd.engines.systemd.units import unit_states
+from s2s_sd.engines.systemd.units import restart_counts, unit_states
+from s2s_sd.hosts.health import last_failure
 from s2s_sd.model import Definitions, Group, IpService, MountService, ScriptService, SystemdService
 from s2s_sd.naming import UNIT_PREFIX, guard_unit, member_unit, target_name
 from s2s_sd.observation import GroupObservation
@@ -83,6 +84,17 @@ def observe(defs: Definitions, basedir: str, groups: list[str] | None = None,
             elif isinstance(service, ScriptService) and scripts:
                 script_jobs.append((seen, service))
         result[group.name] = seen
+    members = {member_unit(g.name, s.name): (result[g.name], s.name)
+               for g in chosen for s in g.services}
+    # only units that ran: an inactive unit's count was cleared by its clean stop or
+    # matters no more; asking costs a systemctl call
+    ran = [u for u in members if states.get(u, "inactive") != "inactive"]
+    for unit, count in restart_counts(ran).items():
+        seen, name = members[unit]
+        seen.restarts[name] = count
+    for seen, name in members.values():
+        if (failure := last_failure(seen.group, name)) is not None:
+            seen.last_failures[name] = failure
     if script_jobs:
         with ThreadPoolExecutor(max_workers=8) as pool:
             codes = list(pool.map(lambda job: script_status(basedir, job[1]), script_jobs))

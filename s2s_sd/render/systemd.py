@@ -1,13 +1,23 @@
 """Definitions -> systemd units, {relative path: text} (pure, deterministic).
 
 Per group GROUP with members m1..mn:
-  s2s-GROUP.target          BindsTo= and After= every member; WantedBy=multi-user.target
-  s2s-GROUP-mI.service      BindsTo= the target; m1 Requires= the guard, mI BindsTo= and
-                            After= m(I-1): start in order, stop in reverse, and no member
-                            stays up without its predecessor (Pacemaker group semantics)
+  s2s-GROUP.target          Wants= and After= every member, Requires= the guard;
+                            WantedBy=multi-user.target. Not bound to the members: one
+                            member's local restart must not take the whole group down
+  s2s-GROUP-mI.service      BindsTo= the target (stopping the group stops every member);
+                            m1 Requires= the guard, mI Requires= and After= m(I-1): start in
+                            order, stop in reverse, and a restart of mI restarts the members
+                            after it (systemd propagates a restart along Requires=)
   s2s-guard@.service        one template: `s2s-sd guard GROUP` before the first member
   UNIT.d/s2s-GROUP.conf     for `systemd` members: binds the existing unit into the chain;
                             s2s-GROUP-mI.service is then a proxy bound to that unit
+Health (systemd engine, hosts/health.py): mount, ip, script and kits members run
+`s2s-sd member run GROUP MEMBER` as their main process (Type=notify): it starts the
+member, checks it is ready, sends READY=1 and then checks it every monitor_interval,
+exiting with the reason when it fails. Exec members are watched by systemd itself and
+made ready by `s2s-sd member ready` (ExecStartPost=). Every member is Restart=on-failure;
+its ExecStopPost= `s2s-sd member failed` decides after a failure: restart (systemd does
+it), hold (frozen group) or give up (the group is stopped on this host).
 With the pacemaker engine Pacemaker orders and places members, so only the units it
 calls (exec members, driven by `ocf:s2s:unit`) are generated, bound to nothing.
 """
@@ -26,6 +36,7 @@ from s2s_sd import paths, service_settings
 from s2s_sd.errors import BadInput, printable
 from s2s_sd.kits.layout import kit_timeout, kits_disks
 from s2s_sd.model import (
+    DEFAULT_MONITOR_INTERVAL,
     Definitions,
     Engine,
     ExecService,
@@ -157,62 +168,118 @@ def _timeouts(service: Service) -> list[str]:
     return lines
 
 
-def _oneshot(settings: UnitSettings, start: Sequence[str], stop: Sequence[str],
-             env: Sequence[str] = ()) -> list[str]:
-    return [
-        "Type=oneshot",
-        "RemainAfterExit=yes",
-        *env,
-        f"ExecStart={command_line(start)}",
-        f"ExecStop={command_line(stop)}",
-    ]
+@dataclass(frozen=True)
+class MemberCommands:
+    """What a mount, ip, script or kits member runs: its start, stop and status commands
+    (status: 0 runs, anything else not) and their environment (name, value). The unit
+    and its monitor loop (`s2s-sd member run`, hosts/health.py) use the same."""
+
+    start: tuple[str, ...]
+    stop: tuple[str, ...]
+    status: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    detail: str  # for the unit's description
 
 
-def _service_section(service: Service, settings: UnitSettings,
-                     groups: Mapping[str, Group] | None = None) -> tuple[list[str], str]:
-    """The [Service] lines of a member and a short detail for its description."""
-    groups = groups or {}
-    base_env = [env_assignment("S2S_SD_BASEDIR", settings.basedir)]
+def member_commands(service: Service, settings: UnitSettings, group: Group | None = None
+                    ) -> MemberCommands | None:
+    """The commands of a member run by a monitor loop; None for exec and systemd members
+    (systemd runs and watches those itself)."""
     if isinstance(service, MountService):
-        args = [service.device, service.mountpoint, service.fstype, service.options or "defaults"]
+        args = (service.device, service.mountpoint, service.fstype,
+                service.options or "defaults")
         mount = f"{settings.libexec}/s2s-mount"
         # TERM, then KILL after the grace period: leave the grace within the stop timeout
         grace = max(1, min(10, (service.stop_timeout or 90) // 3))
-        lines = _oneshot(settings, [mount, "start", *args], [mount, "stop", *args],
-                         [env_assignment("S2S_MOUNT_GRACE", str(grace))])
-        return lines, f"{service.device} on {service.mountpoint}"
+        return MemberCommands((mount, "start", *args), (mount, "stop", *args),
+                              (mount, "status", *args), (("S2S_MOUNT_GRACE", str(grace)),),
+                              f"{service.device} on {service.mountpoint}")
     if isinstance(service, IpService):
-        vip = [settings.command, "vip"]
-        lines = _oneshot(settings, [*vip, "up", service.group, service.name],
-                         [*vip, "down", service.group, service.name], base_env)
-        return lines, service.address
+        vip = (settings.command, "vip")
+        ref = (service.group, service.name)
+        return MemberCommands((*vip, "up", *ref), (*vip, "down", *ref),
+                              (*vip, "status", "--check", *ref),
+                              (("S2S_SD_BASEDIR", settings.basedir),), service.address)
     if isinstance(service, ScriptService):
-        env = [env_assignment("OCF_RESKEY_script", f"{settings.basedir}/{service.script}")]
+        env = [("OCF_RESKEY_script", f"{settings.basedir}/{service.script}")]
         timeouts = [t for t in (service.start_timeout, service.stop_timeout) if t]
         if timeouts:
             # the agent bounds its own wait for the script by the action's timeout (ms)
-            env.append(env_assignment("OCF_RESKEY_CRM_meta_timeout", str(max(timeouts) * 1000)))
+            env.append(("OCF_RESKEY_CRM_meta_timeout", str(max(timeouts) * 1000)))
         if service.config:
-            env.append(env_assignment("OCF_RESKEY_config", f"{settings.basedir}/{service.config}"))
+            env.append(("OCF_RESKEY_config", f"{settings.basedir}/{service.config}"))
         agent = settings.script_agent
-        return _oneshot(settings, [agent, "start"], [agent, "stop"], env), service.script
+        return MemberCommands((agent, "start"), (agent, "stop"), (agent, "monitor"),
+                              tuple(env), service.script)
     if isinstance(service, KitsService):
-        group = groups[service.group]
+        if group is None:
+            raise TypeError("a kits member's commands need its group")
         disks = " ".join(d.mountpoint for d in kits_disks(group, service))
-        env = [env_assignment("OCF_RESOURCE_INSTANCE", f"{service.group}_{service.name}"),
-               env_assignment("OCF_RESKEY_disks", disks),
-               env_assignment("OCF_RESKEY_kit_timeout", str(kit_timeout(service))),
-               env_assignment("OCF_RESKEY_command", settings.command)]
         agent = kits_agent(settings)
-        return _oneshot(settings, [agent, "start"], [agent, "stop"], env), disks
+        return MemberCommands(
+            (agent, "start"), (agent, "stop"), (agent, "monitor"),
+            (("OCF_RESOURCE_INSTANCE", f"{service.group}_{service.name}"),
+             ("OCF_RESKEY_disks", disks), ("OCF_RESKEY_kit_timeout", str(kit_timeout(service))),
+             ("OCF_RESKEY_command", settings.command)), disks)
+    return None
+
+
+def _member_cli(settings: UnitSettings, action: str, service: Service) -> list[str]:
+    return [settings.command, "--basedir", settings.basedir, "member", action, service.group,
+            service.name]
+
+
+def _recovery(service: Service, settings: UnitSettings) -> list[str]:
+    """Restart on failure, decided after each failure by `s2s-sd member failed` (run only
+    when the member did not stop cleanly: a clean stop costs no extra process). `+`: as
+    root whatever User= the member runs as. systemd's own start limit stays out of the
+    way: the decision counts failures itself (migration_threshold, failure_timeout)."""
+    decide = command_line(["/bin/sh", "-c", 'test "$SERVICE_RESULT" = success || exec "$@"',
+                           "member-failed", *_member_cli(settings, "failed", service)])
+    return ["Restart=on-failure", "RestartSec=1", f"ExecStopPost=+{decide}"]
+
+
+def _service_section(service: Service, settings: UnitSettings,
+                     groups: Mapping[str, Group] | None = None, health: bool = True
+                     ) -> tuple[list[str], str]:
+    """The [Service] lines of a member and a short detail for its description. health:
+    the systemd engine's readiness, monitoring and local recovery (Pacemaker's units
+    get readiness only: the cluster monitors and recovers)."""
+    groups = groups or {}
+    commands = member_commands(service, settings, groups.get(service.group))
+    if commands is not None:
+        env = [env_assignment(name, value) for name, value in commands.env]
+        if not health:
+            raise TypeError(f"no Pacemaker unit for {service.TYPE} members")
+        # the loop stops checking when systemd stops the unit (ExecStop= runs while it lives)
+        lines = ["Type=notify", *env,
+                 f"ExecStart={command_line(_member_cli(settings, 'run', service))}",
+                 f"ExecStop={command_line(commands.stop)}", *_recovery(service, settings)]
+        return lines, commands.detail
     if isinstance(service, SystemdService):
         # a proxy: up while the bound unit is up, so the chain and status see the member
         return ["Type=oneshot", "RemainAfterExit=yes", "ExecStart=/bin/true"], service.unit
     if isinstance(service, ExecService):
-        lines = ["Type=exec", f"ExecStart={command_line(service.command)}"]
+        lines = [f"Type={'notify' if service.notify else 'exec'}",
+                 f"ExecStart={command_line(service.command)}"]
+        # Pacemaker's ocf:s2s:unit has a settle of its own (0.2 s): its units wait only
+        # for what the definition declares
+        declared = service.ready is not None or service.settle is not None
+        if not service.notify and (health or declared):
+            # the start job completes only when the member is ready (its check passed, or
+            # its main process lived through the settle period)
+            lines.append("ExecStartPost=+" + command_line(_member_cli(settings, "ready",
+                                                                       service)))
         if service.user:
             lines.append(f"User={service.user}")
-        lines += ["KillMode=control-group", "Restart=no"]
+        lines.append("KillMode=control-group")
+        lines += _recovery(service, settings) if health else ["Restart=no"]
+        if health and service.ready is not None:
+            # `member ready` leaves a watcher that repeats the check every interval and
+            # pings the watchdog; a failed check triggers it: SIGTERM, result 'watchdog'
+            interval = service.monitor_interval or DEFAULT_MONITOR_INTERVAL
+            lines += ["NotifyAccess=all", f"WatchdogSec={3 * interval}",
+                      "WatchdogSignal=SIGTERM"]
         # the definitions' own settings last; none of them can be one of the lines above
         lines += [f"{name}=" + " ".join(_quoted(word, expand_variables=False)
                                         for word in words)
@@ -232,7 +299,7 @@ def _chain_lines(group: Group, index: int) -> list[str]:
         guard = guard_unit(group.name)
         return [f"Requires={guard}", f"After={guard}"]
     previous = member_unit(group.name, group.services[index - 1].name)
-    return [f"BindsTo={previous}", f"After={previous}"]
+    return [f"Requires={previous}", f"After={previous}"]
 
 
 def _group_units(group: Group, settings: UnitSettings) -> dict[str, str]:
@@ -242,10 +309,13 @@ def _group_units(group: Group, settings: UnitSettings) -> dict[str, str]:
     description = f"s2s group {group.name}" + (f": {group.description}" if group.description
                                                 else "")
     files[target_name(group.name)] = env.get_template("group.target.j2").render(
-        group=group, members=members, settings=settings, description=description)
+        group=group, members=members, settings=settings, description=description,
+        guard=guard_unit(group.name))
     for index, service in enumerate(group.services):
         service_lines, detail = _service_section(service, settings, {group.name: group})
-        chain = _chain_lines(group, index)
+        # systemd's start limit would count the restarts the members after a failed one
+        # share with it: `s2s-sd member failed` counts failures per member instead
+        chain = [*_chain_lines(group, index), "StartLimitIntervalSec=0"]
         if isinstance(service, SystemdService):
             # the timeouts belong to the real unit, which does the work
             files[dropin_path(service)] = env.get_template("member.conf.j2").render(
@@ -265,7 +335,7 @@ def _pacemaker_units(group: Group, settings: UnitSettings) -> dict[str, str]:
     files: dict[str, str] = {}
     for service in group.services:
         if isinstance(service, ExecService):
-            service_lines, detail = _service_section(service, settings)
+            service_lines, detail = _service_section(service, settings, health=False)
             files[member_unit(group.name, service.name)] = env.get_template(
                 "member.service.j2").render(
                 service=service, settings=settings, description=_description(service, detail),

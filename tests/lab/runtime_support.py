@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,7 @@ class Sample:
         prefix = f"s2s-{group}"
         return (any(u == f"{prefix}.target" or u.startswith(f"{prefix}-") for u in self.units)
                 or (group == "ora" and "ora-db.service" in self.units)
-                or VIPS[group] in self.vips
+                or VIPS.get(group) in self.vips
                 or any(m in self.mounts for m in MOUNTS.get(group, ())))
 
 
@@ -128,11 +129,13 @@ def read_samples(lab: LabNodes, since: float) -> dict[str, list[Sample]]:
     return samples
 
 
-def double_actives(samples: dict[str, list[Sample]]) -> list[str]:
-    """Every moment at which a group was active on two nodes: the runs of active samples
-    of one node, as time intervals, must not intersect those of another."""
+def double_actives(samples: dict[str, list[Sample]], groups: Iterable[str] = tuple(VIPS)
+                   ) -> list[str]:
+    """Every moment at which a group (default: those of examples/) was active on two
+    nodes: the runs of active samples of one node, as time intervals, must not intersect
+    those of another."""
     findings = []
-    for group in VIPS:
+    for group in groups:
         intervals: dict[str, list[tuple[float, float]]] = defaultdict(list)
         for node, node_samples in samples.items():
             run_start: float | None = None

@@ -167,15 +167,28 @@ def test_member_failing_at_start_leaves_nothing_half_up(installed: LabNodes) -> 
         lab.exec(ASSIGNED, ["umount", MOUNTPOINT], check=False)
 
 
-def test_member_dying_while_up_takes_the_whole_group_down(installed: LabNodes) -> None:
+def test_member_dying_while_up_is_restarted_until_the_group_gives_up(
+        installed: LabNodes) -> None:
+    """Local recovery (issue 13): a member that dies is restarted in place while the
+    target stays up; its migration_threshold-th failure (default 3) stops the group."""
     lab = installed
     start_group(lab, ASSIGNED)
-    lab.exec(ASSIGNED, ["systemctl", "kill", "--signal=KILL", MEMBERS[-1]])
+    app = MEMBERS[-1]
+    for failure in (1, 2):
+        pid = unit_property(lab, ASSIGNED, app, "MainPID")
+        lab.exec(ASSIGNED, ["systemctl", "kill", "--signal=KILL", app])
+        lab.exec(ASSIGNED, ["sh", "-c", "for i in $(seq 150); do "
+                            f"[ \"$(systemctl show -p NRestarts --value {app})\" = {failure} ] "
+                            f"&& systemctl is-active --quiet {app} && exit 0; sleep 0.1; done; "
+                            "exit 1"], timeout=30)
+        assert unit_property(lab, ASSIGNED, app, "MainPID") != pid
+        assert active_state(lab, ASSIGNED, TARGET) == "active", group_debug(lab, ASSIGNED)
+    lab.exec(ASSIGNED, ["systemctl", "kill", "--signal=KILL", app])
     lab.exec(ASSIGNED, ["sh", "-c",
                         f"for i in $(seq 100); do systemctl is-active --quiet {TARGET} "
                         "|| break; sleep 0.1; done"])
     wait_idle(lab, ASSIGNED)
-    assert active_state(lab, ASSIGNED, MEMBERS[-1]) == "failed"
+    assert active_state(lab, ASSIGNED, app) == "failed"
     assert_group_down(lab, ASSIGNED)
 
 

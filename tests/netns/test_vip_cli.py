@@ -115,6 +115,17 @@ def test_status_json_and_text(segment: Lab) -> None:
     assert text.strip() == "10.77.0.50/24: up on eth0 (eth0:ora)"
 
 
+def test_status_check_says_it_in_the_exit_code(segment: Lab) -> None:
+    """--check: 0 up, 3 not up here (the monitor loop of an ip member reads it)."""
+    assert segment.host1.s2s_sd("vip", "status", VIP, "--check").returncode == 3
+    assert segment.host1.s2s_sd("vip", "up", VIP, "--count", "1").returncode == 0
+    assert segment.host1.s2s_sd("vip", "status", VIP, "--check").returncode == 0
+    assert segment.host2.s2s_sd("vip", "status", VIP, "--check").returncode == 3
+    assert segment.host1.s2s_sd("vip", "down", VIP).returncode == 0
+    down = segment.host1.s2s_sd("vip", "status", VIP, "--check", "--json")
+    assert down.returncode == 3 and json.loads(down.stdout)["present"] is False
+
+
 def test_ipv6_through_the_command_line(segment: Lab) -> None:
     vip6 = "fd77::50/64"
     assert segment.host1.s2s_sd("vip", "up", vip6, "--count", "1").returncode == 0

@@ -107,3 +107,32 @@ def test_units_with_nasty_but_valid_values_pass_verify(basedir: Path, tmp_path: 
     code, output = verify(unit_dir, names)
     assert code == 0, output
     assert output.strip() == "", f"systemd-analyze had remarks:\n{output}"
+
+
+def test_units_with_readiness_and_recovery_pass_verify(tmp_path: Path) -> None:
+    """tests/lab/health_site: a tcp readiness check, settle periods, a monitored script
+    member, and a notify member besides (issue 13)."""
+    from dataclasses import replace
+
+    from s2s_sd.model import ExecService
+
+    defs = load_definitions(REPO / "tests" / "lab" / "health_site", "n1")
+    dies = defs.group("dies")
+    assert dies is not None
+    notify = replace(dies, name="notified", services=tuple(
+        replace(s, group="notified", notify=True) if isinstance(s, ExecService) else s
+        for s in dies.services))
+    defs = replace(defs, groups=(*defs.groups, notify))
+    files = render_units(defs, local_settings(tmp_path))
+    unit_dir = tmp_path / "units"
+    unit_dir.mkdir()
+    for relpath, text in files.items():
+        (unit_dir / relpath).write_text(text)
+    names = sorted(n for n in files if n != GUARD_TEMPLATE)
+    for group in defs.groups:
+        (unit_dir / guard_unit(group.name)).symlink_to(GUARD_TEMPLATE)
+        names.append(guard_unit(group.name))
+    assert "Type=notify" in files["s2s-notified-app.service"]
+    assert "member run heal daemon" in files["s2s-heal-daemon.service"]
+    code, output = verify(unit_dir, names)
+    assert code == 0 and not output.strip(), output

@@ -25,7 +25,7 @@ from s2s_sd.kits.layout import (
 from s2s_sd.load import load_definitions
 from s2s_sd.model import Definitions, KitsService
 from s2s_sd.render.pacemaker import KITS_AGENT_FILE, build_cib, render_pacemaker
-from s2s_sd.render.systemd import UnitSettings, render_units
+from s2s_sd.render.systemd import UnitSettings, member_commands, render_units
 from s2s_sd.validate import validate
 
 pytestmark = pytest.mark.unit
@@ -190,13 +190,20 @@ def test_names() -> None:
 def test_systemd_unit_of_a_kits_member(tmp_path: Path) -> None:
     units = render_units(site(tmp_path), UnitSettings())
     text = units["s2s-kits-kits.service"]
-    assert "ExecStart=/usr/lib/ocf/resource.d/s2s/kits start" in text
+    # the monitor loop starts it with the agent's start and checks it with its monitor
+    assert "ExecStart=/usr/bin/s2s-sd --basedir /etc/s2s-sd member run kits kits" in text
+    group = site(tmp_path).group("kits")
+    assert group is not None
+    commands = member_commands(group.services[-1], UnitSettings(), group)
+    assert commands is not None
+    assert commands.start == ("/usr/lib/ocf/resource.d/s2s/kits", "start")
+    assert commands.status == ("/usr/lib/ocf/resource.d/s2s/kits", "monitor")
     assert "ExecStop=/usr/lib/ocf/resource.d/s2s/kits stop" in text
     assert 'Environment="OCF_RESKEY_disks=/disk/kits/00 /disk/kits/01"' in text
     assert "Environment=OCF_RESKEY_kit_timeout=30" in text
     assert "Environment=OCF_RESOURCE_INSTANCE=kits_kits" in text
     assert "TimeoutStartSec=300" in text
-    assert "BindsTo=s2s-kits-d1.service" in text  # after its last disk, bound to it
+    assert "Requires=s2s-kits-d1.service" in text  # after its last disk, bound to it
 
 
 def test_pacemaker_primitive_of_a_kits_member(tmp_path: Path) -> None:

@@ -388,3 +388,20 @@ def test_a_group_whose_vips_lead_is_not_probed_by_the_admin() -> None:
     assert not any(" probe_vips " in r for r in transport.requests)
     # censhare's mount comes before its VIP: the admin probes before the start
     assert "n2 probe_vips" in [" ".join(r.split()[:2]) for r in run_case(CASES[0]).requests]
+
+
+@pytest.mark.parametrize(("index", "kind", "says"), [
+    (0, "moved", "censhare runs on n2"),
+    (7, "move-failed", "runs on n1 again"),  # start on the target fails: rolled back
+    (1, "move-failed", "pre_move hook"),
+])
+def test_a_move_is_an_event_of_the_admin_host(monkeypatch: pytest.MonkeyPatch, index: int,
+                                              kind: str, says: str) -> None:
+    from s2s_sd.hosts import events
+
+    seen: list[events.Event] = []
+    monkeypatch.setattr(events, "emit", lambda hostgroup, event, hook, basedir:
+                        seen.append(event))
+    run_case(CASES[index])
+    assert [(e.event, e.group, e.member, e.host) for e in seen] == [(kind, G, None, "n3")]
+    assert says in seen[0].reason

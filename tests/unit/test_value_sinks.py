@@ -141,8 +141,9 @@ def test_nasty_but_valid_values_pass_check_and_render_inert(basedir: Path,
     # shell: the mount helper gets the declared device and mountpoint and runs nothing
     redo = (out / "s2s-ora-redo.service").read_text()
     assert [ln for ln in redo.splitlines() if ln.startswith("[")] == ["[Unit]", "[Service]"]
-    mount_line = next(ln for ln in redo.splitlines() if ln.startswith("ExecStart="))
-    mount_argv = systemd_words(mount_line.removeprefix("ExecStart="), True)
+    # (ExecStart= is the monitor loop, which reads the same argv from the definitions)
+    mount_line = next(ln for ln in redo.splitlines() if ln.startswith("ExecStop="))
+    mount_argv = systemd_words(mount_line.removeprefix("ExecStop="), True)
     assert mount_argv[2:4] == ["/dev/x$(touch${IFS}pwned)`id`%n",
                                "/disk/ora/0$(touch${IFS}pwned2);\"%i\\"]
     helper = resources.files("s2s_sd").joinpath("units", "s2s-mount")

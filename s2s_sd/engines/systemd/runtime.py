@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from s2s_sd.errors import BadInput, OperationFailed, Refused
+from s2s_sd.hosts import events, state, sync
 from s2s_sd.hosts import lock as locks
-from s2s_sd.hosts import state, sync
 from s2s_sd.hosts.start_watch import member_progress
 from s2s_sd.hosts.transport import Answer, HostUnreachable, Transport
 from s2s_sd.model import Definitions, Engine, Group
@@ -458,7 +458,20 @@ class Admin:
         with self.timings.step("interrupted moves (views)"):
             self.refuse_interrupted(name)
         with self.locked(f"move {name} --to {to}", break_lock):
-            return self._move_locked(group, to, force)
+            try:
+                steps = self._move_locked(group, to, force)
+            except OperationFailed as exc:
+                self._event("move-failed", group, str(exc))
+                raise
+            self._event("moved", group, f"{group.name} runs on {to}")
+            return steps
+
+    def _event(self, kind: str, group: Group, reason: str) -> None:
+        """An event of the group on the admin host: actions.log and the notify hook."""
+        notify = self.defs.hostgroup.notify
+        hook = self.basedir / self.defs.resolved(notify) if notify else None
+        events.emit(self.hostgroup, events.Event(kind, group.name, None, self.host, reason),
+                    hook, self.basedir)
 
     def _locate(self, group: Group, view: ClusterView) -> tuple[str | None, bool,
                                                                 dict[str, GroupObservation],

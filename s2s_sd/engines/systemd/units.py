@@ -345,3 +345,59 @@ def group_jobs(action: str, units: Sequence[str], timeout: float) -> tuple[bool,
         raise
     except Exception as exc:  # pystemd raises DBus errors of its own types
         return False, f"systemd refused to {action} {', '.join(units)}: {exc}"
+
+
+def sd_notify(message: str) -> bool:
+    """Tell systemd about this service (READY=1, STATUS=...), as sd_notify(3) does;
+    False when not run by systemd as a Type=notify service."""
+    import socket
+
+    address = os.environ.get("NOTIFY_SOCKET", "")
+    if not address:
+        return False
+    if address.startswith("@"):  # an abstract socket
+        address = "\0" + address[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+        sock.sendto(message.encode("utf-8", "replace"), address)
+    return True
+
+
+def unit_properties(unit: str, names: Sequence[str]) -> dict[str, str]:
+    """Some properties of one unit (systemctl show), name -> value."""
+    from s2s_sd.run import run
+
+    result = run(["systemctl", "show", "--property=" + ",".join(names), unit], check=False,
+                 timeout=30)
+    found: dict[str, str] = {}
+    for line in result.stdout.splitlines():
+        name, _, value = line.partition("=")
+        found[name] = value
+    return found
+
+
+def enqueue(action: str, unit: str, *, ignore_dependencies: bool = False) -> bool:
+    """Queue a start or stop job without waiting for it (a unit's own process may call
+    this: waiting would wait for itself)."""
+    from s2s_sd.run import run
+
+    argv = ["systemctl", "--no-block", action, unit]
+    if ignore_dependencies:
+        argv.insert(2, "--job-mode=ignore-dependencies")
+    return run(argv, check=False, timeout=30).ok
+
+
+def restart_counts(units: Sequence[str]) -> dict[str, int]:
+    """How often systemd restarted each unit by itself (NRestarts), in one call."""
+    from s2s_sd.run import run
+
+    if not units:
+        return {}
+    result = run(["systemctl", "show", "--property=Id,NRestarts", *units], check=False,
+                 timeout=30)
+    counts: dict[str, int] = {}
+    # one block per unit, in order, blank lines between
+    for block in result.stdout.split("\n\n"):
+        fields = dict(line.partition("=")[::2] for line in block.splitlines())
+        if fields.get("Id") and fields.get("NRestarts", "").isdigit():
+            counts[fields["Id"]] = int(fields["NRestarts"])
+    return counts
