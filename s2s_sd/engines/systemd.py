@@ -16,7 +16,8 @@ from pathlib import Path
 
 from s2s_sd import paths
 from s2s_sd.errors import OperationFailed, Refused
-from s2s_sd.render.systemd import UnitSettings, boot_links, target_name
+from s2s_sd.observation import SHOW_PROPERTIES, UnitHealth, parse_systemctl_show
+from s2s_sd.render.systemd import WATCH_UNIT, UnitSettings, boot_links, target_name
 from s2s_sd.writer import write_file_atomic
 
 MANIFEST = ".s2s-sd-manifest"
@@ -114,13 +115,41 @@ def install_units(
         for abspath, text in sorted(helper_files(settings).items()):
             _write_if_changed(root / abspath.lstrip("/"), text, 0o755, report, abspath)
         _set_boot_links(unit_dir, boot, all_groups, report)
+        watcher = _set_watch_link(unit_dir, WATCH_UNIT in units, report)
         write_file_atomic(manifest_path, "".join(f"{p}\n" for p in sorted(units)), 0o644)
     except OSError as exc:
         raise OperationFailed(f"cannot install units below {root}: {exc}") from exc
     if root == Path("/") and (report.written or report.removed or report.boot_enabled
                               or report.boot_disabled):
         report.reloaded = daemon_reload()
+    if root == Path("/") and systemd_running() and watcher is not None:
+        _run_watcher(watcher, WATCH_UNIT in report.written)
     return report
+
+
+def _set_watch_link(unit_dir: Path, wanted: bool, report: InstallReport) -> bool | None:
+    """Enable the watcher where its unit is installed, disable it where not; whether it
+    should run now (None: it was never installed here, nothing to do)."""
+    link = unit_dir / "multi-user.target.wants" / WATCH_UNIT
+    if wanted:
+        if not link.is_symlink():
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(f"{paths.unit_dir()}/{WATCH_UNIT}")
+            report.boot_enabled.append(WATCH_UNIT)
+        return True
+    if link.is_symlink() or link.exists():
+        link.unlink()
+        report.boot_disabled.append(WATCH_UNIT)
+        return False
+    return None
+
+
+def _run_watcher(run_it: bool, changed: bool) -> None:
+    """Start (or, with a new unit, restart) the watcher, or stop it; never waits."""
+    from s2s_sd.run import run
+
+    action = ("restart" if changed else "start") if run_it else "stop"
+    run(["systemctl", action, "--no-block", WATCH_UNIT], check=False, timeout=30)
 
 
 def _remove_empty_dropin_dir(directory: Path, unit_dir: Path) -> None:
@@ -207,3 +236,15 @@ def reset_failed(units: Sequence[str]) -> None:
     from s2s_sd.run import run
 
     run(["systemctl", "reset-failed", *units], check=False, timeout=30)
+
+
+def unit_health(units: Sequence[str]) -> dict[str, UnitHealth]:
+    """Restart count and last failure of each unit (one `systemctl show`); {} when
+    systemd cannot say (a status line is then shown without them)."""
+    from s2s_sd.run import run
+
+    if not units:
+        return {}
+    result = run(["systemctl", "show", "-p", ",".join(SHOW_PROPERTIES), *units],
+                 check=False, timeout=30)
+    return parse_systemctl_show(result.stdout) if result.ok else {}

@@ -23,9 +23,11 @@ from s2s_sd.engines.systemd import (
     reset_failed,
     systemctl,
     systemd_running,
+    unit_health,
+    unit_states,
 )
 from s2s_sd.errors import BadInput, OperationFailed, Refused
-from s2s_sd.hosts import lock, state, sync
+from s2s_sd.hosts import freeze, health_records, lock, state, sync
 from s2s_sd.hosts.drill_agent import DrillRequest, op_drill
 from s2s_sd.hosts.observe import observe
 from s2s_sd.hosts.protocol import (
@@ -153,6 +155,13 @@ class HookRequest:
     source: str | None = arg(Text(253, HOST.pattern, HOST.form), required=False)
 
 
+@dataclass(frozen=True)
+class FreezeRequest:
+    group: str = arg(NAME)
+    frozen: bool = arg(Flag())
+    by: str = arg(HOST)  # the admin host (the mark says who froze it)
+
+
 def _group(ctx: AgentContext, name: str) -> Group:
     group = ctx.defs().group(name)
     if group is None:
@@ -211,6 +220,11 @@ def op_state(ctx: AgentContext, request: HostgroupRequest) -> dict[str, Any]:
         "journal": journal.as_dict() if journal else None,
         "lock": held.as_dict() if held else None,
         "lock_holder_alive": bool(held and held.host == ctx.host and held.holder_alive()),
+        # health (issue 13): frozen groups, groups started here on purpose, and what
+        # this host's watcher sees now
+        "frozen": {g: m.as_dict() for g, m in freeze.read_marks(hostgroup).items()},
+        "wanted": health_records.wanted_groups(hostgroup),
+        "violations": [v.as_dict() for v in health_records.read_violations(hostgroup)],
     }
 
 
@@ -221,6 +235,10 @@ def op_observe(ctx: AgentContext, request: ObserveRequest) -> dict[str, Any]:
                               "groups": {name: o.as_dict() for name, o in seen.items()}}
     if request.hostgroup is not None:  # status: the host's state in the same round trip
         answer["state"] = op_state(ctx, HostgroupRequest(request.hostgroup))
+        # and every member's restart count and last failure (systemd's own record)
+        members = [member_unit(g.name, s.name) for g in ctx.defs().groups
+                   if g.name in seen for s in g.services]
+        answer["health"] = {u: h.as_dict() for u, h in unit_health(members).items()}
     return answer
 
 
@@ -374,6 +392,8 @@ def op_stop_group(ctx: AgentContext, request: GenerationRequest) -> dict[str, An
     # a stop on purpose ends what failed before: status shows it down, not failed
     reset_failed(units)
     seen = observe(ctx.defs(), str(ctx.basedir), [group.name])[group.name]
+    # stopped on purpose: no longer an alarm when it is down here
+    health_records.set_wanted(ctx.defs().hostgroup.name, group.name, False)
     state.log_action(ctx.defs().hostgroup.name, ctx.host,
                      f"stop {group.name}: {'ok' if ok and not seen.active else 'FAILED'}"
                      + (f" ({message})" if message else ""))
@@ -391,10 +411,38 @@ def op_start_group(ctx: AgentContext, request: GenerationRequest) -> dict[str, A
     except OperationFailed as exc:  # timed out: the caller stops it and rolls back
         ok, message = False, str(exc)
     seen = observe(ctx.defs(), str(ctx.basedir), [group.name])[group.name]
+    if ok and seen.fully_up:  # from now on, down here is an alarm (until stopped)
+        health_records.set_wanted(ctx.defs().hostgroup.name, group.name, True)
     state.log_action(ctx.defs().hostgroup.name, ctx.host,
                      f"start {group.name}: {'ok' if ok and seen.fully_up else 'FAILED'}"
                      + (f" ({message})" if message else ""))
     return {"ok": ok and seen.fully_up, "message": message, "observation": seen.as_dict()}
+
+
+def op_set_frozen(ctx: AgentContext, request: FreezeRequest) -> dict[str, Any]:
+    """Write or remove the freeze mark of a group on this host."""
+    group = _group(ctx, request.group)
+    hostgroup = ctx.defs().hostgroup.name
+    if request.frozen:
+        freeze.write_mark(hostgroup, group.name, freeze.FrozenMark(time.time(), request.by))
+        changed = True
+    else:
+        changed = freeze.remove_mark(hostgroup, group.name)
+    state.log_action(hostgroup, ctx.host, f"{'freeze' if request.frozen else 'unfreeze'} "
+                     f"{group.name} (by {request.by})")
+    return {"frozen": request.frozen, "changed": changed}
+
+
+def op_cleanup_group(ctx: AgentContext, request: GroupRequest) -> dict[str, Any]:
+    """Clear the group's failed units and restart counts here (systemctl reset-failed)."""
+    group = _group(ctx, request.group)
+    units = group_units(group)
+    failed = [u for u, s in unit_states(units).items() if s == "failed"]
+    reset_failed(units)
+    hostgroup = ctx.defs().hostgroup.name
+    state.log_action(hostgroup, ctx.host, f"cleanup {group.name}: reset-failed"
+                     + (f" ({', '.join(sorted(failed))} were failed)" if failed else ""))
+    return {"failed": sorted(failed)}
 
 
 def op_probe_vips(ctx: AgentContext, request: GroupRequest) -> dict[str, Any]:
@@ -427,6 +475,8 @@ OPERATIONS: Mapping[str, Operation[Any]] = {
     "stop_group": Operation(GenerationRequest, op_stop_group),
     "start_group": Operation(GenerationRequest, op_start_group),
     "probe_vips": Operation(GroupRequest, op_probe_vips),
+    "set_frozen": Operation(FreezeRequest, op_set_frozen),
+    "cleanup_group": Operation(GroupRequest, op_cleanup_group),
     "drill": Operation(DrillRequest, op_drill),
 }
 

@@ -43,6 +43,7 @@ DEFAULT_COMMAND = paths.PACKAGE_PROGRAM
 DEFAULT_LIBEXEC = paths.PACKAGE_HELPER_DIR
 OCF_SCRIPT_AGENT = posixpath.join(paths.OCF_DIR.default, "script")
 GUARD_TEMPLATE = "s2s-guard@.service"
+WATCH_UNIT = "s2s-watch.service"
 
 
 @dataclass(frozen=True)
@@ -302,6 +303,8 @@ def render_units(defs: Definitions, settings: UnitSettings | None = None) -> Map
     else:
         if defs.groups:
             files[GUARD_TEMPLATE] = _templates().get_template("guard@.service.j2").render(
+                settings=settings)
+            files[WATCH_UNIT] = _templates().get_template("watch.service.j2").render(
                 settings=settings)
         for group in defs.groups:
             files.update(_group_units(group, settings))
