@@ -252,7 +252,7 @@ def _freeze(basedir: Path, group: str, frozen: bool, break_lock: bool) -> None:
         holding = admin.freeze(group, frozen, break_lock)
     if frozen:
         click.echo(f"{group} frozen on {', '.join(holding)}: move, start, stop, recover and "
-                   f"the guard leave it alone until `s2s-sd unfreeze {group}`")
+                   f"boot leave it alone until `s2s-sd unfreeze {group}`")
     else:
         click.echo(f"{group} unfrozen")
 
@@ -262,10 +262,11 @@ def _freeze(basedir: Path, group: str, frozen: bool, break_lock: bool) -> None:
 @click.argument("group", shell_complete=complete_groups)
 @break_lock_option
 def freeze(basedir: Path, group: str, break_lock: bool) -> None:
-    """Leave GROUP alone: no move, start, stop or recover, no guard-initiated start.
+    """Leave GROUP alone: no move, start, stop or recover, no start at boot.
 
     Its members can then be stopped and started by hand (maintenance) without s2s-sd
-    fighting back; `status` shows it frozen. systemd engine: a mark on every host of the
+    fighting back (a start by hand still passes the guard: never on two hosts); `status`
+    shows it frozen. systemd engine: a mark on every host of the
     host group (exit 3 naming where it is when a host cannot be reached); Pacemaker
     engine: is-managed=false on the group."""
     _freeze(basedir, group, True, break_lock)

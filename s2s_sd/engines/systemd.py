@@ -248,3 +248,14 @@ def unit_health(units: Sequence[str]) -> dict[str, UnitHealth]:
     result = run(["systemctl", "show", "-p", ",".join(SHOW_PROPERTIES), *units],
                  check=False, timeout=30)
     return parse_systemctl_show(result.stdout) if result.ok else {}
+
+
+def system_booting() -> bool:
+    """Whether this host is still booting (systemd's state "initializing" or "starting"):
+    a start now was pulled in by the boot, not asked for by an operator."""
+    from s2s_sd.run import run
+
+    if not systemd_running():
+        return False
+    result = run(["systemctl", "is-system-running"], check=False, timeout=30)
+    return result.stdout.strip() in ("initializing", "starting")

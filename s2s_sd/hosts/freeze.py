@@ -1,5 +1,7 @@
 """Frozen groups (`s2s-sd freeze GROUP`): while a group is frozen, s2s-sd changes nothing
-of it: no local restart by its monitor, no guard-initiated start, no move, start or stop.
+of it: no local restart by its monitor, no start at boot (its guard refuses while the
+host boots), no move, start, stop or recover. A start by hand passes the guard's usual
+checks, so the operator's maintenance works and never two hosts run it.
 The mark is a file in the host group's state dir on every host, so each host's own
 monitor sees it without asking the admin host (which may be down)."""
 

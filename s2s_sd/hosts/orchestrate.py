@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from s2s_sd.engines.systemd import system_booting
 from s2s_sd.errors import BadInput, OperationFailed, Refused
 from s2s_sd.hosts import freeze, state, sync
 from s2s_sd.hosts import lock as locks
@@ -785,8 +786,8 @@ def _host_answer(answer: Answer) -> HostAnswer:
 
 def guard(defs: Definitions, basedir: Path, host: str, group_name: str,
           transport: Transport | None = None, clock: Clock = time.time,
-          pid_alive: Callable[[int, int | None, str | None], bool] = locks.process_alive
-          ) -> str:
+          pid_alive: Callable[[int, int | None, str | None], bool] = locks.process_alive,
+          booting: Callable[[], bool] = system_booting) -> str:
     """Return why `group_name` may start on this host, or raise Refused.
 
     Without a current journal of a move to this host, every other host is asked in one
@@ -794,10 +795,13 @@ def guard(defs: Definitions, basedir: Path, host: str, group_name: str,
     refuse), its assignments (the newest epoch wins over this host's, which may have
     missed a move while it was down), its journals and its admin lock."""
     hostgroup = defs.hostgroup.name
-    if freeze.is_frozen(hostgroup, group_name):
+    if freeze.is_frozen(hostgroup, group_name) and booting():
+        # frozen: s2s-sd starts nothing of it, so neither does boot; a start by hand (the
+        # operator's maintenance) goes on to the checks below: never two actives
         mark = freeze.read_marks(hostgroup).get(group_name)
         raise Refused(f"{group_name} is frozen ({mark.describe() if mark else 'marked'}): "
-                      f"unfreeze it first (`s2s-sd unfreeze {group_name}`)")
+                      f"not started at boot; unfreeze it first (`s2s-sd unfreeze "
+                      f"{group_name}`)")
     journal = state.read_journal(hostgroup, group_name)
     move = None
     if journal is not None and _journal_current(journal, host, clock(), pid_alive):

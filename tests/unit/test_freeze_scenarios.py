@@ -16,7 +16,14 @@ from s2s_sd.hosts import freeze, state
 from s2s_sd.hosts.agent import AgentContext, dispatch
 from s2s_sd.hosts.orchestrate import guard
 from tests.conftest import EXAMPLES
-from tests.unit.fake_transport import Expect, ScriptedTransport, ok, unreachable
+from tests.unit.fake_transport import (
+    Expect,
+    ScriptedTransport,
+    observation,
+    ok,
+    state_result,
+    unreachable,
+)
 from tests.unit.scenarios import (
     ASSIGNED,
     EPOCH,
@@ -27,6 +34,7 @@ from tests.unit.scenarios import (
     World,
     crashed_move,
     definitions,
+    group,
     local_state,
     locked,
     pid_asked,
@@ -107,20 +115,29 @@ def test_freeze(case: Case) -> None:
     run_case(case)
 
 
-def test_the_guard_refuses_a_frozen_group() -> None:
-    """A frozen group is not started by its guard (boot, a bare systemctl start), before
-    any other host is asked."""
+def test_the_guard_does_not_start_a_frozen_group_at_boot() -> None:
+    """At boot a frozen group is refused before any other host is asked; a start by hand
+    (maintenance) goes on to the usual checks: the other hosts are asked."""
     defs = definitions("n1")
-    transport = ScriptedTransport(defs, "n1")
+    at_boot = ScriptedTransport(defs, "n1")
+    by_hand = ScriptedTransport(defs, "n1")
+    by_hand.expect([Expect(h, "observe", {"groups": [G]}, ok({
+        "host": h, "groups": {G: observation(group(G), "down")},
+        "state": state_result(h, 7, "d", EPOCH, ASSIGNED)})) for h in ("n2", "n3")])
     with local_state():
         state.write_assignment_state(HOSTGROUP, state.Assignments(EPOCH, dict(ASSIGNED)))
         freeze.write_mark(HOSTGROUP, G, freeze.FrozenMark(NOW, "n3"))
         assert freeze.is_frozen(HOSTGROUP, G)
-        with pytest.raises(Refused, match=r"censhare is frozen .*by n3.*unfreeze it first"):
-            guard(defs, EXAMPLES, "n1", G, transport=transport, clock=lambda: NOW)
+        with pytest.raises(Refused, match=r"censhare is frozen .*by n3.*not started at boot"):
+            guard(defs, EXAMPLES, "n1", G, transport=at_boot, clock=lambda: NOW,
+                  booting=lambda: True)
+        reason = guard(defs, EXAMPLES, "n1", G, transport=by_hand, clock=lambda: NOW,
+                       booting=lambda: False)
+        assert "not active on n2, n3" in reason
         assert freeze.remove_mark(HOSTGROUP, G) and not freeze.is_frozen(HOSTGROUP, G)
         assert not freeze.remove_mark(HOSTGROUP, G)
-    transport.verify()
+    at_boot.verify()
+    by_hand.verify()
 
 
 def test_the_agent_writes_the_mark_and_the_state_answer_carries_it() -> None:
