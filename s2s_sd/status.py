@@ -452,8 +452,7 @@ def _pacemaker_group(group: Group, members: Sequence[str], status: ClusterStatus
                             group=name))
     # frozen (`s2s-sd freeze`: is-managed=false on the group) is shown, not an alarm;
     # a member unmanaged on its own or in maintenance is
-    frozen = Frozen() if not state.managed and all(not m.managed for m in state.members) \
-        else None
+    frozen = Frozen() if state.frozen else None
     if (frozen is None and (state.unmanaged or state.maintenance)
             and not status.maintenance_mode):
         alarms.append(Alarm(AlarmKind.UNMANAGED, f"{name} is not managed by the cluster "

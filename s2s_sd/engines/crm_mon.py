@@ -133,6 +133,11 @@ class GroupState:
     def unmanaged(self) -> bool:
         return not self.managed or any(not m.managed for m in self.members)
 
+    @property
+    def frozen(self) -> bool:
+        """is-managed=false on the group, which its members inherit: `s2s-sd freeze`."""
+        return not self.managed and all(not m.managed for m in self.members)
+
 
 @dataclass(frozen=True)
 class Failure:

@@ -145,9 +145,8 @@ def _member_line(state: GroupState) -> str:
 
 
 def _refuse_frozen(name: str, state: GroupState) -> None:
-    """`s2s-sd freeze` on this engine is is-managed=false on the group: the same refusal
-    as the systemd engine's."""
-    if not state.managed and all(not m.managed for m in state.members):
+    """The same refusal as the systemd engine's."""
+    if state.frozen:
         raise Refused(f"{name} is frozen (is-managed=false): unfreeze it first "
                       f"(`s2s-sd unfreeze {name}`)")
 
@@ -525,7 +524,9 @@ class ClusterAdmin:
         attribute, so the default (managed) applies again."""
         self._group(name)
         status = self.cluster()
-        self._group_state(status, name)
+        state = self._group_state(status, name)
+        if state.frozen == frozen:
+            return [f"{name} is {'already' if frozen else 'not'} frozen"]
         crm.set_meta(name, "is-managed", "false" if frozen else None)
         if frozen:
             return [f"{name}: is-managed=false; the cluster leaves it alone until "
