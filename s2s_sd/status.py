@@ -328,6 +328,19 @@ def _down_where_assigned(group: Group, assigned: str, cell: Cell,
     return None
 
 
+def _with_missing_member(alarm: Alarm, assigned: str, members: Sequence[MemberReport]
+                         ) -> Alarm:
+    """A group partly up where it is assigned: which member is not up there, and why."""
+    if alarm.kind is not AlarmKind.PARTLY_UP or alarm.host != assigned:
+        return alarm
+    missing = next((m for m in members if m.states.get(assigned) != "active"), None)
+    if missing is None:
+        return alarm
+    why = f", last failure {missing.last_failure}" if missing.last_failure else ""
+    return replace(alarm, member=missing.name, message=f"{alarm.message}; member "
+                   f"{missing.name} is {missing.states.get(assigned)}{why}")
+
+
 def _frozen_alarms(alarms: Sequence[Alarm], frozen: Frozen | None) -> list[Alarm]:
     """A frozen group's alarms say so: the operator may be working on it."""
     if frozen is None:
@@ -369,6 +382,7 @@ def build_systemd(defs: Definitions, admin: str, answers: Mapping[str, HostAnswe
             wanted = group.name in answers[assigned].state.get("wanted", ())
             down = _down_where_assigned(group, assigned, cells[assigned], members, wanted)
             alarms += [down] if down else []
+            alarms = [_with_missing_member(a, assigned, members) for a in alarms]
         marks = [answers[h].state.get("frozen", {}).get(group.name) for h in seen]
         mark = next((m for m in marks if m), None)
         frozen = Frozen(float(mark["since"]), str(mark["by"])) if mark else None

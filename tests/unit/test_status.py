@@ -90,6 +90,8 @@ def test_active_twice_and_where_not_assigned() -> None:
 def test_partly_up_where_assigned() -> None:
     report = systemd_report(n3=answer("n3", {"web": "partial"}))
     assert kinds(report) == [("partly_up", "web", "n3")]
+    assert report.all_alarms[0].member == "httpd"
+    assert report.all_alarms[0].message.endswith("; member httpd is inactive")
     web = next(g for g in report.groups if g.name == "web")
     assert web.cells["n3"].state is CellState.PARTIAL and web.running is None
 
