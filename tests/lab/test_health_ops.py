@@ -203,15 +203,19 @@ def set_on_concurrency(lab: LabNodes, value: str | None) -> None:
     assert synced.ok, synced.stdout + synced.stderr
 
 
-def start_rogue_db(lab: LabNodes, node: str) -> None:
-    """ora's existing unit started by hand, past its bindings (the guard would refuse)."""
-    lab.exec(node, ["mkdir", "-p", "/disk/ora/01"])
-    lab.exec(node, ["systemctl", "start", "--job-mode=ignore-requirements",
-                    "ora-db.service"])
+ROGUE_UNIT = "s2s-ora-data.service"  # ora's first member: the disk mounted
 
 
-def db_state(lab: LabNodes, node: str) -> str:
-    return lab.exec(node, ["systemctl", "is-active", "ora-db.service"],
+def start_rogue_member(lab: LabNodes, node: str) -> None:
+    """ora's first member started by hand, past its guard (which would refuse): its disk
+    mounted there. One kernel under the lab's nodes: the mount shares its superblock, so
+    this harms no data (on real hosts it would)."""
+    lab.exec(node, ["systemctl", "start", "--job-mode=ignore-requirements", ROGUE_UNIT],
+             timeout=120)
+
+
+def rogue_state(lab: LabNodes, node: str) -> str:
+    return lab.exec(node, ["systemctl", "is-active", ROGUE_UNIT],
                     check=False).stdout.strip()
 
 
@@ -219,33 +223,35 @@ def test_a_member_started_by_hand_elsewhere_alarm_then_stopped_with_the_option(
         health_lab: LabNodes) -> None:
     lab = health_lab
     runs_on(lab, "ora", "n2")
-    start_rogue_db(lab, "n1")
+    start_rogue_member(lab, "n1")
     try:
         seconds = wait_violations(lab, "ora", ("n1", "n2"), timeout=3 * WATCH_BOUND)
-        print(f"ora-db started by hand on n1: alarm on n1 and n2 after {seconds:.1f} s")
+        print(f"{ROGUE_UNIT} started by hand on n1: alarm on n1 and n2 after "
+              f"{seconds:.1f} s")
         assert seconds <= WATCH_BOUND, seconds
         code, report = status(lab)
         assert code == 1 and any("ora is active on n2 and on n1" in t
                                  for t in alarm_texts(report)), report["alarms"]
         time.sleep(2)
-        assert db_state(lab, "n1") == "active"  # alarm only: nothing stopped
+        assert rogue_state(lab, "n1") == "active"  # alarm only: nothing stopped
     finally:
-        lab.exec("n1", ["systemctl", "stop", "ora-db.service"], check=False)
+        lab.exec("n1", ["systemctl", "stop", ROGUE_UNIT], check=False, timeout=120)
     wait_cleared(lab, ("n1", "n2"))
     set_on_concurrency(lab, "stop")
     try:
-        start_rogue_db(lab, "n1")
+        start_rogue_member(lab, "n1")
         started = time.monotonic()
-        while db_state(lab, "n1") == "active" and time.monotonic() - started < 3 * WATCH_BOUND:
+        while rogue_state(lab, "n1") == "active" and time.monotonic() - started < 3 * WATCH_BOUND:
             time.sleep(0.2)
         seconds = time.monotonic() - started
-        print(f"on_concurrency = stop: the rogue ora-db on n1 stopped after {seconds:.1f} s")
-        assert db_state(lab, "n1") != "active" and seconds <= WATCH_BOUND + 2, seconds
+        print(f"on_concurrency = stop: the rogue {ROGUE_UNIT} on n1 stopped after "
+              f"{seconds:.1f} s")
+        assert rogue_state(lab, "n1") != "active" and seconds <= WATCH_BOUND + 2, seconds
         assert "event concurrency-stopped ora: ora: stopped its units" in \
             actions_log(lab, "n1")
         assert group_entry(lab, "ora")["hosts"]["n2"]["state"] == "up"  # not where assigned
     finally:
-        lab.exec("n1", ["systemctl", "stop", "ora-db.service"], check=False)
+        lab.exec("n1", ["systemctl", "stop", ROGUE_UNIT], check=False, timeout=120)
         set_on_concurrency(lab, None)
 
 
