@@ -103,6 +103,7 @@ class ObserveRequest:
     groups: tuple[str, ...] | None = arg(ListOf(NAME), required=False)
     scripts: bool | None = arg(Flag(), required=False)
     hostgroup: str | None = arg(NAME, required=False)  # status: the state too
+    health: bool | None = arg(Flag(), required=False)  # status: restarts, last failures
 
 
 @dataclass(frozen=True)
@@ -235,7 +236,7 @@ def op_observe(ctx: AgentContext, request: ObserveRequest) -> dict[str, Any]:
                               "groups": {name: o.as_dict() for name, o in seen.items()}}
     if request.hostgroup is not None:  # status: the host's state in the same round trip
         answer["state"] = op_state(ctx, HostgroupRequest(request.hostgroup))
-        # and every member's restart count and last failure (systemd's own record)
+    if request.health:  # status: every member's restart count and last failure
         members = [member_unit(g.name, s.name) for g in ctx.defs().groups
                    if g.name in seen for s in g.services]
         answer["health"] = {u: h.as_dict() for u, h in unit_health(members).items()}

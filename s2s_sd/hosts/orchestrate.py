@@ -762,7 +762,8 @@ class Admin:
     def status(self) -> StatusReport:
         """One request per host (its state and what runs there), then the report."""
         answers = self.transport.ask_many(self.hosts, "observe",
-                                          {"scripts": True, "hostgroup": self.hostgroup})
+                                          {"scripts": True, "hostgroup": self.hostgroup,
+                                           "health": True})
         from s2s_sd.hosts.drill_run import read_drill_records
 
         return build_systemd(self.defs, self.host,
