@@ -1,9 +1,9 @@
-"""Health operations on real hosts (issue 13 items 4-6): freeze, concurrency violations
-seen by every host's watcher within the documented bound, and the Pacemaker engine's
-probes for rogue instances, local restarts and failover after migration-threshold.
+"""Health operations on real hosts, systemd engine (issue 13 items 4-6): freeze,
+concurrency violations seen by every host's watcher within the documented bound, the
+`on_concurrency = "stop"` option, cleanup. The Pacemaker engine's side is in
+test_health_ops_pacemaker.py (a module boots one kind of lab).
 
-The systemd engine's site is examples/ installed as test_systemd_runtime.py does it;
-the Pacemaker engine's as test_pacemaker_runtime.py does it. The violation tests make a
+examples/ is installed as test_systemd_runtime.py does it. The violation tests make a
 group active on two nodes on purpose, so they do not run under the sampler's
 never-two-actives check; the freeze test does.
 """
@@ -18,8 +18,6 @@ from typing import Any
 import pytest
 
 from lab.backend import LabNodes
-from tests.lab import pacemaker_support as pcmk
-from tests.lab.fencing import LabFencer
 from tests.lab.runtime_support import (
     BASEDIR,
     NODES,
@@ -277,133 +275,3 @@ def test_cleanup_clears_a_failed_member(health_lab: LabNodes) -> None:
     started = s2s(lab, "n1", "start", "web")
     assert started.ok, started.stdout + started.stderr
     assert status(lab)[0] == 0
-
-
-# -- Pacemaker engine -------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def cluster_site(lab_manager: Any) -> Iterator[LabNodes]:
-    lab = lab_manager.get(cluster=True)
-    fencer = LabFencer(lab).start()
-    try:
-        fencer.install()
-        pcmk.real_device_nodes(lab)
-        pcmk.install_site(lab)
-        result = s2s(lab, "n1", "apply", "pacemaker", timeout=600)
-        assert result.ok, f"apply:\n{result.stdout}{result.stderr}"
-        yield lab
-    finally:
-        for node in NODES:
-            if not lab.is_running(node):
-                lab.start(node)
-        lab.wait_quorum()
-        pcmk.remove_from_cluster(lab)
-        fencer.stop()
-
-
-@pytest.fixture
-def cluster(cluster_site: LabNodes, cluster_lab: LabNodes) -> LabNodes:
-    pcmk.after_boot(cluster_lab)
-    return cluster_lab
-
-
-def crm_mon(lab: LabNodes) -> str:
-    return lab.exec("n1", ["crm_mon", "--one-shot", "--inactive", "--output-as=xml"]).stdout
-
-
-def test_pacemaker_freeze_is_is_managed_false(cluster: LabNodes) -> None:
-    lab = cluster
-    pcmk.wait_running(lab, "web", "n3")
-    frozen = s2s(lab, "n1", "freeze", "web")
-    assert frozen.ok and "is-managed=false" in frozen.stdout, frozen.stdout + frozen.stderr
-    try:
-        assert 'id="web_httpd"' in crm_mon(lab) and 'managed="false"' in crm_mon(lab)
-        entry = pcmk.group_status(lab, "web")
-        assert entry["frozen"] is not None, entry
-        refused = s2s(lab, "n1", "move", "web", "--to", "n1")
-        assert refused.returncode == 3 and "web is frozen" in refused.stderr, refused.stderr
-        refused = s2s(lab, "n1", "stop", "web")
-        assert refused.returncode == 3 and "web is frozen" in refused.stderr, refused.stderr
-    finally:
-        thawed = s2s(lab, "n1", "unfreeze", "web")
-        assert thawed.ok, thawed.stdout + thawed.stderr
-    assert pcmk.group_status(lab, "web")["frozen"] is None
-    pcmk.wait_running(lab, "web", "n3")
-
-
-def test_pacemaker_sees_a_vip_started_by_hand_where_it_should_be_stopped(
-        cluster: LabNodes) -> None:
-    """The role=Stopped monitor of web_vip (11 s) finds the address on n1, where web
-    should be stopped: the cluster reports it active there and stops it."""
-    lab = cluster
-    pcmk.wait_running(lab, "web", "n3")
-    vip = f"{VIPS['web']}/24"
-    lab.exec("n1", ["ip", "addr", "add", vip, "dev", "host0"])
-    started = time.monotonic()
-    seen = False
-    try:
-        while time.monotonic() - started < 60:
-            mon = crm_mon(lab)
-            if 'nodes_running_on="2"' in mon or "n1" in _web_vip_nodes(mon):
-                seen = True
-                break
-            time.sleep(0.5)
-        print(f"web_vip added by hand on n1: the cluster saw it after "
-              f"{time.monotonic() - started:.1f} s")
-        assert seen, crm_mon(lab)
-        # the cluster recovers (multiple-active: stop everywhere, start once)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if vip not in lab.exec("n1", ["ip", "-o", "addr", "show", "dev", "host0"]).stdout:
-                break
-            time.sleep(0.5)
-        assert vip not in lab.exec("n1", ["ip", "-o", "addr", "show", "dev", "host0"]).stdout
-    finally:
-        lab.exec("n1", ["ip", "addr", "del", vip, "dev", "host0"], check=False)
-    cleaned = s2s(lab, "n1", "cleanup", "web")
-    assert cleaned.ok, cleaned.stdout + cleaned.stderr
-    pcmk.wait_running(lab, "web", "n3", timeout=120)
-
-
-def _web_vip_nodes(mon: str) -> list[str]:
-    """The nodes crm_mon lists web_vip active on."""
-    from s2s_sd.engines.crm_mon import parse_crm_mon
-
-    state = parse_crm_mon(mon).groups.get("web")
-    return [n for m in (state.members if state else ()) if m.id == "web_vip"
-            for n in m.nodes]
-
-
-def test_pacemaker_restarts_in_place_then_fails_over_after_migration_threshold(
-        cluster: LabNodes) -> None:
-    """web's migration-threshold is 3: each kill of httpd on n3 is a monitor failure and
-    a restart there, the third moves web to n1; cleanup clears the counts."""
-    lab = cluster
-    pcmk.wait_running(lab, "web", "n3")
-    for failure in (1, 2, 3):
-        lab.exec("n3", ["systemctl", "kill", "--signal=KILL", "s2s-web-httpd.service"])
-        deadline = time.monotonic() + 120
-        counts: dict[str, int] = {}
-        while time.monotonic() < deadline:
-            entry = pcmk.group_status(lab, "web")
-            httpd = next(m for m in entry["members"] if m["name"] == "web_httpd")
-            counts = httpd["restarts"]
-            if counts.get("n3", 0) >= failure and entry["running"]:
-                break
-            time.sleep(1)
-        assert counts.get("n3", 0) >= failure, (failure, counts)
-        where = pcmk.group_status(lab, "web")["running"]
-        print(f"failure {failure}: web_httpd fail count on n3 {counts}, web runs on {where}")
-        if failure < 3:
-            assert where == "n3", (failure, where)
-    entry = pcmk.wait_running(lab, "web", "n1", timeout=120)
-    assert any(a["kind"] == "failed_action" for a in entry["alarms"]), entry["alarms"]
-    cleaned = s2s(lab, "n1", "cleanup", "web")
-    assert cleaned.ok and "fail count" in cleaned.stdout, cleaned.stdout + cleaned.stderr
-    httpd = next(m for m in pcmk.group_status(lab, "web")["members"]
-                 if m["name"] == "web_httpd")
-    assert not httpd["restarts"], httpd
-    moved = s2s(lab, "n1", "move", "web", "--to", "n3")
-    assert moved.ok, moved.stdout + moved.stderr
-    code, report = pcmk.status(lab)
-    assert code == 0, report["alarms"]
