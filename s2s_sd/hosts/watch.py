@@ -33,7 +33,7 @@ from s2s_sd.errors import S2SError
 from s2s_sd.hosts import events, freeze, health_records, state, sync
 from s2s_sd.hosts.health_records import Violation
 from s2s_sd.hosts.transport import Transport
-from s2s_sd.model import Definitions, Group, IpService
+from s2s_sd.model import Definitions, Group, IpService, MountService
 from s2s_sd.observation import GroupObservation
 from s2s_sd.plan import assigned_host
 
@@ -177,16 +177,28 @@ def probe_vip(defs: Definitions, group: str, service: str) -> str | None:
 
 
 def stop_here(defs: Definitions, group: Group) -> str:
-    """Stop the group's units here and remove its VIPs still present here (whoever added
-    them: a VIP added by hand is the rogue instance's too)."""
+    """Stop the group's units here, then what is still up of it here whoever brought it
+    up (an address added or a disk mounted by hand is the rogue instance's too): its VIPs
+    removed, its mounts unmounted the way its mount members do it, in reverse order."""
+    from s2s_sd import paths
     from s2s_sd.engines.systemd import reset_failed, systemctl
     from s2s_sd.hosts.agent import group_units
+    from s2s_sd.hosts.observe import mounted_paths
+    from s2s_sd.run import run
 
     units = group_units(group)
     ok, message = systemctl("stop", units, 120)
     reset_failed(units)
     removed = []
-    for service in group.services:
+    for service in reversed(group.services):
+        if isinstance(service, MountService) and service.mountpoint in mounted_paths():
+            unmounted = run([f"{paths.helper_dir()}/s2s-mount", "stop", service.device,
+                             service.mountpoint, service.fstype,
+                             service.options or "defaults"],
+                            check=False, timeout=(service.stop_timeout or 90) + 30)
+            removed.append(f"unmounted {service.mountpoint}" if unmounted.ok else
+                           f"{service.mountpoint} NOT unmounted (exit "
+                           f"{unmounted.returncode})")
         if isinstance(service, IpService):
             vip = net.vip_for_service(defs, group.name, service.name)
             try:
