@@ -153,6 +153,10 @@ class Failure:
     last_change: str
 
     def describe(self) -> str:
+        if self.operation == "monitor" and self.interval_ms and self.exit_code == 0:
+            # only a role=Stopped monitor fails with "ok": a rogue instance found
+            return (f"{self.resource} found running on {self.node}, where it should be "
+                    "stopped (its role=Stopped monitor)")
         op = "probe" if self.operation == "monitor" and self.interval_ms == 0 else \
             self.operation
         reason = f": {self.exit_reason}" if self.exit_reason else ""
