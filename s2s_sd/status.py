@@ -11,7 +11,7 @@ from either engine's observations, one text printer and one JSON encoding.
 The exit code follows from the alarms alone: 1 whenever what runs differs from what should
 run, or a host could not be asked; 0 otherwise.
 
-One module although it is a little over 500 lines: the model, its two builders and its
+One module although it is about 650 lines: the model, its two builders and its
 two encodings change together (a field of the model is filled by both builders and shown
 by both encodings), and splitting them would spread every such change over four files.
 """
