@@ -141,8 +141,16 @@ def test_pacemaker_restarts_in_place_then_fails_over_after_migration_threshold(
         print(f"failure {failure}: web_httpd fail count on n3 {counts}, web runs on {where}")
         if failure < 3:
             assert where == "n3", (failure, where)
-    entry = pcmk.wait_running(lab, "web", "n1", timeout=120)
-    assert any(a["kind"] == "failed_action" for a in entry["alarms"]), entry["alarms"]
+    # web runs on n1 alone; n3 keeps the failed action (so its cell is "failed")
+    deadline = time.monotonic() + 120
+    entry = pcmk.group_status(lab, "web")
+    while entry["running"] != "n1" and time.monotonic() < deadline:
+        time.sleep(0.5)
+        entry = pcmk.group_status(lab, "web")
+    assert entry["running"] == "n1", entry
+    assert [h for h, cell in entry["hosts"].items() if cell["active"]] == ["n1"], entry
+    assert any(a["kind"] == "failed_action" and a["host"] == "n3" for a in entry["alarms"]), \
+        entry["alarms"]
     cleaned = s2s(lab, "n1", "cleanup", "web")
     assert cleaned.ok and "fail count" in cleaned.stdout, cleaned.stdout + cleaned.stderr
     httpd = next(m for m in pcmk.group_status(lab, "web")["members"]
