@@ -17,6 +17,7 @@ from s2s_sd.errors import InvalidDefinitions, Problem, exit_status
 from s2s_sd.load import load_raw
 from s2s_sd.model import Declared, Definitions, ScriptService
 from s2s_sd.run import run
+from s2s_sd.shebang import is_shell_script
 from s2s_sd.validate import HOSTNAME, service_path, validate
 
 
@@ -37,21 +38,6 @@ def _variants(basedir: Path, relpath: str, hosts: tuple[str, ...]) -> tuple[list
     twins = [f"{relpath}.{h}" for h in hosts if _stat(basedir / f"{relpath}.{h}") is not None]
     plain_needed = len(twins) < len(hosts)
     return ([relpath] if plain_needed else []) + twins, plain_needed
-
-
-def _is_shell(path: Path) -> bool:
-    try:
-        with path.open("rb") as handle:
-            first = handle.readline(200)
-    except OSError:
-        return False
-    if not first.startswith(b"#!"):
-        return True  # s2s runs shebang-less scripts with the shell
-    interpreter = first[2:].strip().split(b"/")[-1].split()
-    names = {b"sh", b"bash", b"dash", b"ksh"}
-    return bool(interpreter) and (
-        interpreter[0] in names or (interpreter[0] == b"env" and len(interpreter) > 1
-                                    and interpreter[1] in names))
 
 
 class FileChecker:
@@ -148,7 +134,7 @@ class FileChecker:
             if not os.access(path, os.X_OK) or not info.st_mode & stat.S_IXUSR:
                 yield self._problem(obj, key, where,
                                     f"{name}: not executable (chmod +x {name})")
-            if _is_shell(path):
+            if is_shell_script(path):
                 error = self._syntax(path)
                 if error:
                     yield self._problem(obj, key, where, f"{name}: bash -n: {error}")
@@ -171,7 +157,7 @@ class FileChecker:
                 yield self._problem(obj, key, where, f"{name}: {reason}")
             elif not os.access(path, os.R_OK):
                 yield self._problem(obj, key, where, f"{name}: not readable")
-            elif _is_shell(path):
+            elif is_shell_script(path):
                 error = self._syntax(path)
                 if error:  # config files are sourced by the scripts
                     yield self._problem(obj, key, where, f"{name}: bash -n: {error}")
@@ -244,7 +230,7 @@ def load_checked(basedir: Path, host: str, files: bool = True, kits: bool = Fals
         if files:
             problems += check_files(definitions, basedir)
         if kits:
-            from s2s_sd.kits import check_members
+            from s2s_sd.kits.runner import check_members
 
             problems += check_members(definitions)
     problems.sort(key=lambda p: (p.file, p.line, p.key, p.message))

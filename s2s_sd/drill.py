@@ -3,7 +3,7 @@
 Pure: the findings model, which host is asked about which group, the admin-side
 judgements that need answers of several hosts (who answers for a VIP, clock skew), the
 aggregation into a host x group table, its text and its JSON (`SCHEMA_VERSION`). The
-checks themselves run on each host (hosts/drill_checks/), the requests in
+checks themselves run on each host (agent/drill_checks/), the requests in
 hosts/drill_run.py.
 """
 

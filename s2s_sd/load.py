@@ -11,6 +11,10 @@ end), opened without blocking and checked with fstat, at most MAX_DEFINITION_BYT
 (the cap applies while reading). Every file-system error becomes a problem naming the file.
 """
 
+# Size: about 800 lines: one reader per table of the definitions, all through the same
+# position-keeping reader. It splits when it grows: the groups' and services' readers
+# (the larger half) into load_groups.py beside the host group's.
+
 from __future__ import annotations
 
 import difflib

@@ -135,7 +135,7 @@ class ExecService(Service):
 
 @dataclass(frozen=True, kw_only=True)
 class KitsService(Service):
-    """Every kit (DIR/sbin/start|stop|state) found on the group's disks (layout.py)."""
+    """Every kit (DIR/sbin/start|stop|state) found on the group's disks (kits/layout.py)."""
 
     TYPE = "kits"
     disks: tuple[str, ...] = ()  # mountpoints of the group's mount members; () = all of them

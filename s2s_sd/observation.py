@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-# systemd's ActiveState values in which a unit is up or on its way (engines/systemd.py
+# systemd's ActiveState values in which a unit is up or on its way (engines/systemd/units.py
 # uses the same set for its own waits)
 ACTIVE_STATES = frozenset({"active", "activating", "deactivating", "reloading", "refreshing"})
 

@@ -2,7 +2,7 @@
 
 Pure: it reads the environment and how this Python runs (sys.prefix, sys.executable),
 never the file system; whether a path exists is the host side's question
-(engines/systemd.py `require_program`).
+(engines/systemd/units.py `require_program`).
 
 Two layouts:
   the package     /usr/bin/s2s-sd, helpers in /usr/lib/s2s-sd, OCF agents in

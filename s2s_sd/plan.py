@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from s2s_sd.model import Definitions, Engine, Group
+from s2s_sd.naming import target_name
 
 
 def assigned_host(group: Group, assignments: Mapping[str, str]) -> str:
@@ -99,7 +100,7 @@ def move_steps(group: Group, source: str | None, target: str, source_reachable: 
     if active_source and source_reachable:
         if group.pre_move:
             steps.append(Step("pre_move", source, f"run pre-move hook {group.pre_move}"))
-        steps.append(Step("stop", source, f"stop s2s-{group.name}.target (busy mounts: "
+        steps.append(Step("stop", source, f"stop {target_name(group.name)} (busy mounts: "
                           "holders get TERM, then KILL)"))
         steps.append(Step("verify_down", source, "verify units inactive, VIPs gone, "
                           "mounts gone"))
@@ -108,7 +109,7 @@ def move_steps(group: Group, source: str | None, target: str, source_reachable: 
                           + (" (--force: proceeding on ARP silence)" if forced else "")))
     steps.append(Step("verify_nowhere", None, "verify no host runs the group and nobody "
                       "answers ARP/ND for its VIPs"))
-    steps.append(Step("start", target, f"start s2s-{group.name}.target "
+    steps.append(Step("start", target, f"start {target_name(group.name)} "
                       "(on failure: stop it there and start it again on the source)"))
     if group.post_move:
         steps.append(Step("post_move", target, f"run post-move hook {group.post_move}"))
@@ -118,7 +119,7 @@ def move_steps(group: Group, source: str | None, target: str, source_reachable: 
     return steps
 
 
-# The steps a move journals (hosts/orchestrate.py), and nothing else: until the target is
+# The steps a move journals (engines/systemd/runtime.py), and nothing else: until the target is
 # started the move goes back to its source, from then on forward to its target (a rollback
 # journal names the original source as its target).
 BACKWARD_STEPS = ("stopping",)

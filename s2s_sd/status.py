@@ -1,10 +1,10 @@
 """What runs where, for both engines (pure): one report model with typed alarms, built
 from either engine's observations, one text printer and one JSON encoding.
 
-    build_systemd(...)    the answers of the hosts' `observe` requests (hosts/orchestrate.py
-                          gathers them) -> StatusReport
+    build_systemd(...)    the answers of the hosts' `observe` requests
+                          (engines/systemd/runtime.py gathers them) -> StatusReport
     build_pacemaker(...)  the crm_mon parse and the `cli-` constraints
-                          (engines/crm_mon.py) -> StatusReport
+                          (engines/pacemaker/crm_mon.py) -> StatusReport
     render_text(report)   the table and its alarms, columns sized to the data
     to_json(report)       the `status --json` object (schema in README.md, "status --json")
 
@@ -16,6 +16,10 @@ two encodings change together (a field of the model is filled by both builders a
 by both encodings), and splitting them would spread every such change over four files.
 """
 
+# Size: about 540 lines: the one status model, its two builders (systemd, Pacemaker) and
+# its printers, kept together so the shape is visible in one file. The printers move
+# into status_print.py (or cli/) when the model grows.
+
 from __future__ import annotations
 
 import datetime as dt
@@ -25,12 +29,11 @@ from enum import StrEnum
 from typing import Any
 
 from s2s_sd.drill import columns, last_drill_line
-from s2s_sd.engines.crm_mon import CliConstraint, ClusterStatus, fail_count_text
+from s2s_sd.engines.pacemaker.crm_mon import CliConstraint, ClusterStatus, fail_count_text
 from s2s_sd.model import FENCING_DISABLED, Definitions, Group
+from s2s_sd.naming import GUARD_PREFIX, guard_unit, hooks_id, member_unit, primitive_id
 from s2s_sd.observation import GroupObservation, UnitHealth
 from s2s_sd.plan import assigned_host
-from s2s_sd.render.pacemaker import hooks_id, primitive_id
-from s2s_sd.render.systemd import guard_unit, member_unit
 
 SCHEMA_VERSION = 1
 
@@ -284,7 +287,7 @@ def _systemd_host(name: str, answer: HostAnswer) -> HostReport:
 def _systemd_cell(seen: GroupObservation) -> Cell:
     # a guard that refused a start (at boot, or a bare systemctl start) failed on
     # purpose: the group is down there, the refusal is shown apart
-    failed = tuple(u for u in seen.failed if not u.startswith("s2s-guard@"))
+    failed = tuple(u for u in seen.failed if not u.startswith(GUARD_PREFIX))
     state = (CellState.UP if seen.fully_up else
              CellState.FAILED if failed and not seen.active else
              CellState.PARTIAL if seen.active else CellState.DOWN)

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Iterator
 
 from s2s_sd.errors import Problem
-from s2s_sd.layout import kits_problems
+from s2s_sd.kits.layout import kits_problems
 from s2s_sd.load import MAX_PATH_BYTES
 from s2s_sd.model import (
     FENCING_DISABLED,
@@ -29,6 +29,7 @@ from s2s_sd.model import (
     Service,
     SystemdService,
 )
+from s2s_sd.naming import UNIT_PREFIX, alias_hostname, member_unit
 from s2s_sd.render.pacemaker import id_problems
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -213,7 +214,7 @@ def _service(service: Service, group: Group, names: set[str],
         yield _problem(service, "name", service_path(service, "name"),
                        f"service '{service.name}' is defined twice in group '{group.name}'")
     names.add(service.name)
-    unit = f"s2s-{group.name}-{service.name}.service"
+    unit = member_unit(group.name, service.name)
     if len(unit) > MAX_UNIT_NAME:
         yield _problem(service, "name", service_path(service, "name"),
                        f"the unit name {unit[:40]}... exceeds {MAX_UNIT_NAME} characters")
@@ -317,9 +318,10 @@ def _ip(service: IpService, vips: dict[IPAddress, IpService], aliases: dict[str,
             other = aliases[service.alias]
             yield _problem(service, "alias", service_path(service, "alias"),
                            f"alias '{service.alias}' is also used by {service_path(other)}")
-        elif f"{service.alias}_{defs.hostgroup.name}" in defs.hostgroup.host_names:
+        elif alias_hostname(service.alias, defs.hostgroup.name) in defs.hostgroup.host_names:
             yield _problem(service, "alias", service_path(service, "alias"),
-                           f"alias name '{service.alias}_{defs.hostgroup.name}' is a host name")
+                           f"alias name '{alias_hostname(service.alias, defs.hostgroup.name)}'"
+                           " is a host name")
         aliases.setdefault(service.alias, service)
 
 
@@ -401,7 +403,7 @@ def _unit(service: SystemdService, units: dict[str, SystemdService]) -> Iterator
     if not UNIT_NAME.match(name):
         yield _problem(service, "unit", service_path(service, "unit"),
                        f"'{name}' is not a service unit name (NAME.service)")
-    elif name.startswith("s2s-"):
+    elif name.startswith(UNIT_PREFIX):
         yield _problem(service, "unit", service_path(service, "unit"),
                        f"'{name}': units named s2s-* belong to s2s-sd itself")
     elif name in units:

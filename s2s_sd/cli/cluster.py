@@ -1,6 +1,7 @@
-"""Commands of the Pacemaker engine: `maintenance`, `cleanup`, `migrate`, and the
-Pacemaker side of `move`, `start`, `stop`, `status` and `apply pacemaker` (runtime.py and
-pacemaker.py hand over to these when the host group's engine is "pacemaker")."""
+"""Commands of the Pacemaker engine alone: `maintenance`, `cleanup`, `migrate`, and the
+cluster admin `apply pacemaker` uses against the running cluster (cli/pacemaker.py). Its
+`move`, `start`, `stop` and `status` go through the Engine protocol (cli/runtime.py,
+engines/pacemaker/engine.py)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ from pathlib import Path
 import click
 
 from s2s_sd.cli.common import basedir_option, echo_warnings, load_checked, local_host, warn
+from s2s_sd.engines.engine import require_member
+from s2s_sd.engines.pacemaker.runtime import ClusterAdmin
 from s2s_sd.errors import BadInput
-from s2s_sd.hosts.cluster import DEFAULT_MOVE_TIMEOUT, ClusterAdmin, parse_lifetime
 from s2s_sd.model import Definitions, Engine
 from s2s_sd.render.pacemaker import PacemakerSettings
-from s2s_sd.status import StatusReport
 
 
 def _progress(text: str) -> None:
@@ -28,69 +29,13 @@ def cluster_admin(basedir: Path, definitions: Definitions | None = None,
     if definitions is None:
         definitions, warnings = load_checked(basedir, host)
         echo_warnings(warnings)
-    if host not in definitions.hostgroup.host_names:
-        raise BadInput(f"this host ({host}) is not in host group {definitions.hostgroup.name}")
+    require_member(definitions, host)
     return ClusterAdmin(definitions, basedir, host, progress=_progress, settings=settings)
 
 
-def _warnings(admin: ClusterAdmin) -> None:
+def echo_admin_warnings(admin: ClusterAdmin) -> None:
     for text in admin.warnings:
         warn(text)
-
-
-# -- move / start / stop / status (called by runtime.py) ----------------------------------
-
-def move(definitions: Definitions, basedir: Path, group: str, to: str, dry_run: bool,
-         timeout: float | None, lifetime: str | None, keep_constraint: bool) -> None:
-    life = parse_lifetime(lifetime) if lifetime else None
-    with cluster_admin(basedir, definitions) as admin:
-        steps = admin.move(group, to, timeout=timeout or DEFAULT_MOVE_TIMEOUT, lifetime=life,
-                           keep_constraint=keep_constraint, dry_run=dry_run)
-        _warnings(admin)
-    if dry_run:
-        click.echo(f"move {group} --to {to}: plan (nothing changed)")
-        for number, step in enumerate(steps, start=1):
-            click.echo(f"  {number:2d}. {step}")
-
-
-def start(definitions: Definitions, basedir: Path, group: str, timeout: float | None) -> None:
-    with cluster_admin(basedir, definitions) as admin:
-        host = admin.start(group, timeout=timeout or DEFAULT_MOVE_TIMEOUT)
-    click.echo(f"{group} runs on {host}")
-
-
-def stop(definitions: Definitions, basedir: Path, group: str, timeout: float | None) -> None:
-    with cluster_admin(basedir, definitions) as admin:
-        stopped = admin.stop(group, timeout=timeout or DEFAULT_MOVE_TIMEOUT)
-    click.echo(f"{group} stopped" + (f" on {', '.join(stopped)}" if stopped else
-                                     " (it was not active anywhere)"))
-
-
-def status_report(definitions: Definitions, basedir: Path) -> StatusReport:
-    with cluster_admin(basedir, definitions) as admin:
-        report = admin.status()
-        _warnings(admin)
-    return report
-
-
-def apply_live(definitions: Definitions, basedir: Path,
-               settings: PacemakerSettings) -> None:
-    """`s2s-sd apply pacemaker` against the running cluster."""
-    with cluster_admin(basedir, definitions, settings) as admin:
-        report = admin.apply_live()
-        _warnings(admin)
-    from s2s_sd.cli.pacemaker import print_apply_result
-
-    if not print_apply_result(report["result"]):
-        return
-    for line in report["changes"]:
-        click.echo(f"  {line}")
-    if not report["changes"]:
-        click.echo("  no group started, stopped or moved")
-    if not report["settled"]:
-        click.echo("s2s-sd: the cluster did not settle in time: see `s2s-sd status`",
-                   err=True)
-        sys.exit(1)
 
 
 # -- commands of their own ----------------------------------------------------------------
@@ -150,7 +95,7 @@ def migrate(basedir: Path, engine: str, dry_run: bool) -> None:
             lines = admin.migrate_to_pacemaker(dry_run=dry_run)
         else:
             lines = admin.migrate_to_systemd(dry_run=dry_run)
-        _warnings(admin)
+        echo_admin_warnings(admin)
     if dry_run:
         click.echo(f"migrate --to {engine}: plan (the state is clean; nothing changed)")
         for number, line in enumerate(lines, start=1):

@@ -16,7 +16,7 @@ from s2s_sd.cli.common import (
     require_named_host,
 )
 from s2s_sd.edit import insert_block, toml_string
-from s2s_sd.engines.systemd import install_units, package_file
+from s2s_sd.engines.systemd.units import install_units, package_file
 from s2s_sd.errors import BadInput, InvalidDefinitions, Refused
 from s2s_sd.hosts.state import read_assignments
 from s2s_sd.load import GROUPS_DIR, MAIN_FILE, load_raw

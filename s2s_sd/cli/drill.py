@@ -3,7 +3,6 @@ named group what it would need to start the group there; starts and changes noth
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -11,26 +10,9 @@ from pathlib import Path
 import click
 
 from s2s_sd.cli.common import basedir_option, json_option, warn
+from s2s_sd.cli.drill_print import show
 from s2s_sd.cli.runtime import _admin, _definitions
-from s2s_sd.drill import DrillReport, render_table
 from s2s_sd.hosts.drill_run import record_drill, run_drill
-from s2s_sd.hosts.orchestrate import Admin
-
-
-def show(report: DrillReport, as_json: bool, show_ok: bool) -> None:
-    if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2, sort_keys=True))
-    else:
-        click.echo(render_table(report, show_ok=show_ok), nl=False)
-
-
-def drill_target(admin: Admin, group: str, host: str) -> bool:
-    """move --dry-run: the drill of GROUP on the target HOST, shown after the plan;
-    True when it found a failure."""
-    report = run_drill(admin.transport, admin.defs, admin.basedir, admin.host, [group], [host])
-    click.echo("")
-    show(report, as_json=False, show_ok=False)
-    return report.failed
 
 
 @click.command()

@@ -12,9 +12,9 @@ from s2s_sd.cli.changes import Change
 from s2s_sd.cli.common import basedir_option, echo_warnings, load_checked, local_host
 from s2s_sd.cli.runtime import sync_all
 from s2s_sd.edit import add_table, add_to_list, remove_from_list, remove_table
+from s2s_sd.engines.systemd.runtime import Admin
 from s2s_sd.errors import BadInput, OperationFailed, Refused, S2SError
 from s2s_sd.hosts import enroll
-from s2s_sd.hosts.orchestrate import Admin
 from s2s_sd.load import MAIN_FILE
 from s2s_sd.model import Definitions, Engine
 from s2s_sd.plan import assigned_host
@@ -109,7 +109,7 @@ def _groups_on(definitions: Definitions, basedir: Path, name: str) -> list[str]:
     """Groups assigned to (systemd engine) or running on (pacemaker engine) host name."""
     names = [g.name for g in definitions.groups]
     if definitions.hostgroup.engine is Engine.PACEMAKER:
-        from s2s_sd.hosts.cluster import ClusterAdmin, Placement
+        from s2s_sd.engines.pacemaker.runtime import ClusterAdmin, Placement
 
         with ClusterAdmin(definitions, basedir, local_host()) as cluster:
             where = Placement.of(cluster.cluster(), names).where

@@ -14,23 +14,23 @@ import click
 
 from s2s_sd.cli import JSON_SCHEMA_VERSION
 from s2s_sd.cli.common import basedir_option, json_option, local_host
-from s2s_sd.errors import BadInput, OperationFailed, S2SError
-from s2s_sd.kits import OCF_ERR_ARGS, KitRunner
-from s2s_sd.layout import DEFAULT_KIT_TIMEOUT, LOCAL, Layout, kit_timeout, kits_disks
-from s2s_sd.load import MAIN_FILE, load_definitions
-from s2s_sd.model import Definitions, KitsService
-from s2s_sd.servicetree import (
+from s2s_sd.errors import BadInput, OperationFailed
+from s2s_sd.kits.layout import DEFAULT_KIT_TIMEOUT, Layout, kit_timeout, kits_disks
+from s2s_sd.kits.relocate import add_holders, add_local_holders, link_elsewhere, plan_across
+from s2s_sd.kits.relocate import relocate as relocate_across
+from s2s_sd.kits.runner import OCF_ERR_ARGS, KitRunner
+from s2s_sd.kits.tree import (
     LOCAL_DISKS_ENV,
     SERVICE_ROOT_ENV,
     layout_from_env,
     link_path,
     local_where,
-    plan,
     purge_old_copies,
-    service_links,
     unlink_path,
 )
-from s2s_sd.servicetree import execute as execute_relocation
+from s2s_sd.load import MAIN_FILE, load_definitions
+from s2s_sd.model import Definitions, KitsService
+from s2s_sd.naming import primitive_id
 
 
 def _log(prefix: str) -> Callable[[str], None]:
@@ -83,7 +83,7 @@ def kits(basedir: Path, action: str, disks: tuple[str, ...], group: str | None,
         if found is None or not members:
             raise BadInput(f"group '{group}' has no kits member")
         disks = tuple(d.mountpoint for m in members for d in kits_disks(found, m))
-        instance = instance or f"{group}_{members[0].name}"
+        instance = instance or primitive_id(group, members[0].name)
         timeout = timeout or kit_timeout(members[0])
     if not disks or any(not d.startswith("/") for d in disks):
         click.echo("s2s-sd kits: give the disks as absolute paths (or --group)", err=True)
@@ -114,35 +114,6 @@ def kits(basedir: Path, action: str, disks: tuple[str, ...], group: str | None,
 
 
 # -- where -------------------------------------------------------------------------------
-
-def _holders(defs: Definitions, basedir: Path, entries: list[dict[str, Any]]) -> None:
-    """Add who holds each service (the group's active hosts) and, where the service is
-    not available here, what its state says on the holder."""
-    from s2s_sd.hosts.kits_agent import group_activity, remote_where
-    from s2s_sd.hosts.orchestrate import Admin
-
-    host = local_host()
-    groups = sorted({g for e in entries for g in e["groups"]})
-    if not groups or host not in defs.hostgroup.host_names:
-        for entry in entries:
-            entry["holder"] = {"groups": {g: None for g in entry["groups"]},
-                               "host": host if entry["local"] else None}
-        return
-    with Admin(defs, basedir, host) as admin:
-        active, unreachable = group_activity(admin.transport, admin.hosts, groups)
-        for entry in entries:
-            holders = {g: active.get(g, []) for g in entry["groups"]}
-            entry["holder"] = {"groups": holders, "unreachable": unreachable,
-                               "host": host if entry["local"] else None}
-            on = sorted({h for hs in holders.values() for h in hs})
-            entry["running_on"] = {}
-            for other in on:
-                if other == host and entry["available"]:
-                    entry["running_on"][other] = entry["running"]
-                    continue
-                seen = remote_where(admin.transport, other, entry["name"])
-                entry["running_on"][other] = seen.get("running") if seen else None
-
 
 def _yes(value: Any) -> str:
     return "unknown" if value is None else ("yes" if value else "no")
@@ -199,11 +170,9 @@ def where(basedir: Path, local_disks: str | None, service_root: str | None,
         raise BadInput(f"no service '{name}' on this host (no "
                        f"{os.path.join(layout.service_root, 'NN', name)})")
     if defs is not None:
-        _holders(defs, basedir, entries)
+        add_holders(defs, basedir, local_host(), entries)
     else:
-        for entry in entries:
-            entry["holder"] = {"groups": {g: None for g in entry["groups"]},
-                               "host": local_host() if entry["local"] else None}
+        add_local_holders(local_host(), entries)
     if as_json:
         click.echo(json.dumps({"schema_version": JSON_SCHEMA_VERSION, "host": local_host(),
                                "services": entries}, indent=2, sort_keys=True))
@@ -240,47 +209,17 @@ def relocate(basedir: Path, local_disks: str | None, service_root: str | None, n
             click.echo(f"deleted {path}")
         click.echo(f"{name}: {len(removed)} old copies deleted")
         return
-    relocation = plan(layout, defs, name, to)
     host = local_host()
-    leaving = {t.source_disk.group for t in relocation.transfers
-               if t.source_disk is not None and t.source_disk.group}
-    hosts_set: set[str] = set()
-    hosts_removed: set[str] = set()
-    if defs is not None:
-        target_group = defs.group(to) if to != LOCAL else None
-        if target_group is not None:
-            hosts_set = set(target_group.hosts) - {host}
-        for group_name in leaving:
-            group = defs.group(group_name)
-            hosts_removed |= set(group.hosts if group else ()) - hosts_set - {host}
-    relocation.hosts_set = sorted(hosts_set)
-    relocation.hosts_removed = sorted(hosts_removed)
     if dry_run:
+        relocation = plan_across(layout, defs, host, name, to)
         click.echo(f"relocate {name} --to {to}: plan (nothing changed)")
         for number, step in enumerate(relocation.steps(purge), start=1):
             click.echo(f"  {number:2d}. {step}")
         return
-    log = _log(f"relocate {name}")
-    if defs is None or host not in defs.hostgroup.host_names or not (leaving or to != LOCAL):
-        execute_relocation(relocation, purge, log=lambda t: click.echo(t))
-        _report(relocation, {}, {})
-        return
-    from s2s_sd.hosts.kits_agent import push_links
-    from s2s_sd.hosts.orchestrate import Admin
-
-    with Admin(defs, basedir, host, progress=log) as admin, \
-            admin.locked(f"relocate {name} --to {to}"):
-        relocation = plan(layout, defs, name, to)  # again, under the lock
-        relocation.hosts_set = sorted(hosts_set)
-        relocation.hosts_removed = sorted(hosts_removed)
-        execute_relocation(relocation, purge, log=lambda t: click.echo(t))
-        per_host: dict[str, dict[str, str | None]] = {}
-        for other in relocation.hosts_set:
-            per_host[other] = {t.link.split("/")[-2]: t.target for t in relocation.transfers}
-        for other in relocation.hosts_removed:
-            per_host[other] = {t.link.split("/")[-2]: None for t in relocation.transfers}
-        done, failed = push_links(admin.transport, name, per_host)
-    _report(relocation, done, failed)
+    relocation, changes = relocate_across(layout, defs, basedir, host, name, to, purge,
+                                          log=lambda t: click.echo(t),
+                                          progress=_log(f"relocate {name}"))
+    _report(relocation, changes.done, changes.failed)
 
 
 def _report(relocation: Any, done: dict[str, list[str]], failed: dict[str, str]) -> None:
@@ -345,30 +284,15 @@ def _service_of(layout: Layout, stable: str) -> str | None:
 
 def _link_elsewhere(defs: Definitions | None, basedir: Path, layout: Layout, path: str,
                     stable: str, name: str | None, undo: bool) -> None:
-    """The same symlink on the other hosts of the group holding the service, so that its
-    data follows it to whichever host runs it."""
-    host = local_host()
-    if defs is None or name is None or host not in defs.hostgroup.host_names:
-        return
-    links = service_links(layout, defs, name).get(name, [])
-    groups = {link.disk.group for link in links if link.disk and link.disk.group}
-    members = [defs.group(g) for g in groups]
-    hosts = sorted({h for g in members if g is not None for h in g.hosts} - {host})
-    if not hosts:
-        return
-    from s2s_sd.hosts.kits_agent import push_path
-    from s2s_sd.hosts.orchestrate import Admin
-
-    with Admin(defs, basedir, host) as admin:
-        done, failed = push_path(admin.transport, hosts, os.path.normpath(path), stable, undo)
-    for other, changes in sorted(done.items()):
-        for change in changes:
+    """The same symlink on the other hosts of the group holding the service (what each
+    changed, or why not)."""
+    changes = link_elsewhere(defs, basedir, layout, local_host(), os.path.normpath(path),
+                             stable, name, undo)
+    for other, lines in sorted(changes.done.items()):
+        for change in lines:
             click.echo(f"{other}: {change}")
-    if failed:
-        for other, error in sorted(failed.items()):
+    if changes.failed:
+        for other, error in sorted(changes.failed.items()):
             click.echo(f"NOT changed: {other}: {error}", err=True)
         raise OperationFailed(f"{path} could not be {'restored' if undo else 'linked'} on "
-                              f"{', '.join(sorted(failed))}")
-
-
-__all__ = ["S2SError", "kits", "link", "relocate", "where"]
+                              f"{', '.join(sorted(changes.failed))}")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import replace
 from pathlib import Path
 
 import click
 
+from s2s_sd.cli.cluster import cluster_admin, echo_admin_warnings
 from s2s_sd.cli.common import (
     basedir_option,
     echo_warnings,
@@ -16,7 +18,7 @@ from s2s_sd.cli.common import (
     require_named_host,
     warn,
 )
-from s2s_sd.engines import pacemaker as engine
+from s2s_sd.engines.pacemaker import cib as engine
 from s2s_sd.errors import Problem, Refused
 from s2s_sd.model import Definitions, Engine
 from s2s_sd.render.pacemaker import (
@@ -113,12 +115,28 @@ def apply_pacemaker(basedir: Path, host: str | None, cib_file: Path | None, dry_
     if cib_file is None and not os.environ.get(engine.CIB_FILE_ENV) and not dry_run:
         # the running cluster: units and agents on every host first, then the CIB, then
         # wait for the cluster to settle and say what it did
-        from s2s_sd.cli import cluster
-
-        cluster.apply_live(definitions, basedir, _settings(basedir, target_basedir))
+        apply_live(definitions, basedir, _settings(basedir, target_basedir))
         return
     print_apply_result(engine.apply(definitions, basedir, _settings(basedir, target_basedir),
                                     cib_file=cib_file, dry_run=dry_run))
+
+
+def apply_live(definitions: Definitions, basedir: Path,
+               settings: PacemakerSettings) -> None:
+    """`s2s-sd apply pacemaker` against the running cluster."""
+    with cluster_admin(basedir, definitions, settings) as admin:
+        report = admin.apply_live()
+        echo_admin_warnings(admin)
+    if not print_apply_result(report["result"]):
+        return
+    for line in report["changes"]:
+        click.echo(f"  {line}")
+    if not report["changes"]:
+        click.echo("  no group started, stopped or moved")
+    if not report["settled"]:
+        click.echo("s2s-sd: the cluster did not settle in time: see `s2s-sd status`",
+                   err=True)
+        sys.exit(1)
 
 
 def print_apply_result(result: engine.ApplyResult) -> bool:

@@ -1,5 +1,6 @@
-"""Commands across hosts (systemd engine): sync, move, start, stop, status, recover;
-and the two that hosts run themselves: guard (from the units) and agent (over ssh)."""
+"""Commands across hosts: sync, and move, start, stop, status, recover through the host
+group's engine (engines/choose.py picks it once; these parse, call it and print); and the
+two that hosts run themselves: guard (from the units) and agent (over ssh)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import click
 
 from s2s_sd import status as status_model
+from s2s_sd.agent.core_ops import AgentContext
+from s2s_sd.agent.dispatch import dispatch
 from s2s_sd.cli.common import (
     basedir_option,
     echo_warnings,
@@ -23,15 +26,19 @@ from s2s_sd.cli.common import (
     warn,
 )
 from s2s_sd.cli.completion import complete_groups, complete_hosts
+from s2s_sd.engines.engine import RunOptions, require_member
+from s2s_sd.engines.systemd.runtime import Admin
+from s2s_sd.engines.systemd.runtime import guard as guard_check
 from s2s_sd.errors import BadInput, S2SError
 from s2s_sd.hosts import sync as sync_module
-from s2s_sd.hosts.agent import AgentContext, dispatch
-from s2s_sd.hosts.orchestrate import Admin
-from s2s_sd.hosts.orchestrate import guard as guard_check
 from s2s_sd.hosts.protocol import MAX_REQUEST_BYTES, parse_request, read_line
 from s2s_sd.hosts.transport import Transport, error_to_wire
 from s2s_sd.load import load_definitions
-from s2s_sd.model import Definitions, Engine
+from s2s_sd.model import Definitions
+from s2s_sd.model import Engine as EngineKind
+
+if TYPE_CHECKING:
+    from s2s_sd.engines.engine import Engine
 
 break_lock_option = click.option(
     "--break-lock", is_flag=True,
@@ -56,15 +63,22 @@ def _definitions(basedir: Path) -> Definitions:
 
 def _pacemaker(definitions: Definitions) -> bool:
     """The Pacemaker engine's commands live in cli/cluster.py (imported only then)."""
-    return definitions.hostgroup.engine is Engine.PACEMAKER
+    return definitions.hostgroup.engine is EngineKind.PACEMAKER
+
+
+def _engine(basedir: Path, definitions: Definitions) -> Engine:
+    """The host group's engine (chosen once, engines/choose.py); the runtime commands call
+    through it and print. Imported here: `guard` and `agent` start without the engines."""
+    from s2s_sd.engines.choose import open_engine
+
+    return open_engine(definitions, basedir, local_host(), progress=_progress, on_warning=warn)
 
 
 def _admin(basedir: Path, definitions: Definitions | None = None) -> Admin:
     host = local_host()
     if definitions is None:
         definitions = _definitions(basedir)
-    if host not in definitions.hostgroup.host_names:
-        raise BadInput(f"this host ({host}) is not in host group {definitions.hostgroup.name}")
+    require_member(definitions, host)
     return Admin(definitions, basedir, host, progress=_progress, on_warning=warn,
                  watch_starts=True)
 
@@ -130,37 +144,23 @@ def move(basedir: Path, group: str, host: str | None, to: str | None, dry_run: b
     Pacemaker engine: a location constraint, a wait until every member runs on the
     target, and the constraint removed again (none is left behind)."""
     to = target_host(host, to)
-    definitions = _definitions(basedir)
-    if _pacemaker(definitions):
-        if force or break_lock:
-            raise BadInput("--force/--break-lock: the cluster decides with quorum and "
-                           "fencing; they are systemd-engine options")
-        from s2s_sd.cli import cluster
-
-        cluster.move(definitions, basedir, group, to, dry_run, timeout, lifetime,
-                     keep_constraint)
-        if dry_run:
-            _drill_target(basedir, definitions, group, to)
+    options = RunOptions(break_lock=break_lock, force=force, timeout=timeout,
+                         lifetime=lifetime, keep_constraint=keep_constraint)
+    # as always: the sessions a move opened end with the process; a dry run's drill
+    # reuses them and then closes them
+    engine = _engine(basedir, _definitions(basedir))
+    steps = engine.move(group, to, options, dry_run=dry_run)
+    if not dry_run:
         return
-    if timeout is not None or lifetime is not None or keep_constraint:
-        raise BadInput("--timeout/--lifetime/--keep-constraint are Pacemaker-engine options")
-    admin = _admin(basedir, definitions)
-    steps = admin.move(group, to, dry_run=dry_run, force=force, break_lock=break_lock)
-    if dry_run:
+    from s2s_sd.cli.drill_print import show_drill_target
+
+    with engine:
         click.echo(f"move {group} --to {to}: plan (nothing changed)")
         for number, step in enumerate(steps, start=1):
             click.echo(f"  {number:2d}. {step}")
-        _drill_target(basedir, definitions, group, to, admin)
-
-
-def _drill_target(basedir: Path, definitions: Definitions, group: str, to: str,
-                  admin: Admin | None = None) -> None:
-    """move --dry-run: could TO take GROUP? The fire drill of that one cell (exit 1 when
-    it finds a failure: the move would fail)."""
-    from s2s_sd.cli.drill import drill_target
-
-    with admin or _admin(basedir, definitions) as asking:
-        if drill_target(asking, group, to):
+        # could TO take GROUP? The fire drill of that one cell (exit 1 when it finds a
+        # failure: the move would fail)
+        if show_drill_target(engine.drill_target(group, to)):
             sys.exit(1)
 
 
@@ -172,13 +172,8 @@ def _drill_target(basedir: Path, definitions: Definitions, group: str, to: str,
 def start(basedir: Path, group: str, break_lock: bool, timeout: float | None) -> None:
     """Start GROUP on its assigned host (Pacemaker engine: target-role=Started, where the
     cluster places it)."""
-    definitions = _definitions(basedir)
-    if _pacemaker(definitions):
-        from s2s_sd.cli import cluster
-
-        cluster.start(definitions, basedir, group, timeout)
-        return
-    host = _admin(basedir, definitions).start(group, break_lock)
+    host = _engine(basedir, _definitions(basedir)).start(
+        group, RunOptions(break_lock=break_lock, timeout=timeout))
     click.echo(f"{group} runs on {host}")
 
 
@@ -189,13 +184,8 @@ def start(basedir: Path, group: str, break_lock: bool, timeout: float | None) ->
 @cluster_timeout_option
 def stop(basedir: Path, group: str, break_lock: bool, timeout: float | None) -> None:
     """Stop GROUP wherever it is active (Pacemaker engine: target-role=Stopped)."""
-    definitions = _definitions(basedir)
-    if _pacemaker(definitions):
-        from s2s_sd.cli import cluster
-
-        cluster.stop(definitions, basedir, group, timeout)
-        return
-    stopped = _admin(basedir, definitions).stop(group, break_lock)
+    stopped = _engine(basedir, _definitions(basedir)).stop(
+        group, RunOptions(break_lock=break_lock, timeout=timeout))
     click.echo(f"{group} stopped" + (f" on {', '.join(stopped)}" if stopped else
                                      " (it was not active anywhere)"))
 
@@ -209,11 +199,7 @@ def recover(basedir: Path, group: str, break_lock: bool) -> None:
 
     The crashed move's own admin lock is broken (and reported) once its process is
     provably gone; any other stale lock needs --break-lock."""
-    definitions = _definitions(basedir)
-    if _pacemaker(definitions):
-        raise BadInput("recover: with the pacemaker engine the cluster recovers groups "
-                       "itself; see `s2s-sd status`, then `s2s-sd cleanup GROUP`")
-    host = _admin(basedir, definitions).recover(group, break_lock)
+    host = _engine(basedir, _definitions(basedir)).recover(group, RunOptions(break_lock=break_lock))
     click.echo(f"{group} runs on {host}; the interrupted move is resolved")
 
 
@@ -298,13 +284,8 @@ def status(basedir: Path, groups: tuple[str, ...], as_json: bool) -> None:
     if unknown:
         raise BadInput(f"no such group: {', '.join(unknown)} (groups: "
                        f"{', '.join(g.name for g in definitions.groups)})")
-    if _pacemaker(definitions):
-        from s2s_sd.cli import cluster
-
-        report = cluster.status_report(definitions, basedir)
-    else:
-        with _admin(basedir, definitions) as admin:
-            report = admin.status()
+    with _engine(basedir, definitions) as engine:
+        report = engine.status()
     if groups:
         report = report.only(groups)
     if as_json:
@@ -345,7 +326,7 @@ def watch(basedir: Path, once: bool) -> None:
 
     def definitions() -> Definitions:
         defs = load_definitions(basedir, host)
-        if defs.hostgroup.engine is not Engine.SYSTEMD:
+        if defs.hostgroup.engine is not EngineKind.SYSTEMD:
             raise BadInput("watch: the pacemaker engine's cluster probes for rogue "
                            "instances itself (role=Stopped monitors)")
         return defs

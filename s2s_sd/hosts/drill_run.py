@@ -26,13 +26,13 @@ from s2s_sd.drill import (
     for_groups,
     vip_findings,
 )
-from s2s_sd.engines.systemd import helper_files
+from s2s_sd.engines.systemd.units import helper_files
 from s2s_sd.errors import BadInput, OperationFailed
 from s2s_sd.hosts import state, sync
-from s2s_sd.hosts.drill_agent import package_version
 from s2s_sd.hosts.transport import Answer, Transport
 from s2s_sd.model import Definitions
 from s2s_sd.render.systemd import UnitSettings, render_units
+from s2s_sd.version import package_version
 
 DRILL_RECORD = "drill.json"  # in the admin's state dir: the last drill of each group
 CHECK_TIMEOUT = 120.0

@@ -14,10 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from s2s_sd import paths
 from s2s_sd.engines import net
-from s2s_sd.engines.systemd import unit_states
+from s2s_sd.engines.systemd.units import unit_states
 from s2s_sd.model import Definitions, Group, IpService, MountService, ScriptService, SystemdService
+from s2s_sd.naming import UNIT_PREFIX, guard_unit, member_unit, target_name
 from s2s_sd.observation import GroupObservation
-from s2s_sd.render.systemd import guard_unit, member_unit, target_name
 from s2s_sd.run import run
 
 _OCTAL = re.compile(rb"\\([0-7]{3})")
@@ -63,8 +63,8 @@ def observe(defs: Definitions, basedir: str, groups: list[str] | None = None,
             scripts: bool = True) -> dict[str, GroupObservation]:
     """Observe the named groups (default: all) on this host."""
     chosen = [g for g in defs.groups if groups is None or g.name in groups]
-    bound_units = sorted({u for g in chosen for u in _units_of(g) if not u.startswith("s2s-")})
-    patterns = ["s2s-*", *bound_units]
+    bound_units = sorted({u for g in chosen for u in _units_of(g) if not u.startswith(UNIT_PREFIX)})
+    patterns = [f"{UNIT_PREFIX}*", *bound_units]
     states = unit_states(patterns)
     mounts = mounted_paths()
     result: dict[str, GroupObservation] = {}

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 
 from s2s_sd.hosts.transport import Transport
 from s2s_sd.model import Group
-from s2s_sd.render.systemd import member_unit
+from s2s_sd.naming import member_unit
 
 POLL_SECONDS = 0.5
 

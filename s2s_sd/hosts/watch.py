@@ -34,6 +34,7 @@ from s2s_sd.hosts import events, freeze, health_records, state, sync
 from s2s_sd.hosts.health_records import Violation
 from s2s_sd.hosts.transport import Transport
 from s2s_sd.model import Definitions, Group, IpService, MountService
+from s2s_sd.naming import group_units
 from s2s_sd.observation import GroupObservation
 from s2s_sd.plan import assigned_host
 
@@ -181,8 +182,7 @@ def stop_here(defs: Definitions, group: Group) -> str:
     up (an address added or a disk mounted by hand is the rogue instance's too): its VIPs
     removed, its mounts unmounted the way its mount members do it, in reverse order."""
     from s2s_sd import paths
-    from s2s_sd.engines.systemd import reset_failed, systemctl
-    from s2s_sd.hosts.agent import group_units
+    from s2s_sd.engines.systemd.units import reset_failed, systemctl
     from s2s_sd.hosts.observe import mounted_paths
     from s2s_sd.run import run
 

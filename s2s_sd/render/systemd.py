@@ -24,7 +24,7 @@ import jinja2
 
 from s2s_sd import paths, service_settings
 from s2s_sd.errors import BadInput, printable
-from s2s_sd.layout import kit_timeout, kits_disks
+from s2s_sd.kits.layout import kit_timeout, kits_disks
 from s2s_sd.model import (
     Definitions,
     Engine,
@@ -37,13 +37,19 @@ from s2s_sd.model import (
     Service,
     SystemdService,
 )
+from s2s_sd.naming import (
+    GUARD_TEMPLATE,
+    WATCH_UNIT,
+    dropin_path,
+    guard_unit,
+    member_unit,
+    target_name,
+)
 
 # The package's layout: what golden files and `generate` without a host show.
 DEFAULT_COMMAND = paths.PACKAGE_PROGRAM
 DEFAULT_LIBEXEC = paths.PACKAGE_HELPER_DIR
 OCF_SCRIPT_AGENT = posixpath.join(paths.OCF_DIR.default, "script")
-GUARD_TEMPLATE = "s2s-guard@.service"
-WATCH_UNIT = "s2s-watch.service"
 
 
 @dataclass(frozen=True)
@@ -65,22 +71,6 @@ class UnitSettings:
 def kits_agent(settings: UnitSettings) -> str:
     """ocf:s2s:kits, installed next to the script agent."""
     return posixpath.join(posixpath.dirname(settings.script_agent), "kits")
-
-
-def target_name(group: str) -> str:
-    return f"s2s-{group}.target"
-
-
-def member_unit(group: str, service: str) -> str:
-    return f"s2s-{group}-{service}.service"
-
-
-def guard_unit(group: str) -> str:
-    return f"s2s-guard@{group}.service"
-
-
-def dropin_path(service: SystemdService) -> str:
-    return f"{service.unit}.d/s2s-{service.group}.conf"
 
 
 _NEEDS_QUOTES = re.compile(r"[\s'\";]")

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from lab.backend import LabNodes
-from s2s_sd.engines.crm_mon import parse_crm_mon
+from s2s_sd.engines.pacemaker.crm_mon import parse_crm_mon
 from tests.lab import pacemaker_support as pcmk
 from tests.lab.fencing import LabFencer
 from tests.lab.runtime_support import NODES, VIPS, s2s

@@ -76,7 +76,8 @@ def test_missing_disks_parameter() -> None:
 
 def test_kits_member_units_pass_systemd_verify(tmp_path: Path) -> None:
     from s2s_sd.load import load_definitions
-    from s2s_sd.render.systemd import GUARD_TEMPLATE, UnitSettings, render_units
+    from s2s_sd.naming import GUARD_TEMPLATE
+    from s2s_sd.render.systemd import UnitSettings, render_units
     from tests.unit.test_kits_layout import SITE
 
     base = tmp_path / "base"

@@ -16,7 +16,7 @@ from click.testing import CliRunner, Result
 from lxml import etree
 
 from s2s_sd.cli import main
-from s2s_sd.engines.pacemaker import canonical, managed_view, parse_cib
+from s2s_sd.engines.pacemaker.cib import canonical, managed_view, parse_cib
 from s2s_sd.load import load_definitions
 from s2s_sd.render.pacemaker import PacemakerSettings, build_cib
 from s2s_sd.run import run
@@ -319,7 +319,7 @@ def test_a_cib_changed_meanwhile_is_merged_again(pm_basedir: Path, cib_file: Pat
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """The patch is versioned: computed against a CIB that changed before the push, it is
     rejected by cibadmin, and apply starts over from the current CIB."""
-    from s2s_sd.engines import pacemaker as engine
+    from s2s_sd.engines.pacemaker import cib as engine
 
     stale = parse_cib(cib_file.read_text(), "stale")
     # someone else changes the CIB after s2s-sd read it
@@ -345,7 +345,7 @@ def test_status_updates_meanwhile_do_not_block_the_push(pm_basedir: Path, cib_fi
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """A live CIB's num_updates moves with every status update; only a configuration
     change (epoch) since the read makes apply start over."""
-    from s2s_sd.engines import pacemaker as engine
+    from s2s_sd.engines.pacemaker import cib as engine
 
     real_query = engine.query
     calls: list[int] = []

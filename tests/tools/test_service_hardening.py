@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from s2s_sd.load import load_definitions
-from s2s_sd.render.systemd import GUARD_TEMPLATE, guard_unit, render_units
+from s2s_sd.naming import GUARD_TEMPLATE, guard_unit
+from s2s_sd.render.systemd import render_units
 from s2s_sd.run import run
 from tests.tools.test_systemd_verify import local_settings, verify
 

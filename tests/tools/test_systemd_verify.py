@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from s2s_sd.load import load_definitions
-from s2s_sd.render.systemd import GUARD_TEMPLATE, UnitSettings, guard_unit, render_units
+from s2s_sd.naming import GUARD_TEMPLATE, guard_unit
+from s2s_sd.render.systemd import UnitSettings, render_units
 from s2s_sd.run import run
 from tests.conftest import EXAMPLES, REPO
 from tests.unit.test_value_sinks import write_nasty_definitions

@@ -29,7 +29,7 @@ from s2s_sd.hosts.transport import (
     error_from_wire,
 )
 from s2s_sd.model import Definitions, Group, IpService, MountService, ScriptService
-from s2s_sd.render.systemd import guard_unit, member_unit
+from s2s_sd.naming import guard_unit, member_unit
 
 __all__ = ["ANY", "Expect", "ScriptMismatch", "ScriptedTransport"]
 
@@ -215,7 +215,7 @@ class ScriptedTransport(Transport):
                                  f"{self._context()}")
 
 
-# -- builders for the answers' real shapes (hosts/agent.py) --------------------------------
+# -- builders for the answers' real shapes (agent/core_ops.py) ------------------------------
 
 def observation(group: Group, how: str = "down") -> dict[str, Any]:
     """An `observe` entry of group: "up" (all of it), "down" (nothing), "partial" (the

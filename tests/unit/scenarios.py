@@ -1,6 +1,6 @@
 """The phrases of the admin's conversations with the hosts, for the scenario tables of
 tests/unit/test_*_scenarios.py: each builder returns the requests (and scripted answers)
-of one step of hosts/orchestrate.py, so a scenario reads as the steps it goes through.
+of one step of engines/systemd/runtime.py, so a scenario reads as the steps it goes through.
 
 The host group is examples/ (c07: n1, n2, n3) at generation 7; the admin runs on n3,
 a host that is neither the source nor the target of the moves, unless a case says so.
@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from s2s_sd.engines.systemd.runtime import Admin
 from s2s_sd.errors import BadInput, OperationFailed, Refused, S2SError
 from s2s_sd.hosts import sync
-from s2s_sd.hosts.orchestrate import Admin
 from s2s_sd.load import load_definitions
 from s2s_sd.model import Definitions, Group, IpService
 from tests.conftest import EXAMPLES

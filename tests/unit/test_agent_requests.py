@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from s2s_sd.agent.core_ops import AgentContext
 from s2s_sd.cli.runtime import answer_request, stream_answers
 from s2s_sd.hosts import protocol, transport
-from s2s_sd.hosts.agent import AgentContext
 from s2s_sd.hosts.lock import LockInfo
 from s2s_sd.hosts.state import Journal
 from tests.unit.test_fuzz_agent_requests import (

@@ -26,13 +26,20 @@ def invoke(*argv: str) -> tuple[int, str, str]:
 
 
 class RecordingAdmin:
-    """Stands in for the runtime's Admin: only the arguments the CLI hands over matter."""
+    """Stands in for the host group's engine: only the arguments the CLI hands over
+    matter."""
 
     moves: ClassVar[list[tuple[str, str]]] = []
 
-    def move(self, group: str, to: str, **_: Any) -> list[str]:
+    def move(self, group: str, to: str, *_: Any, **__: Any) -> list[str]:
         self.moves.append((group, to))
         return []
+
+    def __enter__(self) -> RecordingAdmin:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        pass
 
 
 @pytest.fixture
@@ -40,7 +47,7 @@ def admin(monkeypatch: pytest.MonkeyPatch) -> type[RecordingAdmin]:
     from s2s_sd.cli import runtime
 
     RecordingAdmin.moves = []
-    monkeypatch.setattr(runtime, "_admin", lambda *_: RecordingAdmin())
+    monkeypatch.setattr(runtime, "_engine", lambda *_: RecordingAdmin())
     return RecordingAdmin
 
 

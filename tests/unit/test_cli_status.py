@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from s2s_sd.cli import main
 from s2s_sd.cli.common import warn
-from s2s_sd.hosts.orchestrate import Admin
+from s2s_sd.engines.systemd.runtime import Admin
 from tests.unit.fake_transport import ScriptedTransport
 from tests.unit.scenarios import definitions
 

@@ -24,16 +24,16 @@ from typing import Any
 
 import pytest
 
-from s2s_sd.engines import pacemaker_runtime as crm
-from s2s_sd.engines.crm_mon import (
+from s2s_sd.engines.pacemaker import crm_tools as crm
+from s2s_sd.engines.pacemaker.crm_mon import (
     INFINITY,
     ClusterStatus,
     cli_constraints,
     fail_count_text,
     parse_crm_mon,
 )
+from s2s_sd.engines.pacemaker.runtime import ClusterAdmin
 from s2s_sd.errors import OperationFailed
-from s2s_sd.hosts.cluster import ClusterAdmin
 from s2s_sd.load import load_definitions
 from s2s_sd.status import to_json
 from tests.conftest import EXAMPLES

@@ -9,11 +9,12 @@ import tomllib
 import pytest
 from lxml import etree
 
-from s2s_sd.engines.crm_mon import cli_constraints, format_crm_date, parse_crm_date
-from s2s_sd.engines.pacemaker_runtime import prefer_constraint, prefer_id
+from s2s_sd.engines.pacemaker.crm_mon import cli_constraints, format_crm_date, parse_crm_date
+from s2s_sd.engines.pacemaker.crm_tools import prefer_constraint
+from s2s_sd.engines.pacemaker.runtime import parse_lifetime, set_engine_text
 from s2s_sd.errors import BadInput
-from s2s_sd.hosts.cluster import parse_lifetime, set_engine_text
 from s2s_sd.model import Engine
+from s2s_sd.naming import prefer_id
 from tests.conftest import EXAMPLES
 
 pytestmark = pytest.mark.unit

@@ -14,22 +14,23 @@ from pathlib import Path
 
 import pytest
 
+from s2s_sd.agent.core_ops import AgentContext
+from s2s_sd.agent.dispatch import dispatch
+from s2s_sd.agent.drill_checks import HostFacts
+from s2s_sd.agent.drill_checks.exec_member import check_exec
+from s2s_sd.agent.drill_checks.hooks import check_hooks
+from s2s_sd.agent.drill_checks.host import check_generation, check_installed, check_version
+from s2s_sd.agent.drill_checks.ip import check_ip, probe_vip
+from s2s_sd.agent.drill_checks.kits import check_kits
+from s2s_sd.agent.drill_checks.mount import check_mount, resolve_device, udev_escape
+from s2s_sd.agent.drill_checks.pacemaker import check_agents, check_node
+from s2s_sd.agent.drill_checks.script import check_script
+from s2s_sd.agent.drill_checks.systemd_unit import check_systemd
 from s2s_sd.drill import Finding, Level
 from s2s_sd.engines import net
-from s2s_sd.engines.crm_mon import parse_crm_mon
+from s2s_sd.engines.pacemaker.crm_mon import parse_crm_mon
 from s2s_sd.errors import BadInput, OperationFailed
 from s2s_sd.hosts import sync
-from s2s_sd.hosts.agent import AgentContext, dispatch
-from s2s_sd.hosts.drill_checks import HostFacts
-from s2s_sd.hosts.drill_checks.exec_member import check_exec
-from s2s_sd.hosts.drill_checks.hooks import check_hooks
-from s2s_sd.hosts.drill_checks.host import check_generation, check_installed, check_version
-from s2s_sd.hosts.drill_checks.ip import check_ip, probe_vip
-from s2s_sd.hosts.drill_checks.kits import check_kits
-from s2s_sd.hosts.drill_checks.mount import check_mount, resolve_device, udev_escape
-from s2s_sd.hosts.drill_checks.pacemaker import check_agents, check_node
-from s2s_sd.hosts.drill_checks.script import check_script
-from s2s_sd.hosts.drill_checks.systemd_unit import check_systemd
 from s2s_sd.load import load_definitions
 from s2s_sd.model import (
     Engine,

@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
+from s2s_sd.agent.core_ops import AgentContext
+from s2s_sd.agent.dispatch import dispatch
+from s2s_sd.engines.systemd.runtime import guard
 from s2s_sd.errors import OperationFailed, Refused
 from s2s_sd.hosts import freeze, state
-from s2s_sd.hosts.agent import AgentContext, dispatch
-from s2s_sd.hosts.orchestrate import guard
 from tests.conftest import EXAMPLES
 from tests.unit.fake_transport import (
     Expect,

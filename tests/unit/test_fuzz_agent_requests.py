@@ -16,7 +16,7 @@ import math
 import os
 import shutil
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +24,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from s2s_sd.agent import dispatch, pacemaker_ops
+from s2s_sd.agent.core_ops import AgentContext
 from s2s_sd.cli.runtime import answer_request
-from s2s_sd.hosts import agent, cluster_agent, kits_agent, protocol
-from s2s_sd.hosts.agent import AgentContext
+from s2s_sd.hosts import protocol
 from tests.conftest import EXAMPLES
 
 pytestmark = pytest.mark.unit
@@ -36,8 +37,7 @@ HOST = "n1"
 GROUP = "censhare"
 HOSTGROUP = "c07"
 
-TABLES: dict[str, protocol.Operation[Any]] = {
-    **agent.OPERATIONS, **cluster_agent.CLUSTER_OPERATIONS, **kits_agent.KITS_OPERATIONS}
+TABLES: Mapping[str, protocol.Operation[Any]] = dispatch.operations()
 OPS = sorted(TABLES)
 
 # A valid value for each field name (what the admin host sends); records are built from
@@ -214,8 +214,8 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AgentCon
     patch = pytest.MonkeyPatch()
     for key, value in env.items():
         patch.setenv(key, str(value))
-    patch.setattr(cluster_agent, "HOOK_STATE_DIR", root / "hooks")
-    patch.setattr(cluster_agent, "TOMBSTONE_DIR", root / "tombstones")
+    patch.setattr(pacemaker_ops, "HOOK_STATE_DIR", root / "hooks")
+    patch.setattr(pacemaker_ops, "TOMBSTONE_DIR", root / "tombstones")
     context = AgentContext(basedir=basedir, host=HOST)
     context.defs()
     yield context, root

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from s2s_sd.engines.systemd.runtime import JOURNAL_TRUST_SECONDS, guard
 from s2s_sd.errors import Refused, S2SError
 from s2s_sd.hosts import state
-from s2s_sd.hosts.orchestrate import JOURNAL_TRUST_SECONDS, guard
 from tests.conftest import EXAMPLES
 from tests.unit.fake_transport import (
     Expect,

@@ -14,7 +14,10 @@ from click.testing import CliRunner
 
 from s2s_sd.cli import main
 from s2s_sd.errors import BadInput, Refused
-from s2s_sd.kits import (
+from s2s_sd.hosts.transport import Answer, HostUnreachable
+from s2s_sd.kits.layout import Layout
+from s2s_sd.kits.relocate import Changes, plan_across
+from s2s_sd.kits.runner import (
     OCF_ERR_CONFIGURED,
     OCF_ERR_GENERIC,
     OCF_NOT_RUNNING,
@@ -23,10 +26,7 @@ from s2s_sd.kits import (
     check_members,
     find_kits,
 )
-from s2s_sd.layout import Layout
-from s2s_sd.load import load_definitions
-from s2s_sd.model import Definitions
-from s2s_sd.servicetree import (
+from s2s_sd.kits.tree import (
     execute,
     link_path,
     local_where,
@@ -35,6 +35,8 @@ from s2s_sd.servicetree import (
     tree_manifest,
     unlink_path,
 )
+from s2s_sd.load import load_definitions
+from s2s_sd.model import Definitions
 
 pytestmark = pytest.mark.unit
 
@@ -422,7 +424,7 @@ def test_link_refusals(tree: Tree) -> None:
 
 
 def test_symlink_on_the_other_hosts(tree: Tree) -> None:
-    from s2s_sd.servicetree import place_symlink, remove_symlink
+    from s2s_sd.kits.tree import place_symlink, remove_symlink
 
     stable = f"{tree.layout.service_root}/00/nsr/var/nsr"
     absent = tree.root / "n2" / "var" / "nsr"
@@ -442,3 +444,21 @@ def test_symlink_on_the_other_hosts(tree: Tree) -> None:
     assert remove_symlink(str(absent), stable) == f"removed {absent}"
     assert not absent.exists() and not absent.is_symlink()
     assert "left alone" in remove_symlink(str(full), stable)
+
+
+def test_a_relocation_sets_the_links_on_the_target_groups_hosts_and_removes_them_on_leaving(
+        tree: Tree) -> None:
+    ora = tree.kit("disk/local/00", "ora1")
+    tree.service("ora1", ora)
+    into = plan_across(tree.layout, tree.defs(), "n1", "ora1", "kits", mounted=lambda _p: True)
+    assert (into.hosts_set, into.hosts_removed) == (["n2"], [])
+    execute(into)
+    back = plan_across(tree.layout, tree.defs(), "n1", "ora1", "local", mounted=lambda _p: True)
+    assert (back.hosts_set, back.hosts_removed) == ([], ["n2"])
+
+
+def test_the_other_hosts_changes_and_failures_are_told_apart() -> None:
+    changes = Changes.of({"n2": Answer("n2", {"changed": ["/service/00/ora1 -> x"]}),
+                          "n3": Answer("n3", error=HostUnreachable("n3", "ssh: timeout"))})
+    assert changes.done == {"n2": ["/service/00/ora1 -> x"]}
+    assert changes.failed == {"n3": "n3: unreachable: ssh: timeout"}

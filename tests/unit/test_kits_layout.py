@@ -1,4 +1,4 @@
-"""The service-kit layout rules (layout.py) and how kits members are rendered."""
+"""The service-kit layout rules (kits/layout.py) and how kits members are rendered."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from s2s_sd.layout import (
+from s2s_sd.kits.layout import (
     Disk,
     Layout,
     disk_of,

@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 import pytest
 
+from s2s_sd.engines.systemd.runtime import Admin
 from s2s_sd.errors import BadInput, OperationFailed, Refused
-from s2s_sd.hosts.orchestrate import Admin
 from tests.conftest import EXAMPLES
 from tests.unit.fake_transport import (
     Expect,

@@ -13,14 +13,14 @@ from click.testing import CliRunner
 from lxml import etree
 
 from s2s_sd.cli import main
-from s2s_sd.engines.pacemaker import managed_ids, merge, parse_cib
+from s2s_sd.engines.pacemaker.cib import managed_ids, merge, parse_cib
 from s2s_sd.load import load_definitions
 from s2s_sd.model import Definitions
+from s2s_sd.naming import managed_tag_id
 from s2s_sd.render.pacemaker import (
     LEGACY_MANAGED_META,
     PacemakerSettings,
     build_cib,
-    managed_tag_id,
     to_text,
     warnings,
 )

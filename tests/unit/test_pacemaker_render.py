@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from s2s_sd.engines.pacemaker import (
+from s2s_sd.engines.pacemaker.cib import (
     canonical,
     managed_view,
     mask_secrets,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from s2s_sd import paths
-from s2s_sd.engines.systemd import helper_files, install_units, require_program
+from s2s_sd.engines.systemd.units import helper_files, install_units, require_program
 from s2s_sd.errors import Refused
 from s2s_sd.render.systemd import UnitSettings
 

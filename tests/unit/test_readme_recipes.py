@@ -9,7 +9,8 @@ from fnmatch import fnmatch
 import pytest
 
 from s2s_sd.load import IDENTIFIER, load_definitions
-from s2s_sd.render.systemd import guard_unit, member_unit, render_units, target_name
+from s2s_sd.naming import guard_unit, member_unit, target_name
+from s2s_sd.render.systemd import render_units
 from tests.conftest import EXAMPLES, REPO
 
 pytestmark = pytest.mark.unit

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from s2s_sd.engines.systemd.runtime import Admin
 from s2s_sd.errors import BadInput, OperationFailed, Refused
-from s2s_sd.hosts.orchestrate import Admin
 from tests.unit.fake_transport import Expect, lock_entry, ok
 from tests.unit.scenarios import (
     CRASHED_PID,

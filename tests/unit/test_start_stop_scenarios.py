@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
+from s2s_sd.engines.systemd.runtime import Admin
 from s2s_sd.errors import OperationFailed, Refused
-from s2s_sd.hosts.orchestrate import Admin
 from tests.unit.fake_transport import Expect, unreachable
 from tests.unit.scenarios import (
     Case,

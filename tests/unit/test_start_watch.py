@@ -12,7 +12,7 @@ import pytest
 
 from s2s_sd.hosts import start_watch
 from s2s_sd.hosts.transport import Answer, HostUnreachable
-from s2s_sd.render.systemd import member_unit
+from s2s_sd.naming import member_unit
 from tests.unit.scenarios import group
 
 pytestmark = pytest.mark.unit

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from s2s_sd.engines.crm_mon import ClusterStatus, cli_constraints, parse_crm_mon
+from s2s_sd.engines.pacemaker.crm_mon import ClusterStatus, cli_constraints, parse_crm_mon
 from s2s_sd.observation import GroupObservation, UnitHealth
 from s2s_sd.status import (
     SCHEMA_VERSION,

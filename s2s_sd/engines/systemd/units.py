@@ -1,0 +1,262 @@
+"""Installing generated units on a host and talking to its systemd (pystemd).
+
+`install_units` makes /etc/systemd/system hold exactly the units s2s-sd generates (and
+nothing else of s2s-sd's), the helper programs the units call, and the boot links of the
+groups assigned to this host. It only ever removes files it wrote itself, listed in a
+manifest, so the administrator's own units are never touched.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from s2s_sd import paths
+from s2s_sd.errors import OperationFailed, Refused
+from s2s_sd.naming import WATCH_UNIT, target_name
+from s2s_sd.observation import SHOW_PROPERTIES, UnitHealth, parse_systemctl_show
+from s2s_sd.render.systemd import UnitSettings, boot_links
+from s2s_sd.writer import write_file_atomic
+
+MANIFEST = ".s2s-sd-manifest"
+OCF_SCRIPT_PACKAGE_FILE = ("ocf", "script")
+# installed next to the script agent: the pacemaker engine's hook member (ocf:s2s:hook)
+# and exec/systemd members (ocf:s2s:unit); ocf:s2s:kits, which the kits members' units
+# run with either engine
+OCF_SIBLING_AGENTS = ("hook", "kits", "unit")
+MOUNT_HELPER_PACKAGE_FILE = ("units", "s2s-mount")
+
+
+@dataclass
+class InstallReport:
+    written: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    boot_enabled: list[str] = field(default_factory=list)
+    boot_disabled: list[str] = field(default_factory=list)
+    reloaded: bool = False
+
+
+def package_file(*parts: str) -> str:
+    return resources.files("s2s_sd").joinpath(*parts).read_text(encoding="utf-8")
+
+
+def helper_files(settings: UnitSettings) -> dict[str, str]:
+    """Absolute path -> content of the programs the units call."""
+    files = {f"{settings.libexec}/s2s-mount": package_file(*MOUNT_HELPER_PACKAGE_FILE)}
+    agent = resources.files("s2s_sd").joinpath(*OCF_SCRIPT_PACKAGE_FILE)
+    if agent.is_file():
+        files[settings.script_agent] = agent.read_text(encoding="utf-8")
+        for name in OCF_SIBLING_AGENTS:
+            sibling = resources.files("s2s_sd").joinpath("ocf", name)
+            if sibling.is_file():
+                # Pacemaker passes no `command`: an agent's default program (ocf:s2s:kits
+                # calls s2s-sd) must be this install's
+                files[str(Path(settings.script_agent).parent / name)] = sibling.read_text(
+                    encoding="utf-8").replace(paths.PACKAGE_PROGRAM, settings.command)
+    return files
+
+
+def _write_if_changed(path: Path, text: str, mode: int, report: InstallReport,
+                      label: str) -> None:
+    try:
+        current = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, UnicodeDecodeError):
+        current = None
+    if current == text and (path.stat().st_mode & 0o777) == mode:
+        report.unchanged.append(label)
+        return
+    write_file_atomic(path, text, mode)
+    report.written.append(label)
+
+
+def require_program(program: str, host: str | None = None) -> None:
+    """Refuse to install units that would call a program this host does not have: they
+    would fail at the group's next start, maybe in the middle of a failover."""
+    if os.access(program, os.X_OK) and Path(program).is_file():
+        return
+    raise Refused(
+        f"{program} is not installed on {host or os.uname().nodename} (missing or not "
+        "executable) and the units would run it: install the s2s-sd package there (or the "
+        f"same venv at the same path, or set {paths.PROGRAM.env}); no unit was installed")
+
+
+def install_units(
+    root: Path,
+    units: Mapping[str, str],
+    settings: UnitSettings,
+    boot: Sequence[str],
+    all_groups: Sequence[str],
+) -> InstallReport:
+    """Write units, helpers and boot links below root (normally /). On this host itself
+    (root /) only when the program they call exists here; another root is an image being
+    prepared, which gets its program installed by whoever builds it."""
+    if root == Path("/"):
+        require_program(settings.command)
+    report = InstallReport()
+    unit_dir = root / paths.unit_dir().lstrip("/")
+    try:
+        unit_dir.mkdir(parents=True, exist_ok=True)
+        manifest_path = unit_dir / MANIFEST
+        try:
+            previous = set(manifest_path.read_text(encoding="utf-8").split())
+        except FileNotFoundError:
+            previous = set()
+        for relpath, text in units.items():
+            _write_if_changed(unit_dir / relpath, text, 0o644, report, relpath)
+        for stale in sorted(previous - set(units)):
+            path = unit_dir / stale
+            if path.is_file() or path.is_symlink():
+                path.unlink()
+                report.removed.append(stale)
+            _remove_empty_dropin_dir(path.parent, unit_dir)
+        for abspath, text in sorted(helper_files(settings).items()):
+            _write_if_changed(root / abspath.lstrip("/"), text, 0o755, report, abspath)
+        _set_boot_links(unit_dir, boot, all_groups, report)
+        watcher = _set_watch_link(unit_dir, WATCH_UNIT in units, report)
+        write_file_atomic(manifest_path, "".join(f"{p}\n" for p in sorted(units)), 0o644)
+    except OSError as exc:
+        raise OperationFailed(f"cannot install units below {root}: {exc}") from exc
+    if root == Path("/") and (report.written or report.removed or report.boot_enabled
+                              or report.boot_disabled):
+        report.reloaded = daemon_reload()
+    if root == Path("/") and systemd_running() and watcher is not None:
+        _run_watcher(watcher, WATCH_UNIT in report.written)
+    return report
+
+
+def _set_watch_link(unit_dir: Path, wanted: bool, report: InstallReport) -> bool | None:
+    """Enable the watcher where its unit is installed, disable it where not; whether it
+    should run now (None: it was never installed here, nothing to do)."""
+    link = unit_dir / "multi-user.target.wants" / WATCH_UNIT
+    if wanted:
+        if not link.is_symlink():
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(f"{paths.unit_dir()}/{WATCH_UNIT}")
+            report.boot_enabled.append(WATCH_UNIT)
+        return True
+    if link.is_symlink() or link.exists():
+        link.unlink()
+        report.boot_disabled.append(WATCH_UNIT)
+        return False
+    return None
+
+
+def _run_watcher(run_it: bool, changed: bool) -> None:
+    """Start (or, with a new unit, restart) the watcher, or stop it; never waits."""
+    from s2s_sd.run import run
+
+    action = ("restart" if changed else "start") if run_it else "stop"
+    run(["systemctl", action, "--no-block", WATCH_UNIT], check=False, timeout=30)
+
+
+def _remove_empty_dropin_dir(directory: Path, unit_dir: Path) -> None:
+    if directory != unit_dir and directory.name.endswith(".d") and not any(directory.iterdir()):
+        directory.rmdir()
+
+
+def _set_boot_links(unit_dir: Path, boot: Sequence[str], all_groups: Sequence[str],
+                    report: InstallReport) -> None:
+    wanted = boot_links(boot)
+    for group in sorted(all_groups):
+        link_rel = f"multi-user.target.wants/{target_name(group)}"
+        link = unit_dir / link_rel
+        if link_rel in wanted:
+            destination = f"{paths.unit_dir()}/{target_name(group)}"
+            if link.is_symlink() and os.readlink(link) == destination:
+                continue
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if link.is_symlink() or link.exists():
+                link.unlink()
+            link.symlink_to(destination)
+            report.boot_enabled.append(group)
+        elif link.is_symlink() or link.exists():
+            link.unlink()
+            report.boot_disabled.append(group)
+
+
+def systemd_running() -> bool:
+    """Whether this host (or container) runs systemd as PID 1."""
+    return Path("/run/systemd/system").is_dir()
+
+
+def daemon_reload() -> bool:
+    """Reload systemd's unit files; False when systemd is not PID 1 here."""
+    if not systemd_running():
+        return False
+    from pystemd.systemd1 import Manager  # imported late: only hosts with systemd need it
+
+    try:
+        with Manager() as manager:
+            manager.Manager.Reload()
+    except Exception as exc:  # pystemd raises DBus errors of its own types
+        raise OperationFailed(f"systemctl daemon-reload failed: {exc}") from exc
+    return True
+
+
+# -- runtime: unit states, start, stop ------------------------------------------------
+
+
+
+def unit_states(patterns: Sequence[str]) -> dict[str, str]:
+    """ActiveState of every loaded unit matching the glob patterns (one D-Bus call)."""
+    if not systemd_running():
+        raise OperationFailed("systemd is not running on this host (no /run/systemd/system)")
+    from pystemd.systemd1 import Manager
+
+    try:
+        with Manager() as manager:
+            listed = manager.Manager.ListUnitsByPatterns([], [p.encode() for p in patterns])
+    except Exception as exc:  # pystemd raises DBus errors of its own types
+        raise OperationFailed(f"cannot list units from systemd: {exc}") from exc
+    states: dict[str, str] = {}
+    for entry in listed:
+        name, active = entry[0], entry[3]
+        states[name.decode() if isinstance(name, bytes) else str(name)] = (
+            active.decode() if isinstance(active, bytes) else str(active))
+    return states
+
+
+def systemctl(action: str, units: Sequence[str], timeout: float) -> tuple[bool, str]:
+    """Start or stop units and wait for the jobs; (ok, what systemctl said)."""
+    from s2s_sd.run import run
+
+    result = run(["systemctl", action, *units], check=False, timeout=timeout)
+    return result.ok, (result.stderr or result.stdout).strip()
+
+
+def failed_units(units: Sequence[str]) -> list[str]:
+    states = unit_states(list(units))
+    return sorted(u for u, s in states.items() if s == "failed")
+
+
+def reset_failed(units: Sequence[str]) -> None:
+    from s2s_sd.run import run
+
+    run(["systemctl", "reset-failed", *units], check=False, timeout=30)
+
+
+def unit_health(units: Sequence[str]) -> dict[str, UnitHealth]:
+    """Restart count and last failure of each unit (one `systemctl show`); {} when
+    systemd cannot say (a status line is then shown without them)."""
+    from s2s_sd.run import run
+
+    if not units:
+        return {}
+    result = run(["systemctl", "show", "-p", ",".join(SHOW_PROPERTIES), *units],
+                 check=False, timeout=30)
+    return parse_systemctl_show(result.stdout) if result.ok else {}
+
+
+def system_booting() -> bool:
+    """Whether this host is still booting (systemd's state "initializing" or "starting"):
+    a start now was pulled in by the boot, not asked for by an operator."""
+    from s2s_sd.run import run
+
+    if not systemd_running():
+        return False
+    result = run(["systemctl", "is-system-running"], check=False, timeout=30)
+    return result.stdout.strip() in ("initializing", "starting")
