@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 from s2s_sd import paths, service_settings
 from s2s_sd.errors import BadInput, InvalidDefinitions, Problem, printable
 from s2s_sd.model import (
+    CONCURRENCY_REACTIONS,
     SERVICE_TYPES,
     Definitions,
     Engine,
@@ -459,12 +460,16 @@ class _Loader:
         engine_text = table.string("engine") or Engine.SYSTEMD.value
         hosts = table.string_list("hosts", required=True)
         notify = self.file_ref(table, "notify")
+        on_concurrency = table.string("on_concurrency") or CONCURRENCY_REACTIONS[0]
         table.finish()
         try:
             engine = Engine(engine_text)
         except ValueError:
             table.problem("engine", f"must be 'systemd' or 'pacemaker', not '{engine_text}'")
             engine = Engine.SYSTEMD
+        if on_concurrency not in CONCURRENCY_REACTIONS:
+            table.problem("on_concurrency", "must be 'alarm' or 'stop', not "
+                          f"'{on_concurrency}'")
         settings = top.table("hosts")
         host_objs: list[Host] = []
         for host in hosts or ():
@@ -489,7 +494,8 @@ class _Loader:
         if name is None or hosts is None:
             return None
         return HostGroup(name=name, engine=engine, hosts=tuple(host_objs), notify=notify,
-                         origin=table.origin(), key_lines=table.key_lines())
+                         on_concurrency=on_concurrency, origin=table.origin(),
+                         key_lines=table.key_lines())
 
     def fencing(self, top: _Reader) -> Fencing | None:
         table = top.table("fencing")

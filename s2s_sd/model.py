@@ -190,10 +190,16 @@ class HostGroup(Declared):
     hosts: tuple[Host, ...]
     # run with every event of a group (failure, restart, give-up, moved, ...): hosts/events.py
     notify: str | None = None
+    # what a host's watcher does when a group it runs is also active elsewhere (systemd
+    # engine): "alarm" only, or "stop" the instance on the host it is not assigned to
+    on_concurrency: str = "alarm"
 
     @property
     def host_names(self) -> tuple[str, ...]:
         return tuple(h.name for h in self.hosts)
+
+
+CONCURRENCY_REACTIONS = ("alarm", "stop")
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,9 @@ GUARD_PREFIX = f"{UNIT_PREFIX}guard@"
 GUARD_TEMPLATE = f"{GUARD_PREFIX}.service"  # the guard's template unit, one instance per group
 
 
+WATCH_UNIT = f"{UNIT_PREFIX}watch.service"  # each host's watcher (hosts/watch.py)
+
+
 def guard_unit(group: str) -> str:
     return f"{GUARD_PREFIX}{group}.service"
 

@@ -72,3 +72,48 @@ class GroupObservation:
                            for k, v in dict(data.get("last_failures") or {}).items()})
 
 
+
+
+# -- what systemd says about a member's failures (`systemctl show`) -----------------------
+
+SHOW_PROPERTIES = ("Id", "NRestarts", "Result", "ExecMainCode", "ExecMainStatus")
+_CLD_CODES = {"1": "exited", "2": "killed", "3": "dumped core"}
+
+
+@dataclass(frozen=True)
+class UnitHealth:
+    """A member unit's restart count and, when its last run ended badly, why."""
+
+    restarts: int = 0
+    last_failure: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"restarts": self.restarts, "last_failure": self.last_failure}
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> UnitHealth:
+        failure = data.get("last_failure")
+        return UnitHealth(int(data.get("restarts") or 0),
+                          None if failure is None else str(failure))
+
+
+def parse_systemctl_show(text: str) -> dict[str, UnitHealth]:
+    """`systemctl show -p Id,NRestarts,Result,ExecMainCode,ExecMainStatus UNIT...`: one
+    block of KEY=VALUE lines per unit, blocks separated by a blank line."""
+    found: dict[str, UnitHealth] = {}
+    for block in text.strip().split("\n\n"):
+        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        unit = props.get("Id")
+        if not unit:
+            continue
+        restarts = int(props["NRestarts"]) if props.get("NRestarts", "").isdigit() else 0
+        result = props.get("Result", "success")
+        failure = None
+        if result and result != "success":
+            how = _CLD_CODES.get(props.get("ExecMainCode", ""), "")
+            status = props.get("ExecMainStatus", "0")
+            detail = (f"signal {status}" if how in ("killed", "dumped core")
+                      else f"status {status}" if how else "")
+            failure = f"{result}" + (f" ({how}, {detail})" if detail else "")
+        found[unit] = UnitHealth(restarts, failure)
+    return found

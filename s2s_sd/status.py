@@ -11,7 +11,7 @@ from either engine's observations, one text printer and one JSON encoding.
 The exit code follows from the alarms alone: 1 whenever what runs differs from what should
 run, or a host could not be asked; 0 otherwise.
 
-One module although it is a little over 500 lines: the model, its two builders and its
+One module although it is about 650 lines: the model, its two builders and its
 two encodings change together (a field of the model is filled by both builders and shown
 by both encodings), and splitting them would spread every such change over four files.
 """
@@ -32,7 +32,7 @@ from s2s_sd.drill import columns, last_drill_line
 from s2s_sd.engines.pacemaker.crm_mon import CliConstraint, ClusterStatus, fail_count_text
 from s2s_sd.model import FENCING_DISABLED, Definitions, Group
 from s2s_sd.naming import GUARD_PREFIX, guard_unit, hooks_id, member_unit, primitive_id
-from s2s_sd.observation import GroupObservation
+from s2s_sd.observation import GroupObservation, UnitHealth
 from s2s_sd.plan import assigned_host
 
 SCHEMA_VERSION = 1
@@ -79,6 +79,7 @@ class AlarmKind(StrEnum):
     NO_DC = "no_dc"
     NO_QUORUM = "no_quorum"
     MAINTENANCE = "maintenance"
+    CONCURRENCY = "concurrency"  # a host's watcher: its group active elsewhere too
 
 
 HOST_ALARMS = frozenset({AlarmKind.HOST_UNREACHABLE, AlarmKind.HOST_FAILED,
@@ -140,7 +141,30 @@ class MemberReport:
     name: str
     states: Mapping[str, str]  # host -> the member's state there (engine's own words)
     fail_counts: Mapping[str, int] = field(default_factory=dict)  # Pacemaker, host -> n
-    last_failure: str | None = None  # Pacemaker: the newest failed action, described
+    # the newest failure, described: Pacemaker's failed action; systemd: the unit's
+    # Result on the host it is assigned to (or any host that has one)
+    last_failure: str | None = None
+    # host -> restarts in place: systemd NRestarts; Pacemaker the fail count (the cluster
+    # restarts a failed resource in place once per failure, up to migration-threshold)
+    restarts: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Frozen:
+    """A frozen group: s2s-sd (systemd engine) or the cluster (is-managed=false) leaves it
+    alone. since/by: the freeze mark's (systemd engine), None with Pacemaker."""
+
+    since: float | None = None
+    by: str | None = None
+
+    def describe(self) -> str:
+        if self.since is None:
+            return "is-managed=false"
+        when = dt.datetime.fromtimestamp(self.since, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return f"since {when}, by {self.by}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"since": self.since, "by": self.by}
 
 
 @dataclass(frozen=True)
@@ -154,6 +178,7 @@ class GroupReport:
     target_role: str | None = None  # Pacemaker: Started or Stopped
     managed: bool | None = None  # Pacemaker
     constraints: tuple[CliConstraint, ...] = ()  # Pacemaker: its `cli-` constraints
+    frozen: Frozen | None = None
 
 
 @dataclass(frozen=True)
@@ -242,6 +267,7 @@ class HostAnswer:
 
     observations: Mapping[str, GroupObservation] = field(default_factory=dict)
     state: Mapping[str, Any] = field(default_factory=dict)  # the `state` answer
+    health: Mapping[str, UnitHealth] = field(default_factory=dict)  # member unit -> it
     unreachable: str | None = None
     failed: str | None = None
 
@@ -268,11 +294,66 @@ def _systemd_cell(seen: GroupObservation) -> Cell:
     return Cell(state, tuple(seen.active_parts), failed, len(failed) < len(seen.failed))
 
 
-def _systemd_members(group: Group, seen: Mapping[str, GroupObservation]) -> tuple[
-        MemberReport, ...]:
-    return tuple(MemberReport(s.name, {h: o.units.get(member_unit(group.name, s.name),
-                                                      "inactive") for h, o in seen.items()})
-                 for s in group.services)
+def _systemd_members(group: Group, seen: Mapping[str, GroupObservation],
+                     health: Mapping[str, Mapping[str, UnitHealth]],
+                     assigned: str) -> tuple[MemberReport, ...]:
+    members = []
+    for service in group.services:
+        unit = member_unit(group.name, service.name)
+        of_unit = {h: found[unit] for h, found in health.items() if unit in found}
+        # the assigned host's failure first: it is the one that matters
+        hosts = sorted(of_unit, key=lambda h: h != assigned)
+        failure = next(((h, of_unit[h].last_failure) for h in hosts
+                        if of_unit[h].last_failure), None)
+        members.append(MemberReport(
+            service.name, {h: o.units.get(unit, "inactive") for h, o in seen.items()},
+            last_failure=f"{failure[1]} on {failure[0]}" if failure else None,
+            restarts={h: of_unit[h].restarts for h in health if h in of_unit}))
+    return tuple(members)
+
+
+def _down_where_assigned(group: Group, assigned: str, cell: Cell,
+                         members: Sequence[MemberReport], wanted: bool) -> Alarm | None:
+    """A group failed on its assigned host, or down there although it was started there
+    and not stopped on purpose since: the member that failed and why, where known."""
+    if cell.state is CellState.FAILED or (cell.state is CellState.DOWN and wanted):
+        failed = [m for m in members if m.states.get(assigned) == "failed"]
+        culprit = failed[0] if failed else next((m for m in members if m.last_failure),
+                                                None)
+        detail = ""
+        if culprit is not None:
+            detail = f": member {culprit.name} " + (
+                f"failed ({culprit.last_failure})" if culprit.last_failure else "failed")
+        return Alarm(AlarmKind.DOWN_WHERE_ASSIGNED,
+                     f"{group.name} is {cell.state.value} on {assigned}, where it is "
+                     f"assigned{detail}", group=group.name, host=assigned,
+                     member=culprit.name if culprit else None)
+    return None
+
+
+def _with_missing_member(alarm: Alarm, assigned: str, members: Sequence[MemberReport]
+                         ) -> Alarm:
+    """A group partly up where it is assigned: which member is not up there, and why."""
+    if alarm.kind is not AlarmKind.PARTLY_UP or alarm.host != assigned:
+        return alarm
+    missing = next((m for m in members if m.states.get(assigned) != "active"), None)
+    if missing is None:
+        return alarm
+    why = f", last failure {missing.last_failure}" if missing.last_failure else ""
+    return replace(alarm, member=missing.name, message=f"{alarm.message}; member "
+                   f"{missing.name} is {missing.states.get(assigned)}{why}")
+
+
+def _frozen_alarms(alarms: Sequence[Alarm], frozen: Frozen | None) -> list[Alarm]:
+    """A frozen group's alarms say so: the operator may be working on it."""
+    if frozen is None:
+        return list(alarms)
+    return [replace(a, message=f"{a.message} (frozen)") for a in alarms]
+
+
+def _violation_alarms(host: str, raw: Sequence[Mapping[str, Any]]) -> list[Alarm]:
+    return [Alarm(AlarmKind.CONCURRENCY, f"{host} sees: {v['message']}", group=str(v["group"]),
+                  host=host) for v in raw]
 
 
 def build_systemd(defs: Definitions, admin: str, answers: Mapping[str, HostAnswer],
@@ -298,9 +379,23 @@ def build_systemd(defs: Definitions, admin: str, answers: Mapping[str, HostAnswe
         misplaced = [(h, f"{group.name} is active on {h} but assigned to {assigned}")
                      for h in active if h != assigned]
         alarms = _placement_alarms(group.name, active, cells, misplaced)
+        members = _systemd_members(group, seen, {h: answers[h].health for h in seen},
+                                   assigned)
+        if assigned in seen:
+            wanted = group.name in answers[assigned].state.get("wanted", ())
+            down = _down_where_assigned(group, assigned, cells[assigned], members, wanted)
+            alarms += [down] if down else []
+            alarms = [_with_missing_member(a, assigned, members) for a in alarms]
+        marks = [answers[h].state.get("frozen", {}).get(group.name) for h in seen]
+        mark = next((m for m in marks if m), None)
+        frozen = Frozen(float(mark["since"]), str(mark["by"])) if mark else None
+        for seer in seen:
+            alarms += _violation_alarms(seer, [v for v in answers[seer].state.get(
+                "violations", ()) if v["group"] == group.name])
         up = [h for h in names if cells[h].state is CellState.UP]
-        groups.append(GroupReport(group.name, assigned, cells, _systemd_members(group, seen),
-                                  tuple(alarms), running=up[0] if len(up) == 1 else None))
+        groups.append(GroupReport(group.name, assigned, cells, members,
+                                  tuple(_frozen_alarms(alarms, frozen)),
+                                  running=up[0] if len(up) == 1 else None, frozen=frozen))
     alarms = list(_host_alarms(hosts, admin))
     for host in hosts:
         for raw in answers[host.name].state.get("journals", []) if host.ok else []:
@@ -372,7 +467,11 @@ def _pacemaker_group(group: Group, members: Sequence[str], status: ClusterStatus
         alarms.append(Alarm(AlarmKind.DOWN_WHERE_ASSIGNED, f"{name} is not running anywhere "
                             "although it should (see its failures, `s2s-sd cleanup`)",
                             group=name))
-    if (state.unmanaged or state.maintenance) and not status.maintenance_mode:
+    # frozen (`s2s-sd freeze`: is-managed=false on the group) is shown, not an alarm;
+    # a member unmanaged on its own or in maintenance is
+    frozen = Frozen() if state.frozen else None
+    if (frozen is None and (state.unmanaged or state.maintenance)
+            and not status.maintenance_mode):
         alarms.append(Alarm(AlarmKind.UNMANAGED, f"{name} is not managed by the cluster "
                             "(is-managed=false or maintenance): nothing protects it",
                             group=name))
@@ -396,12 +495,13 @@ def _pacemaker_group(group: Group, members: Sequence[str], status: ClusterStatus
             member.id,
             {h.name: (member.role if h.name in member.nodes else "Stopped") for h in hosts},
             {n: c for (r, n), c in counts.items() if r == member.id},
-            max(last, key=lambda f: f.last_change).describe() if last else None))
+            max(last, key=lambda f: f.last_change).describe() if last else None,
+            restarts={n: c for (r, n), c in counts.items() if r == member.id}))
     running = state.fully_on()
     return GroupReport(name, running or (active[0] if len(active) == 1 else None), cells,
-                       tuple(member_reports), tuple(alarms), running=running,
-                       target_role="Stopped" if state.disabled else "Started",
-                       managed=not state.unmanaged, constraints=mine)
+                       tuple(member_reports), tuple(_frozen_alarms(alarms, frozen)),
+                       running=running, target_role="Stopped" if state.disabled else "Started",
+                       managed=not state.unmanaged, constraints=mine, frozen=frozen)
 
 
 def build_pacemaker(defs: Definitions, admin: str, status: ClusterStatus,
@@ -470,6 +570,17 @@ def render_text(report: StatusReport, now: float) -> str:
             if cell.state in (CellState.PARTIAL, CellState.FAILED):
                 lines.append(f"{indent}{host}: " + ", ".join(
                     [*cell.active, *(f"failed {u}" for u in cell.failed)]))
+        if group.frozen is not None:
+            lines.append(f"{indent}FROZEN ({group.frozen.describe()}): s2s-sd changes "
+                         f"nothing of it (`s2s-sd unfreeze {group.name}`)")
+        for member in group.members:
+            restarts = ", ".join(f"{h} {n}" for h, n in member.restarts.items() if n)
+            if restarts or (member.last_failure and group.cells.get(
+                    group.assigned or "", Cell(CellState.UP)).state is not CellState.UP):
+                lines.append(f"{indent}{member.name}: "
+                             + "; ".join(x for x in (restarts and f"restarts {restarts}",
+                                                     member.last_failure and "last failure "
+                                                     + member.last_failure) if x))
         for constraint in group.constraints:
             if constraint.expires:
                 lines.append(f"{indent}{constraint.id}: prefers {constraint.node} until "
@@ -512,8 +623,10 @@ def _group_json(group: GroupReport) -> dict[str, Any]:
         "target_role": group.target_role, "managed": group.managed,
         "hosts": {h: _cell_json(c) for h, c in group.cells.items()},
         "members": [{"name": m.name, "hosts": dict(m.states),
-                     "fail_counts": dict(m.fail_counts), "last_failure": m.last_failure}
+                     "fail_counts": dict(m.fail_counts), "last_failure": m.last_failure,
+                     "restarts": dict(m.restarts)}
                     for m in group.members],
+        "frozen": group.frozen.as_dict() if group.frozen else None,
         "constraints": [c.as_dict() for c in group.constraints],
         "alarms": [a.as_dict() for a in group.alarms],
     }

@@ -29,9 +29,11 @@ from s2s_sd.engines.systemd.units import (
     reset_failed,
     systemd_running,
     transition_seconds,
+    unit_health,
+    unit_states,
 )
 from s2s_sd.errors import BadInput, OperationFailed, Refused
-from s2s_sd.hosts import health, lock, state, sync
+from s2s_sd.hosts import freeze, health, health_records, lock, state, sync
 from s2s_sd.hosts.observe import observe
 from s2s_sd.hosts.protocol import (
     BASE64,
@@ -101,6 +103,7 @@ class ObserveRequest:
     groups: tuple[str, ...] | None = arg(ListOf(NAME), required=False)
     scripts: bool | None = arg(Flag(), required=False)
     hostgroup: str | None = arg(NAME, required=False)  # status: the state too
+    health: bool | None = arg(Flag(), required=False)  # status: restarts, last failures
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,13 @@ class HookRequest:
     target: str = arg(HOST)
     # empty or absent: a start, not a move (the hook's FROM is empty then)
     source: str | None = arg(Text(253, HOST.pattern, HOST.form), required=False)
+
+
+@dataclass(frozen=True)
+class FreezeRequest:
+    group: str = arg(NAME)
+    frozen: bool = arg(Flag())
+    by: str = arg(HOST)  # the admin host (the mark says who froze it)
 
 
 def _group(ctx: AgentContext, name: str) -> Group:
@@ -211,6 +221,11 @@ def op_state(ctx: AgentContext, request: HostgroupRequest) -> dict[str, Any]:
         "journal": journal.as_dict() if journal else None,
         "lock": held.as_dict() if held else None,
         "lock_holder_alive": bool(held and held.host == ctx.host and held.holder_alive()),
+        # health (issue 13): frozen groups, groups started here on purpose, and what
+        # this host's watcher sees now
+        "frozen": {g: m.as_dict() for g, m in freeze.read_marks(hostgroup).items()},
+        "wanted": health_records.wanted_groups(hostgroup),
+        "violations": [v.as_dict() for v in health_records.read_violations(hostgroup)],
     }
 
 
@@ -221,6 +236,16 @@ def op_observe(ctx: AgentContext, request: ObserveRequest) -> dict[str, Any]:
                               "groups": {name: o.as_dict() for name, o in seen.items()}}
     if request.hostgroup is not None:  # status: the host's state in the same round trip
         answer["state"] = op_state(ctx, HostgroupRequest(request.hostgroup))
+    if request.health:  # status: every member's restart count and last failure
+        members = [member_unit(g.name, s.name) for g in ctx.defs().groups
+                   if g.name in seen for s in g.services]
+        health_of = unit_health(members)
+        for g in ctx.defs().groups:  # the monitor's own words say more than systemd's Result
+            for member, reason in (seen[g.name].last_failures.items() if g.name in seen else ()):
+                unit = member_unit(g.name, member)
+                if unit in health_of:
+                    health_of[unit] = dataclasses.replace(health_of[unit], last_failure=reason)
+        answer["health"] = {u: h.as_dict() for u, h in health_of.items()}
     return answer
 
 
@@ -389,6 +414,9 @@ def _group_jobs(ctx: AgentContext, request: GenerationRequest, action: str) -> d
     with phases.step("observe"):
         seen = observe(ctx.defs(), str(ctx.basedir), [group.name])[group.name]
     done = ok and (seen.fully_up if starting else not seen.active)
+    if done or not starting:  # from a good start on, down here is an alarm; a stop
+        # on purpose ends that
+        health_records.set_wanted(ctx.defs().hostgroup.name, group.name, starting)
     state.log_action(ctx.defs().hostgroup.name, ctx.host,
                      f"{action} {group.name}: {'ok' if done else 'FAILED'}"
                      + (f" ({message})" if message else ""))
@@ -404,17 +432,32 @@ def _timed(group: Group, phases: Timings, action: str) -> dict[str, Any]:
     return {"phases": phases.seconds(), "seconds": transition_seconds(units, action)}
 
 
-def op_reset_group(ctx: AgentContext, request: GroupRequest) -> dict[str, Any]:
-    """Forget the group's failures on this host (`s2s-sd cleanup`): systemd's failed
-    states and restart counts (reset-failed) and the failures local recovery counts
-    towards migration_threshold. Changes nothing that runs."""
+def op_set_frozen(ctx: AgentContext, request: FreezeRequest) -> dict[str, Any]:
+    """Write or remove the freeze mark of a group on this host."""
+    group = _group(ctx, request.group)
+    hostgroup = ctx.defs().hostgroup.name
+    if request.frozen:
+        freeze.write_mark(hostgroup, group.name, freeze.FrozenMark(time.time(), request.by))
+        changed = True
+    else:
+        changed = freeze.remove_mark(hostgroup, group.name)
+    state.log_action(hostgroup, ctx.host, f"{'freeze' if request.frozen else 'unfreeze'} "
+                     f"{group.name} (by {request.by})")
+    return {"frozen": request.frozen, "changed": changed}
+
+
+def op_cleanup_group(ctx: AgentContext, request: GroupRequest) -> dict[str, Any]:
+    """Clear the group's failed units, restart counts and local recovery's failure records
+    here (`s2s-sd cleanup`). Changes nothing that runs."""
     group = _group(ctx, request.group)
     units = group_units(group)
+    failed = [u for u, s in unit_states(units).items() if s == "failed"]
     reset_failed(units)
-    health.reset(group.name)
-    state.log_action(ctx.defs().hostgroup.name, ctx.host, f"reset {group.name}: failures "
-                     "forgotten")
-    return {"reset": units}
+    health.reset(group.name)  # and the failures local recovery counts towards the threshold
+    hostgroup = ctx.defs().hostgroup.name
+    state.log_action(hostgroup, ctx.host, f"cleanup {group.name}: reset-failed"
+                     + (f" ({', '.join(sorted(failed))} were failed)" if failed else ""))
+    return {"failed": sorted(failed)}
 
 
 def op_probe_vips(ctx: AgentContext, request: GroupRequest) -> dict[str, Any]:
@@ -447,6 +490,7 @@ OPERATIONS: Mapping[str, Operation[Any]] = {
     "stop_group": Operation(GenerationRequest, op_stop_group),
     "start_group": Operation(GenerationRequest, op_start_group),
     "probe_vips": Operation(GroupRequest, op_probe_vips),
-    "reset_group": Operation(GroupRequest, op_reset_group),
+    "set_frozen": Operation(FreezeRequest, op_set_frozen),
+    "cleanup_group": Operation(GroupRequest, op_cleanup_group),
 }
 

@@ -169,14 +169,15 @@ class LazyGroup(click.Group):
 # The top-level help's topics, each in the order an administrator meets its commands
 SECTIONS: dict[str, tuple[str, ...]] = {
     "Definitions": ("init", "check", "group", "service", "host", "generate", "apply"),
-    "Runtime": ("status", "start", "stop", "move", "recover", "sync", "drill"),
-    "Cluster (Pacemaker engine)": ("maintenance", "cleanup", "migrate"),
+    "Runtime": ("status", "start", "stop", "move", "recover", "cleanup", "freeze",
+                "unfreeze", "sync", "drill"),
+    "Cluster (Pacemaker engine)": ("maintenance", "migrate"),
     "Service kits": ("kits", "where", "relocate", "link"),
     "Virtual IPs": ("vip",),
 }
 SECTION_OF = {name: section for section, names in SECTIONS.items() for name in names}
 # run by s2s-sd itself (units, other hosts), not by users: callable, but not listed
-HIDDEN_COMMANDS = frozenset({"guard", "agent", "member"})
+HIDDEN_COMMANDS = frozenset({"guard", "agent", "member", "watch"})
 
 # One example per command, shown at the end of its --help (kept here, beside the topics,
 # so a new command without one fails tests/unit/test_cli_help.py)
@@ -202,6 +203,8 @@ EXAMPLES: dict[str, str] = {
     "drill": "s2s-sd drill ora",
     "maintenance": "s2s-sd maintenance on",
     "cleanup": "s2s-sd cleanup ora",
+    "freeze": "s2s-sd freeze ora",
+    "unfreeze": "s2s-sd unfreeze ora",
     "migrate": "s2s-sd migrate --dry-run",
     "kits": "s2s-sd kits status /disk/san/ora --json",
     "where": "s2s-sd where oracle",
@@ -283,7 +286,9 @@ _KIT = "s2s_sd.cli.kits"
                  "sync": f"{_RUN}:sync_command", "move": f"{_RUN}:move",
                  "start": f"{_RUN}:start", "stop": f"{_RUN}:stop", "status": f"{_RUN}:status",
                  "recover": f"{_RUN}:recover", "agent": f"{_RUN}:agent",
-                 "maintenance": f"{_CLU}:maintenance", "cleanup": f"{_CLU}:cleanup",
+                 "freeze": f"{_RUN}:freeze", "unfreeze": f"{_RUN}:unfreeze",
+                 "watch": f"{_RUN}:watch",
+                 "maintenance": f"{_CLU}:maintenance", "cleanup": f"{_RUN}:cleanup",
                  "migrate": f"{_CLU}:migrate",
                  "kits": f"{_KIT}:kits", "where": f"{_KIT}:where",
                  "relocate": f"{_KIT}:relocate", "link": f"{_KIT}:link",

@@ -11,7 +11,6 @@ from pathlib import Path
 import click
 
 from s2s_sd.cli.common import basedir_option, echo_warnings, load_checked, local_host, warn
-from s2s_sd.cli.completion import complete_groups
 from s2s_sd.engines.engine import require_member
 from s2s_sd.engines.pacemaker.runtime import ClusterAdmin
 from s2s_sd.errors import BadInput
@@ -64,17 +63,17 @@ def maintenance(basedir: Path, switch: str) -> None:
             click.echo(line)
 
 
-@click.command()
-@basedir_option
-@click.argument("group", shell_complete=complete_groups)
-def cleanup(basedir: Path, group: str) -> None:
+def cleanup(definitions: Definitions, basedir: Path, group: str) -> None:
     """Clear GROUP's failed actions and fail counts, and remove the `cli-` constraints a
-    move left behind (pacemaker engine)."""
-    definitions, warnings = load_checked(basedir, local_host())
-    echo_warnings(warnings)
-    _pacemaker_only(definitions, "cleanup")
+    move left behind (runtime.py's `cleanup` hands over with the pacemaker engine)."""
     with cluster_admin(basedir, definitions) as admin:
         for line in admin.cleanup(group):
+            click.echo(line)
+
+
+def freeze(definitions: Definitions, basedir: Path, group: str, frozen: bool) -> None:
+    with cluster_admin(basedir, definitions) as admin:
+        for line in admin.freeze(group, frozen):
             click.echo(line)
 
 
@@ -107,4 +106,4 @@ def migrate(basedir: Path, engine: str, dry_run: bool) -> None:
         click.echo(f"  {line}")
 
 
-__all__ = ["cleanup", "maintenance", "migrate"]
+__all__ = ["cleanup", "freeze", "maintenance", "migrate"]

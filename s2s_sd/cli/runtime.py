@@ -32,7 +32,7 @@ from s2s_sd.errors import BadInput, S2SError
 from s2s_sd.hosts import sync as sync_module
 from s2s_sd.hosts.lock import process_start
 from s2s_sd.hosts.protocol import MAX_REQUEST_BYTES, parse_request, read_line
-from s2s_sd.hosts.transport import error_to_wire
+from s2s_sd.hosts.transport import Transport, error_to_wire
 from s2s_sd.load import load_definitions
 from s2s_sd.model import Definitions
 from s2s_sd.model import Engine as EngineKind
@@ -236,6 +236,70 @@ def recover(basedir: Path, group: str, break_lock: bool) -> None:
 
 @click.command()
 @basedir_option
+@click.argument("group", shell_complete=complete_groups)
+def cleanup(basedir: Path, group: str) -> None:
+    """Clear GROUP's failed state and restart counts on every host of the group.
+
+    systemd engine: `systemctl reset-failed` of its units on each of its hosts, so
+    `status` shows it down, not failed. Pacemaker engine: its failed actions and fail
+    counts (crm_resource --cleanup), and the `cli-` constraints a move left behind."""
+    definitions = _definitions(basedir)
+    if _pacemaker(definitions):
+        from s2s_sd.cli import cluster
+
+        cluster.cleanup(definitions, basedir, group)
+        return
+    with _admin(basedir, definitions) as admin:
+        cleared = admin.cleanup(group)
+    for host, failed in cleared.items():
+        click.echo(f"[{host}] {group}: " + (f"cleared {', '.join(failed)}" if failed
+                                            else "nothing failed"))
+
+
+def _freeze(basedir: Path, group: str, frozen: bool, break_lock: bool) -> None:
+    definitions = _definitions(basedir)
+    if _pacemaker(definitions):
+        if break_lock:
+            raise BadInput("--break-lock is a systemd-engine option")
+        from s2s_sd.cli import cluster
+
+        cluster.freeze(definitions, basedir, group, frozen)
+        return
+    with _admin(basedir, definitions) as admin:
+        holding = admin.freeze(group, frozen, break_lock)
+    if frozen:
+        click.echo(f"{group} frozen on {', '.join(holding)}: move, start, stop, recover and "
+                   f"boot leave it alone until `s2s-sd unfreeze {group}`")
+    else:
+        click.echo(f"{group} unfrozen")
+
+
+@click.command()
+@basedir_option
+@click.argument("group", shell_complete=complete_groups)
+@break_lock_option
+def freeze(basedir: Path, group: str, break_lock: bool) -> None:
+    """Leave GROUP alone: no move, start, stop or recover, no start at boot.
+
+    Its members can then be stopped and started by hand (maintenance) without s2s-sd
+    fighting back (a start by hand still passes the guard: never on two hosts); `status`
+    shows it frozen. systemd engine: a mark on every host of the
+    host group (exit 3 naming where it is when a host cannot be reached); Pacemaker
+    engine: is-managed=false on the group."""
+    _freeze(basedir, group, True, break_lock)
+
+
+@click.command()
+@basedir_option
+@click.argument("group", shell_complete=complete_groups)
+@break_lock_option
+def unfreeze(basedir: Path, group: str, break_lock: bool) -> None:
+    """End a freeze of GROUP: s2s-sd (or the cluster) manages it again."""
+    _freeze(basedir, group, False, break_lock)
+
+
+@click.command()
+@basedir_option
 @click.argument("groups", nargs=-1, metavar="[GROUP]...", shell_complete=complete_groups)
 @json_option
 def status(basedir: Path, groups: tuple[str, ...], as_json: bool) -> None:
@@ -278,6 +342,35 @@ def guard(basedir: Path, group: str) -> None:
         raise BadInput(f"group '{group}' is not defined in {basedir}")
     reason = guard_check(definitions, basedir, host, group)
     click.echo(f"{group} may start on {host}: {reason}")
+
+
+@click.command(hidden=True)
+@basedir_option
+@click.option("--once", is_flag=True, help="One round, then exit (for a test or a look).")
+def watch(basedir: Path, once: bool) -> None:
+    """Watch for concurrency violations (run by s2s-watch.service on every host).
+
+    Every 5 s: is a group active here also active on another host, does another host
+    answer ARP/ND for one of its VIPs here? An alarm in `status`, actions.log and the
+    notify hook; with on_concurrency = "stop" the host it is not assigned to stops it."""
+    from s2s_sd.agent.core_ops import AgentContext
+    from s2s_sd.agent.dispatch import dispatch
+    from s2s_sd.hosts import watch as watcher
+
+    host = local_host()
+
+    def definitions() -> Definitions:
+        defs = load_definitions(basedir, host)
+        if defs.hostgroup.engine is not EngineKind.SYSTEMD:
+            raise BadInput("watch: the pacemaker engine's cluster probes for rogue "
+                           "instances itself (role=Stopped monitors)")
+        return defs
+
+    def transport(defs: Definitions) -> Transport:
+        context = AgentContext(basedir=basedir, host=host, _defs=defs)
+        return Transport(defs, host, basedir, lambda op, args: dispatch(context, op, args))
+
+    watcher.run_forever(definitions, basedir, host, transport, rounds=1 if once else None)
 
 
 def answer_request(basedir: Path, context: AgentContext | None, raw: bytes) -> tuple[str, int]:

@@ -14,7 +14,7 @@
   cleanly) logs the failure, runs the notify hook and decides (recovery.py): restart
   (Restart=on-failure does it), hold (frozen) or give up (the group is stopped here).
 
-Run-time records in RUN_DIR/health/GROUP/ (gone at reboot and after `reset_group`):
+Run-time records in RUN_DIR/health/GROUP/ (gone at reboot and after `s2s-sd cleanup`):
 MEMBER.ready (the unit's invocation id once it was ready), MEMBER.reason (why the
 monitor loop ended), MEMBER.failures (one time per line), MEMBER.last (the last failure).
 """

@@ -236,16 +236,25 @@ def _seconds(value: int) -> str:
 
 
 def _ops(parent: etree._Element, rsc: str, start: int | None, stop: int | None,
-         interval: int, monitor_timeout: int) -> None:
+         interval: int, monitor_timeout: int, rogue_probe: bool = False) -> None:
+    """The operations; rogue_probe: also a monitor with role=Stopped, run on every node
+    where the resource should be stopped, so the cluster sees an instance started there
+    by hand (and stops it). Its interval is one second longer: Pacemaker tells the two
+    monitors apart by name and interval."""
     ops = _sub(parent, "operations")
-    specs = [("monitor", interval, monitor_timeout)]
+    specs: list[tuple[str, int, int, str | None]] = [
+        ("monitor", interval, monitor_timeout, None)]
+    if rogue_probe:
+        specs.append(("monitor", interval + 1, monitor_timeout, "Stopped"))
     if start is not None:
-        specs.append(("start", 0, start))
+        specs.append(("start", 0, start, None))
     if stop is not None:
-        specs.append(("stop", 0, stop))
-    for name, every, timeout in specs:
-        etree.SubElement(ops, "op", id=f"{rsc}-{name}-interval-{every}s", name=name,
-                         interval=_seconds(every), timeout=_seconds(timeout))
+        specs.append(("stop", 0, stop, None))
+    for name, every, timeout, role in specs:
+        op = etree.SubElement(ops, "op", id=f"{rsc}-{name}-interval-{every}s", name=name,
+                              interval=_seconds(every), timeout=_seconds(timeout))
+        if role is not None:
+            op.set("role", role)
 
 
 # -- the CIB ----------------------------------------------------------------------------
@@ -529,7 +538,8 @@ def _primitive(service: Service, settings: PacemakerSettings,
            _params(service, settings, group))
     _ops(prim, rsc,
          service.start_timeout or agent.start, service.stop_timeout or agent.stop,
-         service.monitor_interval or agent.interval, agent.monitor_timeout)
+         service.monitor_interval or agent.interval, agent.monitor_timeout,
+         rogue_probe=True)
     return prim
 
 

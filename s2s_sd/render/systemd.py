@@ -48,7 +48,14 @@ from s2s_sd.model import (
     Service,
     SystemdService,
 )
-from s2s_sd.naming import GUARD_TEMPLATE, dropin_path, guard_unit, member_unit, target_name
+from s2s_sd.naming import (
+    GUARD_TEMPLATE,
+    WATCH_UNIT,
+    dropin_path,
+    guard_unit,
+    member_unit,
+    target_name,
+)
 
 # The package's layout: what golden files and `generate` without a host show.
 DEFAULT_COMMAND = paths.PACKAGE_PROGRAM
@@ -356,6 +363,8 @@ def render_units(defs: Definitions, settings: UnitSettings | None = None) -> Map
     else:
         if defs.groups:
             files[GUARD_TEMPLATE] = _templates().get_template("guard@.service.j2").render(
+                settings=settings)
+            files[WATCH_UNIT] = _templates().get_template("watch.service.j2").render(
                 settings=settings)
         for group in defs.groups:
             files.update(_group_units(group, settings))

@@ -199,6 +199,9 @@ def test_lsb_status_maps_to_ocf(tree: Tree, lsb: int, probe: int, recurring: int
     assert fake.call("monitor").returncode == probe  # no interval (systemd): a probe
     assert fake.call("monitor",
                      OCF_RESKEY_CRM_meta_interval="30000").returncode == recurring
+    # the role=Stopped monitor looks where it should not run: dead is stopped, as a probe
+    assert fake.call("monitor", OCF_RESKEY_CRM_meta_interval="31000",
+                     OCF_RESKEY_CRM_meta_role="Stopped").returncode == probe
 
 
 @pytest.mark.parametrize("lsb", [1, 2, 3])
@@ -244,6 +247,8 @@ def test_missing_script_probe_and_stop(tree: Tree) -> None:
     assert tree.call("stop", OCF_RESKEY_script=missing).returncode == OCF_SUCCESS
     assert tree.call("monitor", OCF_RESKEY_script=missing,
                      OCF_RESKEY_CRM_meta_interval="30000").returncode == OCF_ERR_INSTALLED
+    assert tree.call("monitor", OCF_RESKEY_script=missing, OCF_RESKEY_CRM_meta_role="Stopped",
+                     OCF_RESKEY_CRM_meta_interval="31000").returncode == OCF_NOT_RUNNING
     assert tree.call("start", OCF_RESKEY_script=missing).returncode == OCF_ERR_INSTALLED
 
 

@@ -266,3 +266,27 @@ def test_probe_adopts_a_running_unit_where_it_runs(tmp_path: Path) -> None:
         web_actions += [a for a in sim.actions if a[0].startswith("web")]
     assert web_actions == []
     assert group_node(sim, "web") == "n1"
+
+
+def test_stopped_monitors_run_where_a_member_should_be_stopped(tmp_path: Path) -> None:
+    """Every member's role=Stopped monitor is scheduled on the nodes where it does not
+    run; the cluster's own monitor where it runs."""
+    result = run([tool("crm_simulate"), "-x", str(quorate_cib(tmp_path)), "-S", *ALL_UP],
+                 check=False)
+    assert result.ok, result.stderr
+    text = result.stdout
+    assert re.search(r"web_vip\s+monitor=11000 on n1", text), text
+    assert re.search(r"web_vip\s+monitor=10000 on n3", text), text
+    assert not re.search(r"web_vip\s+monitor=11000 on n3", text), text
+
+
+def test_an_instance_found_where_it_should_be_stopped_is_stopped(running: Simulation,
+                                                                 tmp_path: Path) -> None:
+    """web runs on n3; the role=Stopped monitor (11 s) finds web_vip running on n1 too (an
+    address added by hand): the cluster stops it there and web keeps one home."""
+    sim = simulate(running.cib, tmp_path / "rogue.xml",
+                   "--op-inject", "web_vip_monitor_11000@n1=0")
+    assert ("web_vip", "stop", "n1") in sim.actions, sim.actions
+    assert group_node(sim, "web") in ("n1", "n3")
+    settled = simulate(sim.cib, tmp_path / "settled.xml")
+    assert group_node(settled, "web") is not None

@@ -311,10 +311,13 @@ def lock_entry(host: str, pid: int, operation: str, token: str = "other-token",
 def state_result(host: str, generation: int, digest: str, epoch: int,
                  assignments: Mapping[str, str],
                  journals: Sequence[Mapping[str, Any]] = (),
-                 lock: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """A `state` answer (agent.op_state)."""
+                 lock: Mapping[str, Any] | None = None,
+                 frozen: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """A `state` answer (agent.op_state); frozen: group -> its freeze mark here."""
     return {"host": host, "generation": generation, "digest": digest,
             "digest_actual": digest, "journals": [dict(j) for j in journals],
             "epoch": epoch, "assignments": dict(assignments),
             "journal": dict(journals[0]) if journals else None,
-            "lock": dict(lock) if lock else None, "lock_holder_alive": False}
+            "lock": dict(lock) if lock else None, "lock_holder_alive": False,
+            "frozen": {g: dict(m) for g, m in (frozen or {}).items()},
+            "wanted": [], "violations": []}

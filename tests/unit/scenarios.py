@@ -94,6 +94,8 @@ class World:
     locks: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     generations: Mapping[str, int] = field(default_factory=dict)
     epochs: Mapping[str, int] = field(default_factory=dict)  # a host that missed a move
+    # host -> group -> freeze mark ({since, by}) that host holds
+    frozen: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
 
     @property
     def up(self) -> tuple[str, ...]:
@@ -104,7 +106,8 @@ class World:
             return unreachable()
         return ok(state_result(host, self.generations.get(host, GENERATION), digest(),
                                self.epochs.get(host, EPOCH), self.assignments,
-                               self.journals.get(host, ()), self.locks.get(host)))
+                               self.journals.get(host, ()), self.locks.get(host),
+                               self.frozen.get(host)))
 
     def transport(self, admin: str = ADMIN) -> ScriptedTransport:
         transport = ScriptedTransport(definitions(admin), admin)

@@ -11,6 +11,9 @@ partial.xml      censhare_app given target-role=Stopped by hand: censhare partly
 offline.xml      n2 killed, seen from n1
 no_quorum.xml    n1 cut off, seen from n1
 constraints_leftover.xml  the constraints after `crm_resource --move` nobody cleared
+rogue_found.xml  web's address added by hand on n1 while web ran on n3: web_vip's
+                 role=Stopped monitor found it there (its "failure": rc 0, where it
+                 should be stopped), captured by tests/lab/test_health_ops_pacemaker.py
 """
 
 from __future__ import annotations
@@ -69,6 +72,14 @@ def test_running_cluster() -> None:
         assert not group.failed_members and not group.unmanaged and not group.disabled
     assert status.failures == [] and status.fail_counts_of(["web_httpd"]) == {}
     assert status.offline_nodes == []
+
+
+def test_a_rogue_instance_found_by_the_stopped_monitor() -> None:
+    status = parsed("rogue_found.xml")
+    found = [f for f in status.failures if f.resource == "web_vip"]
+    assert [(f.node, f.interval_ms, f.exit_code) for f in found] == [("n1", 11000, 0)]
+    assert found[0].describe() == ("web_vip found running on n1, where it should be "
+                                   "stopped (its role=Stopped monitor)")
 
 
 def test_failed_start_with_fail_count() -> None:

@@ -51,7 +51,8 @@ VALID_FIELDS: dict[str, Any] = {
     "path": "/opt/app/etc", "stable": "/service/00/svc/opt/app/etc", "undo": True,
     "started": 123456, "boot_id": "00000000-0000-0000-0000-000000000000",
     "version": "0.1.0", "expected": {"/etc/systemd/system/s2s-censhare.target": "0" * 64},
-    "probe": [[GROUP, "vip"]],
+    "probe": [[GROUP, "vip"]], "frozen": True, "by": HOST,
+    "health": True,
 }
 _BY_TYPE = {str: "x", int: 1, float: 1.0, bool: False}
 

@@ -1,6 +1,6 @@
 """What `s2s-sd member failed` reads of a failure (hosts/health.py): the monitor loop's
 own words of the same run of the unit, else systemd's (SERVICE_RESULT, EXIT_CODE,
-EXIT_STATUS); and the run-time records that `reset_group` forgets."""
+EXIT_STATUS); and the run-time records that `s2s-sd cleanup` forgets."""
 
 from __future__ import annotations
 

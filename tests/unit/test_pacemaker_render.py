@@ -131,8 +131,23 @@ def params(root: etree._Element, rsc: str) -> dict[str, str]:
 
 
 def ops(root: etree._Element, rsc: str) -> dict[str, tuple[str, str]]:
-    return {op.get("name", ""): (op.get("interval", ""), op.get("timeout", ""))
+    """name (name:ROLE for an op of one role) -> (interval, timeout)."""
+    return {op.get("name", "") + (f":{op.get('role')}" if op.get("role") else ""):
+            (op.get("interval", ""), op.get("timeout", ""))
             for op in root.iterfind(f".//primitive[@id='{rsc}']/operations/op")}
+
+
+def test_members_are_probed_where_they_should_be_stopped() -> None:
+    """Every member has a role=Stopped monitor one second after its own (Pacemaker tells
+    monitors apart by interval), so the cluster sees an instance started by hand on a
+    node where the group should be stopped; the hook member and fence devices have none."""
+    root = cib()
+    for group in examples().groups:
+        for service in group.services:
+            found = ops(root, f"{group.name}_{service.name}")
+            interval = int(found["monitor"][0].rstrip("s"))
+            assert found["monitor:Stopped"] == (f"{interval + 1}s", found["monitor"][1])
+    assert "monitor:Stopped" not in ops(root, "censhare_hooks")
 
 
 def test_parameters_and_timeouts() -> None:
@@ -147,10 +162,11 @@ def test_parameters_and_timeouts() -> None:
     assert params(build_cib(examples("n2"), HOST_SETTINGS), "ora_listener")["config"] == \
         "/etc/s2s-sd/sysconfig/ora_listener"
     assert ops(root, "censhare_db") == {"monitor": ("20s", "30s"), "start": ("0s", "30s"),
+                                        "monitor:Stopped": ("21s", "30s"),
                                         "stop": ("0s", "30s")}
     assert ops(root, "censhare_data")["stop"] == ("0s", "30s")
     assert ops(root, "ora_db") == {"monitor": ("30s", "30s"), "start": ("0s", "60s"),
-                                   "stop": ("0s", "60s")}
+                                   "monitor:Stopped": ("31s", "30s"), "stop": ("0s", "60s")}
 
 
 def test_ipv6_and_interface() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from s2s_sd.engines.pacemaker.crm_mon import ClusterStatus, cli_constraints, parse_crm_mon
-from s2s_sd.observation import GroupObservation
+from s2s_sd.observation import GroupObservation, UnitHealth
 from s2s_sd.status import (
     SCHEMA_VERSION,
     AlarmKind,
@@ -90,6 +90,8 @@ def test_active_twice_and_where_not_assigned() -> None:
 def test_partly_up_where_assigned() -> None:
     report = systemd_report(n3=answer("n3", {"web": "partial"}))
     assert kinds(report) == [("partly_up", "web", "n3")]
+    assert report.all_alarms[0].member == "httpd"
+    assert report.all_alarms[0].message.endswith("; member httpd is inactive")
     web = next(g for g in report.groups if g.name == "web")
     assert web.cells["n3"].state is CellState.PARTIAL and web.running is None
 
@@ -236,8 +238,90 @@ def test_every_alarm_kind_has_a_case() -> None:
     covered = {"active_twice", "active_not_assigned", "partly_up", "interrupted_move",
                "host_unreachable", "host_failed", "failed_action", "maintenance",
                "host_offline", "no_quorum", "leftover_constraint", "no_dc",
-               "not_configured", "down_where_assigned", "unmanaged", "active_not_allowed"}
+               "not_configured", "down_where_assigned", "unmanaged", "active_not_allowed",
+               "concurrency"}
     assert covered == {k.value for k in AlarmKind}
+
+
+# -- health (issue 13): down where assigned, frozen, concurrency, restarts -----------------
+
+def with_state(base: HostAnswer, health: Mapping[str, UnitHealth] | None = None,
+               **state: Any) -> HostAnswer:
+    """An answer whose `state` carries the health records (frozen, wanted, violations)."""
+    return dataclasses.replace(base, state={**base.state, **state},
+                               health=dict(health or base.health))
+
+
+MARK = {"since": 1_764_504_000.0, "by": "n1"}  # 2025-11-30 12:00:00 UTC
+
+
+def test_failed_where_assigned_names_the_member_and_the_reason() -> None:
+    httpd = "s2s-web-httpd.service"
+    seen = observation(group("web"), "down")
+    seen["units"][httpd] = "failed"
+    n3 = answer("n3")
+    n3 = dataclasses.replace(n3, observations={**n3.observations,
+                                               "web": GroupObservation.from_dict(seen)})
+    n3 = with_state(n3, {httpd: UnitHealth(3, "exit-code (exited, status 1)")})
+    report = systemd_report(n3=n3)
+    assert [(a.kind.value, a.group, a.host, a.member) for a in report.all_alarms] == [
+        ("down_where_assigned", "web", "n3", "httpd")]
+    assert report.all_alarms[0].message == ("web is failed on n3, where it is assigned: "
+                                            "member httpd failed (exit-code (exited, status "
+                                            "1) on n3)")
+    assert report.exit_code == 1
+    member = to_json(report)["groups"][2]["members"][1]
+    assert member["name"] == "httpd" and member["restarts"] == {"n3": 3}
+    assert member["last_failure"] == "exit-code (exited, status 1) on n3"
+    assert "httpd: restarts n3 3; last failure exit-code" in render_text(report, 0.0)
+
+
+def test_down_where_assigned_only_when_it_was_started_there() -> None:
+    """Down on its host after a start (a give-up, a kill) is an alarm; a group never
+    started there, or stopped with `s2s-sd stop` (no `wanted` record), is not."""
+    down = answer("n3", {"web": "down"})
+    assert kinds(systemd_report(n3=down)) == []
+    report = systemd_report(n3=with_state(down, wanted=["web"]))
+    assert kinds(report) == [("down_where_assigned", "web", "n3")]
+    assert report.all_alarms[0].message == "web is down on n3, where it is assigned"
+
+
+def test_frozen_is_shown_and_no_alarm_by_itself() -> None:
+    report = systemd_report(n1=with_state(answer("n1"), frozen={"web": MARK}))
+    assert report.all_alarms == () and report.exit_code == 0
+    web = next(g for g in report.groups if g.name == "web")
+    assert web.frozen is not None and web.frozen.by == "n1"
+    assert to_json(report)["groups"][2]["frozen"] == MARK
+    assert ("FROZEN (since 2025-11-30 12:00:00 UTC, by n1): s2s-sd changes nothing of it "
+            "(`s2s-sd unfreeze web`)") in render_text(report, 0.0)
+
+
+def test_a_frozen_group_down_where_assigned_is_still_reported_marked_frozen() -> None:
+    n3 = with_state(answer("n3", {"web": "down"}), wanted=["web"], frozen={"web": MARK})
+    report = systemd_report(n3=n3)
+    assert kinds(report) == [("down_where_assigned", "web", "n3")]
+    assert report.all_alarms[0].message.endswith("where it is assigned (frozen)")
+
+
+def test_a_watchers_violation_is_an_alarm_of_the_host_that_saw_it() -> None:
+    seen = {"group": "web", "host": "n1", "kind": "vip_answered", "since": 1.0,
+            "message": "192.168.77.23/24 of web is held by n3 and answered by MAC "
+                       "02:00:00:00:00:01 too"}
+    report = systemd_report(n3=with_state(answer("n3"), violations=[seen]))
+    assert kinds(report) == [("concurrency", "web", "n3")]
+    assert report.all_alarms[0].message == f"n3 sees: {seen['message']}"
+    assert report.exit_code == 1
+
+
+def test_pacemaker_frozen_group_is_shown_not_alarmed() -> None:
+    status = cluster()
+    web = status.groups["web"]
+    unmanaged = tuple(dataclasses.replace(m, managed=False) for m in web.members)
+    report = pacemaker_report(with_group(status, "web", managed=False, members=unmanaged))
+    assert kinds(report) == []
+    frozen = next(g for g in report.groups if g.name == "web").frozen
+    assert frozen is not None and frozen.describe() == "is-managed=false"
+    assert "FROZEN (is-managed=false)" in render_text(report, 0.0)
 
 
 # -- the printer and the JSON ------------------------------------------------------------------
@@ -278,7 +362,9 @@ def test_json_carries_the_schema_version_and_is_plain_json() -> None:
                             "notes", "drills", "exit_code"}
     web = next(g for g in encoded["groups"] if g["group"] == "web")
     assert set(web) == {"group", "assigned", "running", "target_role", "managed", "hosts",
-                        "members", "constraints", "alarms"}
+                        "members", "constraints", "alarms", "frozen"}
+    assert set(web["members"][0]) == {"name", "hosts", "fail_counts", "last_failure",
+                                      "restarts"}
     assert encoded["alarms"] == [{"kind": "host_unreachable", "group": None, "host": "n2",
                                   "member": None, "message": f"n2 is unreachable: {REFUSED}"}]
 

@@ -132,6 +132,11 @@ class GroupState:
     def unmanaged(self) -> bool:
         return not self.managed or any(not m.managed for m in self.members)
 
+    @property
+    def frozen(self) -> bool:
+        """is-managed=false on the group, which its members inherit: `s2s-sd freeze`."""
+        return not self.managed and all(not m.managed for m in self.members)
+
 
 @dataclass(frozen=True)
 class Failure:
@@ -147,6 +152,10 @@ class Failure:
     last_change: str
 
     def describe(self) -> str:
+        if self.operation == "monitor" and self.interval_ms and self.exit_code == 0:
+            # only a role=Stopped monitor fails with "ok": a rogue instance found
+            return (f"{self.resource} found running on {self.node}, where it should be "
+                    "stopped (its role=Stopped monitor)")
         op = "probe" if self.operation == "monitor" and self.interval_ms == 0 else \
             self.operation
         reason = f": {self.exit_reason}" if self.exit_reason else ""

@@ -125,10 +125,19 @@ def delete_constraint(cid: str) -> bool:
 # -- switches ------------------------------------------------------------------------------
 
 def set_target_role(rsc: str, role: str) -> None:
-    result = _tool(["crm_resource", "--resource", rsc, "--meta", "--set-parameter",
-                    "target-role", "--parameter-value", role])
+    set_meta(rsc, "target-role", role)
+
+
+def set_meta(rsc: str, name: str, value: str | None) -> None:
+    """Set a meta attribute of a resource, or (value None) delete it so that the
+    default applies again."""
+    argv = ["crm_resource", "--resource", rsc, "--meta"]
+    argv += (["--delete-parameter", name] if value is None
+             else ["--set-parameter", name, "--parameter-value", value])
+    result = _tool(argv)
     if not result.ok:
-        raise _fail(result, f"crm_resource --resource {rsc} target-role={role}")
+        raise _fail(result, f"crm_resource --resource {rsc} {name}="
+                    + (value if value is not None else "(deleted)"))
 
 
 def member_target_roles(group: str) -> dict[str, str]:

@@ -153,6 +153,13 @@ def _member_line(state: GroupState) -> str:
     return "; ".join(parts)
 
 
+def _refuse_frozen(name: str, state: GroupState) -> None:
+    """The same refusal as the systemd engine's."""
+    if state.frozen:
+        raise Refused(f"{name} is frozen (is-managed=false): unfreeze it first "
+                      f"(`s2s-sd unfreeze {name}`)")
+
+
 class ClusterAdmin:
     """The administering host's side of the Pacemaker engine."""
 
@@ -266,6 +273,7 @@ class ClusterAdmin:
         if status.maintenance_mode:
             raise Refused("the cluster is in maintenance mode: it moves nothing "
                           "(`s2s-sd maintenance off` first)")
+        _refuse_frozen(name, state)
         if state.unmanaged or state.maintenance:
             raise Refused(f"{name} is not managed by the cluster (is-managed=false or "
                           "maintenance): it would not move")
@@ -455,6 +463,7 @@ class ClusterAdmin:
         if status.maintenance_mode:
             raise Refused("the cluster is in maintenance mode: it starts and stops nothing "
                           "(`s2s-sd maintenance off` first)")
+        _refuse_frozen(name, state)
         if state.unmanaged:
             raise Refused(f"{name} is not managed by the cluster (is-managed=false)")
         return group, status, state
@@ -534,6 +543,21 @@ class ClusterAdmin:
             crm.delete_constraint(constraint.id)
             lines.append(f"removed constraint {constraint.describe()}")
         return lines or [f"{name}: nothing to clean up"]
+
+    def freeze(self, name: str, frozen: bool) -> list[str]:
+        """is-managed=false on the group (its members inherit it): the cluster starts,
+        stops, moves and recovers nothing of it, and keeps monitoring; unfreeze deletes the
+        attribute, so the default (managed) applies again."""
+        self._group(name)
+        status = self.cluster()
+        state = self._group_state(status, name)
+        if state.frozen == frozen:
+            return [f"{name} is {'already' if frozen else 'not'} frozen"]
+        crm.set_meta(name, "is-managed", "false" if frozen else None)
+        if frozen:
+            return [f"{name}: is-managed=false; the cluster leaves it alone until "
+                    f"`s2s-sd unfreeze {name}`"]
+        return [f"{name}: is-managed deleted; the cluster manages it again"]
 
     # -- status ----------------------------------------------------------------------------
     def status(self) -> StatusReport:

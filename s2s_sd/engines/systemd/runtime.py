@@ -26,13 +26,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from s2s_sd.engines.systemd.units import system_booting
 from s2s_sd.errors import BadInput, OperationFailed, Refused
-from s2s_sd.hosts import events, state, sync
+from s2s_sd.hosts import events, freeze, state, sync
 from s2s_sd.hosts import lock as locks
 from s2s_sd.hosts.start_watch import member_progress
 from s2s_sd.hosts.transport import Answer, HostUnreachable, Transport
 from s2s_sd.model import Definitions, Engine, Group
-from s2s_sd.observation import GroupObservation
+from s2s_sd.observation import GroupObservation, UnitHealth
 from s2s_sd.plan import (
     FORWARD_STEPS,
     MoveInProgress,
@@ -86,6 +87,11 @@ class ClusterView:
             for raw in self.value(host).get("journals", []):
                 found.append((host, state.Journal.from_dict(raw)))
         return found
+
+    def frozen(self, group: str) -> dict[str, freeze.FrozenMark]:
+        """The reachable hosts that hold the group's freeze mark -> the mark."""
+        return {h: freeze.FrozenMark.from_dict(self.value(h)["frozen"][group])
+                for h in self.reachable if group in self.value(h).get("frozen", {})}
 
     def journals(self) -> dict[str, state.Journal]:
         """One journal per host (the first), for callers that only ask whether any."""
@@ -283,7 +289,18 @@ class Admin:
                           f"{mine.number} was synced: run `s2s-sd sync` first")
         return mine
 
+    def refuse_frozen(self, view: ClusterView, group: str) -> None:
+        """A frozen group is left alone: move, start, stop and recover are refused."""
+        marks = view.frozen(group)
+        if marks:
+            first = min(marks.values(), key=lambda m: m.since)
+            raise Refused(f"{group} is frozen ({first.describe()}; marked on "
+                          f"{', '.join(sorted(marks))}): unfreeze it first "
+                          f"(`s2s-sd unfreeze {group}`)")
+
     def preflight(self, view: ClusterView, group: str | None) -> int:
+        if group is not None:
+            self.refuse_frozen(view, group)
         number = self.check_generations(view)
         self.catch_up(view)
         for host, journal in view.all_journals():
@@ -702,6 +719,7 @@ class Admin:
         with self.locked(f"recover {name}", break_lock=break_lock,
                          crashed=(journal.admin, journal.pid)):
             view = self.view()
+            self.refuse_frozen(view, name)
             generation = self.check_generations(view)
             seen, unreachable = self.observe(name, view.reachable)
             unreachable = sorted(set(unreachable) | set(view.unreachable))
@@ -736,6 +754,44 @@ class Admin:
             self._record(view, group, host)
             self._clear_journal(group)
             return host
+
+    # -- freeze, cleanup ----------------------------------------------------------------
+    def freeze(self, name: str, frozen: bool, break_lock: bool = False) -> list[str]:
+        """Write (frozen) or remove the group's freeze mark on every host, under the admin
+        lock; the hosts that hold the mark now. A host that cannot be reached makes it
+        Refused, naming where the mark is and where it may or may not be."""
+        self._require_systemd_engine("freeze" if frozen else "unfreeze")
+        group = self._group(name)
+        verb = "freeze" if frozen else "unfreeze"
+        with self.locked(f"{verb} {name}", break_lock):
+            answers = self.noted(self.transport.ask_many(
+                self.hosts, "set_frozen", {"group": group.name, "frozen": frozen,
+                                           "by": self.host}))
+        done = [h for h, a in answers.items() if a.ok]
+        missed = [h for h, a in answers.items() if not a.ok]
+        holding = done if frozen else []
+        if missed:
+            errors = "; ".join(f"{h}: {answers[h].error}" for h in missed)
+            raise Refused(f"{verb} of {name} is incomplete: {errors}. The freeze mark is "
+                          f"on {', '.join(holding) or 'no host that answered'}"
+                          f"{'' if frozen else ' (removed on ' + ', '.join(done) + ')'}; "
+                          f"unknown on {', '.join(missed)}: run `s2s-sd {verb} {name}` "
+                          "again once they answer")
+        return holding
+
+    def cleanup(self, name: str) -> dict[str, list[str]]:
+        """Clear the group's failed units and restart counts on every host of the group
+        (systemctl reset-failed); host -> the units that were failed there."""
+        self._require_systemd_engine("cleanup")
+        group = self._group(name)
+        hosts = [h for h in self.hosts if h in group.hosts]
+        answers = self.noted(self.transport.ask_many(hosts, "cleanup_group",
+                                                     {"group": group.name}))
+        missed = [h for h, a in answers.items() if not a.ok]
+        if missed:
+            raise OperationFailed(f"cleanup of {name} not done on {', '.join(missed)}"
+                                  f"{self.why(missed)}")
+        return {h: list(a.value()["failed"]) for h, a in answers.items()}
 
     # -- sync ---------------------------------------------------------------------------
     def sync(self, break_lock: bool = False) -> tuple[int, list[str], list[str]]:
@@ -779,7 +835,8 @@ class Admin:
     def status(self) -> StatusReport:
         """One request per host (its state and what runs there), then the report."""
         answers = self.transport.ask_many(self.hosts, "observe",
-                                          {"scripts": True, "hostgroup": self.hostgroup})
+                                          {"scripts": True, "hostgroup": self.hostgroup,
+                                           "health": True})
         from s2s_sd.hosts.drill_run import read_drill_records
         from s2s_sd.status import build_systemd
 
@@ -798,15 +855,16 @@ def _host_answer(answer: Answer) -> HostAnswer:
         return HostAnswer(failed=str(answer.error))
     value = answer.value()
     return HostAnswer({g: GroupObservation.from_dict(o) for g, o in value["groups"].items()},
-                      value["state"])
+                      value["state"], {u: UnitHealth.from_dict(h)
+                                       for u, h in value.get("health", {}).items()})
 
 
 # -- the guard's cross-host question ----------------------------------------------------
 
 def guard(defs: Definitions, basedir: Path, host: str, group_name: str,
           transport: Transport | None = None, clock: Clock = time.time,
-          pid_alive: Callable[[int, int | None, str | None], bool] = locks.process_alive
-          ) -> str:
+          pid_alive: Callable[[int, int | None, str | None], bool] = locks.process_alive,
+          booting: Callable[[], bool] = system_booting) -> str:
     """Return why `group_name` may start on this host, or raise Refused.
 
     Without a current journal of a move to this host, every other host is asked in one
@@ -814,6 +872,13 @@ def guard(defs: Definitions, basedir: Path, host: str, group_name: str,
     refuse), its assignments (the newest epoch wins over this host's, which may have
     missed a move while it was down), its journals and its admin lock."""
     hostgroup = defs.hostgroup.name
+    if freeze.is_frozen(hostgroup, group_name) and booting():
+        # frozen: s2s-sd starts nothing of it, so neither does boot; a start by hand (the
+        # operator's maintenance) goes on to the checks below: never two actives
+        mark = freeze.read_marks(hostgroup).get(group_name)
+        raise Refused(f"{group_name} is frozen ({mark.describe() if mark else 'marked'}): "
+                      f"not started at boot; unfreeze it first (`s2s-sd unfreeze "
+                      f"{group_name}`)")
     journal = state.read_journal(hostgroup, group_name)
     move = None
     if journal is not None and _journal_current(journal, host, clock(), pid_alive):

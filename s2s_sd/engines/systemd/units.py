@@ -18,7 +18,8 @@ from typing import Any
 
 from s2s_sd import paths
 from s2s_sd.errors import OperationFailed, Refused
-from s2s_sd.naming import target_name
+from s2s_sd.naming import WATCH_UNIT, target_name
+from s2s_sd.observation import SHOW_PROPERTIES, UnitHealth, parse_systemctl_show
 from s2s_sd.render.systemd import UnitSettings, boot_links
 from s2s_sd.writer import write_file_atomic
 
@@ -117,12 +118,15 @@ def install_units(
         for abspath, text in sorted(helper_files(settings).items()):
             _write_if_changed(root / abspath.lstrip("/"), text, 0o755, report, abspath)
         _set_boot_links(unit_dir, boot, all_groups, report)
+        watcher = _set_watch_link(unit_dir, WATCH_UNIT in units, report)
         write_file_atomic(manifest_path, "".join(f"{p}\n" for p in sorted(units)), 0o644)
     except OSError as exc:
         raise OperationFailed(f"cannot install units below {root}: {exc}") from exc
     if root == Path("/") and (report.written or report.removed or report.boot_enabled
                               or report.boot_disabled):
         report.reloaded = daemon_reload()
+    if root == Path("/") and systemd_running() and watcher is not None:
+        _run_watcher(watcher, WATCH_UNIT in report.written)
     return report
 
 
@@ -140,6 +144,31 @@ def install_boot_links(root: Path, boot: Sequence[str], all_groups: Sequence[str
     except OSError as exc:
         raise OperationFailed(f"cannot set the boot links below {root}: {exc}") from exc
     return report
+
+
+def _set_watch_link(unit_dir: Path, wanted: bool, report: InstallReport) -> bool | None:
+    """Enable the watcher where its unit is installed, disable it where not; whether it
+    should run now (None: it was never installed here, nothing to do)."""
+    link = unit_dir / "multi-user.target.wants" / WATCH_UNIT
+    if wanted:
+        if not link.is_symlink():
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(f"{paths.unit_dir()}/{WATCH_UNIT}")
+            report.boot_enabled.append(WATCH_UNIT)
+        return True
+    if link.is_symlink() or link.exists():
+        link.unlink()
+        report.boot_disabled.append(WATCH_UNIT)
+        return False
+    return None
+
+
+def _run_watcher(run_it: bool, changed: bool) -> None:
+    """Start (or, with a new unit, restart) the watcher, or stop it; never waits."""
+    from s2s_sd.run import run
+
+    action = ("restart" if changed else "start") if run_it else "stop"
+    run(["systemctl", action, "--no-block", WATCH_UNIT], check=False, timeout=30)
 
 
 def _remove_empty_dropin_dir(directory: Path, unit_dir: Path) -> None:
@@ -388,16 +417,27 @@ def enqueue(action: str, unit: str, *, ignore_dependencies: bool = False) -> boo
 
 def restart_counts(units: Sequence[str]) -> dict[str, int]:
     """How often systemd restarted each unit by itself (NRestarts), in one call."""
+    return {unit: health.restarts for unit, health in unit_health(units).items()}
+
+
+def unit_health(units: Sequence[str]) -> dict[str, UnitHealth]:
+    """Restart count and last failure of each unit (one `systemctl show`); {} when
+    systemd cannot say (a status line is then shown without them)."""
     from s2s_sd.run import run
 
     if not units:
         return {}
-    result = run(["systemctl", "show", "--property=Id,NRestarts", *units], check=False,
-                 timeout=30)
-    counts: dict[str, int] = {}
-    # one block per unit, in order, blank lines between
-    for block in result.stdout.split("\n\n"):
-        fields = dict(line.partition("=")[::2] for line in block.splitlines())
-        if fields.get("Id") and fields.get("NRestarts", "").isdigit():
-            counts[fields["Id"]] = int(fields["NRestarts"])
-    return counts
+    result = run(["systemctl", "show", "-p", ",".join(SHOW_PROPERTIES), *units],
+                 check=False, timeout=30)
+    return parse_systemctl_show(result.stdout) if result.ok else {}
+
+
+def system_booting() -> bool:
+    """Whether this host is still booting (systemd's state "initializing" or "starting"):
+    a start now was pulled in by the boot, not asked for by an operator."""
+    from s2s_sd.run import run
+
+    if not systemd_running():
+        return False
+    result = run(["systemctl", "is-system-running"], check=False, timeout=30)
+    return result.stdout.strip() in ("initializing", "starting")

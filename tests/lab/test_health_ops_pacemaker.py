@@ -1,0 +1,162 @@
+"""Health operations on a real corosync/Pacemaker cluster of 3 nodes (issue 13): freeze as
+is-managed=false, the role=Stopped monitors that find an instance started by hand where
+a group should be stopped, and a monitor failure: restarts in place, then failover after
+migration-threshold, cleanup. examples/ is installed as test_pacemaker_runtime.py does it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from lab.backend import LabNodes
+from s2s_sd.engines.pacemaker.crm_mon import parse_crm_mon
+from tests.lab import pacemaker_support as pcmk
+from tests.lab.fencing import LabFencer
+from tests.lab.runtime_support import NODES, VIPS, s2s
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="module")
+def cluster_site(lab_manager: Any) -> Iterator[LabNodes]:
+    lab = lab_manager.get(cluster=True)
+    fencer = LabFencer(lab).start()
+    try:
+        fencer.install()
+        pcmk.real_device_nodes(lab)
+        pcmk.install_site(lab)
+        result = s2s(lab, "n1", "apply", "pacemaker", timeout=600)
+        assert result.ok, f"apply:\n{result.stdout}{result.stderr}"
+        yield lab
+    finally:
+        for node in NODES:
+            if not lab.is_running(node):
+                lab.start(node)
+        lab.wait_quorum()
+        pcmk.remove_from_cluster(lab)
+        fencer.stop()
+
+
+@pytest.fixture
+def cluster(cluster_site: LabNodes, cluster_lab: LabNodes) -> LabNodes:
+    pcmk.after_boot(cluster_lab)
+    return cluster_lab
+
+
+def crm_mon(lab: LabNodes) -> str:
+    return lab.exec("n1", ["crm_mon", "--one-shot", "--inactive", "--output-as=xml"]).stdout
+
+
+def test_pacemaker_freeze_is_is_managed_false(cluster: LabNodes) -> None:
+    lab = cluster
+    pcmk.wait_running(lab, "web", "n3")
+    frozen = s2s(lab, "n1", "freeze", "web")
+    assert frozen.ok and "is-managed=false" in frozen.stdout, frozen.stdout + frozen.stderr
+    try:
+        assert 'id="web_httpd"' in crm_mon(lab) and 'managed="false"' in crm_mon(lab)
+        entry = pcmk.group_status(lab, "web")
+        assert entry["frozen"] is not None, entry
+        refused = s2s(lab, "n1", "move", "web", "--to", "n1")
+        assert refused.returncode == 3 and "web is frozen" in refused.stderr, refused.stderr
+        refused = s2s(lab, "n1", "stop", "web")
+        assert refused.returncode == 3 and "web is frozen" in refused.stderr, refused.stderr
+    finally:
+        thawed = s2s(lab, "n1", "unfreeze", "web")
+        assert thawed.ok, thawed.stdout + thawed.stderr
+    assert pcmk.group_status(lab, "web")["frozen"] is None
+    pcmk.wait_running(lab, "web", "n3")
+
+
+def test_pacemaker_sees_a_vip_started_by_hand_where_it_should_be_stopped(
+        cluster: LabNodes) -> None:
+    """The role=Stopped monitor of web_vip (11 s) finds the address on n1, where web
+    should be stopped: the cluster reports it active there and stops it."""
+    lab = cluster
+    pcmk.wait_running(lab, "web", "n3")
+    vip = f"{VIPS['web']}/24"
+    lab.exec("n1", ["ip", "addr", "add", vip, "dev", "host0"])
+    started = time.monotonic()
+    seen = False
+    try:
+        while time.monotonic() - started < 60:
+            if _rogue_seen(crm_mon(lab)):
+                seen = True
+                break
+            time.sleep(0.2)
+        print(f"web_vip added by hand on n1: the cluster saw it after "
+              f"{time.monotonic() - started:.1f} s")
+        assert seen, crm_mon(lab)
+        # the cluster recovers (multiple-active: stop everywhere, start once)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if vip not in lab.exec("n1", ["ip", "-o", "addr", "show", "dev", "host0"]).stdout:
+                break
+            time.sleep(0.5)
+        assert vip not in lab.exec("n1", ["ip", "-o", "addr", "show", "dev", "host0"]).stdout
+    finally:
+        lab.exec("n1", ["ip", "addr", "del", vip, "dev", "host0"], check=False)
+    cleaned = s2s(lab, "n1", "cleanup", "web")
+    assert cleaned.ok, cleaned.stdout + cleaned.stderr
+    pcmk.wait_running(lab, "web", "n3", timeout=120)
+
+
+def _rogue_seen(mon: str) -> bool:
+    """crm_mon shows web_vip active on n1, or the result of its role=Stopped monitor
+    there: "running" where it should be stopped (the cluster then stops it at once, so
+    the first may last less than a poll)."""
+    status = parse_crm_mon(mon)
+    state = status.groups.get("web")
+    on_n1 = any("n1" in m.nodes for m in (state.members if state else ())
+                if m.id == "web_vip")
+    found = any(f.resource == "web_vip" and f.node == "n1" and f.interval_ms == 11000
+                for f in status.failures)
+    return on_n1 or found
+
+
+def test_pacemaker_restarts_in_place_then_fails_over_after_migration_threshold(
+        cluster: LabNodes) -> None:
+    """web's migration-threshold is 3: each kill of httpd on n3 is a monitor failure and
+    a restart there, the third moves web to n1; cleanup clears the counts."""
+    lab = cluster
+    cleaned = s2s(lab, "n1", "cleanup", "web")  # what an earlier test may have left
+    assert cleaned.ok, cleaned.stdout + cleaned.stderr
+    pcmk.wait_running(lab, "web", "n3", timeout=120)
+    for failure in (1, 2, 3):
+        lab.exec("n3", ["systemctl", "kill", "--signal=KILL", "s2s-web-httpd.service"])
+        deadline = time.monotonic() + 120
+        counts: dict[str, int] = {}
+        while time.monotonic() < deadline:
+            entry = pcmk.group_status(lab, "web")
+            httpd = next(m for m in entry["members"] if m["name"] == "web_httpd")
+            counts = httpd["restarts"]
+            if counts.get("n3", 0) >= failure and entry["running"]:
+                break
+            time.sleep(1)
+        assert counts.get("n3", 0) >= failure, (failure, counts)
+        where = pcmk.group_status(lab, "web")["running"]
+        print(f"failure {failure}: web_httpd fail count on n3 {counts}, web runs on {where}")
+        if failure < 3:
+            assert where == "n3", (failure, where)
+    # web runs on n1 alone; n3 keeps the failed action (so its cell is "failed")
+    deadline = time.monotonic() + 120
+    entry = pcmk.group_status(lab, "web")
+    while entry["running"] != "n1" and time.monotonic() < deadline:
+        time.sleep(0.5)
+        entry = pcmk.group_status(lab, "web")
+    assert entry["running"] == "n1", entry
+    assert [h for h, cell in entry["hosts"].items() if cell["active"]] == ["n1"], entry
+    assert any(a["kind"] == "failed_action" and a["host"] == "n3" for a in entry["alarms"]), \
+        entry["alarms"]
+    cleaned = s2s(lab, "n1", "cleanup", "web")
+    assert cleaned.ok and "fail count" in cleaned.stdout, cleaned.stdout + cleaned.stderr
+    httpd = next(m for m in pcmk.group_status(lab, "web")["members"]
+                 if m["name"] == "web_httpd")
+    assert not httpd["restarts"], httpd
+    moved = s2s(lab, "n1", "move", "web", "--to", "n3")
+    assert moved.ok, moved.stdout + moved.stderr
+    code, report = pcmk.status(lab)
+    assert code == 0, report["alarms"]
