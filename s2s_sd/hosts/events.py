@@ -20,6 +20,7 @@ from pathlib import Path
 
 from s2s_sd.errors import OperationFailed
 from s2s_sd.hosts import state
+from s2s_sd.model import Definitions
 from s2s_sd.run import run
 
 NOTIFY_TIMEOUT = 30
@@ -37,6 +38,12 @@ class Event:
         """The event as one actions.log line (after the host and host group)."""
         what = f"{self.group}/{self.member}" if self.member else self.group
         return f"event {self.event} {what}: {self.reason}"
+
+
+def notify_hook(defs: Definitions, basedir: Path) -> Path | None:
+    """The host group's notify hook (`[hostgroup] notify`, host twin resolved), if any."""
+    notify = defs.hostgroup.notify
+    return basedir / defs.resolved(notify) if notify else None
 
 
 def emit(hostgroup: str, event: Event, notify_hook: Path | None, basedir: Path) -> None:

@@ -306,7 +306,7 @@ def member_failed(defs: Definitions, basedir: Path, host: str, group_name: str,
         assigned_here=assigned_host(group, state.read_assignments(hostgroup)) == host,
         failures=failures, now=now)
     decision = decide(situation, threshold, window)
-    hook = (basedir / defs.resolved(defs.hostgroup.notify)) if defs.hostgroup.notify else None
+    hook = events.notify_hook(defs, basedir)
 
     def emit(kind: str, text: str) -> None:
         events.emit(hostgroup, events.Event(kind, group_name, member, host, text), hook,

@@ -50,13 +50,6 @@ Prober = Callable[[Definitions, str, str], str | None]  # (defs, group, service)
 Stopper = Callable[[Definitions, Group], str]
 
 
-def _notify_hook(defs: Definitions, basedir: Path) -> Path | None:
-    """The notify hook of the host group (issue 13 item 3, `[hostgroup] notify`); wired
-    when that key lands: until then, events go to actions.log only."""
-    del defs, basedir
-    return None
-
-
 @dataclass(frozen=True)
 class RoundResult:
     violations: tuple[Violation, ...]
@@ -112,7 +105,7 @@ class Watcher:
         stopped = self._react(active, elsewhere, current.values())
         self.previous = current
         health_records.write_violations(hostgroup, list(current.values()), now)
-        hook = _notify_hook(self.defs, self.basedir)
+        hook = events.notify_hook(self.defs, self.basedir)
         for violation in new:
             events.emit(hostgroup, events.Event("concurrency", violation.group, None,
                                                 self.host, violation.message), hook,

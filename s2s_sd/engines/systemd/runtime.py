@@ -485,10 +485,8 @@ class Admin:
 
     def _event(self, kind: str, group: Group, reason: str) -> None:
         """An event of the group on the admin host: actions.log and the notify hook."""
-        notify = self.defs.hostgroup.notify
-        hook = self.basedir / self.defs.resolved(notify) if notify else None
         events.emit(self.hostgroup, events.Event(kind, group.name, None, self.host, reason),
-                    hook, self.basedir)
+                    events.notify_hook(self.defs, self.basedir), self.basedir)
 
     def _locate(self, group: Group, view: ClusterView) -> tuple[str | None, bool,
                                                                 dict[str, GroupObservation],
