@@ -37,6 +37,7 @@ from s2s_sd.errors import BadInput, printable
 from s2s_sd.kits.layout import kit_timeout, kits_disks
 from s2s_sd.model import (
     DEFAULT_MONITOR_INTERVAL,
+    DEFAULT_SETTLE,
     Definitions,
     Engine,
     ExecService,
@@ -270,9 +271,11 @@ def _service_section(service: Service, settings: UnitSettings,
         lines = [f"Type={'notify' if service.notify else 'exec'}",
                  f"ExecStart={command_line(service.command)}"]
         # Pacemaker's ocf:s2s:unit has a settle of its own (0.2 s): its units wait only
-        # for what the definition declares
-        declared = service.ready is not None or service.settle is not None
-        if not service.notify and (health or declared):
+        # for what the definition declares; `settle = 0` without `ready` declares that
+        # the member counts as started when its process is (nothing to wait for)
+        default_settle = DEFAULT_SETTLE if health else 0
+        settle = default_settle if service.settle is None else service.settle
+        if not service.notify and (service.ready is not None or settle > 0):
             # the start job completes only when the member is ready (its check passed, or
             # its main process lived through the settle period)
             lines.append("ExecStartPost=+" + command_line(_member_cli(settings, "ready",
