@@ -34,9 +34,11 @@ SITE = Site("forcebench", "/etc/s2s-bench-force", "\n".join([
     "",
     *[line for member in ("a", "b") for line in (
         f"[[groups.{GROUP}.services]]", f'name = "{member}"', 'type = "exec"',
-        'command = ["/bin/sleep", "infinity"]', "")],
+        'command = ["/bin/sleep", "infinity"]', "settle = 0", "")],
     f"[[groups.{GROUP}.services]]", 'name = "server"', 'type = "exec"',
-    f"command = {json.dumps(server_command(VIP, PORT))}"]))
+    f"command = {json.dumps(server_command(VIP, PORT))}",
+    # ready when it accepts connections, as a real service would declare
+    f'ready = {{ tcp = "{VIP}:{PORT}" }}']))
 TARGET_UNIT = f"s2s-{GROUP}.target"
 SETTLE = 1.0
 

@@ -45,7 +45,9 @@ SITE = Site("gapbench", "/etc/s2s-bench-gap", "\n".join([
     f"[[groups.{GROUP}.services]]", 'name = "vip"', 'type = "ip"', f'address = "{VIP}/24"',
     "",
     f"[[groups.{GROUP}.services]]", 'name = "server"', 'type = "exec"',
-    f"command = {json.dumps(server_command(VIP, PORT))}"]))
+    f"command = {json.dumps(server_command(VIP, PORT))}",
+    # ready when it accepts connections, as a real service would declare
+    f'ready = {{ tcp = "{VIP}:{PORT}" }}']))
 
 
 @dataclass(frozen=True)
