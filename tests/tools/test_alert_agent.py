@@ -16,6 +16,7 @@ from s2s_sd.load import load_definitions
 from s2s_sd.render.pacemaker import CIB_FILE, PacemakerSettings, render_pacemaker
 from s2s_sd.run import Result, run
 from tests.conftest import EXAMPLES, REPO
+from tests.tools.ocf_checks import assert_shellcheck_clean
 
 pytestmark = pytest.mark.tools
 
@@ -155,6 +156,10 @@ def test_without_a_log_dir_or_state_the_line_goes_to_the_cluster_log(tmp_path: P
     result = cluster.op("web_vip", "monitor", rc=7, desc="not running")
     assert "event failure web/vip" in result.stderr
     assert cluster.calls(1)[0][:3] == ["failure", "web", "vip"]
+
+
+def test_the_agent_is_shellcheck_clean() -> None:
+    assert_shellcheck_clean(AGENT)
 
 
 def test_crm_verify_accepts_the_cib_with_the_alert(tmp_path: Path) -> None:
