@@ -78,6 +78,11 @@ def managed_tag_id(hostgroup: str) -> str:
     return f"{CONSTRAINT_PREFIX}{hostgroup}"
 
 
+def managed_alert_id(hostgroup: str) -> str:
+    """The alert that runs the host group's notify hook (the Pacemaker engine)."""
+    return f"{CONSTRAINT_PREFIX}{hostgroup}-notify"
+
+
 def prefer_id(group: str) -> str:
     """The id crm_resource --move gives its constraint: operators' tools know it."""
     return f"{PREFER_PREFIX}{group}"

@@ -45,6 +45,7 @@ Secret fence parameters are never rendered here unless the caller passes their v
 from __future__ import annotations
 
 import ipaddress
+import posixpath
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -68,23 +69,29 @@ from s2s_sd.model import (
     SystemdService,
 )
 from s2s_sd.naming import (
+    HOOKS_MEMBER,
     hooks_id,
     location_id,
+    managed_alert_id,
     managed_tag_id,
     member_unit,
     primitive_id,
 )
+from s2s_sd.paths import OCF_DIR
 
 CIB_FILE = "cib.xml"
 AGENT_FILE = "ocf/s2s/script"  # installed as /usr/lib/ocf/resource.d/s2s/script
 HOOK_AGENT_FILE = "ocf/s2s/hook"  # installed as /usr/lib/ocf/resource.d/s2s/hook
 KITS_AGENT_FILE = "ocf/s2s/kits"  # installed as /usr/lib/ocf/resource.d/s2s/kits
 UNIT_AGENT_FILE = "ocf/s2s/unit"  # installed as /usr/lib/ocf/resource.d/s2s/unit
+ALERT_AGENT_FILE = "ocf/s2s/alert"  # installed as /usr/lib/ocf/resource.d/s2s/alert
 AGENT_PROVIDER = "s2s"
 AGENT_TYPE = "script"
 HOOK_AGENT_TYPE = "hook"
 KITS_AGENT_TYPE = "kits"
 UNIT_AGENT_TYPE = "unit"
+ALERT_AGENT_TYPE = "alert"  # not an OCF agent: Pacemaker's alert agent for notify hooks
+ALERT_AGENT_PATH = posixpath.join(OCF_DIR.default, ALERT_AGENT_TYPE)
 # the runtime drop-in ocf:s2s:unit writes before a start (/run/systemd/system/UNIT.d/)
 UNIT_AGENT_DROPIN = "50-s2s-pacemaker.conf"
 
@@ -112,6 +119,8 @@ class PacemakerSettings:
     failure_timeout: int | None = None  # None: failures never expire (until cleanup)
     location_step: int = 10  # preference score difference between consecutive hosts
     validate_with: str = VALIDATE_WITH  # the CIB's schema
+    # the alert agent notify hooks run through (s2s_sd/ocf/alert; the package's path)
+    alert_agent: str = ALERT_AGENT_PATH
     # the cluster's nodes besides the host group's (apply reads them from the live CIB):
     # a group that may run on every node needs no rule keeping it off the others
     other_nodes: tuple[str, ...] = ()
@@ -194,13 +203,15 @@ def _below_advice(service: Service) -> Iterator[str]:
 
 def render_pacemaker(defs: Definitions,
                      settings: PacemakerSettings | None = None) -> dict[str, str]:
-    """{"cib.xml": complete CIB, "ocf/s2s/{script,hook,kits,unit}": the OCF agents}
+    """{"cib.xml": complete CIB, "ocf/s2s/{script,hook,kits,unit}": the OCF agents,
+    "ocf/s2s/alert": the alert agent}
     (no secrets inside)."""
     cib = build_cib(defs, settings)
     return {CIB_FILE: to_text(cib), AGENT_FILE: agent_text(),
             HOOK_AGENT_FILE: agent_text(HOOK_AGENT_TYPE),
             KITS_AGENT_FILE: agent_text(KITS_AGENT_TYPE),
-            UNIT_AGENT_FILE: agent_text(UNIT_AGENT_TYPE)}
+            UNIT_AGENT_FILE: agent_text(UNIT_AGENT_TYPE),
+            ALERT_AGENT_FILE: agent_text(ALERT_AGENT_TYPE)}
 
 
 def agent_text(name: str = AGENT_TYPE) -> str:
@@ -320,6 +331,9 @@ def build_cib(defs: Definitions, settings: PacemakerSettings | None = None,
     tag = managed_tag(defs, resources)
     if tag is not None:
         _sub(config, "tags").append(tag)
+    alert = managed_alert(defs, settings)
+    if alert is not None:
+        _sub(config, "alerts").append(alert)
     _sub(cib, "status")
     return cib
 
@@ -441,11 +455,8 @@ def _group(group: Group, settings: PacemakerSettings) -> etree._Element:
     meta: list[tuple[str, str]] = []
     stickiness = group.stickiness if group.stickiness is not None else settings.stickiness
     meta.append(("resource-stickiness", str(stickiness)))
-    threshold = (group.migration_threshold if group.migration_threshold is not None
-                 else settings.migration_threshold)
-    meta.append(("migration-threshold", str(threshold)))
-    failure_timeout = (group.failure_timeout if group.failure_timeout is not None
-                       else settings.failure_timeout)
+    meta.append(("migration-threshold", str(_migration_threshold(group, settings))))
+    failure_timeout = _failure_timeout(group, settings)
     if failure_timeout is not None:
         meta.append(("failure-timeout", _seconds(failure_timeout)))
     _nvset(element, "meta_attributes", group.name, "meta_attributes", meta)
@@ -454,6 +465,45 @@ def _group(group: Group, settings: PacemakerSettings) -> etree._Element:
     if group.pre_move or group.post_move:
         element.append(_hooks_primitive(group, settings))
     return element
+
+
+def _migration_threshold(group: Group, settings: PacemakerSettings) -> int:
+    return (group.migration_threshold if group.migration_threshold is not None
+            else settings.migration_threshold)
+
+
+def _failure_timeout(group: Group, settings: PacemakerSettings) -> int | None:
+    return (group.failure_timeout if group.failure_timeout is not None
+            else settings.failure_timeout)
+
+
+def managed_alert(defs: Definitions, settings: PacemakerSettings | None = None
+                  ) -> etree._Element | None:
+    """<alert id=s2s-sd-HOSTGROUP-notify> running s2s-sd's alert agent (s2s_sd/ocf/alert)
+    for resource, fencing and node events, when the definitions name a notify hook. The
+    agent learns from its instance attributes which primitive is which group's member
+    (ids alone are ambiguous: a group's name may hold an underscore) and each group's
+    migration_threshold and failure_timeout, to tell a give-up from a local restart."""
+    notify = defs.hostgroup.notify
+    if notify is None:
+        return None
+    settings = settings or PacemakerSettings()
+    alert_id = managed_alert_id(defs.hostgroup.name)
+    alert = etree.Element("alert", id=alert_id, path=settings.alert_agent)
+    select = _sub(alert, "select")
+    for kind in ("select_nodes", "select_fencing", "select_resources"):
+        _sub(select, kind)
+    groups = []
+    for group in _groups(defs):
+        members = [service.name for service in group.services]
+        if group.pre_move or group.post_move:
+            members.append(HOOKS_MEMBER)
+        groups.append(f"{group.name}:{_migration_threshold(group, settings)}:"
+                      f"{_failure_timeout(group, settings) or 0}:{','.join(members)}")
+    _nvset(alert, "instance_attributes", alert_id, "instance_attributes", [
+        ("s2s_sd_hostgroup", defs.hostgroup.name), ("s2s_sd_basedir", settings.basedir),
+        ("s2s_sd_notify", notify), ("s2s_sd_groups", " ".join(groups))])
+    return alert
 
 
 def _hooks_primitive(group: Group, settings: PacemakerSettings) -> etree._Element:

@@ -364,3 +364,34 @@ def test_status_updates_meanwhile_do_not_block_the_push(pm_basedir: Path, cib_fi
     assert result.exit_code == 0, result.output
     assert len(calls) == 2  # read, re-read before the push: no retry needed
     assert parse_cib(cib_file.read_text(), "cib").find(".//group[@id='web']") is not None
+
+
+def test_the_notify_alert_comes_and_goes_with_the_key(pm_basedir: Path,
+                                                       cib_file: Path) -> None:
+    run([tool("pcs"), "-f", str(cib_file), "alert", "create", "id=pager",
+         "path=/usr/local/bin/pager"])
+    hook = pm_basedir / "hooks" / "notify"
+    hook.write_text("#!/bin/sh\nexit 0\n")
+    hook.chmod(0o755)
+    main_file = pm_basedir / "s2s.toml"
+    plain = main_file.read_text()
+    main_file.write_text(plain.replace('engine = "pacemaker"',
+                                       'engine = "pacemaker"\nnotify = "hooks/notify"'))
+
+    def alerts() -> list[str | None]:
+        root = parse_cib(cib_file.read_text(), "cib")
+        return [a.get("id") for a in root.iterfind("configuration/alerts/alert")]
+
+    added = apply(pm_basedir, cib_file)
+    assert added.exit_code == 0, added.output
+    assert "add alert s2s-sd-c07-notify" in added.output
+    assert alerts() == ["pager", "s2s-sd-c07-notify"]
+    verify(cib_file)
+    assert "nothing to push" in apply(pm_basedir, cib_file).output
+
+    main_file.write_text(plain)
+    removed = apply(pm_basedir, cib_file)
+    assert removed.exit_code == 0, removed.output
+    assert "remove alert s2s-sd-c07-notify" in removed.output
+    assert alerts() == ["pager"]  # the administrator's own alert stays
+    verify(cib_file)

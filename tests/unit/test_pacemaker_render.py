@@ -49,8 +49,16 @@ def examples(host: str = "n1") -> Definitions:
     return load_definitions(EXAMPLES, host)
 
 
+NOTIFY_CIB = "cib-notify.xml"  # examples/ with a notify hook: the CIB gets the alert
+
+
+def with_notify(defs: Definitions, notify: str | None = "hooks/notify") -> Definitions:
+    return replace(defs, hostgroup=replace(defs.hostgroup, notify=notify))
+
+
 def artifacts() -> Mapping[str, str]:
-    return render_pacemaker(examples(), HOST_SETTINGS)
+    return {**render_pacemaker(examples(), HOST_SETTINGS),
+            NOTIFY_CIB: to_text(build_cib(with_notify(examples()), HOST_SETTINGS))}
 
 
 ARTIFACTS = artifacts()
@@ -407,3 +415,52 @@ def test_merge_never_disables_fencing_by_itself(basedir: Path) -> None:
     result = merge(parse_cib(disabled, "test"), defs, secrets={("ipmi_n1", "password"): "pw1"})
     assert "set property stonith-enabled=true (was false)" in result.changes
     assert "pw1" not in result.diff and SECRET_MASK in result.diff
+
+
+# -- the notify hook's alert ------------------------------------------------------------
+
+def alert_of(root: etree._Element) -> etree._Element:
+    alerts = root.findall("configuration/alerts/alert")
+    assert len(alerts) == 1, alerts
+    return alerts[0]
+
+
+def test_notify_is_an_alert_running_the_alert_agent() -> None:
+    assert cib().find("configuration/alerts") is None  # no notify key, no alert
+    alert = alert_of(build_cib(with_notify(examples()), HOST_SETTINGS))
+    assert alert.get("id") == "s2s-sd-c07-notify"
+    assert alert.get("path") == "/usr/lib/ocf/resource.d/s2s/alert"
+    assert [e.tag for e in alert.iterfind("select/*")] == [
+        "select_nodes", "select_fencing", "select_resources"]
+    attrs = {n.get("name"): n.get("value")
+             for n in alert.iterfind("instance_attributes/nvpair")}
+    assert attrs == {
+        "s2s_sd_hostgroup": "c07", "s2s_sd_basedir": "/etc/s2s-sd",
+        "s2s_sd_notify": "hooks/notify",
+        "s2s_sd_groups": "censhare:3:0:data,vip,db,app,hooks "
+                         "ora:3:0:data,redo,vip,listener,db,hooks web:3:0:vip,httpd"}
+
+
+def test_merge_owns_its_alert_and_keeps_hand_made_ones() -> None:
+    hand_made = FOREIGN.replace(
+        "</configuration>",
+        '<alerts><alert id="pager" path="/usr/local/bin/pager"/></alerts></configuration>')
+    added = merge(parse_cib(hand_made, "test"), with_notify(examples()))
+    assert "add alert s2s-sd-c07-notify" in added.changes
+    assert [a.get("id") for a in added.cib.iterfind("configuration/alerts/alert")] == [
+        "pager", "s2s-sd-c07-notify"]
+    assert "s2s-sd-c07-notify" in added.diff
+    assert merge(added.cib, with_notify(examples())).changes == []
+    removed = merge(added.cib, examples())
+    assert removed.changes == ["remove alert s2s-sd-c07-notify"]
+    assert [a.get("id") for a in removed.cib.iterfind("configuration/alerts/alert")] == [
+        "pager"]
+    # without a hand-made alert the section goes with ours
+    alone = merge(merge(live(), with_notify(examples())).cib, examples()).cib
+    assert alone.find("configuration/alerts") is None
+
+
+def test_merge_refuses_an_alert_id_that_is_someone_elses() -> None:
+    taken = FOREIGN.replace('id="mydummy"', 'id="s2s-sd-c07-notify"')
+    with pytest.raises(Refused, match="s2s-sd-c07-notify"):
+        merge(parse_cib(taken, "test"), with_notify(examples()))

@@ -11,6 +11,7 @@ import pytest
 from s2s_sd import paths
 from s2s_sd.engines.systemd.units import helper_files, install_units, require_program
 from s2s_sd.errors import Refused
+from s2s_sd.render.pacemaker import ALERT_AGENT_PATH
 from s2s_sd.render.systemd import UnitSettings
 
 pytestmark = pytest.mark.unit
@@ -67,6 +68,8 @@ def test_package_settings_leave_the_packaged_agents_as_shipped() -> None:
     assert settings.command == "/usr/bin/s2s-sd"
     kits = helper_files(settings)["/usr/lib/ocf/resource.d/s2s/kits"]
     assert "COMMAND=${OCF_RESKEY_command:-/usr/bin/s2s-sd}" in kits
+    # the path the CIB's notify alert names, for a venv install too
+    assert helper_files(settings)[ALERT_AGENT_PATH].startswith("#!/bin/sh\n")
 
 
 def test_missing_program_is_refused_naming_host_and_path(tmp_path: Path) -> None:

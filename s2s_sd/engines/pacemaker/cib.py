@@ -35,7 +35,7 @@ from lxml import etree
 from s2s_sd.errors import BadInput, OperationFailed, Refused, exit_status
 from s2s_sd.load import read_referenced
 from s2s_sd.model import Definitions
-from s2s_sd.naming import CONSTRAINT_PREFIX, managed_tag_id
+from s2s_sd.naming import CONSTRAINT_PREFIX, managed_alert_id, managed_tag_id
 from s2s_sd.render.pacemaker import (
     LEGACY_MANAGED_META,
     PRESERVED_META,
@@ -43,6 +43,7 @@ from s2s_sd.render.pacemaker import (
     SECRET_MASK,
     STONITH_ENABLED,
     PacemakerSettings,
+    managed_alert,
     managed_constraints,
     managed_resources,
     managed_tag,
@@ -199,6 +200,12 @@ def live_tags(config: etree._Element, hostgroup: str) -> list[etree._Element]:
     return [t for t in config.iterfind("tags/tag") if t.get("id") == wanted]
 
 
+def live_alerts(config: etree._Element, hostgroup: str) -> list[etree._Element]:
+    """The alert s2s-sd-HOSTGROUP-notify (the notify hook's); other alerts are not ours."""
+    wanted = managed_alert_id(hostgroup)
+    return [a for a in config.iterfind("alerts/alert") if a.get("id") == wanted]
+
+
 def managed_ids(config: etree._Element, hostgroup: str) -> set[str]:
     """The ids of the top-level resources s2s-sd created for this host group: those in
     its tag, and those an earlier version marked with the meta attribute s2s-sd-managed
@@ -271,6 +278,7 @@ def merge(live: etree._Element, defs: Definitions, settings: PacemakerSettings |
     new_resources = list(managed_resources(defs, settings, secrets))
     new_constraints = list(managed_constraints(defs, settings))
     new_tag = managed_tag(defs, new_resources)
+    new_alert = managed_alert(defs, settings)
     new_rsc_ids = {r.get("id") for r in new_resources}
 
     owned_ids = managed_ids(config, hostgroup)
@@ -294,18 +302,22 @@ def merge(live: etree._Element, defs: Definitions, settings: PacemakerSettings |
 
     # ids are unique in the whole CIB: s2s-sd must not take one that is someone else's
     tags = live_tags(config, hostgroup)
-    replaced = set(map(id, live_managed)) | set(map(id, live_constraints)) | set(map(id, tags))
+    alerts = live_alerts(config, hostgroup)
+    replaced = (set(map(id, live_managed)) | set(map(id, live_constraints))
+                | set(map(id, tags)) | set(map(id, alerts)))
     foreign_ids = _ids(
-        element for element in (*resources, *constraints, *config.iterfind("tags/*"))
+        element for element in (*resources, *constraints, *config.iterfind("tags/*"),
+                                *config.iterfind("alerts/*"))
         if id(element) not in replaced
     )
     foreign_ids.update(_ids(e for e in config
-                            if e.tag not in ("resources", "constraints", "tags")))
+                            if e.tag not in ("resources", "constraints", "tags", "alerts")))
     stonith_nvpair = _stonith_nvpair(config)
     if stonith_nvpair is not None:
         foreign_ids.pop(stonith_nvpair.get("id", ""), None)
     clashes = sorted(set(_ids(new_resources + new_constraints
-                              + ([new_tag] if new_tag is not None else [])))
+                              + ([new_tag] if new_tag is not None else [])
+                              + ([new_alert] if new_alert is not None else [])))
                      & set(foreign_ids))
     if clashes:
         shown = ", ".join(f"{i} (in {_describe(foreign_ids[i])})" for i in clashes[:5])
@@ -323,12 +335,8 @@ def merge(live: etree._Element, defs: Definitions, settings: PacemakerSettings |
             _preserve_operator_meta(element, match)
     _merge_list(resources, live_managed, new_resources, "resource", result)
     _merge_list(constraints, live_constraints, new_constraints, "constraint", result)
-    if tags or new_tag is not None:
-        _merge_list(_child(config, "tags"), tags, [new_tag] if new_tag is not None else [],
-                    "tag", result)
-        empty = config.find("tags")
-        if empty is not None and len(empty) == 0:
-            config.remove(empty)
+    _merge_section(config, "tags", tags, new_tag, "tag", result)
+    _merge_section(config, "alerts", alerts, new_alert, "alert", result)
 
     wanted = stonith_enabled(defs)
     if wanted is not None:
@@ -348,6 +356,19 @@ def merge(live: etree._Element, defs: Definitions, settings: PacemakerSettings |
         cib.set("epoch", str(epoch + 1))
         cib.set("num_updates", "0")
     return result
+
+
+def _merge_section(config: etree._Element, section: str, live: Sequence[etree._Element],
+                   new: etree._Element | None, kind: str, result: Merge) -> None:
+    """Replace s2s-sd's one element of a section (<tags>, <alerts>) that may also hold
+    other elements (kept): the section is created for it, removed when left empty."""
+    if not live and new is None:
+        return
+    _merge_list(_child(config, section), live, [new] if new is not None else [], kind,
+                result)
+    empty = config.find(section)
+    if empty is not None and len(empty) == 0:
+        config.remove(empty)
 
 
 def _property_set(config: etree._Element) -> etree._Element:
@@ -413,7 +434,7 @@ def managed_view(cib: etree._Element, defs: Definitions) -> list[str]:
     for element in sorted(constraints, key=lambda e: e.get("id", "")):
         copy = etree.fromstring(etree.tostring(element), _PARSER)
         lines += to_text(copy).splitlines()
-    for element in live_tags(config, hostgroup):
+    for element in (*live_tags(config, hostgroup), *live_alerts(config, hostgroup)):
         lines += to_text(etree.fromstring(etree.tostring(element), _PARSER)).splitlines()
     return lines
 

@@ -27,8 +27,8 @@ MANIFEST = ".s2s-sd-manifest"
 OCF_SCRIPT_PACKAGE_FILE = ("ocf", "script")
 # installed next to the script agent: the pacemaker engine's hook member (ocf:s2s:hook)
 # and exec/systemd members (ocf:s2s:unit); ocf:s2s:kits, which the kits members' units
-# run with either engine
-OCF_SIBLING_AGENTS = ("hook", "kits", "unit")
+# run with either engine; the alert agent behind the pacemaker engine's notify hook
+OCF_SIBLING_AGENTS = ("hook", "kits", "unit", "alert")
 MOUNT_HELPER_PACKAGE_FILE = ("units", "s2s-mount")
 
 
