@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from s2s_sd.errors import BadInput
 from s2s_sd.model import Definitions, Engine, Group, IpService
 from s2s_sd.naming import target_name
 
@@ -20,6 +21,16 @@ def assigned_host(group: Group, assignments: Mapping[str, str]) -> str:
     if recorded in group.hosts:
         return recorded
     return group.hosts[0]
+
+
+def check_move_target(defs: Definitions, group: Group, to: str) -> None:
+    """`move --to TO` on either engine: TO must be a host of the host group and one of the
+    group's hosts (bad input, before anything is asked)."""
+    if to not in defs.hostgroup.host_names:
+        raise BadInput(f"--to {to}: not a host of host group {defs.hostgroup.name}")
+    if to not in group.hosts:
+        raise BadInput(f"--to {to}: not one of the hosts of group {group.name} "
+                       f"({', '.join(group.hosts)})")
 
 
 def boot_groups(defs: Definitions, host: str, assignments: Mapping[str, str]) -> tuple[str, ...]:

@@ -51,7 +51,7 @@ from s2s_sd.hosts.transport import Transport
 from s2s_sd.load import load_definitions
 from s2s_sd.model import Definitions, Engine, Group
 from s2s_sd.naming import hooks_id, prefer_id, target_name
-from s2s_sd.plan import assigned_host
+from s2s_sd.plan import assigned_host, check_move_target
 from s2s_sd.render.pacemaker import PacemakerSettings
 from s2s_sd.status import StatusReport, build_pacemaker, pacemaker_members
 from s2s_sd.timings import Timings
@@ -261,11 +261,7 @@ class ClusterAdmin:
              lifetime: dt.timedelta | None = None, keep_constraint: bool = False,
              dry_run: bool = False) -> list[str]:
         group = self._group(name)
-        if to not in self.hosts:
-            raise BadInput(f"--to {to}: not a host of host group {self.hostgroup}")
-        if to not in group.hosts:
-            raise BadInput(f"--to {to}: not one of the hosts of group {name} "
-                           f"({', '.join(group.hosts)})")
+        check_move_target(self.defs, group, to)
         with self.timings.step("cluster status"):
             status = self.cluster()
         self._require_quorum(status)

@@ -39,6 +39,7 @@ from s2s_sd.plan import (
     MoveInProgress,
     Step,
     assigned_host,
+    check_move_target,
     guard_verdict,
     move_steps,
     recovery_host,
@@ -465,11 +466,7 @@ class Admin:
              break_lock: bool = False) -> list[Step]:
         self._require_systemd_engine("move")
         group = self._group(name)
-        if to not in self.hosts:
-            raise BadInput(f"--to {to}: not a host of host group {self.hostgroup}")
-        if to not in group.hosts:
-            raise BadInput(f"--to {to}: not one of the hosts of group {name} "
-                           f"({', '.join(group.hosts)})")
+        check_move_target(self.defs, group, to)
         if dry_run:
             return self._move_plan(group, to, force)
         with self.timings.step("interrupted moves (views)"):
