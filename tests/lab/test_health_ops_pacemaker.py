@@ -16,7 +16,7 @@ from lab.backend import LabNodes
 from s2s_sd.engines.pacemaker.crm_mon import parse_crm_mon
 from tests.lab import pacemaker_support as pcmk
 from tests.lab.fencing import LabFencer
-from tests.lab.runtime_support import NODES, VIPS, s2s
+from tests.lab.runtime_support import BASEDIR, NODES, VIPS, s2s
 
 pytestmark = pytest.mark.lab
 
@@ -160,3 +160,94 @@ def test_pacemaker_restarts_in_place_then_fails_over_after_migration_threshold(
     assert moved.ok, moved.stdout + moved.stderr
     code, report = pcmk.status(lab)
     assert code == 0, report["alarms"]
+
+
+NOTIFY_RECORD = "/tmp/s2s-test-notify.record"  # /tmp: hacluster runs the hook
+# a line per call, its arguments joined by "|" (MEMBER may be empty)
+NOTIFY_HOOK = f"#!/bin/sh\nIFS='|'\nprintf '%s\\n' \"$*\" >> {NOTIFY_RECORD}\n"
+ALERT_STATE = "/dev/shm/s2s-sd-alerts"
+
+
+def test_pacemaker_alert_runs_the_notify_hook_on_failure_restart_and_move(
+        cluster: LabNodes) -> None:
+    """With `notify` declared, apply puts the alert into the CIB; Pacemaker runs the alert
+    agent as hacluster and it runs the hook: a kill of httpd on n3 is `failure` then
+    `restart` there, `s2s-sd move` a `moved` on the new node. Last in this file: it
+    takes the key out and applies again all the same."""
+    lab = cluster
+    cleaned = s2s(lab, "n1", "cleanup", "web")
+    assert cleaned.ok, cleaned.stdout + cleaned.stderr
+    pcmk.wait_running(lab, "web", "n3", timeout=120)
+    for node in NODES:
+        lab.exec(node, ["rm", "-rf", NOTIFY_RECORD, ALERT_STATE])
+    _declare_notify(lab, True)
+    try:
+        alerts = lab.exec("n1", ["cibadmin", "--query", "--scope", "alerts"]).stdout
+        assert 'id="s2s-sd-c07-notify"' in alerts, alerts
+        lab.exec("n3", ["systemctl", "kill", "--signal=KILL", "s2s-web-httpd.service"])
+        calls = _wait_calls(lab, "n3", ["failure", "restart"])
+        assert calls[0][:4] == ["failure", "web", "httpd", "n3"], calls
+        assert calls[0][4].startswith("monitor failed: "), calls
+        assert calls[1][:4] == ["restart", "web", "httpd", "n3"], calls
+        print(f"hook calls on n3 after the kill: {calls}")
+        pcmk.wait_running(lab, "web", "n3", timeout=120)
+        moved = s2s(lab, "n1", "move", "web", "--to", "n1")
+        assert moved.ok, moved.stdout + moved.stderr
+        calls = _wait_calls(lab, "n1", ["moved"])
+        assert calls == [["moved", "web", "", "n1", "started on n1 by the cluster"]], calls
+        owner = lab.exec("n1", ["stat", "-c", "%U", ALERT_STATE]).stdout.strip()
+        assert owner == "hacluster", owner
+    finally:
+        back = s2s(lab, "n1", "move", "web", "--to", "n3")
+        _declare_notify(lab, False)
+        for node in NODES:
+            lab.exec(node, ["rm", "-rf", NOTIFY_RECORD, ALERT_STATE])
+    assert back.ok, back.stdout + back.stderr
+    alerts = lab.exec("n1", ["cibadmin", "--query", "--scope", "alerts"], check=False).stdout
+    assert "s2s-sd-c07-notify" not in alerts, alerts
+    cleaned = s2s(lab, "n1", "cleanup", "web")
+    assert cleaned.ok, cleaned.stdout + cleaned.stderr
+    pcmk.wait_running(lab, "web", "n3", timeout=120)
+
+
+def _declare_notify(lab: LabNodes, declared: bool) -> None:
+    """The site's definitions with (or again without) `[hostgroup] notify` and the
+    recording hook, synced and applied."""
+    site = pcmk.site_toml("pacemaker", fencing=True)
+    if declared:
+        site = site.replace('engine = "pacemaker"\n',
+                            'engine = "pacemaker"\nnotify = "hooks/notify"\n', 1)
+        assert "notify = " in site, site
+        lab.exec("n1", ["sh", "-c", f"cat > {BASEDIR}/hooks/notify && "
+                        f"chmod 755 {BASEDIR}/hooks/notify"], input=NOTIFY_HOOK)
+    else:
+        lab.exec("n1", ["rm", "-f", f"{BASEDIR}/hooks/notify"])
+    lab.exec("n1", ["sh", "-c", f"cat > {BASEDIR}/s2s.toml"], input=site)
+    synced = s2s(lab, "n1", "sync")
+    assert synced.ok, synced.stdout + synced.stderr
+    applied = s2s(lab, "n1", "apply", "pacemaker", timeout=600)
+    assert applied.ok, applied.stdout + applied.stderr
+
+
+def _wait_calls(lab: LabNodes, node: str, events: list[str],
+                timeout: float = 120) -> list[list[str]]:
+    """The hook's calls on `node` once their events are `events` (at least), each
+    [EVENT, GROUP, MEMBER, HOST, REASON]."""
+    deadline = time.monotonic() + timeout
+    calls: list[list[str]] = []
+    while time.monotonic() < deadline:
+        text = lab.exec(node, ["cat", NOTIFY_RECORD], check=False).stdout
+        calls = [line.split("|", 4) for line in text.splitlines()]
+        if [call[0] for call in calls][:len(events)] == events:
+            time.sleep(2)  # what follows at once would be a defect: let it show
+            text = lab.exec(node, ["cat", NOTIFY_RECORD], check=False).stdout
+            return [line.split("|", 4) for line in text.splitlines()]
+        time.sleep(1)
+    raise AssertionError(f"hook calls on {node} are not {events} within {timeout} s: "
+                         f"{calls}; actions.log: {_actions_log(lab, node)}")
+
+
+def _actions_log(lab: LabNodes, node: str) -> str:
+    return lab.exec(node, ["sh", "-c", "tail -n 20 /var/log/s2s-sd/actions.log; "
+                           "journalctl -q -n 30 -g 's2s alert' --no-pager"],
+                    check=False).stdout

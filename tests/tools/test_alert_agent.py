@@ -116,6 +116,19 @@ def test_restart_then_give_up_after_migration_threshold(cluster: Cluster) -> Non
         "failure web/httpd", "restart web/httpd", "failure web/httpd", "give-up web/httpd"]
 
 
+def test_a_cancelled_monitor_is_no_failure(cluster: Cluster) -> None:
+    """What Pacemaker 2.1 sends (seen in the lab) when it stops a member whose monitor
+    failed: the cancel of that recurring monitor, rc 1 with status 1 (cancelled)."""
+    cluster.op("web_httpd", "monitor", rc=1, desc="error", interval="10000")
+    cluster.op("web_httpd", "monitor", rc=1, desc="Cancelled", status=1, interval="10000")
+    cluster.op("web_httpd", "stop")
+    cluster.op("web_httpd", "start")
+    assert sorted(call[:3] for call in cluster.calls(2)) == [
+        ["failure", "web", "httpd"], ["restart", "web", "httpd"]]
+    # one failure counted towards migration_threshold, not two
+    assert (cluster.root / "state" / "web_httpd.failed").read_text().count("\n") == 1
+
+
 def test_the_last_members_start_is_a_move(cluster: Cluster) -> None:
     for member in ("data", "server", "hooks"):
         cluster.op(f"my_db_{member}", "start")
