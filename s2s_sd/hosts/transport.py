@@ -40,12 +40,14 @@ from s2s_sd.run import PIPE, spawn
 REMOTE_COMMAND_ENV = paths.REMOTE_COMMAND.env
 SSH_EXTRA_ENV = "S2S_SD_SSH_OPTIONS"
 CONNECT_TIMEOUT_SECONDS = 5
-# A command's first request to a host is answered within the connect timeout too, or the
-# host counts as unreachable: a live host answers in about a second (connection, agent
-# start and all), while a request over a shared connection whose peer died unnoticed (a
-# crash just after the last command) gets no answer until ssh's keepalives give up, 10 to
-# 15 s later.
-FIRST_ANSWER_SECONDS = CONNECT_TIMEOUT_SECONDS
+# A command's first request to a host must be answered within this, or the host counts as
+# unreachable for the command: a request over a shared connection whose peer died
+# unnoticed (a crash just after the last command) gets no answer until ssh's keepalives
+# give up, 10 to 15 s later. A live host answers in about a second (connection, agent
+# start and all), but on a loaded host (2 cores, three cluster nodes and their watchers:
+# the CI lab) its first answer took over 5 s, and a live host taken for a dead one makes
+# a move refuse and a sync skip it: twice the connect timeout leaves room for that.
+FIRST_ANSWER_SECONDS = 2 * CONNECT_TIMEOUT_SECONDS
 
 
 def remote_command() -> str:
