@@ -264,12 +264,7 @@ class ClusterAdmin:
         check_move_target(self.defs, group, to)
         with self.timings.step("cluster status"):
             status = self.cluster()
-        self._require_quorum(status)
-        state = self._group_state(status, name)
-        if status.maintenance_mode:
-            raise Refused("the cluster is in maintenance mode: it moves nothing "
-                          "(`s2s-sd maintenance off` first)")
-        _refuse_frozen(name, state)
+        state = self._changeable(status, name, "moves")
         if state.unmanaged or state.maintenance:
             raise Refused(f"{name} is not managed by the cluster (is-managed=false or "
                           "maintenance): it would not move")
@@ -450,16 +445,22 @@ class ClusterAdmin:
             raise OperationFailed(f"{group.name} runs on {to}, but " + "; ".join(failed)
                                   + " (see the cluster log)")
 
+    def _changeable(self, status: ClusterStatus, name: str, does: str) -> GroupState:
+        """The group's state, when the cluster may change it now: quorum, no maintenance
+        mode (`does`: what it then does nothing of), the group not frozen."""
+        self._require_quorum(status)
+        state = self._group_state(status, name)
+        if status.maintenance_mode:
+            raise Refused(f"the cluster is in maintenance mode: it {does} nothing "
+                          "(`s2s-sd maintenance off` first)")
+        _refuse_frozen(name, state)
+        return state
+
     # -- start / stop ----------------------------------------------------------------------
     def _switchable(self, name: str) -> tuple[Group, ClusterStatus, GroupState]:
         group = self._group(name)
         status = self.cluster()
-        self._require_quorum(status)
-        state = self._group_state(status, name)
-        if status.maintenance_mode:
-            raise Refused("the cluster is in maintenance mode: it starts and stops nothing "
-                          "(`s2s-sd maintenance off` first)")
-        _refuse_frozen(name, state)
+        state = self._changeable(status, name, "starts and stops")
         if state.unmanaged:
             raise Refused(f"{name} is not managed by the cluster (is-managed=false)")
         return group, status, state
