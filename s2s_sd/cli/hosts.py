@@ -12,7 +12,7 @@ from s2s_sd.cli.changes import Change
 from s2s_sd.cli.common import basedir_option, echo_warnings, load_checked, local_host
 from s2s_sd.cli.runtime import sync_all
 from s2s_sd.edit import add_table, add_to_list, remove_from_list, remove_table
-from s2s_sd.engines.systemd.runtime import Admin
+from s2s_sd.engines.in_process import open_session
 from s2s_sd.errors import BadInput, OperationFailed, Refused, S2SError
 from s2s_sd.hosts import enroll
 from s2s_sd.load import MAIN_FILE
@@ -114,8 +114,8 @@ def _groups_on(definitions: Definitions, basedir: Path, name: str) -> list[str]:
         with ClusterAdmin(definitions, basedir, local_host()) as cluster:
             where = Placement.of(cluster.cluster(), names).where
         return [g for g in names if where.get(g) in (name, "?")]
-    with Admin(definitions, basedir, local_host()) as admin:
-        view = admin.view()
+    with open_session(definitions, basedir, local_host()) as session:
+        view = session.view()
         return [g.name for g in definitions.groups
                 if assigned_host(g, view.assignments) == name]
 

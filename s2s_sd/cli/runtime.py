@@ -26,6 +26,7 @@ from s2s_sd.cli.common import (
 )
 from s2s_sd.cli.completion import complete_groups, complete_hosts
 from s2s_sd.engines.engine import RunOptions, require_member
+from s2s_sd.engines.in_process import open_session
 from s2s_sd.engines.systemd.runtime import Admin
 from s2s_sd.engines.systemd.runtime import guard as guard_check
 from s2s_sd.errors import BadInput, S2SError
@@ -114,10 +115,15 @@ def sync_command(basedir: Path, list_only: bool, restore: int | None, break_lock
 def sync_all(basedir: Path, definitions: Definitions | None = None,
              break_lock: bool = False) -> None:
     """Sync to every host and say where; exit 1 when a host missed it."""
-    with _admin(basedir, definitions) as admin:
-        number, synced, missed = admin.sync(break_lock)
+    if definitions is None:
+        definitions = _definitions(basedir)
+    host = local_host()
+    require_member(definitions, host)
+    with open_session(definitions, basedir, host, progress=_progress,
+                      on_warning=warn) as session:
+        number, synced, missed = session.sync(break_lock)
     click.echo(f"generation {number}: {', '.join(synced) or 'no host'}"
-               + (f"; NOT synced: {', '.join(missed)}{admin.why(missed)}" if missed else ""))
+               + (f"; NOT synced: {', '.join(missed)}{session.why(missed)}" if missed else ""))
     if missed:
         sys.exit(1)
 

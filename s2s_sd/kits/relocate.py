@@ -1,8 +1,9 @@
 """Service kits across hosts, the admin side of `where`, `relocate` and `link`: who holds
 a service (the active hosts of its groups) and what its state says there; a relocation
-planned here, executed under the host group's admin lock and followed by the /service
-links of every other host concerned; a system path's symlink placed on the other hosts
-of the group holding the service. The host side is agent/kits_ops.py; the CLI prints."""
+planned here, executed under the host group's admin lock (hosts/session.py) and
+followed by the /service links of every other host concerned; a system path's symlink
+placed on the other hosts of the group holding the service. The host side is
+agent/kits_ops.py; the CLI prints."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from s2s_sd.engines.systemd.runtime import Admin
+from s2s_sd.engines.in_process import open_session
 from s2s_sd.errors import OperationFailed
 from s2s_sd.hosts.transport import Answer, Transport
 from s2s_sd.kits.layout import LOCAL, Layout
@@ -91,8 +92,8 @@ def add_holders(defs: Definitions, basedir: Path, host: str,
     if not groups or host not in defs.hostgroup.host_names:
         add_local_holders(host, entries)
         return
-    with Admin(defs, basedir, host) as admin:
-        active, unreachable = group_activity(admin.transport, admin.hosts, groups)
+    with open_session(defs, basedir, host) as session:
+        active, unreachable = group_activity(session.transport, session.hosts, groups)
         for entry in entries:
             holders = {g: active.get(g, []) for g in entry["groups"]}
             entry["holder"] = {"groups": holders, "unreachable": unreachable,
@@ -103,7 +104,7 @@ def add_holders(defs: Definitions, basedir: Path, host: str,
                 if other == host and entry["available"]:
                     entry["running_on"][other] = entry["running"]
                     continue
-                seen = remote_where(admin.transport, other, entry["name"])
+                seen = remote_where(session.transport, other, entry["name"])
                 entry["running_on"][other] = seen.get("running") if seen else None
 
 
@@ -151,8 +152,8 @@ def relocate(layout: Layout, defs: Definitions | None, basedir: Path, host: str,
             not (_leaving(relocation) or to != LOCAL):
         return execute(relocation, purge, log=log), Changes()
     hosts_set, hosts_removed = relocation.hosts_set, relocation.hosts_removed
-    with Admin(defs, basedir, host, progress=progress) as admin, \
-            admin.locked(f"relocate {name} --to {to}"):
+    with open_session(defs, basedir, host, progress=progress) as session, \
+            session.locked(f"relocate {name} --to {to}"):
         relocation = plan(layout, defs, name, to)  # again, under the lock
         relocation.hosts_set, relocation.hosts_removed = hosts_set, hosts_removed
         execute(relocation, purge, log=log)
@@ -161,7 +162,7 @@ def relocate(layout: Layout, defs: Definitions | None, basedir: Path, host: str,
             per_host[other] = {t.link.split("/")[-2]: t.target for t in relocation.transfers}
         for other in relocation.hosts_removed:
             per_host[other] = {t.link.split("/")[-2]: None for t in relocation.transfers}
-        return relocation, push_links(admin.transport, name, per_host)
+        return relocation, push_links(session.transport, name, per_host)
 
 
 # -- link -------------------------------------------------------------------------------------
@@ -178,5 +179,5 @@ def link_elsewhere(defs: Definitions | None, basedir: Path, layout: Layout, host
     hosts = sorted({h for g in members if g is not None for h in g.hosts} - {host})
     if not hosts:
         return Changes()
-    with Admin(defs, basedir, host) as admin:
-        return push_path(admin.transport, hosts, path, stable, undo)
+    with open_session(defs, basedir, host) as session:
+        return push_path(session.transport, hosts, path, stable, undo)

@@ -9,11 +9,14 @@ too: a lazy import is still a dependency):
              records in /run and /var/lib (hosts/state, lock, events, freeze, observe),
              the engines' tools (engines/net*, engines/systemd/units, engines/pacemaker/
              cib and crm_tools), the kits' runner and /service tree
-  hosts      across hosts: the typed protocol, the transport, sync, enrolment, the fire
-             drill's admin side
+  hosts      across hosts: the typed protocol, the transport, the host-group session
+             (lock, views, generations, journal and assignment records), sync,
+             enrolment, the fire drill's admin side
   agent      the host side of every request: one module per concern, one table
   runtime    the engines' orchestration across hosts (engines/*/runtime.py), the Engine
-             protocol (engines/engine.py, choose.py, */engine.py), the kits' relocation
+             protocol (engines/engine.py, choose.py, */engine.py), the session with this
+             host's requests answered in-process (engines/in_process.py), the kits'
+             relocation
   cli        parse, call, print; the composition root
 
 So the core imports nothing of the run-time half, the engines never import the CLI, the
@@ -58,6 +61,7 @@ ROOMS: Sequence[tuple[str, Sequence[str]]] = (
     ("hosts", [f"{PACKAGE}.hosts"]),
     ("agent", [f"{PACKAGE}.agent"]),
     ("runtime", [f"{PACKAGE}.engines.engine", f"{PACKAGE}.engines.choose",
+                 f"{PACKAGE}.engines.in_process",
                  f"{PACKAGE}.engines.systemd.runtime", f"{PACKAGE}.engines.systemd.engine",
                  f"{PACKAGE}.engines.pacemaker.runtime", f"{PACKAGE}.engines.pacemaker.engine",
                  f"{PACKAGE}.kits.relocate"]),

@@ -16,20 +16,18 @@ the operator forces it, and even then only on ARP/ND silence.
 
 from __future__ import annotations
 
-import base64
-import os
 import time
-import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager as ContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from s2s_sd.engines.in_process import in_process_transport, open_session
 from s2s_sd.engines.systemd.units import system_booting
 from s2s_sd.errors import BadInput, OperationFailed, Refused
-from s2s_sd.hosts import events, freeze, state, sync
+from s2s_sd.hosts import events, freeze, state
 from s2s_sd.hosts import lock as locks
+from s2s_sd.hosts.session import ClusterView
 from s2s_sd.hosts.start_watch import member_progress
 from s2s_sd.hosts.transport import Answer, HostUnreachable, Transport
 from s2s_sd.model import Definitions, Engine, Group
@@ -62,46 +60,6 @@ def _quiet(_text: str) -> None:
     return None
 
 
-@dataclass
-class ClusterView:
-    """What the hosts said about themselves: generations, assignments, journals, locks."""
-
-    answers: dict[str, Answer]
-    assignments: dict[str, str] = field(default_factory=dict)
-    epoch: int = 0
-
-    @property
-    def unreachable(self) -> list[str]:
-        return [h for h, a in self.answers.items() if not a.ok]
-
-    @property
-    def reachable(self) -> list[str]:
-        return [h for h, a in self.answers.items() if a.ok]
-
-    def value(self, host: str) -> dict[str, Any]:
-        return self.answers[host].value()
-
-    def all_journals(self) -> list[tuple[str, state.Journal]]:
-        """Every journaled operation on every reachable host (one per host and group)."""
-        found = []
-        for host in self.reachable:
-            for raw in self.value(host).get("journals", []):
-                found.append((host, state.Journal.from_dict(raw)))
-        return found
-
-    def frozen(self, group: str) -> dict[str, freeze.FrozenMark]:
-        """The reachable hosts that hold the group's freeze mark -> the mark."""
-        return {h: freeze.FrozenMark.from_dict(self.value(h)["frozen"][group])
-                for h in self.reachable if group in self.value(h).get("frozen", {})}
-
-    def journals(self) -> dict[str, state.Journal]:
-        """One journal per host (the first), for callers that only ask whether any."""
-        found: dict[str, state.Journal] = {}
-        for host, journal in self.all_journals():
-            found.setdefault(host, journal)
-        return found
-
-
 class Admin:
     """The administering host's side of cross-host operations."""
 
@@ -115,30 +73,49 @@ class Admin:
         self.hostgroup = defs.hostgroup.name
         self.hosts = list(defs.hostgroup.host_names)
         self.progress = progress
-        self.on_warning = on_warning  # the CLI prints them as s2s-sd: warning: ...
-        from s2s_sd.agent.core_ops import AgentContext
-        from s2s_sd.agent.dispatch import dispatch
-
-        context = AgentContext(basedir=basedir, host=host, _defs=defs)
-
-        def in_process(op: str, args: Mapping[str, Any]) -> dict[str, Any]:
-            return dispatch(context, op, args)
-
-        self.transport = transport or Transport(defs, host, basedir, in_process)
+        self.session = open_session(defs, basedir, host, transport=transport,
+                                    progress=progress, clock=clock, on_warning=on_warning,
+                                    timings=timings)
         # watch_starts: a second transport polls the member states while a start runs
         # (hosts/start_watch.py), for a line per member as it comes up
-        self.watcher = Transport(defs, host, basedir, in_process) if watch_starts else None
-        self.clock = clock  # injectable so the unit tier runs without waiting or drift
-        # where the time of an operation goes (`move --timings`); always kept, cheap
-        self.timings = timings or Timings()
-        self.token = uuid.uuid4().hex
-        self.warnings: list[str] = []
-        self._crashed: tuple[str, int] | None = None  # recover: the crashed admin
-        # ssh's reason for every host found unreachable, for the messages that name it
-        self.unreachable_reasons: dict[str, str] = {}
+        self.watcher = in_process_transport(defs, basedir, host) if watch_starts else None
+
+    @property
+    def transport(self) -> Transport:
+        return self.session.transport
+
+    @property
+    def timings(self) -> Timings:
+        return self.session.timings
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.session.warnings
+
+    def warn(self, text: str) -> None:
+        self.session.warn(text)
+
+    def why(self, hosts: Sequence[str | None]) -> str:
+        return self.session.why(hosts)
+
+    # the Pacemaker engine's ClusterAdmin borrows these until it holds its own session
+    def locked(self, operation: str, break_lock: bool = False) -> ContextManager[list[str]]:
+        return self.session.locked(operation, break_lock)
+
+    def view(self) -> ClusterView:
+        return self.session.view()
+
+    def check_generations(self, view: ClusterView) -> int:
+        return self.session.check_generations(view)
+
+    def observe(self, group: str) -> tuple[dict[str, GroupObservation], list[str]]:
+        return self.session.observe(group)
+
+    def sync_locked(self, units: bool = True) -> tuple[int, list[str], list[str]]:
+        return self.session.sync_locked(units)
 
     def close(self) -> None:
-        self.transport.close()
+        self.session.close()
         if self.watcher is not None:
             self.watcher.close()
 
@@ -158,251 +135,6 @@ class Admin:
         if group is None:
             raise BadInput(f"group '{name}' is not defined in {self.basedir}")
         return group
-
-    def noted(self, answers: dict[str, Answer]) -> dict[str, Answer]:
-        """The answers, with the reason of every host that could not answer remembered
-        (ssh's, or the host's own error, e.g. this host's "systemd is not running")."""
-        for host, answer in answers.items():
-            if isinstance(answer.error, HostUnreachable):
-                self.unreachable_reasons[host] = answer.error.reason
-            elif answer.error is not None:
-                self.unreachable_reasons[host] = str(answer.error)
-        return answers
-
-    def why(self, hosts: Sequence[str | None]) -> str:
-        """ssh's reasons for the unreachable hosts of a message, to end it with:
-        ` (n2: ssh: connect to host n2 port 22: Connection refused)`, or nothing."""
-        known = [f"{h}: {self.unreachable_reasons[h]}" for h in hosts
-                 if h in self.unreachable_reasons]
-        return f" ({'; '.join(known)})" if known else ""
-
-    def warn(self, text: str) -> None:
-        self.warnings.append(text)
-        self.on_warning(text)
-
-    # -- lock ---------------------------------------------------------------------------
-    @contextmanager
-    def locked(self, operation: str, break_lock: bool = False,
-               crashed: tuple[str, int] | None = None) -> Iterator[list[str]]:
-        """Hold the admin lock on every reachable host (taken in sorted order).
-        crashed: (host, pid) of a crashed admin whose lock may be broken (recover)."""
-        self._crashed = crashed
-        info = replace(locks.LockInfo.for_this_process(self.host, operation, self.token),
-                       since=self.clock())
-        taken: list[str] = []
-        unreachable: list[str] = []
-        # the lock is taken host by host (in one order, so two admins cannot each hold a
-        # part); a host not contacted yet is reached first, all at once, so that dead hosts
-        # cost one overlapping connect timeout, not one each in turn
-        self.noted(self.transport.first_contact(self.hosts, "state",
-                                                {"hostgroup": self.hostgroup}))
-        began = time.monotonic()
-        try:
-            for host in sorted(self.hosts):
-                answer = self._acquire(host, info, break_lock)
-                if answer is None:
-                    unreachable.append(host)
-                else:
-                    taken.append(host)
-            if self.host not in taken:
-                raise Refused(f"could not take the admin lock on this host ({self.host})")
-            if unreachable:
-                self.warn(f"lock not taken on unreachable host(s) {', '.join(unreachable)}"
-                          f"{self.why(unreachable)}")
-            self.timings.add("lock", None, time.monotonic() - began)
-            yield taken
-        finally:
-            with self.timings.step("unlock"):
-                self.transport.ask_many(taken, "lock_release",
-                                        {"hostgroup": self.hostgroup, "token": self.token})
-
-    def _acquire(self, host: str, info: locks.LockInfo, break_lock: bool) -> bool | None:
-        args: dict[str, Any] = {"hostgroup": self.hostgroup, "lock": info.as_dict()}
-        answer = self.transport.ask(host, "lock_acquire", args)
-        self.noted({host: answer})
-        if answer.unreachable:
-            return None
-        held_raw = answer.value()["held"]
-        if held_raw is None:
-            return True
-        held = locks.LockInfo.from_dict(held_raw)
-        alive = self._holder_alive(held, answer.value().get("holder_alive", False), host)
-        if alive is True:
-            raise Refused(f"the admin lock is held by {held.describe()}")
-        crashed_own = alive is False and self._crashed == (held.host, held.pid)
-        if alive is None or not (break_lock or crashed_own):
-            why = "its holder is gone" if alive is False else f"its host {held.host} is " \
-                  "unreachable, so it may be stale"
-            raise Refused(f"the admin lock on {host} is held by {held.describe()}; {why}: "
-                          "check, then break it with --break-lock")
-        # provably stale: its holder's process is gone (and the user said so, or it is the
-        # lock of the crashed move being recovered)
-        self.progress(f"breaking the stale admin lock on {host}: {held.describe()}")
-        answer = self.transport.ask(host, "lock_acquire", {**args, "break_token": held.token})
-        if answer.value()["held"] is not None:
-            raise Refused(f"the admin lock on {host} was taken meanwhile")
-        return True
-
-    def _holder_alive(self, held: locks.LockInfo, reported: bool, where: str) -> bool | None:
-        """True/False when provable, None when the holder's host cannot be asked."""
-        if held.host == where:
-            return bool(reported)
-        if held.host not in self.hosts:
-            return False
-        answer = self.transport.ask(held.host, "pid_alive", {
-            "pid": held.pid, "started": held.started, "boot_id": held.boot_id})
-        if not answer.ok:
-            return None
-        return bool(answer.value()["alive"])
-
-    # -- state --------------------------------------------------------------------------
-    def view(self, hosts: Sequence[str] | None = None) -> ClusterView:
-        wanted = list(hosts or self.hosts)
-        args = {"hostgroup": self.hostgroup}
-        # a command's first view is its first contact with the hosts: all at once, so the
-        # connect timeouts of dead hosts overlap, and they are not waited for again
-        first = self.transport.first_contact(wanted, "state", args)
-        later = self.transport.ask_many([h for h in wanted if h not in first], "state",
-                                        args, timeout=30)
-        answers = {h: first[h] if h in first else later[h] for h in wanted}
-        return self._view_from(self.noted(answers))
-
-    def _view_from(self, answers: dict[str, Answer]) -> ClusterView:
-        view = ClusterView(answers)
-        best = -1
-        for host in view.reachable:
-            data = view.value(host)
-            if int(data["epoch"]) > best:
-                best = int(data["epoch"])
-                view.assignments = dict(data["assignments"])
-                view.epoch = best
-        return view
-
-    def generation(self) -> sync.Generation:
-        """The admin host's generation; refuse when there is none or its base dir changed
-        since: acting on hosts needs the same definitions everywhere."""
-        mine = sync.read_generation(self.hostgroup)
-        if mine.number == 0:
-            raise Refused(f"{self.basedir} was never synced: run `s2s-sd sync` first, so "
-                          "that every host acts on the same definitions")
-        if mine.digest != sync.content_digest(self.basedir):
-            raise Refused(f"the definitions in {self.basedir} changed since generation "
-                          f"{mine.number} was synced: run `s2s-sd sync` first")
-        return mine
-
-    def refuse_frozen(self, view: ClusterView, group: str) -> None:
-        """A frozen group is left alone: move, start, stop and recover are refused."""
-        marks = view.frozen(group)
-        if marks:
-            first = min(marks.values(), key=lambda m: m.since)
-            raise Refused(f"{group} is frozen ({first.describe()}; marked on "
-                          f"{', '.join(sorted(marks))}): unfreeze it first "
-                          f"(`s2s-sd unfreeze {group}`)")
-
-    def preflight(self, view: ClusterView, group: str | None) -> int:
-        if group is not None:
-            self.refuse_frozen(view, group)
-        number = self.check_generations(view)
-        self.catch_up(view)
-        for host, journal in view.all_journals():
-            if group is None or journal.group == group:
-                raise Refused(f"an interrupted move of {journal.group} "
-                              f"({journal.source or '-'} -> {journal.target}, step "
-                              f"{journal.step}) is journaled on {host}: run "
-                              f"`s2s-sd recover {journal.group}`")
-        return number
-
-    def refuse_interrupted(self, group: str) -> None:
-        """Before taking the lock: an interrupted move of this group (whose crashed admin
-        may also have left its lock) is for `recover`, and said so first."""
-        for host, journal in self.view().all_journals():
-            if journal.group != group:
-                continue
-            alive = self.transport.ask(journal.admin, "pid_alive", journal.admin_process())
-            if alive.ok and alive.value()["alive"]:
-                raise Refused(f"a move of {group} ({journal.source or '-'} -> "
-                              f"{journal.target}) is in progress, run by {journal.admin} pid "
-                              f"{journal.pid}")
-            raise Refused(f"an interrupted move of {group} ({journal.source or '-'} -> "
-                          f"{journal.target}, step {journal.step}) is journaled on {host}: "
-                          f"run `s2s-sd recover {group}`")
-
-    def catch_up(self, view: ClusterView) -> None:
-        """Hosts that missed an assignment change (they were down) get the newest."""
-        behind = [h for h in view.reachable if int(view.value(h)["epoch"]) < view.epoch]
-        if behind:
-            self.transport.ask_many(behind, "set_assignments",
-                                    {"epoch": view.epoch, "assignments": view.assignments})
-            self.progress(f"assignments brought up to date on {', '.join(behind)}")
-
-    def check_generations(self, view: ClusterView) -> int:
-        mine = self.generation()
-        number = mine.number
-        stale = []
-        for host in view.reachable:
-            data = view.value(host)
-            theirs = int(data["generation"])
-            if theirs != number:
-                stale.append(f"{host} has generation {theirs}, this host {number}")
-            elif data["digest"] != mine.digest:
-                stale.append(f"{host} has another generation {number} (a sync from "
-                             "elsewhere)")
-            elif data.get("digest_actual", mine.digest) != mine.digest:
-                stale.append(f"{host}: its base dir was changed by hand since generation "
-                             f"{number}")
-        if stale:
-            raise Refused("configuration generations differ: " + "; ".join(stale)
-                          + ": run `s2s-sd sync` first")
-        return number
-
-    def observe(self, group: str, hosts: Sequence[str] | None = None,
-                scripts: bool = True) -> tuple[dict[str, GroupObservation], list[str]]:
-        answers = self.noted(self.transport.ask_many(list(hosts or self.hosts), "observe",
-                                                     {"groups": [group], "scripts": scripts}))
-        seen: dict[str, GroupObservation] = {}
-        unreachable: list[str] = []
-        for host, answer in answers.items():
-            if answer.ok:
-                seen[host] = GroupObservation.from_dict(answer.value()["groups"][group])
-            elif answer.unreachable:
-                unreachable.append(host)
-            else:
-                raise answer.error or OperationFailed(f"{host}: observe failed")
-        return seen, unreachable
-
-    def _journal(self, hosts: Sequence[str], group: Group, source: str | None, target: str,
-                 step: str, forced: bool = False) -> None:
-        journal = state.Journal(group=group.name, source=source, target=target, step=step,
-                                admin=self.host, pid=os.getpid(), started=self.clock(),
-                                forced=forced, pid_started=locks.process_start(os.getpid()),
-                                boot_id=locks.boot_id() or None)
-        targets = sorted(set(hosts) | {self.host})
-        with self.timings.step(f"journal {step}"):
-            answers = self.transport.ask_many(targets, "journal_write",
-                                              {"journal": journal.as_dict()})
-        for host, answer in answers.items():
-            if not answer.ok and host in (self.host, target):
-                raise answer.error or OperationFailed(f"{host}: journal not written")
-
-    def _clear_journal(self, group: Group) -> None:
-        with self.timings.step("clear the journal"):
-            self.transport.ask_many(self.hosts, "journal_clear", {"group": group.name})
-
-    def _record(self, view: ClusterView, group: Group, host: str) -> None:
-        assignments = dict(view.assignments)
-        assignments[group.name] = host
-        epoch = view.epoch + 1
-        answers = self.transport.ask_many(self.hosts, "set_assignments",
-                                          {"epoch": epoch, "assignments": assignments})
-        refused = [h for h, a in answers.items() if a.ok and not a.value().get("written")]
-        if refused:
-            self.warn(f"{', '.join(refused)} kept a newer or different assignment map: see "
-                      "`s2s-sd status`")
-        missed = [h for h, a in self.noted(answers).items() if not a.ok]
-        if missed:
-            self.warn(f"assignment not recorded on {', '.join(missed)} (unreachable): "
-                      f"they catch up at the next move or sync{self.why(missed)}")
-        view.assignments, view.epoch = assignments, epoch
 
     def _start(self, group: Group, host: str, generation: int) -> dict[str, Any]:
         if self.watcher is None:
@@ -448,7 +180,7 @@ class Admin:
         """Nothing of the group runs on any host asked, and nobody answers ARP/ND for its
         VIPs. vips_probe_themselves: a move whose source is proven down, of a group whose
         VIP members all come first: their own probes are that proof (plan.vips_lead)."""
-        seen, _ = self.observe(group.name, [h for h in self.hosts if h not in skip],
+        seen, _ = self.session.observe(group.name, [h for h in self.hosts if h not in skip],
                                scripts=True)
         still = {h: o.active_parts for h, o in seen.items() if o.active}
         if still:
@@ -470,8 +202,8 @@ class Admin:
         if dry_run:
             return self._move_plan(group, to, force)
         with self.timings.step("interrupted moves (views)"):
-            self.refuse_interrupted(name)
-        with self.locked(f"move {name} --to {to}", break_lock):
+            self.session.refuse_interrupted(name)
+        with self.session.locked(f"move {name} --to {to}", break_lock):
             try:
                 steps = self._move_locked(group, to, force)
             except OperationFailed as exc:
@@ -489,7 +221,7 @@ class Admin:
                                                                 dict[str, GroupObservation],
                                                                 list[str]]:
         """Where the group runs now: (source host or None, source reachable, obs, unreachable)."""
-        seen, unreachable = self.observe(group.name, view.reachable)
+        seen, unreachable = self.session.observe(group.name, view.reachable)
         unreachable = sorted(set(unreachable) | set(view.unreachable))
         active = [h for h, o in seen.items() if o.active]
         if len(active) > 1:
@@ -503,15 +235,15 @@ class Admin:
         return None, True, seen, unreachable
 
     def _move_plan(self, group: Group, to: str, force: bool) -> list[Step]:
-        view = self.view()
+        view = self.session.view()
         source, reachable, _, _ = self._locate(group, view)
         return move_steps(group, source, to, reachable, force)
 
     def _move_locked(self, group: Group, to: str, force: bool) -> list[Step]:
         with self.timings.step("views"):
-            view = self.view()
+            view = self.session.view()
         with self.timings.step("generations"):
-            generation = self.preflight(view, group.name)
+            generation = self.session.preflight(view, group.name)
         with self.timings.step("observe (where it runs)"):
             source, source_reachable, seen, unreachable = self._locate(group, view)
         steps = move_steps(group, source, to, source_reachable, force)
@@ -520,7 +252,7 @@ class Admin:
         if source == to and seen.get(to) and seen[to].fully_up:
             self.progress(f"{group.name} already runs on {to}")
             if assigned_host(group, view.assignments) != to:
-                self._record(view, group, to)
+                self.session.record(view, group, to)
             return steps
         if not source_reachable:
             if not force:
@@ -537,16 +269,16 @@ class Admin:
         self.progress(f"move {group.name}: {source or '(not running)'} -> {to}")
         involved = [h for h in (source, to) if h and h not in unreachable]
         try:
-            self._journal(involved, group, source, to, "stopping", force)
+            self.session.journal(involved, group, source, to, "stopping", force)
         except OperationFailed:
-            self._clear_journal(group)  # nothing changed yet: leave nothing to recover
+            self.session.clear_journal(group)  # nothing changed yet: leave nothing to recover
             raise
         moving_source = source if source and source != to and source_reachable else None
         if moving_source:
             try:
                 self._hook(group, "pre_move", moving_source, source, to)
             except OperationFailed:
-                self._clear_journal(group)  # nothing changed yet: no recovery needed
+                self.session.clear_journal(group)  # nothing changed yet: no recovery needed
                 raise
             self.progress(f"[{moving_source}] stop {group.name}")
             stopped = self._stop(group, moving_source, generation)
@@ -569,9 +301,9 @@ class Admin:
             if moving_source:
                 self._rollback(view, group, moving_source, to, generation)
             else:
-                self._clear_journal(group)
+                self.session.clear_journal(group)
             raise
-        self._journal(involved, group, source, to, "starting", force)
+        self.session.journal(involved, group, source, to, "starting", force)
         self.progress(f"[{to}] start {group.name}")
         try:
             started = self._start(group, to, generation)
@@ -586,17 +318,17 @@ class Admin:
                 self._rollback(view, group, moving_source, to, generation)
                 raise OperationFailed(f"{group.name} failed to start on {to} ({reason}); it "
                                       f"runs on {moving_source} again")
-            self._clear_journal(group)
+            self.session.clear_journal(group)
             raise OperationFailed(f"{group.name} failed to start on {to} ({reason})")
-        self._journal(involved, group, source, to, "post_move", force)
+        self.session.journal(involved, group, source, to, "post_move", force)
         hook_error = None
         try:
             self._hook(group, "post_move", to, source, to)
         except OperationFailed as exc:
             hook_error = exc
         with self.timings.step("record the assignment"):
-            self._record(view, group, to)
-        self._clear_journal(group)
+            self.session.record(view, group, to)
+        self.session.clear_journal(group)
         if hook_error:
             raise OperationFailed(f"{group.name} runs on {to}, but {hook_error}")
         self.progress(f"{group.name} runs on {to}")
@@ -619,28 +351,28 @@ class Admin:
                   generation: int) -> None:
         self.progress(f"[{source}] roll back: start {group.name} on {source} again")
         self._verify_nowhere(group, source)
-        self._journal([source, target], group, target, source, "rollback")
+        self.session.journal([source, target], group, target, source, "rollback")
         restarted = self._start(group, source, generation)
         if not restarted["ok"]:
             raise OperationFailed(f"{group.name} failed on {target} and could not be started "
                                   f"on {source} again: {restarted['message']}; the move stays "
                                   f"journaled: `s2s-sd recover {group.name}`")
-        self._record(view, group, source)
-        self._clear_journal(group)
+        self.session.record(view, group, source)
+        self.session.clear_journal(group)
 
     # -- start / stop -------------------------------------------------------------------
     def start(self, name: str, break_lock: bool = False) -> str:
         self._require_systemd_engine("start")
         group = self._group(name)
-        self.refuse_interrupted(name)
-        with self.locked(f"start {name}", break_lock):
-            view = self.view()
-            generation = self.preflight(view, name)
+        self.session.refuse_interrupted(name)
+        with self.session.locked(f"start {name}", break_lock):
+            view = self.session.view()
+            generation = self.session.preflight(view, name)
             host = assigned_host(group, view.assignments)
             if host in view.unreachable:
                 raise OperationFailed(f"{name} is assigned to {host}, which is unreachable"
                                       f"{self.why([host])}")
-            seen, unreachable = self.observe(name, view.reachable)
+            seen, unreachable = self.session.observe(name, view.reachable)
             unreachable = sorted(set(unreachable) | set(view.unreachable))
             elsewhere = [h for h, o in seen.items() if o.active and h != host]
             if elsewhere:
@@ -652,26 +384,26 @@ class Admin:
                               f"not active there{self.why(others)}")
             if not seen[host].active:
                 self._verify_nowhere(group, host)
-            self._journal([host], group, None, host, "starting")
+            self.session.journal([host], group, None, host, "starting")
             self.progress(f"[{host}] start {name}")
             result = self._start(group, host, generation)
             if not result["ok"]:
                 # as in a move: if the stop fails too, the journal stays for `recover`
                 self._stop_or_keep_journal(group, host, generation)
-                self._clear_journal(group)
+                self.session.clear_journal(group)
                 raise OperationFailed(f"{name} failed to start on {host}: "
                                       f"{result['message'] or 'see systemctl status'}")
-            self._clear_journal(group)
+            self.session.clear_journal(group)
             return host
 
     def stop(self, name: str, break_lock: bool = False) -> list[str]:
         self._require_systemd_engine("stop")
         group = self._group(name)
-        self.refuse_interrupted(name)
-        with self.locked(f"stop {name}", break_lock):
-            view = self.view()
-            generation = self.preflight(view, name)
-            seen, unreachable = self.observe(name, view.reachable)
+        self.session.refuse_interrupted(name)
+        with self.session.locked(f"stop {name}", break_lock):
+            view = self.session.view()
+            generation = self.session.preflight(view, name)
+            seen, unreachable = self.session.observe(name, view.reachable)
             unreachable = sorted(set(unreachable) | set(view.unreachable))
             active = [h for h, o in seen.items() if o.active]
             stopped = []
@@ -692,7 +424,7 @@ class Admin:
     def recover(self, name: str, break_lock: bool = False) -> str:
         self._require_systemd_engine("recover")
         group = self._group(name)
-        view = self.view()
+        view = self.session.view()
         journals = [j for _, j in view.all_journals() if j.group == name]
         if not journals and view.unreachable:
             # a host that could not be asked may hold the only journal of the move
@@ -711,12 +443,12 @@ class Admin:
         if admin_alive.value()["alive"]:
             raise Refused(f"the move of {name} is still running on {journal.admin} "
                           f"(pid {journal.pid})")
-        with self.locked(f"recover {name}", break_lock=break_lock,
+        with self.session.locked(f"recover {name}", break_lock=break_lock,
                          crashed=(journal.admin, journal.pid)):
-            view = self.view()
-            self.refuse_frozen(view, name)
-            generation = self.check_generations(view)
-            seen, unreachable = self.observe(name, view.reachable)
+            view = self.session.view()
+            self.session.refuse_frozen(view, name)
+            generation = self.session.check_generations(view)
+            seen, unreachable = self.session.observe(name, view.reachable)
             unreachable = sorted(set(unreachable) | set(view.unreachable))
             if unreachable:
                 raise Refused(f"{', '.join(unreachable)} unreachable: cannot recover {name} "
@@ -739,15 +471,15 @@ class Admin:
                 if host not in group.hosts:
                     host = assigned_host(group, view.assignments)
                 self._verify_nowhere(group, host)
-                self._journal([host], group, None, host, "starting")
+                self.session.journal([host], group, None, host, "starting")
                 self.progress(f"[{host}] start {name}")
                 result = self._start(group, host, generation)
                 if not result["ok"]:
                     self._stop_or_keep_journal(group, host, generation)
                     raise OperationFailed(f"{name} failed to start on {host}: "
                                           f"{result['message']}")
-            self._record(view, group, host)
-            self._clear_journal(group)
+            self.session.record(view, group, host)
+            self.session.clear_journal(group)
             return host
 
     # -- freeze, cleanup ----------------------------------------------------------------
@@ -758,8 +490,8 @@ class Admin:
         self._require_systemd_engine("freeze" if frozen else "unfreeze")
         group = self._group(name)
         verb = "freeze" if frozen else "unfreeze"
-        with self.locked(f"{verb} {name}", break_lock):
-            answers = self.noted(self.transport.ask_many(
+        with self.session.locked(f"{verb} {name}", break_lock):
+            answers = self.session.noted(self.transport.ask_many(
                 self.hosts, "set_frozen", {"group": group.name, "frozen": frozen,
                                            "by": self.host}))
         done = [h for h, a in answers.items() if a.ok]
@@ -780,51 +512,13 @@ class Admin:
         self._require_systemd_engine("cleanup")
         group = self._group(name)
         hosts = [h for h in self.hosts if h in group.hosts]
-        answers = self.noted(self.transport.ask_many(hosts, "cleanup_group",
+        answers = self.session.noted(self.transport.ask_many(hosts, "cleanup_group",
                                                      {"group": group.name}))
         missed = [h for h, a in answers.items() if not a.ok]
         if missed:
             raise OperationFailed(f"cleanup of {name} not done on {', '.join(missed)}"
                                   f"{self.why(missed)}")
         return {h: list(a.value()["failed"]) for h, a in answers.items()}
-
-    # -- sync ---------------------------------------------------------------------------
-    def sync(self, break_lock: bool = False) -> tuple[int, list[str], list[str]]:
-        """Copy the base dir to every host as a new generation; (number, synced, missed).
-        A base dir that cannot be synced is refused before the lock is taken."""
-        sync.pack(self.basedir)
-        with self.locked("sync", break_lock):
-            return self.sync_locked()
-
-    def sync_locked(self, units: bool = True) -> tuple[int, list[str], list[str]]:
-        """sync, for a caller that holds the lock already. units=False: the hosts install
-        the configuration but not its units (the caller does that in its own steps)."""
-        view = self.view()
-        numbers = [int(view.value(h)["generation"]) for h in view.reachable]
-        packed = sync.pack(self.basedir)
-        digest = packed.digest
-        current = sync.read_generation(self.hostgroup)
-        up_to_date = all(view.value(h)["digest"] == digest for h in view.reachable)
-        if up_to_date and current.digest == digest and not view.unreachable and \
-                len(set(numbers)) == 1 and current.number:
-            return current.number, view.reachable, []
-        number = max([current.number, *numbers]) + 1
-        archive = base64.b64encode(packed.archive).decode("ascii")
-        args = {"hostgroup": self.hostgroup, "generation": number, "digest": digest,
-                "archive": archive, "units": units}
-        answers = self.noted(self.transport.ask_many(self.hosts, "receive_config", args,
-                                                     timeout=300))
-        synced, missed = [], []
-        for host, answer in answers.items():
-            if answer.ok:
-                synced.append(host)
-            elif answer.unreachable:
-                missed.append(host)
-                self.warn(f"{host} unreachable{self.why([host])}: it keeps its old "
-                          "generation and refuses to act until synced")
-            else:
-                raise answer.error or OperationFailed(f"{host}: sync failed")
-        return number, synced, missed
 
     # -- status -------------------------------------------------------------------------
     def status(self) -> StatusReport:
@@ -887,9 +581,9 @@ def guard(defs: Definitions, basedir: Path, host: str, group_name: str,
         raise Refused(verdict.reason)
     if move is not None:
         return verdict.reason  # the admin proved the group down everywhere just before
-    with Admin(defs, basedir, host, transport=transport, clock=clock) as admin:
-        peers = [h for h in admin.hosts if h != host]
-        answers = admin.transport.ask_many(peers, "observe", {
+    with open_session(defs, basedir, host, transport=transport, clock=clock) as session:
+        peers = [h for h in session.hosts if h != host]
+        answers = session.transport.ask_many(peers, "observe", {
             "groups": [group_name], "scripts": True, "hostgroup": hostgroup})
     unreachable = [h for h, a in answers.items() if not a.ok]
     if unreachable:
