@@ -27,8 +27,8 @@ from s2s_sd.cli.common import (
 from s2s_sd.cli.completion import complete_groups, complete_hosts
 from s2s_sd.engines.engine import RunOptions, require_member
 from s2s_sd.engines.in_process import open_session
+from s2s_sd.engines.systemd.guard import guard as guard_check
 from s2s_sd.engines.systemd.runtime import Admin
-from s2s_sd.engines.systemd.runtime import guard as guard_check
 from s2s_sd.errors import BadInput, S2SError
 from s2s_sd.hosts import sync as sync_module
 from s2s_sd.hosts.lock import process_start

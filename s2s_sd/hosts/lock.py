@@ -3,7 +3,7 @@
 Each host keeps a lock file in its state dir, created with O_CREAT|O_EXCL|O_NOFOLLOW and
 mode 0600 in a root-only directory, so neither a race nor a planted symlink can make two
 admins believe they hold it. The admin takes the lock on every reachable host in sorted
-order (engines/systemd/runtime.py): whoever gets the first host wins, the other stops there.
+order (hosts/session.py): whoever gets the first host wins, the other stops there.
 The lock says who holds it (host, pid), since when and for what; a lock whose holder is
 gone is stale and is only broken on request (--break-lock).
 """

@@ -8,7 +8,7 @@ dir with limits on members and unpacked bytes, hashed, loaded and validated for 
 only then is it swapped in (one atomic exchange) and recorded, and a failure to record
 swaps the old tree back. Anything wrong with an archive is BadInput and leaves the base
 dir, the generation and the directory beside it exactly as they were.
-A host whose generation is older than the admin's refuses to act (engines/systemd/runtime.py).
+A host whose generation is older than the admin's refuses to act (hosts/session.py).
 """
 
 # Size: about 580 lines in three parts: the content hash and the archive, installing a

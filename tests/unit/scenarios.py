@@ -1,6 +1,7 @@
 """The phrases of the admin's conversations with the hosts, for the scenario tables of
 tests/unit/test_*_scenarios.py: each builder returns the requests (and scripted answers)
-of one step of engines/systemd/runtime.py, so a scenario reads as the steps it goes through.
+of one step of the systemd engine's moves (engines/systemd/move.py, hosts/session.py), so
+a scenario reads as the steps it goes through.
 
 The host group is examples/ (c07: n1, n2, n3) at generation 7; the admin runs on n3,
 a host that is neither the source nor the target of the moves, unless a case says so.

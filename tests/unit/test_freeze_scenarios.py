@@ -13,7 +13,7 @@ import pytest
 
 from s2s_sd.agent.core_ops import AgentContext
 from s2s_sd.agent.dispatch import dispatch
-from s2s_sd.engines.systemd.runtime import guard
+from s2s_sd.engines.systemd.guard import guard
 from s2s_sd.errors import OperationFailed, Refused
 from s2s_sd.hosts import freeze, state
 from tests.conftest import EXAMPLES

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from s2s_sd.engines.systemd.runtime import JOURNAL_TRUST_SECONDS, guard
+from s2s_sd.engines.systemd.guard import JOURNAL_TRUST_SECONDS, guard
 from s2s_sd.errors import Refused, S2SError
 from s2s_sd.hosts import state
 from tests.conftest import EXAMPLES

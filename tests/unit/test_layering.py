@@ -63,6 +63,8 @@ ROOMS: Sequence[tuple[str, Sequence[str]]] = (
     ("runtime", [f"{PACKAGE}.engines.engine", f"{PACKAGE}.engines.choose",
                  f"{PACKAGE}.engines.in_process",
                  f"{PACKAGE}.engines.systemd.runtime", f"{PACKAGE}.engines.systemd.engine",
+                 f"{PACKAGE}.engines.systemd.move", f"{PACKAGE}.engines.systemd.guard",
+                 f"{PACKAGE}.engines.systemd.group_requests",
                  f"{PACKAGE}.engines.pacemaker.runtime", f"{PACKAGE}.engines.pacemaker.engine",
                  f"{PACKAGE}.kits.relocate"]),
     ("cli", [f"{PACKAGE}.cli"]),

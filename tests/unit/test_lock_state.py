@@ -24,7 +24,7 @@ import pytest
 from click.testing import CliRunner
 
 from s2s_sd.cli import main
-from s2s_sd.engines.systemd.runtime import _journal_current
+from s2s_sd.engines.systemd.guard import _journal_current
 from s2s_sd.errors import Refused
 from s2s_sd.hosts import lock, state, sync
 
