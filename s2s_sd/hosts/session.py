@@ -31,6 +31,7 @@ from s2s_sd.hosts import freeze, state, sync
 from s2s_sd.hosts import lock as locks
 from s2s_sd.hosts.transport import Answer, HostUnreachable, Transport
 from s2s_sd.model import Definitions, Group
+from s2s_sd.move_plan import JournalStep, because
 from s2s_sd.observation import GroupObservation
 from s2s_sd.timings import Timings
 
@@ -127,9 +128,7 @@ class HostGroupSession:
     def why(self, hosts: Sequence[str | None]) -> str:
         """ssh's reasons for the unreachable hosts of a message, to end it with:
         ` (n2: ssh: connect to host n2 port 22: Connection refused)`, or nothing."""
-        known = [f"{h}: {self.unreachable_reasons[h]}" for h in hosts
-                 if h in self.unreachable_reasons]
-        return f" ({'; '.join(known)})" if known else ""
+        return because(self.unreachable_reasons, hosts)
 
     def warn(self, text: str) -> None:
         self.warnings.append(text)
@@ -331,16 +330,16 @@ class HostGroupSession:
 
     # -- the journal and the assignment records -----------------------------------------
     def journal(self, hosts: Sequence[str], group: Group, source: str | None, target: str,
-                step: str, forced: bool = False) -> None:
+                step: JournalStep, forced: bool = False) -> None:
         """Write how far an operation on GROUP got on HOSTS and this host; the target's
         and this host's copies must be written."""
         journal = state.Journal(group=group.name, source=source, target=target,
-                                step=step, admin=self.host, pid=os.getpid(),
+                                step=step.value, admin=self.host, pid=os.getpid(),
                                 started=self.clock(), forced=forced,
                                 pid_started=locks.process_start(os.getpid()),
                                 boot_id=locks.boot_id() or None)
         targets = sorted(set(hosts) | {self.host})
-        with self.timings.step(f"journal {step}"):
+        with self.timings.step(f"journal {step.value}"):
             answers = self.transport.ask_many(targets, "journal_write",
                                               {"journal": journal.as_dict()})
         for host, answer in answers.items():

@@ -15,6 +15,7 @@ import pytest
 
 from s2s_sd.engines.systemd.runtime import Admin
 from s2s_sd.errors import BadInput, OperationFailed, Refused
+from s2s_sd.move_plan import describe
 from tests.conftest import EXAMPLES
 from tests.unit.fake_transport import (
     Expect,
@@ -289,15 +290,16 @@ def test_move(case: Case) -> None:
 
 
 def test_dry_run_asks_but_changes_nothing() -> None:
-    case = Case("dry run", lambda admin: [str(s) for s in admin.move(G, "n2", dry_run=True)],
+    case = Case("dry run", lambda admin: [describe(s) for s in admin.move(G, "n2",
+                                                                          dry_run=True)],
                 lambda w: [*states(w), *observed(G, everywhere(but={"n1": "up"}))],
                 says="[n1] run pre-move hook hooks/censhare_pre")
     run_case(case)
 
 
 def test_every_step_the_move_writes_is_one_recover_understands() -> None:
-    """The journal's steps and plan.recovery_host must not drift apart (issue 12)."""
-    from s2s_sd.plan import RECOVERY_STEPS
+    """The journal's steps and move_plan.recovery_host must not drift apart (issue 12)."""
+    from s2s_sd.move_plan import RECOVERY_STEPS
 
     written = set()
     for case in CASES:

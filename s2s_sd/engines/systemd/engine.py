@@ -14,6 +14,7 @@ from s2s_sd.errors import BadInput
 from s2s_sd.hosts.drill_run import run_drill
 from s2s_sd.model import Definitions
 from s2s_sd.model import Engine as EngineKind
+from s2s_sd.move_plan import describe
 from s2s_sd.status import StatusReport
 from s2s_sd.timings import Timings
 
@@ -40,7 +41,7 @@ class SystemdEngine(EngineAdmin):
              ) -> list[str]:
         if options.given() - self.options:
             raise BadInput("--timeout/--lifetime/--keep-constraint are Pacemaker-engine options")
-        return [str(step) for step in self.admin().move(
+        return [describe(step) for step in self.admin().move(
             group, to, dry_run=dry_run, force=options.force, break_lock=options.break_lock)]
 
     def start(self, group: str, options: RunOptions) -> str:

@@ -13,7 +13,6 @@ from s2s_sd.hosts.session import HostGroupSession
 from s2s_sd.hosts.start_watch import member_progress
 from s2s_sd.hosts.transport import Transport
 from s2s_sd.model import Group
-from s2s_sd.plan import vips_lead
 
 
 class GroupRequests:
@@ -68,17 +67,18 @@ class GroupRequests:
         return answers
 
     def verify_nowhere(self, group: Group, target: str, skip: Sequence[str] = (),
-                       vips_probe_themselves: bool = False) -> None:
+                       admin_probe: bool = True) -> None:
         """Nothing of the group runs on any host asked, and nobody answers ARP/ND for its
-        VIPs. vips_probe_themselves: a move whose source is proven down, of a group whose
-        VIP members all come first: their own probes are that proof (plan.vips_lead)."""
+        VIPs. admin_probe False: a move whose source is proven down, of a group whose VIP
+        members all come first: their own probes on the target are that proof
+        (plan.vips_lead, decided by move_plan.py)."""
         asked = [h for h in self.session.hosts if h not in skip]
         seen, _ = self.session.observe(group.name, asked, scripts=True)
         still = {h: o.active_parts for h, o in seen.items() if o.active}
         if still:
             raise Refused("the group is still active: " + "; ".join(
                 f"{h}: {', '.join(parts)}" for h, parts in still.items()))
-        if vips_probe_themselves and vips_lead(group):
+        if not admin_probe:
             return  # each VIP's own probe proves it, before anything of the group starts
         answering = {a: mac for a, mac in self.probe(group, target).items() if mac}
         if answering:

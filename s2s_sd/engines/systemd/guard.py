@@ -20,8 +20,9 @@ from s2s_sd.hosts import lock as locks
 from s2s_sd.hosts.session import Clock
 from s2s_sd.hosts.transport import Transport
 from s2s_sd.model import Definitions
+from s2s_sd.move_plan import FORWARD_STEPS
 from s2s_sd.observation import GroupObservation
-from s2s_sd.plan import FORWARD_STEPS, MoveInProgress, guard_verdict
+from s2s_sd.plan import MoveInProgress, guard_verdict
 
 JOURNAL_TRUST_SECONDS = 600
 # journal steps in which the journal's target may start the group: the admin has just

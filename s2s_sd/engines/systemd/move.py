@@ -5,17 +5,64 @@ The one rule above all: a group is never started where it might still run elsewh
 Every start is preceded by proof that no reachable host runs it and that nobody answers
 for its VIPs; an unreachable host that might run it makes s2s-sd refuse (exit 3) unless
 the operator forces it, and even then only on ARP/ND silence.
+
+The decisions are the typed plans of move_plan.py (pure); this module runs them: each
+kind of step is one method of `MoveRunner`, which follows a plan in order and keeps the
+steps it ran (`ran`), so that `move --dry-run` shows the very plan a move follows.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from s2s_sd.engines.systemd.group_requests import GroupRequests
 from s2s_sd.errors import BadInput, OperationFailed, Refused
 from s2s_sd.hosts import events
 from s2s_sd.hosts.session import ClusterView, HostGroupSession
 from s2s_sd.model import Group
+from s2s_sd.move_plan import (
+    FRAMING,
+    AlreadyRuns,
+    ArpOnly,
+    ClearJournal,
+    HookKind,
+    Located,
+    MoveHook,
+    MoveStep,
+    Preflight,
+    Record,
+    RollBack,
+    SkipSource,
+    StartFailure,
+    StartOn,
+    StopOn,
+    TakeLock,
+    Unlock,
+    VerifyDown,
+    VerifyNowhere,
+    WriteJournal,
+    journal_step,
+    locate,
+    move_plan,
+    recover_steps,
+    rollback_steps,
+    start_steps,
+)
 from s2s_sd.observation import GroupObservation
-from s2s_sd.plan import Step, assigned_host, check_move_target, move_steps, recovery_host
+from s2s_sd.plan import assigned_host, check_move_target
+
+
+@dataclass
+class Run:
+    """What one operation's steps share while they run."""
+
+    group: Group
+    view: ClusterView  # under the lock; its assignments and epoch follow each record
+    generation: int
+    stopped: dict[str, dict[str, Any]] = field(default_factory=dict)  # host -> stop answer
+    hook_error: OperationFailed | None = None  # a failed post-move hook, said at the end
 
 
 class MoveRunner:
@@ -24,14 +71,17 @@ class MoveRunner:
     def __init__(self, session: HostGroupSession, requests: GroupRequests) -> None:
         self.session = session
         self.requests = requests
+        self.ran: list[MoveStep] = []  # the steps run so far, in order
 
     # -- move ---------------------------------------------------------------------------
     def move(self, group: Group, to: str, dry_run: bool = False, force: bool = False,
-             break_lock: bool = False) -> list[Step]:
+             break_lock: bool = False) -> list[MoveStep]:
+        """Move GROUP to TO; the steps of its plan (dry_run: the plan, nothing changed)."""
         name = group.name
         check_move_target(self.session.defs, group, to)
         if dry_run:
-            return self._move_plan(group, to, force)
+            where = self._locate(group, self.session.view())
+            return list(move_plan(group, to, where, force, self.session.unreachable_reasons))
         with self.session.timings.step("interrupted moves (views)"):
             self.session.refuse_interrupted(name)
         with self.session.locked(f"move {name} --to {to}", break_lock):
@@ -49,122 +99,159 @@ class MoveRunner:
         events.emit(session.hostgroup, events.Event(kind, group.name, None, session.host, reason),
                     events.notify_hook(session.defs, session.basedir), session.basedir)
 
-    def _locate(self, group: Group, view: ClusterView) -> tuple[str | None, bool,
-                                                                dict[str, GroupObservation],
-                                                                list[str]]:
-        """Where the group runs now: (source host or None, source reachable, obs, unreachable)."""
+    def _locate(self, group: Group, view: ClusterView) -> Located:
+        """Where the group runs now, asked of every host the view reached."""
         seen, unreachable = self.session.observe(group.name, view.reachable)
-        unreachable = sorted(set(unreachable) | set(view.unreachable))
-        active = [h for h, o in seen.items() if o.active]
-        if len(active) > 1:
-            raise Refused(f"group {group.name} is active on {' and '.join(active)}: "
-                          "resolve that first (see `s2s-sd status`)")
-        assigned = assigned_host(group, view.assignments)
-        if active:
-            return active[0], True, seen, unreachable
-        if assigned in unreachable:
-            return assigned, False, seen, unreachable
-        return None, True, seen, unreachable
+        return locate(group, seen, set(unreachable) | set(view.unreachable), view.assignments)
 
-    def _move_plan(self, group: Group, to: str, force: bool) -> list[Step]:
-        view = self.session.view()
-        source, reachable, _, _ = self._locate(group, view)
-        return move_steps(group, source, to, reachable, force)
-
-    def _move_locked(self, group: Group, to: str, force: bool) -> list[Step]:
-        with self.session.timings.step("views"):
+    def _move_locked(self, group: Group, to: str, force: bool) -> list[MoveStep]:
+        timings = self.session.timings
+        with timings.step("views"):
             view = self.session.view()
-        with self.session.timings.step("generations"):
+        with timings.step("generations"):
             generation = self.session.preflight(view, group.name)
-        with self.session.timings.step("observe (where it runs)"):
-            source, source_reachable, seen, unreachable = self._locate(group, view)
-        steps = move_steps(group, source, to, source_reachable, force)
-        if to in unreachable:
-            raise Refused(f"{to} is unreachable{self.session.why([to])}: nothing was changed")
-        if source == to and seen.get(to) and seen[to].fully_up:
-            self.session.progress(f"{group.name} already runs on {to}")
-            if assigned_host(group, view.assignments) != to:
-                self.session.record(view, group, to)
-            return steps
-        if not source_reachable:
-            if not force:
-                raise Refused(f"{group.name} is assigned to {source}, which is unreachable"
-                              f"{self.session.why([source])}: "
-                              "the group cannot be proven stopped there; if that host is "
-                              "really down, use --force")
-            self.session.warn(f"--force: {source} unreachable{self.session.why([source])}, "
-                              "relying on ARP/ND silence")
-        others = [h for h in unreachable if h != source and h in group.hosts]
-        if others:
-            self.session.warn(f"{', '.join(others)} unreachable: checked by ARP/ND only"
-                      f"{self.session.why(others)}")
-        self.session.progress(f"move {group.name}: {source or '(not running)'} -> {to}")
-        involved = [h for h in (source, to) if h and h not in unreachable]
+        with timings.step("observe (where it runs)"):
+            where = self._locate(group, view)
+        plan = move_plan(group, to, where, force, self.session.unreachable_reasons)
+        moving = not any(isinstance(step, AlreadyRuns) for step in plan)
+        if moving:
+            self.session.progress(f"move {group.name}: {where.source or '(not running)'} "
+                                  f"-> {to}")
+        run = Run(group, view, generation)
+        self._follow(plan, run)
+        if run.hook_error:
+            raise OperationFailed(f"{group.name} runs on {to}, but {run.hook_error}")
+        if moving:
+            self.session.progress(f"{group.name} runs on {to}")
+        return list(plan)
+
+    # -- the plan's interpreter ---------------------------------------------------------
+    def _follow(self, steps: Sequence[MoveStep], run: Run) -> None:
+        """Run STEPS in order; the lock and the preflight are taken around a plan (it is
+        made from what is seen under the lock), not by it."""
+        for step in steps:
+            if isinstance(step, FRAMING):
+                continue
+            self.ran.append(step)
+            self._step(step, run)
+
+    def _step(self, step: MoveStep, run: Run) -> None:
+        match step:
+            case AlreadyRuns():
+                self.session.progress(f"{run.group.name} already runs fully on {step.host}: "
+                                      "keeping it there")
+            case SkipSource():
+                self.session.warn(f"--force: {step.host} unreachable"
+                                  f"{self.session.why([step.host])}, relying on ARP/ND "
+                                  "silence")
+            case ArpOnly():
+                self.session.warn(f"{step.text}{self.session.why(step.hosts)}")
+            case WriteJournal():
+                self._write_journal(step, run)
+            case MoveHook():
+                self._hook(step, run)
+            case StopOn():
+                self._stop_on(step, run)
+            case VerifyDown():
+                self._verify_down(step, run)
+            case VerifyNowhere():
+                self._verify_nowhere(step, run)
+            case StartOn():
+                self._start_on(step, run)
+            case Record():
+                with self.session.timings.step("record the assignment"):
+                    self.session.record(run.view, run.group, step.target)
+            case ClearJournal():
+                self.session.clear_journal(run.group)
+            case RollBack():
+                self.session.progress(f"[{step.host}] {step.text}")
+            case TakeLock() | Preflight() | Unlock():
+                raise AssertionError(f"{step} is done around a plan")  # pragma: no cover
+
+    def _write_journal(self, step: WriteJournal, run: Run) -> None:
         try:
-            self.session.journal(involved, group, source, to, "stopping", force)
+            self.session.journal(step.hosts, run.group, step.source, step.target, step.step,
+                                 step.forced)
         except OperationFailed:
-            self.session.clear_journal(group)  # nothing changed yet: leave nothing to recover
+            if step.clear_on_failure:
+                self.session.clear_journal(run.group)  # nothing changed: nothing to recover
             raise
-        moving_source = source if source and source != to and source_reachable else None
-        if moving_source:
-            try:
-                self.requests.hook(group, "pre_move", moving_source, source, to)
-            except OperationFailed:
-                self.session.clear_journal(group)  # nothing changed yet: no recovery needed
-                raise
-            self.session.progress(f"[{moving_source}] stop {group.name}")
-            stopped = self.requests.stop(group, moving_source, generation)
-            if not stopped["ok"]:
-                parts = GroupObservation.from_dict(stopped["observation"]).active_parts
-                raise OperationFailed(f"{group.name} did not stop on {moving_source}: "
-                                      f"{stopped['message'] or ', '.join(parts)}; the move "
-                                      "stays journaled: see `s2s-sd status`, then "
-                                      f"`s2s-sd recover {group.name}`")
-        elif source == to:
-            # partly up on the target itself: stop it cleanly before a fresh start
-            self.requests.stop(group, to, generation)
+
+    def _hook(self, step: MoveHook, run: Run) -> None:
+        try:
+            self.requests.hook(run.group, step.which.value, step.host, step.source,
+                               step.target)
+        except OperationFailed as exc:
+            if step.which is HookKind.POST_MOVE:
+                run.hook_error = exc  # the group runs there: the move stands
+                return
+            self.session.clear_journal(run.group)  # nothing changed yet: no recovery needed
+            raise
+
+    def _stop_on(self, step: StopOn, run: Run) -> None:
+        name = run.group.name
+        self.session.progress(f"[{step.host}] stop {'the partly started ' * step.partly}"
+                              f"{name}")
+        run.stopped[step.host] = self.requests.stop(run.group, step.host, run.generation)
+
+    def _verify_down(self, step: VerifyDown, run: Run) -> None:
+        """The host's answer to the stop: ok only when nothing of the group runs there."""
+        stopped = run.stopped[step.host]
+        if not stopped["ok"]:
+            parts = GroupObservation.from_dict(stopped["observation"]).active_parts \
+                if stopped.get("observation") else []
+            name = run.group.name
+            raise OperationFailed(f"{name} did not stop on {step.host}: "
+                                  f"{stopped['message'] or ', '.join(parts)}; the move "
+                                  "stays journaled: see `s2s-sd status`, then "
+                                  f"`s2s-sd recover {name}`")
+
+    def _verify_nowhere(self, step: VerifyNowhere, run: Run) -> None:
         self.session.progress("verify: no host runs it, nobody answers for its VIPs")
         try:
             with self.session.timings.step("verify nowhere"):
-                # a forced move (source unreachable) is refused on the admin's own probe
-                self.requests.verify_nowhere(group, to, skip=unreachable,
-                                     vips_probe_themselves=source_reachable)
+                self.requests.verify_nowhere(run.group, step.target, skip=step.skip,
+                                             admin_probe=step.admin_probe)
         except (Refused, OperationFailed):
-            if moving_source:
-                self._rollback(view, group, moving_source, to, generation)
-            else:
-                self.session.clear_journal(group)
+            if step.roll_back_to:
+                self._follow(rollback_steps(run.group, step.roll_back_to, step.target), run)
+            elif step.clear_journal:
+                self.session.clear_journal(run.group)
             raise
-        self.session.journal(involved, group, source, to, "starting", force)
-        self.session.progress(f"[{to}] start {group.name}")
+
+    def _start_on(self, step: StartOn, run: Run) -> None:
+        """The one start sequence of move, start, recover and rollback: start; when that
+        fails, stop what it left there (if that fails too, the group may be partly up
+        there: nothing else may start it and the journal stays for `recover`), then go
+        on as the step says."""
+        group, host = run.group, step.host
+        if step.if_failed is not StartFailure.GIVE_UP:
+            self.session.progress(f"[{host}] start {group.name}")
         try:
-            started = self.requests.start(group, to, generation)
-        except OperationFailed as exc:  # the target went away while starting
-            started = {"ok": False, "message": str(exc), "observation": None}
-        if not started["ok"]:
-            self.session.progress(f"[{to}] start failed: {started['message']}")
-            self._stop_or_keep_journal(group, to, generation)
-            reason = started["message"] or ", ".join(
-                GroupObservation.from_dict(started["observation"]).failed)
-            if moving_source:
-                self._rollback(view, group, moving_source, to, generation)
-                raise OperationFailed(f"{group.name} failed to start on {to} ({reason}); it "
-                                      f"runs on {moving_source} again")
-            self.session.clear_journal(group)
-            raise OperationFailed(f"{group.name} failed to start on {to} ({reason})")
-        self.session.journal(involved, group, source, to, "post_move", force)
-        hook_error = None
-        try:
-            self.requests.hook(group, "post_move", to, source, to)
+            started = self.requests.start(group, host, run.generation)
         except OperationFailed as exc:
-            hook_error = exc
-        with self.session.timings.step("record the assignment"):
-            self.session.record(view, group, to)
-        self.session.clear_journal(group)
-        if hook_error:
-            raise OperationFailed(f"{group.name} runs on {to}, but {hook_error}")
-        self.session.progress(f"{group.name} runs on {to}")
-        return steps
+            if not step.lost_is_failure:
+                raise
+            started = {"ok": False, "message": str(exc), "observation": None}
+        if started["ok"]:
+            return
+        message = started["message"]
+        if step.if_failed is StartFailure.GIVE_UP:
+            raise OperationFailed(f"{group.name} failed on {step.failed_on} and could not be "
+                                  f"started on {host} again: {message}; the move stays "
+                                  f"journaled: `s2s-sd recover {group.name}`")
+        self.session.progress(f"[{host}] start failed: {message}")
+        self._stop_or_keep_journal(group, host, run.generation)
+        reason = message or ", ".join(
+            GroupObservation.from_dict(started["observation"]).failed
+            if started.get("observation") else []) or "see systemctl status"
+        if step.if_failed is StartFailure.ROLL_BACK and step.roll_back_to:
+            self._follow(rollback_steps(group, step.roll_back_to, host), run)
+            raise OperationFailed(f"{group.name} failed to start on {host} ({reason}); it "
+                                  f"runs on {step.roll_back_to} again")
+        if step.if_failed is StartFailure.CLEAR:
+            self.session.clear_journal(group)
+        raise OperationFailed(f"{group.name} failed to start on {host} ({reason})")
 
     def _stop_or_keep_journal(self, group: Group, host: str, generation: int) -> None:
         """Stop what a failed start left on `host`; if that fails too, the group may be
@@ -179,21 +266,9 @@ class MoveRunner:
                                   f"started: see `s2s-sd status`, then `s2s-sd recover "
                                   f"{group.name}`")
 
-    def _rollback(self, view: ClusterView, group: Group, source: str, target: str,
-                  generation: int) -> None:
-        self.session.progress(f"[{source}] roll back: start {group.name} on {source} again")
-        self.requests.verify_nowhere(group, source)
-        self.session.journal([source, target], group, target, source, "rollback")
-        restarted = self.requests.start(group, source, generation)
-        if not restarted["ok"]:
-            raise OperationFailed(f"{group.name} failed on {target} and could not be started "
-                                  f"on {source} again: {restarted['message']}; the move stays "
-                                  f"journaled: `s2s-sd recover {group.name}`")
-        self.session.record(view, group, source)
-        self.session.clear_journal(group)
-
     # -- start / stop -------------------------------------------------------------------
     def start(self, group: Group, break_lock: bool = False) -> str:
+        """Start GROUP on its assigned host, proven down everywhere else first."""
         name = group.name
         self.session.refuse_interrupted(name)
         with self.session.locked(f"start {name}", break_lock):
@@ -213,21 +288,13 @@ class MoveRunner:
             if others:
                 raise Refused(f"{', '.join(others)} unreachable: cannot prove {name} is "
                               f"not active there{self.session.why(others)}")
-            if not seen[host].active:
-                self.requests.verify_nowhere(group, host)
-            self.session.journal([host], group, None, host, "starting")
-            self.session.progress(f"[{host}] start {name}")
-            result = self.requests.start(group, host, generation)
-            if not result["ok"]:
-                # as in a move: if the stop fails too, the journal stays for `recover`
-                self._stop_or_keep_journal(group, host, generation)
-                self.session.clear_journal(group)
-                raise OperationFailed(f"{name} failed to start on {host}: "
-                                      f"{result['message'] or 'see systemctl status'}")
-            self.session.clear_journal(group)
+            # partly up on its host already: started there without a verify
+            steps = start_steps(group, host, not seen[host].active, StartFailure.CLEAR)
+            self._follow((*steps, ClearJournal()), Run(group, view, generation))
             return host
 
     def stop(self, group: Group, break_lock: bool = False) -> list[str]:
+        """Stop GROUP wherever it is active; the hosts it was stopped on."""
         name = group.name
         self.session.refuse_interrupted(name)
         with self.session.locked(f"stop {name}", break_lock):
@@ -252,63 +319,46 @@ class MoveRunner:
 
     # -- recover ------------------------------------------------------------------------
     def recover(self, group: Group, break_lock: bool = False) -> str:
+        """Finish or roll back GROUP's interrupted move from its journaled step; the host
+        it runs on."""
         name = group.name
-        view = self.session.view()
+        session = self.session
+        view = session.view()
         journals = [j for _, j in view.all_journals() if j.group == name]
         if not journals and view.unreachable:
             # a host that could not be asked may hold the only journal of the move
             raise Refused(f"no interrupted move of {name} is journaled on "
                           f"{', '.join(view.reachable) or 'any host asked'}; not asked: "
-                          f"{', '.join(view.unreachable)}{self.session.why(view.unreachable)}: it "
-                          "may be journaled there, recover once they answer")
+                          f"{', '.join(view.unreachable)}{session.why(view.unreachable)}: "
+                          "it may be journaled there, recover once they answer")
         if not journals:
             raise BadInput(f"no interrupted move of {name} is journaled on any host")
         journal = max(journals, key=lambda j: j.started)
+        step = journal_step(journal.step)
+        if step is None:
+            raise Refused(f"the interrupted move of {name} is journaled at step "
+                          f"'{journal.step}', which this s2s-sd never writes: recover it "
+                          "with the s2s-sd version that wrote it")
         # only a move whose admin process is provably gone may be taken over
-        admin_alive = self.session.transport.ask(journal.admin, "pid_alive",
-                                                 journal.admin_process())
+        admin_alive = session.transport.ask(journal.admin, "pid_alive",
+                                            journal.admin_process())
         if not admin_alive.ok:
             raise Refused(f"cannot ask {journal.admin} whether the move of {name} (pid "
                           f"{journal.pid}) is still running: {admin_alive.error}")
         if admin_alive.value()["alive"]:
             raise Refused(f"the move of {name} is still running on {journal.admin} "
                           f"(pid {journal.pid})")
-        with self.session.locked(f"recover {name}", break_lock=break_lock,
-                         crashed=(journal.admin, journal.pid)):
-            view = self.session.view()
-            self.session.refuse_frozen(view, name)
-            generation = self.session.check_generations(view)
-            seen, unreachable = self.session.observe(name, view.reachable)
+        with session.locked(f"recover {name}", break_lock=break_lock,
+                            crashed=(journal.admin, journal.pid)):
+            view = session.view()
+            session.refuse_frozen(view, name)
+            generation = session.check_generations(view)
+            seen, unreachable = session.observe(name, view.reachable)
             unreachable = sorted(set(unreachable) | set(view.unreachable))
             if unreachable:
                 raise Refused(f"{', '.join(unreachable)} unreachable: cannot recover {name} "
-                              f"safely{self.session.why(unreachable)}")
-            active = [h for h, o in seen.items() if o.active]
-            if len(active) > 1:
-                raise Refused(f"{name} is active on {' and '.join(active)}: stop it on all but "
-                              "one host by hand, then recover")
-            if active and seen[active[0]].fully_up:
-                host = active[0]
-                self.session.progress(f"{name} runs fully on {host}: keeping it there")
-            else:
-                for partial in active:
-                    self.session.progress(f"[{partial}] stop the partly started {name}")
-                    stopped = self.requests.stop(group, partial, generation)
-                    if not stopped["ok"]:
-                        raise OperationFailed(f"{name} could not be stopped on {partial}: "
-                                              f"{stopped['message']}")
-                host = recovery_host(journal.step, journal.source, journal.target)
-                if host not in group.hosts:
-                    host = assigned_host(group, view.assignments)
-                self.requests.verify_nowhere(group, host)
-                self.session.journal([host], group, None, host, "starting")
-                self.session.progress(f"[{host}] start {name}")
-                result = self.requests.start(group, host, generation)
-                if not result["ok"]:
-                    self._stop_or_keep_journal(group, host, generation)
-                    raise OperationFailed(f"{name} failed to start on {host}: "
-                                          f"{result['message']}")
-            self.session.record(view, group, host)
-            self.session.clear_journal(group)
-            return host
-
+                              f"safely{session.why(unreachable)}")
+            steps = recover_steps(group, step, journal.source, journal.target, seen,
+                                  view.assignments)
+            self._follow(steps, Run(group, view, generation))
+            return next(s.target for s in steps if isinstance(s, Record))

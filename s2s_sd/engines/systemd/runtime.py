@@ -23,8 +23,8 @@ from s2s_sd.errors import BadInput, OperationFailed, Refused
 from s2s_sd.hosts.session import Clock, ClusterView, Progress, quiet
 from s2s_sd.hosts.transport import Answer, HostUnreachable, Transport
 from s2s_sd.model import Definitions, Engine, Group
+from s2s_sd.move_plan import MoveStep
 from s2s_sd.observation import GroupObservation, UnitHealth
-from s2s_sd.plan import Step
 from s2s_sd.timings import Timings
 
 if TYPE_CHECKING:  # imported where used: `s2s-sd guard` starts without them
@@ -110,7 +110,7 @@ class Admin:
 
     # -- the move state machine (move.py) -----------------------------------------------
     def move(self, name: str, to: str, dry_run: bool = False, force: bool = False,
-             break_lock: bool = False) -> list[Step]:
+             break_lock: bool = False) -> list[MoveStep]:
         return self.moves.move(self._systemd_group("move", name), to, dry_run=dry_run,
                                force=force, break_lock=break_lock)
 
