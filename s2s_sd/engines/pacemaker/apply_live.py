@@ -46,6 +46,9 @@ def apply_live(cluster: ClusterAdmin, dry_run: bool = False, timeout: float = SE
 
 
 def install_everywhere(cluster: ClusterAdmin) -> dict[str, Any]:
+    """The synced units and OCF agents installed on every host (`install_local`), per host
+    what was written and removed; an unreachable host is a warning, a failed install an
+    error."""
     answers = cluster.transport.ask_many(cluster.hosts, "install_local", {}, timeout=300)
     installed: dict[str, Any] = {}
     for host, answer in answers.items():

@@ -90,7 +90,10 @@ def _refuse_frozen(name: str, state: GroupState) -> None:
 
 
 class ClusterAdmin:
-    """The administering host's side of the Pacemaker engine."""
+    """The administering host's side of the Pacemaker engine. apply_live.py and migrate.py
+    are functions of it: they use its public part (definitions, transport, progress and
+    warnings, `group`, `cluster`, `require_quorum`, `reload`, and the borrowed `admin`'s
+    lock, views and sync)."""
 
     def __init__(self, defs: Definitions, basedir: Path, host: str,
                  progress: Progress = _quiet, settings: PacemakerSettings | None = None,
