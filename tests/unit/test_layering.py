@@ -66,6 +66,8 @@ ROOMS: Sequence[tuple[str, Sequence[str]]] = (
                  f"{PACKAGE}.engines.systemd.move", f"{PACKAGE}.engines.systemd.guard",
                  f"{PACKAGE}.engines.systemd.group_requests",
                  f"{PACKAGE}.engines.pacemaker.runtime", f"{PACKAGE}.engines.pacemaker.engine",
+                 f"{PACKAGE}.engines.pacemaker.migrate",
+                 f"{PACKAGE}.engines.pacemaker.apply_live",
                  f"{PACKAGE}.kits.relocate"]),
     ("cli", [f"{PACKAGE}.cli"]),
 )
