@@ -23,9 +23,9 @@ def apply_live(cluster: ClusterAdmin, dry_run: bool = False, timeout: float = SE
         return {"result": result, "installed": {}, "changes": [], "settled": True}
     status = cluster.cluster()
     cluster.require_quorum(status)
-    with cluster.admin.locked("apply pacemaker"):
-        view = cluster.admin.view()
-        number = cluster.admin.check_generations(view)
+    with cluster.session.locked("apply pacemaker"):
+        view = cluster.session.view()
+        number = cluster.session.check_generations(view)
         if number == 0:
             raise Refused(f"{cluster.basedir} was never synced to the hosts: run "
                           "`s2s-sd sync` first (the cluster runs the scripts, hooks and "

@@ -10,8 +10,8 @@ from contextlib import contextmanager
 from s2s_sd.drill import DrillReport
 from s2s_sd.durations import parse_lifetime
 from s2s_sd.engines.engine import EngineAdmin, RunOptions, require_member
+from s2s_sd.engines.in_process import open_session
 from s2s_sd.engines.pacemaker.runtime import DEFAULT_MOVE_TIMEOUT, ClusterAdmin
-from s2s_sd.engines.systemd.runtime import Admin
 from s2s_sd.errors import BadInput
 from s2s_sd.hosts.drill_run import run_drill
 from s2s_sd.model import Engine as EngineKind
@@ -67,7 +67,7 @@ class PacemakerEngine(EngineAdmin):
     def drill_target(self, group: str, host: str) -> DrillReport:
         # the fire drill asks the hosts through the host group's own transport
         require_member(self.defs, self.host)
-        with Admin(self.defs, self.basedir, self.host, progress=self.progress,
-                   on_warning=self.on_warning) as asking:
+        with open_session(self.defs, self.basedir, self.host, progress=self.progress,
+                          on_warning=self.on_warning) as asking:
             return run_drill(asking.transport, asking.defs, asking.basedir, asking.host,
                              [group], [host])

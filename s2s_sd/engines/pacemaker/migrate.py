@@ -52,11 +52,11 @@ def write_engine(basedir: Path, engine: Engine) -> str:
 # -- what both directions require ----------------------------------------------------------
 
 def _require_all_hosts(cluster: ClusterAdmin) -> None:
-    view = cluster.admin.view()
+    view = cluster.session.view()
     if view.unreachable:
         raise Refused(f"{', '.join(view.unreachable)} unreachable: a migration needs "
                       "every host")
-    cluster.admin.check_generations(view)
+    cluster.session.check_generations(view)
     if view.journals():
         journal = next(iter(view.journals().values()))
         raise Refused(f"an interrupted move of {journal.group} is journaled: "
@@ -96,7 +96,7 @@ def migrate_to_pacemaker(cluster: ClusterAdmin, dry_run: bool = False,
     if present:
         raise Refused(f"the cluster already has resources named {', '.join(present)}: "
                       "remove them first")
-    with cluster.admin.locked("migrate --to pacemaker"):
+    with cluster.session.locked("migrate --to pacemaker"):
         _require_all_hosts(cluster)
         where = _systemd_placement(cluster)
         steps = [
@@ -123,9 +123,9 @@ def _systemd_placement(cluster: ClusterAdmin) -> dict[str, str | None]:
     """Every group up on exactly one host, or down everywhere; else refused."""
     problems: list[str] = []
     where: dict[str, str | None] = {}
-    view = cluster.admin.view()
+    view = cluster.session.view()
     for group in cluster.defs.groups:
-        seen, unreachable = cluster.admin.observe(group.name)
+        seen, unreachable = cluster.session.observe(group.name)
         if unreachable:
             problems.append(f"{group.name}: {', '.join(unreachable)} unreachable")
             continue
@@ -170,7 +170,7 @@ def _adopt_by_pacemaker(cluster: ClusterAdmin, where: dict[str, str | None], tim
             cluster.progress(f"[{host}] tombstones: {', '.join(tombs['tombstones'])}")
         old_text = write_engine(cluster.basedir, Engine.PACEMAKER)
         cluster.reload()
-        number, _synced, missed = cluster.admin.sync_locked()
+        number, _synced, missed = cluster.session.sync_locked()
         if missed:
             raise OperationFailed(f"sync missed {', '.join(missed)}")
         cluster.progress(f"engine = \"pacemaker\", generation {number} synced")
@@ -233,7 +233,7 @@ def _undo_adoption(cluster: ClusterAdmin, old_text: str | None, pushed: bool) ->
         if old_text is not None:
             write_file_atomic(cluster.basedir / CONFIG_FILE, old_text, 0o644)
             cluster.reload()
-            cluster.admin.sync_locked()
+            cluster.session.sync_locked()
         for host in cluster.hosts:
             cluster.transport.ask(host, "legacy_units", {"action": "retire"})
         crm.set_maintenance(False)
@@ -273,7 +273,7 @@ def migrate_to_systemd(cluster: ClusterAdmin, dry_run: bool = False,
     if status.maintenance_mode:
         raise Refused("the cluster is in maintenance mode (someone else's "
                       "maintenance?): end it first")
-    with cluster.admin.locked("migrate --to systemd"):
+    with cluster.session.locked("migrate --to systemd"):
         _require_all_hosts(cluster)
         where = _cluster_placement(cluster, status)
         steps = [
@@ -326,7 +326,7 @@ def _adopt_by_systemd(cluster: ClusterAdmin, where: dict[str, str | None], timeo
                       ) -> None:
     crm.set_maintenance(True)
     cluster.progress("maintenance mode on")
-    view = cluster.admin.view()
+    view = cluster.session.view()
     assignments = dict(view.assignments)
     for name, host in where.items():
         if host:
@@ -341,7 +341,7 @@ def _adopt_by_systemd(cluster: ClusterAdmin, where: dict[str, str | None], timeo
         f"{g} -> {h}" for g, h in sorted(assignments.items())))
     write_engine(cluster.basedir, Engine.SYSTEMD)
     cluster.reload()
-    number, _synced, missed = cluster.admin.sync_locked(units=False)
+    number, _synced, missed = cluster.session.sync_locked(units=False)
     if missed:
         raise OperationFailed(f"sync missed {', '.join(missed)}; the cluster stays in "
                               "maintenance mode")
@@ -371,7 +371,7 @@ def _adopt_by_systemd(cluster: ClusterAdmin, where: dict[str, str | None], timeo
     crm.set_maintenance(False)
     cluster.progress("maintenance mode off")
     for name, host in where.items():
-        seen, _ = cluster.admin.observe(name)
+        seen, _ = cluster.session.observe(name)
         active = [h for h, o in seen.items() if o.active]
         if host and (active != [host] or not seen[host].fully_up):
             raise OperationFailed(f"{name} is not fully up on {host} only after the "

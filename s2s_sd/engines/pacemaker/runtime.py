@@ -20,9 +20,6 @@ pre-move hook when it stops and the post-move hook when it starts, so they also 
 the cluster moves the group on its own (failover, standby, crm_resource).
 """
 
-# Next (issue 12): move/start/stop on the host-group session (hosts/session.py) instead of
-# a borrowed systemd-engine Admin.
-
 from __future__ import annotations
 
 import datetime as dt
@@ -41,8 +38,8 @@ from s2s_sd.engines.pacemaker.crm_mon import (
     fail_count_text,
     member_line,
 )
-from s2s_sd.engines.systemd.runtime import Admin
 from s2s_sd.errors import BadInput, OperationFailed, Refused
+from s2s_sd.hosts.session import HostGroupSession
 from s2s_sd.hosts.transport import Transport
 from s2s_sd.load import load_definitions
 from s2s_sd.model import Definitions, Group
@@ -92,8 +89,8 @@ def _refuse_frozen(name: str, state: GroupState) -> None:
 class ClusterAdmin:
     """The administering host's side of the Pacemaker engine. apply_live.py and migrate.py
     are functions of it: they use its public part (definitions, transport, progress and
-    warnings, `group`, `cluster`, `require_quorum`, `reload`, and the borrowed `admin`'s
-    lock, views and sync)."""
+    warnings, `group`, `cluster`, `require_quorum`, `reload`, and the host-group
+    `session`'s lock, views, generations, observe and sync)."""
 
     def __init__(self, defs: Definitions, basedir: Path, host: str,
                  progress: Progress = _quiet, settings: PacemakerSettings | None = None,
@@ -106,13 +103,13 @@ class ClusterAdmin:
         self.context = AgentContext(basedir=basedir, host=host, _defs=defs)
         transport = Transport(defs, host, basedir,
                               lambda op, args: dispatch(self.context, op, args))
-        self.admin = Admin(defs, basedir, host, progress=progress, transport=transport,
-                           timings=timings)
-        self.timings = self.admin.timings
-        self.warnings = self.admin.warnings
+        self.session = HostGroupSession(defs, basedir, host, transport, progress=progress,
+                                        timings=timings)
+        self.timings = self.session.timings
+        self.warnings = self.session.warnings
 
     def close(self) -> None:
-        self.admin.close()
+        self.session.close()
 
     def __enter__(self) -> ClusterAdmin:
         return self
@@ -122,7 +119,7 @@ class ClusterAdmin:
 
     @property
     def transport(self) -> Transport:
-        return self.admin.transport
+        return self.session.transport
 
     @property
     def hostgroup(self) -> str:
@@ -133,14 +130,14 @@ class ClusterAdmin:
         return list(self.defs.hostgroup.host_names)
 
     def warn(self, text: str) -> None:
-        self.admin.warn(text)
+        self.session.warn(text)
 
     def reload(self) -> None:
         """The definitions as the base dir holds them now (after an engine switch)."""
         self.defs = load_definitions(self.basedir, self.host)
         self.context.forget()
         self.context._defs = self.defs
-        self.admin.defs = self.defs
+        self.session.defs = self.defs
         self.transport.defs = self.defs
 
     def group(self, name: str) -> Group:

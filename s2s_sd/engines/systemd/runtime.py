@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from contextlib import AbstractContextManager as ContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,7 +19,7 @@ from s2s_sd.engines.in_process import in_process_transport, open_session
 from s2s_sd.engines.systemd.group_requests import GroupRequests
 from s2s_sd.engines.systemd.move import MoveRunner
 from s2s_sd.errors import BadInput, OperationFailed, Refused
-from s2s_sd.hosts.session import Clock, ClusterView, Progress, quiet
+from s2s_sd.hosts.session import Clock, Progress, quiet
 from s2s_sd.hosts.transport import Answer, HostUnreachable, Transport
 from s2s_sd.model import Definitions, Engine, Group
 from s2s_sd.move_plan import MoveStep
@@ -70,22 +69,6 @@ class Admin:
 
     def why(self, hosts: Sequence[str | None]) -> str:
         return self.session.why(hosts)
-
-    # the Pacemaker engine's ClusterAdmin borrows these until it holds its own session
-    def locked(self, operation: str, break_lock: bool = False) -> ContextManager[list[str]]:
-        return self.session.locked(operation, break_lock)
-
-    def view(self) -> ClusterView:
-        return self.session.view()
-
-    def check_generations(self, view: ClusterView) -> int:
-        return self.session.check_generations(view)
-
-    def observe(self, group: str) -> tuple[dict[str, GroupObservation], list[str]]:
-        return self.session.observe(group)
-
-    def sync_locked(self, units: bool = True) -> tuple[int, list[str], list[str]]:
-        return self.session.sync_locked(units)
 
     def close(self) -> None:
         self.session.close()
