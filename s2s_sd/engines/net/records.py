@@ -13,7 +13,7 @@ record in RUN_DIR/vips/ (/run is emptied at reboot, exactly like the addresses):
 
 `netns` is the inode of the network namespace (the same address may be a VIP in two
 namespaces of one machine), `created` the kernel's creation stamp of the address
-(IFA_CACHEINFO cstamp, 1/100 s since boot). A record proves nothing by itself: net.py
+(IFA_CACHEINFO cstamp, 1/100 s since boot). A record proves nothing by itself: ownership.py
 trusts it only for an address with exactly that prefix, on the interface with that index,
 with s2s-sd's IFA_F_NODAD flag and the recorded creation stamp, so an address removed
 and added again by hand is not taken for s2s-sd's. Anything odd about a record (a link,
