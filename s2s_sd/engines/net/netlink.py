@@ -96,7 +96,6 @@ def open_netlink(netns: str | None) -> Iterator[Any]:
         ipr.close()
 
 
-
 def netlink_failure(exc: NetlinkError, what: str, vip: Vip, ifname: str | None) -> S2SError:
     """A netlink error as a sentence an administrator can act on."""
     code = int(exc.code)
@@ -115,7 +114,6 @@ def netlink_failure(exc: NetlinkError, what: str, vip: Vip, ifname: str | None) 
     if code == errno.ERANGE:
         return BadInput(f"{what} {vip.text}{where}: label longer than {MAX_LABEL} characters")
     return OperationFailed(f"{what} {vip.text}{where}: {os.strerror(code)}")
-
 
 
 @dataclass(frozen=True)
@@ -174,6 +172,14 @@ def read_addresses(ipr: Any, links: dict[int, Link], family: int) -> list[Addres
 def holders(ipr: Any, links: dict[int, Link], vip: Vip) -> list[Address]:
     return [a for a in read_addresses(ipr, links, address_family(vip)) if a.address.ip == vip.ip]
 
+
+def vip_holders(ipr: Any, vip: Vip) -> list[Address]:
+    """The addresses here with the VIP's IP, whatever their prefix; the interface the VIP
+    names must exist even where the address is not (BadInput, naming those there)."""
+    links = read_links(ipr)
+    if vip.interface is not None:
+        link_by_name(links, vip.interface)
+    return holders(ipr, links, vip)
 
 
 def netns_id(path: str | None) -> str:
@@ -263,7 +269,6 @@ def choose_link(ipr: Any, links: dict[int, Link], vip: Vip) -> Link:
     return connected_link(ipr, links, vip)
 
 
-
 def add_address(ipr: Any, link: Link, vip: Vip, label: str | None, with_protocol: bool) -> None:
     request: dict[str, Any] = {
         "index": link.index, "address": str(vip.ip), "prefixlen": vip.address.network.prefixlen,
@@ -285,7 +290,6 @@ def add_address(ipr: Any, link: Link, vip: Vip, label: str | None, with_protocol
         ipr.addr("add", **request)
     except NetlinkError as exc:
         raise netlink_failure(exc, "adding", vip, link.name) from exc
-
 
 
 def delete_address(ipr: Any, link: Link, vip: Vip) -> None:

@@ -25,10 +25,7 @@ def vip_status(
     """
     path = netlink.netns_path(netns)
     with netlink.open_netlink(path) as ipr:
-        links = netlink.read_links(ipr)
-        if vip.interface is not None:
-            netlink.link_by_name(links, vip.interface)
-        holders = netlink.holders(ipr, links, vip)
+        holders = netlink.vip_holders(ipr, vip)
     exact = next((h for h in holders if h.address == vip.address), None)
     other = holders[0] if holders and exact is None else None
     shown = exact or other
@@ -175,7 +172,6 @@ def vip_up(
     )
 
 
-
 def _record(ipr: Any, links: dict[int, netlink.Link], link: netlink.Link, vip: Vip,
             netns_id: str) -> None:
     """Record the IPv6 address just added, with the creation stamp the kernel gave it."""
@@ -186,7 +182,6 @@ def _record(ipr: Any, links: dict[int, netlink.Link], link: netlink.Link, vip: V
     records.write_record(records.VipRecord(
         netns=netns_id, index=link.index, interface=link.name, address=vip.text,
         created=added.created, since=records.now_text(), owner=vip.owner))
-
 
 
 def _roll_back(ipr: Any, link: netlink.Link, vip: Vip, failure: S2SError) -> None:
@@ -212,10 +207,7 @@ def vip_down(
     if vip.hostname:
         hosts_file.check_name(vip.hostname)
     with netlink.open_netlink(path) as ipr:
-        links = netlink.read_links(ipr)
-        if vip.interface is not None:
-            netlink.link_by_name(links, vip.interface)
-        holders = netlink.holders(ipr, links, vip)
+        holders = netlink.vip_holders(ipr, vip)
         exact = next((h for h in holders if h.address == vip.address), None)
         if exact is None and holders:
             held = holders[0]

@@ -68,7 +68,7 @@ def _record_ownership(held: netlink.Address, address: ipaddress.IPv6Interface,
 
 
 def refuse_unless_ours(held: netlink.Address, vip: Vip, verb: str, force: bool,
-                        netns_id: str) -> None:
+                       netns_id: str) -> None:
     if force:
         return
     ownership = ownership_of(held, vip, netns_id)

@@ -227,7 +227,6 @@ def vip_for_service(definitions: Definitions, group: str, service: str) -> Vip:
     return Vip(vip.address, vip.interface, suffix, True, vip.hostname, f"{group}.{service}")
 
 
-
 def full_label(vip: Vip, ifname: str) -> str | None:
     """The IPv4 label to store: IFNAME:SUFFIX, at most 15 characters.
 

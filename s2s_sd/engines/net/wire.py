@@ -40,7 +40,6 @@ def packet_socket(netns: str | None, ifname: str, ethertype: int) -> socket.sock
     return sock
 
 
-
 def _listen_for_conflict(
     sock: socket.socket, vip: Vip, own_mac: bytes, until: float
 ) -> bytes | None:
@@ -77,13 +76,19 @@ def _ethertype(vip: Vip) -> int:
     return packets.ETH_P_ARP if vip.address.version == 4 else packets.ETH_P_IPV6
 
 
+def _frame(vip: Vip, own_mac: bytes, *, probing: bool) -> bytes:
+    """The frame of the VIP's family: the duplicate probe (PROBING) or the announcement."""
+    if isinstance(vip.ip, ipaddress.IPv4Address):
+        return (packets.arp_probe(own_mac, vip.ip) if probing
+                else packets.arp_announcement(own_mac, vip.ip))
+    return (packets.dad_solicitation(own_mac, vip.ip) if probing
+            else packets.unsolicited_advertisement(own_mac, vip.ip))
+
+
 def answering_mac(netns: str | None, link: netlink.Link, vip: Vip, probe: Probe) -> str | None:
     """The MAC of another host answering for the VIP on LINK's segment, or None."""
     own_mac = require_mac(link)
-    if isinstance(vip.ip, ipaddress.IPv4Address):
-        frame = packets.arp_probe(own_mac, vip.ip)
-    else:
-        frame = packets.dad_solicitation(own_mac, vip.ip)
+    frame = _frame(vip, own_mac, probing=True)
     sock = packet_socket(netns, link.name, _ethertype(vip))
     try:
         for number in range(probe.count):
@@ -108,16 +113,12 @@ def _send(sock: socket.socket, frame: bytes, link: netlink.Link) -> None:
 
 
 def send_announcements(netns: str | None, link: netlink.Link, vip: Vip, announce: Announce,
-              netns_id: str) -> int:
+                       netns_id: str) -> int:
     """The first announcement now, the others from a background process (announcer.py)
     that stops as soon as this host no longer holds the address."""
     if announce.count == 0:
         return 0
-    own_mac = require_mac(link)
-    if isinstance(vip.ip, ipaddress.IPv4Address):
-        frame = packets.arp_announcement(own_mac, vip.ip)
-    else:
-        frame = packets.unsolicited_advertisement(own_mac, vip.ip)
+    frame = _frame(vip, require_mac(link), probing=False)
     sock = packet_socket(netns, link.name, _ethertype(vip))
     try:
         _send(sock, frame, link)
