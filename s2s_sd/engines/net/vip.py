@@ -13,15 +13,20 @@ from s2s_sd.engines.net import hosts_file
 from s2s_sd.errors import BadInput
 from s2s_sd.model import Definitions, IpService
 from s2s_sd.naming import alias_hostname, vip_label_suffix
+from s2s_sd.vip_rules import (
+    MAX_INTERFACE_NAME,
+    interface_name_ok,
+    network_or_broadcast,
+    never_a_vip,
+)
 
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-MAX_LABEL = 15  # IFNAMSIZ - 1: the kernel refuses longer labels with ERANGE
-MAX_IFNAME = 15
+# a label has the room of an interface name: the kernel refuses longer ones with ERANGE
+MAX_LABEL = MAX_INTERFACE_NAME
 DEFAULT_LABEL_SUFFIX = "vip"
 _LABEL_SUFFIX = re.compile(r"[A-Za-z0-9_.-]+")
-_IFNAME = re.compile(r"[^\s/:]+")
 
 
 @dataclass(frozen=True)
@@ -165,20 +170,17 @@ def parse_address(text: str) -> IPInterface:
     prefix = text.rsplit("/", 1)[1]
     if not prefix.isdigit():  # ip_interface also takes netmasks; the definitions do not
         raise BadInput(f"{text!r}: the prefix must be a length such as /24")
-    ip = address.ip
-    if ip.is_unspecified or ip.is_multicast or ip.is_loopback or ip.is_link_local:
+    if never_a_vip(address.ip):
         raise BadInput(f"{text!r} cannot be a virtual IP (unspecified/multicast/loopback/"
                        "link-local address)")
-    if isinstance(address, ipaddress.IPv4Interface) and address.network.prefixlen < 31 and (
-        ip in (address.network.network_address, address.network.broadcast_address)
-    ):
+    if network_or_broadcast(address):
         raise BadInput(f"{text!r} is the network or broadcast address of its subnet")
     return address
 
 
 def check_interface_name(name: str) -> None:
-    if not name or len(name) > MAX_IFNAME or not _IFNAME.fullmatch(name) or name in (".", ".."):
-        raise BadInput(f"{name!r} is not a valid interface name (at most {MAX_IFNAME} "
+    if not interface_name_ok(name):
+        raise BadInput(f"{name!r} is not a valid interface name (at most {MAX_INTERFACE_NAME} "
                        "characters, no '/', ':' or spaces)")
 
 
