@@ -21,7 +21,7 @@ import click
 
 from s2s_sd.cli import JSON_SCHEMA_VERSION
 from s2s_sd.cli.common import basedir_option, json_option, local_host, warn
-from s2s_sd.engines import net
+from s2s_sd.engines import net, vip_member
 from s2s_sd.errors import BadInput
 from s2s_sd.load import load_definitions
 
@@ -86,20 +86,7 @@ def _print_result(result: net.VipResult, as_json: bool) -> None:
         click.echo(json.dumps({"schema_version": JSON_SCHEMA_VERSION, **result.as_dict()},
                               indent=2, sort_keys=True))
         return
-    where = f" on {result.interface}" + (f" ({result.label})" if result.label else "")
-    messages = {
-        "added": f"{result.address} added{where}",
-        "already-present": f"{result.address} already up{where}",
-        "removed": f"{result.address} removed{where}",
-        "absent": f"{result.address} was not up here",
-    }
-    line = messages[result.action]
-    if result.announcements:
-        line += f"; announced {result.announcements} times"
-    if result.hostname:
-        state = "updated" if result.hosts_file_changed else "unchanged"
-        line += f"; alias {result.hostname} {state}"
-    click.echo(line)
+    click.echo(vip_member.result_line(result))
     for warning in result.warnings:
         warn(warning)
 
@@ -137,8 +124,7 @@ def up(target: tuple[str, ...], interface: str | None, label: str | None, alias:
         probe=net.Probe(probe_count, _milliseconds(probe_interval),
                         _milliseconds(probe_interval)),
         force=force,
-        # the group form only: a migration from the cluster hands over its IPaddr2 address
-        take_over=wanted.owner is not None and net.migrate_note_fresh(),
+        take_over=vip_member.take_over(wanted),
     )
     _print_result(result, as_json)
 

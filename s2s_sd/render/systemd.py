@@ -29,8 +29,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-
-import jinja2
+from typing import TYPE_CHECKING
 
 from s2s_sd import paths, service_settings
 from s2s_sd.errors import BadInput, printable
@@ -57,6 +56,9 @@ from s2s_sd.naming import (
     member_unit,
     target_name,
 )
+
+if TYPE_CHECKING:  # jinja2 is imported where units are rendered: the commands the units
+    import jinja2  # run (member, vip, guard) import this module for its names only
 
 # The package's layout: what golden files and `generate` without a host show.
 DEFAULT_COMMAND = paths.PACKAGE_PROGRAM
@@ -154,6 +156,8 @@ def check_unit_paths(settings: UnitSettings) -> None:
 
 @cache
 def _templates() -> jinja2.Environment:
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("s2s_sd", "units"),
         undefined=jinja2.StrictUndefined,

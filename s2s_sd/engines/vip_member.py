@@ -1,0 +1,54 @@
+"""A group's ip member brought up, checked and taken down in the process that runs it.
+
+`s2s-sd member run GROUP MEMBER` (the member's main process, hosts/health.py) calls these
+instead of starting `s2s-sd vip up|status --check GROUP SERVICE` as programs: the same
+calls with the same defaults (probe, announcements, migration take-over), minus two
+Python starts on the way to the member being ready, and one every monitor interval.
+ExecStop= still runs `s2s-sd vip down GROUP SERVICE`: it must work when the main process
+is gone. What each one did goes to the unit's journal in the words `s2s-sd vip` uses.
+"""
+
+from __future__ import annotations
+
+from s2s_sd.engines import net
+from s2s_sd.model import Definitions
+
+
+def result_line(result: net.VipResult) -> str:
+    """What `vip up|down` says it did, on one line (the journal, the terminal)."""
+    where = f" on {result.interface}" + (f" ({result.label})" if result.label else "")
+    messages = {
+        "added": f"{result.address} added{where}",
+        "already-present": f"{result.address} already up{where}",
+        "removed": f"{result.address} removed{where}",
+        "absent": f"{result.address} was not up here",
+    }
+    line = messages[result.action]
+    if result.announcements:
+        line += f"; announced {result.announcements} times"
+    if result.hostname:
+        state = "updated" if result.hosts_file_changed else "unchanged"
+        line += f"; alias {result.hostname} {state}"
+    return line
+
+
+def take_over(vip: net.Vip) -> bool:
+    """Whether `up` takes over an address s2s-sd did not add: only a group's VIP, while a
+    migration from the cluster hands over its IPaddr2 address (net.migrate_note_fresh)."""
+    return vip.owner is not None and net.migrate_note_fresh()
+
+
+def up(defs: Definitions, group: str, service: str) -> net.VipResult:
+    """`s2s-sd vip up GROUP SERVICE`: probe, add, first announcement, alias."""
+    wanted = net.vip_for_service(defs, group, service)
+    return net.vip_up(wanted, take_over=take_over(wanted))
+
+
+def present(defs: Definitions, group: str, service: str) -> bool:
+    """`s2s-sd vip status --check GROUP SERVICE` exiting 0: the VIP is up here."""
+    return net.vip_status(net.vip_for_service(defs, group, service)).present
+
+
+def down(defs: Definitions, group: str, service: str) -> net.VipResult:
+    """`s2s-sd vip down GROUP SERVICE` (a start that failed half way takes it down)."""
+    return net.vip_down(net.vip_for_service(defs, group, service))
