@@ -3,9 +3,10 @@
 `s2s-sd member run GROUP MEMBER` (the member's main process, hosts/health.py) calls these
 instead of starting `s2s-sd vip up|status --check GROUP SERVICE` as programs: the same
 calls with the same defaults (probe, announcements, migration take-over), minus two
-Python starts on the way to the member being ready, and one every monitor interval.
-ExecStop= still runs `s2s-sd vip down GROUP SERVICE`: it must work when the main process
-is gone. What each one did goes to the unit's journal in the words `s2s-sd vip` uses.
+Python starts on the way to the member being ready, and one every monitor interval; at
+SIGTERM it takes the VIP down itself, and the unit runs `s2s-sd vip down GROUP SERVICE`
+(ExecStopPost=) only when that process could not (it died, failed, or the member failed).
+What each one did goes to the unit's journal in the words `s2s-sd vip` uses.
 """
 
 from __future__ import annotations

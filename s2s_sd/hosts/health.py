@@ -6,6 +6,8 @@
   then runs the status every monitor_interval and exits 1 with the reason when the
   member no longer runs (OCF_NOT_RUNNING and any other answer alike: both mean the
   member does not do its job here). ExecStop= stops the member; systemd then restarts it.
+  An ip member's VIP is taken down by this process itself at SIGTERM (its unit has no
+  ExecStop=; `vip down` runs from ExecStopPost= only after a stop that was not clean).
 - `s2s-sd member ready GROUP MEMBER` (ExecStartPost= of exec members) returns when the
   member is ready: its `ready` check passes, or its main process lived through `settle`.
   Until then systemd's start job is not done; a member not ready within start_timeout,
@@ -188,7 +190,8 @@ def run_member(defs: Definitions, basedir: Path, group_name: str, member: str) -
     if commands is None:
         raise BadInput(f"{group_name}/{member}: a {service.TYPE} member is watched by "
                        "systemd itself, not by `member run`")
-    actions = (_vip_actions(defs, group_name, member) if isinstance(service, IpService)
+    stops_itself = isinstance(service, IpService)  # its unit has no ExecStop= (render)
+    actions = (_vip_actions(defs, group_name, member) if stops_itself
                else _commands_actions(commands))
     interval = service.monitor_interval or DEFAULT_MONITOR_INTERVAL
     check_timeout = max(MONITOR_TIMEOUT_MIN, interval)
@@ -197,7 +200,12 @@ def run_member(defs: Definitions, basedir: Path, group_name: str, member: str) -
     unit = member_unit(group_name, member)
 
     def terminated(signum: int, frame: FrameType | None) -> None:
-        os._exit(0)  # systemd stops the unit: the member's stop is ExecStop='s
+        """systemd stops the unit: the member's stop is ExecStop='s, or this process's
+        own (ip members: the VIP down before the exit; a failed or unclean one makes
+        ExecStopPost= run `vip down` again)."""
+        if stops_itself:
+            os._exit(0 if actions.stop(stop_timeout).code == 0 else 1)
+        os._exit(0)
 
     signal.signal(signal.SIGTERM, terminated)
     began = time.monotonic()

@@ -1,7 +1,8 @@
 """`s2s-sd member run GROUP VIP`, the main process of an ip member's unit, brings the VIP
 up in its own process (no `s2s-sd vip up` started): the probe still refuses an address
 another host answers for, READY=1 comes only with the address on the interface, the
-monitor sees it go, and the unit's ExecStop (`s2s-sd vip down`) takes it down."""
+monitor sees it go, and SIGTERM (systemd's stop of the unit) takes it down in the same
+process."""
 
 from __future__ import annotations
 
@@ -102,21 +103,22 @@ def test_an_address_answered_elsewhere_fails_the_start_and_stays_off(
     assert ADDRESS not in addresses(segment.host1)
 
 
-def test_the_units_stop_takes_the_vip_down(
+def test_sigterm_takes_the_vip_down_without_another_process(
     segment: Lab, basedir: Path, notify_socket: socket.socket, private_run_dir: Path
 ) -> None:
     process = member_run(segment.host1, basedir, notify_socket, private_run_dir)
     try:
         assert notify_socket.recv(4096).decode().startswith("READY=1")
-        # as systemd stops the unit: ExecStop= while the main process lives, then SIGTERM
-        down = segment.host1.s2s_sd("vip", "down", "ora", "vip", "--basedir", str(basedir))
-        assert down.returncode == 0, down.stderr
+        assert f"{ADDRESS}/24" in addresses(segment.host1)
+        # as systemd stops the unit (no ExecStop=): SIGTERM to the main process
         process.terminate()
-        process.communicate(timeout=30)
+        output, _ = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
-    assert process.returncode == 0
+    # exit 0: a clean stop, so the unit's ExecStopPost= starts no `vip down`
+    assert process.returncode == 0, output
+    assert f"{ADDRESS}/24 removed on eth0 (eth0:ora)" in output
     assert ADDRESS not in addresses(segment.host1)
     assert not segment.client.pings(ADDRESS)
