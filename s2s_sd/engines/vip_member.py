@@ -33,6 +33,15 @@ def result_line(result: net.VipResult) -> str:
     return line
 
 
+def journal_line(result: net.VipResult) -> str:
+    """result_line with where the time went, for the member's journal (what a move's
+    start spends in the probe is the first thing to look at)."""
+    spent = f" in {result.total_seconds:.3f} s"
+    if result.action == "added":
+        spent += f" (probe {result.probe_seconds:.3f} s, announce {result.announce_seconds:.3f} s)"
+    return result_line(result) + spent
+
+
 def take_over(vip: net.Vip) -> bool:
     """Whether `up` takes over an address s2s-sd did not add: only a group's VIP, while a
     migration from the cluster hands over its IPaddr2 address (net.migrate_note_fresh)."""

@@ -166,7 +166,7 @@ def _vip_actions(defs: Definitions, group: str, member: str) -> MemberActions:
     def changed(change: Callable[[Definitions, str, str], VipResult]) -> MemberAction:
         def run_it(timeout: float) -> Outcome:
             try:
-                print(vip_member.result_line(change(defs, group, member)), flush=True)
+                print(vip_member.journal_line(change(defs, group, member)), flush=True)
             except S2SError as exc:
                 print(f"s2s-sd: {group}/{member}: {exc}", flush=True)
                 return Outcome(3 if isinstance(exc, Refused) else 1)
