@@ -102,9 +102,11 @@ def vip() -> None:
               help="Announcements (gratuitous ARP / unsolicited NA) to send.")
 @click.option("--interval", default=200, show_default=True, type=click.IntRange(0, 10000),
               metavar="MS", help="Milliseconds between announcements.")
-@click.option("--probe-count", default=3, show_default=True, type=click.IntRange(1, 20),
+@click.option("--probe-count", default=vip_member.MEMBER_PROBE.count, show_default=True,
+              type=click.IntRange(1, 20),
               help="ARP probes / duplicate address detection solicitations.")
-@click.option("--probe-interval", default=100, show_default=True,
+@click.option("--probe-interval", default=round(vip_member.MEMBER_PROBE.interval * 1000),
+              show_default=True,
               type=click.IntRange(0, 10000), metavar="MS",
               help="Milliseconds between probes, and to wait for answers after the last.")
 @force_option
