@@ -57,7 +57,7 @@ from s2s_sd.render.systemd import MemberCommands, UnitSettings, member_commands
 from s2s_sd.run import run, run_logged
 
 if TYPE_CHECKING:
-    from s2s_sd.engines.net import VipResult
+    from s2s_sd.engines.net.vip import VipResult
 
 READY_POLL = 0.2  # seconds between two tries of a readiness check
 MONITOR_TIMEOUT_MIN = 20  # seconds a status check may take at least
