@@ -29,12 +29,11 @@ from s2s_sd.engines.systemd.units import (
     reset_failed,
     systemd_running,
     transition_seconds,
-    unit_health,
     unit_states,
 )
 from s2s_sd.errors import BadInput, OperationFailed, Refused
 from s2s_sd.hosts import freeze, health, health_records, lock, state, sync
-from s2s_sd.hosts.observe import observe
+from s2s_sd.hosts.observe import observe, observe_with_health
 from s2s_sd.hosts.protocol import (
     BASE64,
     COUNTER,
@@ -231,20 +230,16 @@ def op_state(ctx: AgentContext, request: HostgroupRequest) -> dict[str, Any]:
 
 def op_observe(ctx: AgentContext, request: ObserveRequest) -> dict[str, Any]:
     groups = None if request.groups is None else [_group(ctx, g).name for g in request.groups]
-    seen = observe(ctx.defs(), str(ctx.basedir), groups, scripts=request.scripts is not False)
+    scripts = request.scripts is not False
+    if request.health:  # status: every member's restart count and last failure
+        seen, health_of = observe_with_health(ctx.defs(), str(ctx.basedir), groups, scripts)
+    else:
+        seen, health_of = observe(ctx.defs(), str(ctx.basedir), groups, scripts), None
     answer: dict[str, Any] = {"host": ctx.host,
                               "groups": {name: o.as_dict() for name, o in seen.items()}}
     if request.hostgroup is not None:  # status: the host's state in the same round trip
         answer["state"] = op_state(ctx, HostgroupRequest(request.hostgroup))
-    if request.health:  # status: every member's restart count and last failure
-        members = [member_unit(g.name, s.name) for g in ctx.defs().groups
-                   if g.name in seen for s in g.services]
-        health_of = unit_health(members)
-        for g in ctx.defs().groups:  # the monitor's own words say more than systemd's Result
-            for member, reason in (seen[g.name].last_failures.items() if g.name in seen else ()):
-                unit = member_unit(g.name, member)
-                if unit in health_of:
-                    health_of[unit] = dataclasses.replace(health_of[unit], last_failure=reason)
+    if health_of is not None:
         answer["health"] = {u: h.as_dict() for u, h in health_of.items()}
     return answer
 
