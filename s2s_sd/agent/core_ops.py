@@ -57,7 +57,7 @@ from s2s_sd.naming import group_units, guard_unit, member_unit, target_name
 from s2s_sd.plan import boot_groups
 from s2s_sd.render.systemd import UnitSettings, render_units
 from s2s_sd.run import run
-from s2s_sd.timings import Timings
+from s2s_sd.timings import AGENT_START, Timings, seconds_since_process_start
 
 HOOK_TIMEOUT = 300
 
@@ -229,18 +229,27 @@ def op_state(ctx: AgentContext, request: HostgroupRequest) -> dict[str, Any]:
 
 
 def op_observe(ctx: AgentContext, request: ObserveRequest) -> dict[str, Any]:
+    phases = Timings()  # status --timings: where this host's time went
+    age = seconds_since_process_start(lock.process_start(os.getpid()))
+    if age is not None:
+        phases.add(AGENT_START, None, age)
+    with phases.step("definitions"):
+        defs = ctx.defs()
     groups = None if request.groups is None else [_group(ctx, g).name for g in request.groups]
     scripts = request.scripts is not False
-    if request.health:  # status: every member's restart count and last failure
-        seen, health_of = observe_with_health(ctx.defs(), str(ctx.basedir), groups, scripts)
-    else:
-        seen, health_of = observe(ctx.defs(), str(ctx.basedir), groups, scripts), None
+    with phases.step("observe (units, VIPs, mounts, scripts, health)"):
+        if request.health:  # status: every member's restart count and last failure
+            seen, health_of = observe_with_health(defs, str(ctx.basedir), groups, scripts)
+        else:
+            seen, health_of = observe(defs, str(ctx.basedir), groups, scripts), None
     answer: dict[str, Any] = {"host": ctx.host,
                               "groups": {name: o.as_dict() for name, o in seen.items()}}
     if request.hostgroup is not None:  # status: the host's state in the same round trip
-        answer["state"] = op_state(ctx, HostgroupRequest(request.hostgroup))
+        with phases.step("state"):
+            answer["state"] = op_state(ctx, HostgroupRequest(request.hostgroup))
     if health_of is not None:
         answer["health"] = {u: h.as_dict() for u, h in health_of.items()}
+        answer["seconds"] = phases.seconds()
     return answer
 
 
