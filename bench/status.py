@@ -12,10 +12,10 @@ Printed: the median and the spread over the runs and the ratio to the 1 s target
 exit code is 1 when the median misses it. `--program P` measures another s2s-sd (on n1
 and, as S2S_SD_REMOTE_COMMAND, on the other hosts): e.g. an older tree exported below the
 repository, which the nodes see, with a script that runs it, to compare before and after
-in one lab.
+in one lab. `--timings` prints one more run's `status --timings` at the end.
 
-    .venv/bin/python bench/status.py [--runs 10] [--running 9] [--program P] [--keep]
-                                                                  (root; boots the lab)
+    .venv/bin/python bench/status.py [--runs 10] [--running 9] [--program P] [--timings]
+                                     [--keep]                      (root; boots the lab)
 """
 
 from __future__ import annotations
@@ -57,6 +57,8 @@ def main() -> int:
     parser.add_argument("--running", type=int, default=9,
                         help="idle groups started besides quick (spread over the hosts)")
     parser.add_argument("--program", help="the s2s-sd to measure (default: the lab's)")
+    parser.add_argument("--timings", action="store_true",
+                        help="at the end, one more run with `status --timings`")
     args = parser.parse_args()
     status = ["s2s-sd", "status", "--basedir", BASEDIR]
     if args.program:
@@ -75,6 +77,9 @@ def main() -> int:
                 raise SystemExit(f"s2s-sd status failed (exit {result.returncode}): "
                                  f"{result.stdout}{result.stderr}")
         lines = len(result.stdout.splitlines())
+        if args.timings:
+            shown = lab.exec(ADMIN, [*status, "--timings"], check=False, timeout=300).stdout
+            print(shown[shown.find("timings:"):], end="")
     median = statistics.median(times)
     ratio = median / GOAL_STATUS_SECONDS
     print(f"{args.program or 's2s-sd'} status, {STATUS_GROUPS} groups on {len(NODES)} hosts, "
