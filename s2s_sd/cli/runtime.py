@@ -337,19 +337,19 @@ def status(basedir: Path, groups: tuple[str, ...], as_json: bool, show_timings: 
         engine = _engine(basedir, definitions, timings)
         try:
             report = engine.status()
+            if groups:
+                report = report.only(groups)
+            from s2s_sd import status as status_model
+
+            with timings.step("print"):  # before the agents end: the reader waits less
+                if as_json:
+                    click.echo(json.dumps(status_model.to_json(report), indent=2,
+                                          sort_keys=True))
+                else:
+                    click.echo(status_model.render_text(report, time.time()))
         finally:
             with timings.step("end the host sessions"):
                 engine.close()
-        if groups:
-            report = report.only(groups)
-        from s2s_sd import status as status_model
-
-        with timings.step("print"):
-            if as_json:
-                click.echo(json.dumps(status_model.to_json(report), indent=2,
-                                      sort_keys=True))
-            else:
-                click.echo(status_model.render_text(report, time.time()))
     if report.exit_code:
         sys.exit(report.exit_code)
 

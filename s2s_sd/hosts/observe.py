@@ -98,6 +98,7 @@ def _observe(defs: Definitions, basedir: str, groups: list[str] | None, scripts:
     mounts = mounted_paths()
     result: dict[str, GroupObservation] = {}
     script_jobs: list[tuple[GroupObservation, ScriptService]] = []
+    vip_jobs: list[tuple[GroupObservation, IpService]] = []
     for group in chosen:
         seen = GroupObservation(group.name, target=states.get(target_name(group.name),
                                                               "inactive"))
@@ -105,8 +106,7 @@ def _observe(defs: Definitions, basedir: str, groups: list[str] | None, scripts:
             seen.units[unit] = states.get(unit, "inactive")
         for service in group.services:
             if isinstance(service, IpService):
-                vip = net.vip_for_service(defs, group.name, service.name)
-                seen.vips[service.address] = net.vip_status(vip, hosts=None).present
+                vip_jobs.append((seen, service))
             elif isinstance(service, MountService):
                 seen.mounts[service.mountpoint] = service.mountpoint in mounts
             elif isinstance(service, ScriptService) and scripts:
@@ -128,6 +128,11 @@ def _observe(defs: Definitions, basedir: str, groups: list[str] | None, scripts:
             seen.last_failures[name] = failure
             if unit in health_of:  # the monitor's own words say more than systemd's Result
                 health_of[unit] = replace(health_of[unit], last_failure=failure)
+    # the VIPs after systemd's answers: an agent imports pyroute2 in the background
+    # meanwhile (engines/net.py prepare_netlink)
+    for seen, vip_service in vip_jobs:
+        vip = net.vip_for_service(defs, seen.group, vip_service.name)
+        seen.vips[vip_service.address] = net.vip_status(vip, hosts=None).present
     if script_jobs:
         with ThreadPoolExecutor(max_workers=8) as pool:
             codes = list(pool.map(lambda job: script_status(basedir, job[1]), script_jobs))
