@@ -15,7 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from s2s_sd import paths
-from s2s_sd.engines import net
+from s2s_sd.engines.net.ops import vip_status
+from s2s_sd.engines.net.vip import vip_for_service
 from s2s_sd.engines.systemd.units import restart_counts, unit_health, unit_states
 from s2s_sd.hosts.health import last_failure
 from s2s_sd.model import Definitions, Group, IpService, MountService, ScriptService, SystemdService
@@ -129,10 +130,10 @@ def _observe(defs: Definitions, basedir: str, groups: list[str] | None, scripts:
             if unit in health_of:  # the monitor's own words say more than systemd's Result
                 health_of[unit] = replace(health_of[unit], last_failure=failure)
     # the VIPs after systemd's answers: an agent imports pyroute2 in the background
-    # meanwhile (engines/net.py prepare_netlink)
+    # meanwhile (engines/net/netlink.py prepare_netlink)
     for seen, vip_service in vip_jobs:
-        vip = net.vip_for_service(defs, seen.group, vip_service.name)
-        seen.vips[vip_service.address] = net.vip_status(vip, hosts=None).present
+        vip = vip_for_service(defs, seen.group, vip_service.name)
+        seen.vips[vip_service.address] = vip_status(vip, hosts=None).present
     if script_jobs:
         with ThreadPoolExecutor(max_workers=8) as pool:
             codes = list(pool.map(lambda job: script_status(basedir, job[1]), script_jobs))
