@@ -40,6 +40,7 @@ bench:
 	flock /tmp/s2s-sd-lab.lock $(BIN)/python bench/move_gap.py
 	flock /tmp/s2s-sd-lab.lock $(BIN)/python bench/move_force.py
 	flock /tmp/s2s-sd-lab.lock $(BIN)/python bench/drill.py
+	flock /tmp/s2s-sd-lab.lock $(BIN)/python bench/status.py
 
 clean:
 	rm -rf out build dist *.egg-info

@@ -18,6 +18,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+# an agent's first step: how long its process ran before the request (interpreter, imports)
+AGENT_START = "agent start (interpreter, imports)"
+
 
 @dataclass(frozen=True)
 class Timing:
@@ -58,6 +61,13 @@ class Timings:
         """Per-unit seconds a host measured (agent start_group/stop_group), as details."""
         for unit, value in seconds.items():
             self.add(f"{unit} {verb}", host, float(value), detail=True)
+
+    def add_host(self, host: str, seconds: Mapping[str, float], remote: bool) -> None:
+        """The steps a host measured itself (an agent's answer), as details. AGENT_START
+        only when the host is another: the admin's own is answered in its process."""
+        for step, value in seconds.items():
+            if remote or step != AGENT_START:
+                self.add(step, host, float(value), detail=True)
 
     @property
     def entries(self) -> tuple[Timing, ...]:

@@ -30,12 +30,11 @@ from s2s_sd.engines.systemd.units import (
     reset_failed,
     systemd_running,
     transition_seconds,
-    unit_health,
     unit_states,
 )
 from s2s_sd.errors import BadInput, OperationFailed, Refused
 from s2s_sd.hosts import freeze, health, health_records, lock, state, sync
-from s2s_sd.hosts.observe import observe
+from s2s_sd.hosts.observe import observe, observe_with_health
 from s2s_sd.hosts.protocol import (
     BASE64,
     COUNTER,
@@ -59,7 +58,7 @@ from s2s_sd.naming import group_units, guard_unit, member_unit, target_name
 from s2s_sd.plan import boot_groups
 from s2s_sd.render.systemd import UnitSettings, render_units
 from s2s_sd.run import run
-from s2s_sd.timings import Timings
+from s2s_sd.timings import AGENT_START, Timings, seconds_since_process_start
 
 HOOK_TIMEOUT = 300
 
@@ -231,22 +230,27 @@ def op_state(ctx: AgentContext, request: HostgroupRequest) -> dict[str, Any]:
 
 
 def op_observe(ctx: AgentContext, request: ObserveRequest) -> dict[str, Any]:
+    phases = Timings()  # status --timings: where this host's time went
+    age = seconds_since_process_start(lock.process_start(os.getpid()))
+    if age is not None:
+        phases.add(AGENT_START, None, age)
+    with phases.step("definitions"):
+        defs = ctx.defs()
     groups = None if request.groups is None else [_group(ctx, g).name for g in request.groups]
-    seen = observe(ctx.defs(), str(ctx.basedir), groups, scripts=request.scripts is not False)
+    scripts = request.scripts is not False
+    with phases.step("observe (units, VIPs, mounts, scripts, health)"):
+        if request.health:  # status: every member's restart count and last failure
+            seen, health_of = observe_with_health(defs, str(ctx.basedir), groups, scripts)
+        else:
+            seen, health_of = observe(defs, str(ctx.basedir), groups, scripts), None
     answer: dict[str, Any] = {"host": ctx.host,
                               "groups": {name: o.as_dict() for name, o in seen.items()}}
     if request.hostgroup is not None:  # status: the host's state in the same round trip
-        answer["state"] = op_state(ctx, HostgroupRequest(request.hostgroup))
-    if request.health:  # status: every member's restart count and last failure
-        members = [member_unit(g.name, s.name) for g in ctx.defs().groups
-                   if g.name in seen for s in g.services]
-        health_of = unit_health(members)
-        for g in ctx.defs().groups:  # the monitor's own words say more than systemd's Result
-            for member, reason in (seen[g.name].last_failures.items() if g.name in seen else ()):
-                unit = member_unit(g.name, member)
-                if unit in health_of:
-                    health_of[unit] = dataclasses.replace(health_of[unit], last_failure=reason)
+        with phases.step("state"):
+            answer["state"] = op_state(ctx, HostgroupRequest(request.hostgroup))
+    if health_of is not None:
         answer["health"] = {u: h.as_dict() for u, h in health_of.items()}
+        answer["seconds"] = phases.seconds()
     return answer
 
 

@@ -191,11 +191,15 @@ class AgentSession:
             lines = []
         return lines[-1] if lines else default
 
-    def close(self, grace: float = 5) -> None:
+    def hang_up(self) -> None:
+        """End the agent's input (it exits when it reads that) and stop reading it."""
         for stream in (self.proc.stdin, self.proc.stdout):
             if stream is not None:
                 with contextlib.suppress(OSError):
                     stream.close()
+
+    def close(self, grace: float = 5) -> None:
+        self.hang_up()
         self.errors.close()
         try:
             self.proc.wait(timeout=grace)
@@ -223,6 +227,10 @@ class Transport:
     def close(self) -> None:
         with self.sessions_lock:
             sessions, self.sessions = list(self.sessions.values()), {}
+        # every agent told first: they end side by side, not one after the other (status
+        # waits for them before it returns)
+        for session in sessions:
+            session.hang_up()
         for session in sessions:
             session.close()
 

@@ -9,6 +9,7 @@ import json
 import math
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from s2s_sd.cli.runtime import answer_request, stream_answers
 from s2s_sd.hosts import protocol, transport
 from s2s_sd.hosts.lock import LockInfo
 from s2s_sd.hosts.state import Journal
+from tests.unit.scenarios import EXAMPLES, definitions
 from tests.unit.test_fuzz_agent_requests import (
     GROUP,
     HOST,
@@ -168,6 +170,19 @@ def test_an_oversized_answer_closes_the_session(monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(transport.HostUnreachable, match="answer larger than 100000 bytes"):
         session.request("{}", timeout=30)
     assert len(session.buffer) < 200_000
+
+
+def test_the_sessions_end_side_by_side() -> None:
+    """Every agent is told first, then waited for: three agents that each take a second
+    to end after their input closes cost a second, not three (status waits for them)."""
+    hosts = ("n1", "n2", "n3")
+    ends_slowly = [sys.executable, "-c", "import sys, time; sys.stdin.read(); time.sleep(1)"]
+    link = transport.Transport(definitions(), "n0", EXAMPLES, lambda op, args: {})
+    link.sessions = {h: transport.AgentSession(h, ends_slowly) for h in hosts}
+    began = time.monotonic()
+    link.close()
+    assert 1 <= time.monotonic() - began < 2.5
+    assert link.sessions == {}
 
 
 def test_kits_links_to_the_service_on_a_group_disk_is_set(

@@ -1,6 +1,7 @@
 """The operator's view in the CLI (issue 17): `status GROUP...` names unknown groups,
-`--json` errors are one JSON object on stdout, every warning is `s2s-sd: warning:` on
-stderr, `where` says so when it finds nothing."""
+status does not check the scripts (issue 6: its latency), `--json` errors are one JSON
+object on stdout, every warning is `s2s-sd: warning:` on stderr, `where` says so when it
+finds nothing."""
 
 from __future__ import annotations
 
@@ -30,6 +31,19 @@ def test_status_of_an_unknown_group_exits_2_naming_it(basedir: Path) -> None:
     assert result.exit_code == 2, result.output
     assert "no such group: nosuch (groups: censhare, ora, web)" in result.stderr
     assert result.stdout == "" and "Traceback" not in result.output
+
+
+def test_status_does_not_check_the_scripts(basedir: Path) -> None:
+    """status changes nothing and shows what runs even while a script is broken; `check`
+    (and sync, move, start) find the broken script. bash -n and shellcheck of every
+    script cost status over a second with 100 groups."""
+    (basedir / "init.d" / "censhare_db").write_text("#!/bin/bash\nif then (\n")
+    checked = CliRunner().invoke(main, ["check", "--basedir", str(basedir)])
+    assert checked.exit_code == 2 and "censhare_db: bash -n" in checked.output
+    result = CliRunner().invoke(main, ["status", "--basedir", str(basedir), "nosuch"])
+    # past the definitions: only the group named is unknown
+    assert result.exit_code == 2 and "bash -n" not in result.output
+    assert "no such group: nosuch" in result.stderr
 
 
 def test_json_errors_are_json_on_stdout(basedir: Path) -> None:

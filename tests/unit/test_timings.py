@@ -1,5 +1,6 @@
-"""`move --timings`: the recorder (s2s_sd/timings.py) and what a move records in it,
-step by step and per host, with what the hosts measured themselves (scripted hosts)."""
+"""`move --timings` and `status --timings`: the recorder (s2s_sd/timings.py) and what a
+move or status records in it, step by step and per host, with what the hosts measured
+themselves (scripted hosts)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,18 @@ import itertools
 import pytest
 
 from s2s_sd.engines.systemd.runtime import Admin
-from s2s_sd.timings import Timings, timing_lines
+from s2s_sd.timings import AGENT_START, Timings, timing_lines
 from tests.conftest import EXAMPLES
-from tests.unit.fake_transport import Expect, ok
-from tests.unit.scenarios import ADMIN, NOW, definitions, local_state
+from tests.unit.fake_transport import Expect, observation, ok
+from tests.unit.scenarios import (
+    ADMIN,
+    HOSTGROUP,
+    HOSTS,
+    NOW,
+    World,
+    definitions,
+    local_state,
+)
 from tests.unit.test_move_scenarios import CASES
 
 pytestmark = pytest.mark.unit
@@ -81,3 +90,28 @@ def test_a_move_records_its_steps_per_host_with_what_the_hosts_measured() -> Non
     started = next(t for t in admin.timings.entries
                    if t.step == "s2s-censhare-data.service started")
     assert started.seconds == 0.75
+
+
+def test_status_records_the_hosts_answers_and_what_each_host_spent_on_it() -> None:
+    """`status --timings`: the round trip to every host, then each host's own steps as
+    its agent measured them; the admin's own host is answered in the admin's process,
+    so its agent start (the admin's own start) is left out."""
+    world = World()
+    transport = world.transport()
+    spent = {AGENT_START: 0.25, "definitions": 0.02,
+             "observe (units, VIPs, mounts, scripts, health)": 0.05, "state": 0.001}
+    transport.expect([Expect(h, "observe", {"scripts": True, "hostgroup": HOSTGROUP}, ok({
+        "host": h, "state": world.reply(h).result, "health": {}, "seconds": spent,
+        "groups": {g.name: observation(g, "down") for g in definitions().groups}}))
+        for h in HOSTS])
+    admin = Admin(definitions(), EXAMPLES, ADMIN, transport=transport, clock=lambda: NOW)
+    with local_state():
+        admin.status()
+    transport.verify()
+    steps = [(t.host, t.step, t.detail) for t in admin.timings.entries]
+    assert steps[0] == (None, "ask every host (observe, state, health)", False)
+    for host in HOSTS:
+        for step in spent:
+            assert ((host, step, True) in steps) == (step != AGENT_START or host != ADMIN)
+    started = next(t for t in admin.timings.entries if t.step == AGENT_START)
+    assert started.seconds == 0.25

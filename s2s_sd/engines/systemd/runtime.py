@@ -145,9 +145,12 @@ class Admin:
     # -- status -------------------------------------------------------------------------
     def status(self) -> StatusReport:
         """One request per host (its state and what runs there), then the report."""
-        answers = self.transport.ask_many(self.hosts, "observe",
-                                          {"scripts": True, "hostgroup": self.hostgroup,
-                                           "health": True})
+        with self.timings.step("ask every host (observe, state, health)"):
+            answers = self.transport.ask_many(self.hosts, "observe", {
+                "scripts": True, "hostgroup": self.hostgroup, "health": True})
+        for host, answer in answers.items():  # what each spent on it (status --timings)
+            self.timings.add_host(host, answer.value().get("seconds", {}) if answer.ok else {},
+                                  remote=host != self.host)
         from s2s_sd.hosts.drill_run import read_drill_records
         from s2s_sd.status import build_systemd
 
