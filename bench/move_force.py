@@ -82,7 +82,8 @@ def main() -> int:
             lab.start("n2")
             SITE.run(lab, "move", GROUP, "--to", "n2")
     median = statistics.median(times)
-    print(f"move --force after the holder crashed (kill -9 of its PID 1), {args.rounds} rounds:")
+    print(f"move --force after the holder crashed (cut off, then kill -9 of its PID 1), "
+          f"{args.rounds} rounds:")
     print(f"  median {median:5.2f} s (min {min(times):.2f}, max {max(times):.2f}); goal "
           f"<= {GOAL_SECONDS} s (connect timeout {CONNECT_TIMEOUT_SECONDS} s + 3 s): "
           f"ratio {max(times) / GOAL_SECONDS:.2f} (max / goal)")
