@@ -272,9 +272,11 @@ class Transport:
         # to one host come one at a time: AgentSession.request holds its session's lock)
         through_master = self.master_running(host)
         with self.sessions_lock:
-            current = AgentSession(host, self.ssh_argv(host, stream=True),
-                                   self.connect_timeout if through_master else None)
-            self.sessions[host] = current
+            current = self.sessions.get(host)
+            if current is None or current.proc.poll() is not None:  # nobody else opened one
+                current = AgentSession(host, self.ssh_argv(host, stream=True),
+                                       self.connect_timeout if through_master else None)
+                self.sessions[host] = current
             return current
 
     def address(self, host: str) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from lab.backend import LabNodes
+from lab.topology import node_address
 from s2s_sd.hosts.transport import CONNECT_TIMEOUT_SECONDS
 from s2s_sd.load import load_definitions
 from s2s_sd.model import DEFAULT_SETTLE
@@ -293,6 +294,13 @@ def test_forced_move_right_after_a_crash_waits_for_the_dead_host_once(
         bound = CONNECT_TIMEOUT_SECONDS + 3 + DEFAULT_SETTLE
         assert elapsed < bound, f"{elapsed:.1f} s >= {bound} s\n{result.stderr}"
         assert "not asked again" in result.stderr, result.stderr
+        # n3 was found dead by its stale shared connection, which was then ended: the
+        # next command connects anew instead of hanging on it
+        assert (f"no session within {CONNECT_TIMEOUT_SECONDS} s through the shared "
+                "connection") in result.stderr, result.stderr
+        master = lab.exec("n1", ["ssh", "-o", "ControlPath=/run/s2s-sd/ssh-%C", "-l", "root",
+                                 "-O", "check", node_address("n3")], check=False)
+        assert not master.ok, master.stdout + master.stderr
         vip_answered_by(lab, "web", "n1")
         assert [n for n in ("n1", "n2") if lab.exec(
             n, ["systemctl", "is-active", "--quiet", "s2s-web.target"], check=False).ok

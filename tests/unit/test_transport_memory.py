@@ -251,3 +251,21 @@ def test_the_remote_command_says_the_hello_before_the_agent_starts(
     assert shlex.split(argv[-1])[:3] == ["echo", SESSION_HELLO + ";", "exec"]
     assert argv[-3] == transport.address("n1")
     assert transport.master_argv("n1", "exit")[-3:] == ["-O", "exit", argv[-3]]
+
+
+def test_concurrent_requests_to_a_new_host_share_one_session() -> None:
+    """The master check runs outside the transport's lock: requests racing through it
+    still open one session, not one each (a session left behind would never be closed)."""
+    transport = ProgramTransport({"n1": ALIVE}, masters=("n1",))
+    answers: list[Answer] = []
+    threads = [threading.Thread(target=lambda: answers.append(transport.ask("n1", "state")))
+               for _ in range(4)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert [a.value() for a in answers] == [{"op": "state"}] * 4
+        assert transport.spawned == ["n1"]
+    finally:
+        transport.close()
