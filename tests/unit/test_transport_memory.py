@@ -146,16 +146,22 @@ def test_first_contact_reaches_the_hosts_at_once_and_only_once() -> None:
         transport.close()
 
 
+def four_at_once(transport: Transport, host: str) -> list[Answer]:
+    """`state` asked of `host` by four threads at once."""
+    answers: list[Answer] = []
+    threads = [threading.Thread(target=lambda: answers.append(transport.ask(host, "state")))
+               for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers
+
+
 def test_concurrent_requests_to_a_dead_host_are_remembered_once() -> None:
     transport = ProgramTransport({"n1": DEAD})
-    answers: list[Answer] = []
-    threads = [threading.Thread(target=lambda: answers.append(transport.ask("n1", "state")))
-               for _ in range(4)]
     try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        answers = four_at_once(transport, "n1")
         assert len(answers) == 4 and all(a.unreachable for a in answers)
         assert json.dumps(sorted(transport.unreached)) == '["n1"]'
     finally:
@@ -257,14 +263,8 @@ def test_concurrent_requests_to_a_new_host_share_one_session() -> None:
     """The master check runs outside the transport's lock: requests racing through it
     still open one session, not one each (a session left behind would never be closed)."""
     transport = ProgramTransport({"n1": ALIVE}, masters=("n1",))
-    answers: list[Answer] = []
-    threads = [threading.Thread(target=lambda: answers.append(transport.ask("n1", "state")))
-               for _ in range(4)]
     try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        answers = four_at_once(transport, "n1")
         assert [a.value() for a in answers] == [{"op": "state"}] * 4
         assert transport.spawned == ["n1"]
     finally:
