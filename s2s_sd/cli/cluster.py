@@ -12,6 +12,7 @@ import click
 
 from s2s_sd.cli.common import basedir_option, echo_warnings, load_checked, local_host, warn
 from s2s_sd.engines.engine import require_member
+from s2s_sd.engines.pacemaker.migrate import migrate_to_pacemaker, migrate_to_systemd
 from s2s_sd.engines.pacemaker.runtime import ClusterAdmin
 from s2s_sd.errors import BadInput
 from s2s_sd.model import Definitions, Engine
@@ -92,9 +93,9 @@ def migrate(basedir: Path, engine: str, dry_run: bool) -> None:
     echo_warnings(warnings)
     with cluster_admin(basedir, definitions) as admin:
         if engine == "pacemaker":
-            lines = admin.migrate_to_pacemaker(dry_run=dry_run)
+            lines = migrate_to_pacemaker(admin, dry_run=dry_run)
         else:
-            lines = admin.migrate_to_systemd(dry_run=dry_run)
+            lines = migrate_to_systemd(admin, dry_run=dry_run)
         echo_admin_warnings(admin)
     if dry_run:
         click.echo(f"migrate --to {engine}: plan (the state is clean; nothing changed)")

@@ -109,7 +109,8 @@ def _groups_on(definitions: Definitions, basedir: Path, name: str) -> list[str]:
     """Groups assigned to (systemd engine) or running on (pacemaker engine) host name."""
     names = [g.name for g in definitions.groups]
     if definitions.hostgroup.engine is Engine.PACEMAKER:
-        from s2s_sd.engines.pacemaker.runtime import ClusterAdmin, Placement
+        from s2s_sd.engines.pacemaker.crm_mon import Placement
+        from s2s_sd.engines.pacemaker.runtime import ClusterAdmin
 
         with ClusterAdmin(definitions, basedir, local_host()) as cluster:
             where = Placement.of(cluster.cluster(), names).where

@@ -18,6 +18,7 @@ from s2s_sd.cli.common import (
     require_named_host,
     warn,
 )
+from s2s_sd.engines.pacemaker import apply_live as live
 from s2s_sd.engines.pacemaker import cib as engine
 from s2s_sd.errors import Problem, Refused
 from s2s_sd.model import Definitions, Engine
@@ -125,7 +126,7 @@ def apply_live(definitions: Definitions, basedir: Path,
                settings: PacemakerSettings) -> None:
     """`s2s-sd apply pacemaker` against the running cluster."""
     with cluster_admin(basedir, definitions, settings) as admin:
-        report = admin.apply_live()
+        report = live.apply_live(admin)
         echo_admin_warnings(admin)
     if not print_apply_result(report["result"]):
         return

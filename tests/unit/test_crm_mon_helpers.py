@@ -1,5 +1,5 @@
 """The Pacemaker engine's pure helpers: move constraints (as crm_resource writes them),
-their lifetime, Pacemaker dates, and the engine switch in s2s.toml."""
+Pacemaker dates, and the engine switch in s2s.toml (lifetimes: test_durations.py)."""
 
 from __future__ import annotations
 
@@ -11,27 +11,13 @@ from lxml import etree
 
 from s2s_sd.engines.pacemaker.crm_mon import cli_constraints, format_crm_date, parse_crm_date
 from s2s_sd.engines.pacemaker.crm_tools import prefer_constraint
-from s2s_sd.engines.pacemaker.runtime import parse_lifetime, set_engine_text
+from s2s_sd.engines.pacemaker.migrate import set_engine_text
 from s2s_sd.errors import BadInput
 from s2s_sd.model import Engine
 from s2s_sd.naming import prefer_id
 from tests.conftest import EXAMPLES
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("90", 90), ("90s", 90), ("30m", 1800), ("2h", 7200), ("1d", 86400),
-    ("PT1H", 3600), ("PT1H30M", 5400), ("P1D", 86400), ("pt45s", 45),
-])
-def test_lifetimes(text: str, seconds: int) -> None:
-    assert parse_lifetime(text) == dt.timedelta(seconds=seconds)
-
-
-@pytest.mark.parametrize("text", ["", "0", "soon", "P", "1w", "-5m", "PT"])
-def test_bad_lifetimes_are_bad_input(text: str) -> None:
-    with pytest.raises(BadInput):
-        parse_lifetime(text)
 
 
 def test_pacemaker_dates_round_trip() -> None:

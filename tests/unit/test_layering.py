@@ -60,6 +60,8 @@ ROOMS: Sequence[tuple[str, Sequence[str]]] = (
     ("runtime", [f"{PACKAGE}.engines.engine", f"{PACKAGE}.engines.choose",
                  f"{PACKAGE}.engines.systemd.runtime", f"{PACKAGE}.engines.systemd.engine",
                  f"{PACKAGE}.engines.pacemaker.runtime", f"{PACKAGE}.engines.pacemaker.engine",
+                 f"{PACKAGE}.engines.pacemaker.migrate",
+                 f"{PACKAGE}.engines.pacemaker.apply_live",
                  f"{PACKAGE}.kits.relocate"]),
     ("cli", [f"{PACKAGE}.cli"]),
 )

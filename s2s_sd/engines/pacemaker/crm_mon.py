@@ -9,6 +9,9 @@
         -> the `cli-` constraints crm_resource --move/--ban (and s2s-sd move) leave,
            with their lifetime when they have one
 
+and, from a ClusterStatus, where the groups run (Placement) and a group's members on
+one line (member_line), as the runtime's reports and messages say them.
+
 Only reading happens here; engines/pacemaker/crm_tools.py runs the tools.
 """
 
@@ -17,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -383,3 +386,47 @@ def cli_constraints(constraints_xml: str) -> list[CliConstraint]:
         found.append(CliConstraint(id=cid, rsc=element.get("rsc", ""), kind=kind, node=node,
                                    score=score, role=element.get("role"), expires=expires))
     return found
+
+
+# -- where the groups run, for reports -------------------------------------------------------
+
+@dataclass(frozen=True)
+class Placement:
+    """Where each group runs: node, None (stopped everywhere) or "?" (partly, twice)."""
+
+    where: dict[str, str | None] = field(default_factory=dict)
+
+    @staticmethod
+    def of(status: ClusterStatus, groups: Sequence[str]) -> Placement:
+        where: dict[str, str | None] = {}
+        for name in groups:
+            state = status.groups.get(name)
+            if state is None or state.stopped_everywhere:
+                where[name] = None
+            else:
+                where[name] = state.fully_on() or "?"
+        return Placement(where)
+
+    def changes(self, after: Placement) -> list[str]:
+        lines = []
+        for name in sorted(set(self.where) | set(after.where)):
+            old, new = self.where.get(name), after.where.get(name)
+            if old == new:
+                continue
+            if old is None:
+                lines.append(f"{name}: started on {new}")
+            elif new is None:
+                lines.append(f"{name}: stopped (was on {old})")
+            else:
+                lines.append(f"{name}: moved {old} -> {new}")
+        return lines
+
+
+def member_line(state: GroupState) -> str:
+    """Each member's role, where it runs and whether it failed, on one line."""
+    parts = []
+    for member in state.members:
+        where = ",".join(member.nodes) or "-"
+        flag = " FAILED" if member.failed else ""
+        parts.append(f"{member.id} {member.role}@{where}{flag}")
+    return "; ".join(parts)

@@ -1,16 +1,19 @@
 """The running cluster through its own tools (crm_mon, cibadmin, crm_resource,
 crm_attribute): read its status, place and remove constraints, switch target-role and
-maintenance mode, clean up failures, wait for it to settle.
+maintenance mode, clean up failures, wait for it to settle, and the one polling loop every
+wait on it uses (wait_until).
 
 Every call goes through run.py with an argv list. Nothing here decides anything: the
-decisions are in engines/pacemaker/runtime.py.
+decisions are in engines/pacemaker/runtime.py, migrate.py and apply_live.py.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from lxml import etree
 
@@ -26,6 +29,7 @@ from s2s_sd.naming import CLI_PREFIX, prefer_id
 from s2s_sd.run import Result, run
 
 TOOL_TIMEOUT = 60.0
+Seen = TypeVar("Seen")
 # the whole picture (status, failures, fail counts) and, for polling, just the resources
 CRM_MON_ALL = ["crm_mon", "--one-shot", "--inactive", "--output-as=xml",
                "--include=all"]
@@ -187,15 +191,49 @@ def wait_idle(timeout: float) -> bool:
     return result.ok
 
 
-def poll(condition: object, timeout: float, interval: float = 0.1,
-         full: bool = False) -> tuple[bool, ClusterStatus]:
-    """Poll crm_mon until condition(status) is true or the timeout; (met, last status)."""
-    assert callable(condition)
-    deadline = time.monotonic() + timeout
+# -- waiting -------------------------------------------------------------------------------
+
+POLL_INTERVAL = 0.1
+
+
+@dataclass(frozen=True)
+class Waited(Generic[Seen]):
+    """How a wait ended: the last thing seen, and why_not: "" when the condition was met,
+    else why the wait gave up (the failure it saw, or "timeout after N s")."""
+
+    last: Seen
+    why_not: str = ""
+
+    @property
+    def met(self) -> bool:
+        return not self.why_not
+
+
+def _no_failure(_seen: object) -> str:
+    return ""
+
+
+def wait_until(look: Callable[[], Seen], done: Callable[[Seen], bool], timeout: float, *,
+               failed: Callable[[Seen], str] = _no_failure, interval: float = POLL_INTERVAL,
+               clock: Callable[[], float] = time.monotonic,
+               sleep: Callable[[float], None] = time.sleep) -> Waited[Seen]:
+    """The one polling loop: look() every `interval` s until done(seen); until failed(seen)
+    names a failure (waiting longer would not help); or until `timeout` s have passed. It
+    looks at least once, and once more after the deadline's last sleep, so a condition met
+    just in time counts."""
+    deadline = clock() + timeout
     while True:
-        current = status(full=full)
-        if condition(current):
-            return True, current
-        if time.monotonic() >= deadline:
-            return False, current
-        time.sleep(interval)
+        seen = look()
+        if done(seen):
+            return Waited(seen)
+        why_not = failed(seen)
+        if why_not:
+            return Waited(seen, why_not)
+        if clock() >= deadline:
+            return Waited(seen, f"timeout after {timeout:.0f} s")
+        sleep(interval)
+
+
+def resource_status() -> ClusterStatus:
+    """crm_mon's resources, failures and summary only: what a wait looks at, quickly."""
+    return status(full=False)

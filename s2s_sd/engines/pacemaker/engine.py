@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from s2s_sd.drill import DrillReport
+from s2s_sd.durations import parse_lifetime
 from s2s_sd.engines.engine import EngineAdmin, RunOptions, require_member
-from s2s_sd.engines.pacemaker.runtime import DEFAULT_MOVE_TIMEOUT, ClusterAdmin, parse_lifetime
+from s2s_sd.engines.pacemaker.runtime import DEFAULT_MOVE_TIMEOUT, ClusterAdmin
 from s2s_sd.engines.systemd.runtime import Admin
 from s2s_sd.errors import BadInput
 from s2s_sd.hosts.drill_run import run_drill
