@@ -38,7 +38,8 @@ sys.path.insert(0, str(REPO))  # for tests.netns.netns_lab, the shared segment b
 
 from pyroute2 import netns as pyroute2_netns  # noqa: E402
 
-from s2s_sd.engines import net  # noqa: E402
+from s2s_sd.engines.net.ops import vip_down, vip_up  # noqa: E402
+from s2s_sd.engines.net.vip import make_vip  # noqa: E402
 from tests.netns.netns_lab import Lab, Node, lab  # noqa: E402
 
 PING_INTERVAL = 0.010
@@ -152,7 +153,7 @@ def _timed_cli(node: Node, *argv: str) -> tuple[float, dict[str, object]]:
 
 def move(segment: Lab, family: int, source: Node, target: Node, mode: str) -> Move:
     address = VIPS[family]
-    vip = net.make_vip(address)
+    vip = make_vip(address)
     with Pinger(segment.client, str(vip.ip)) as pinger:
         time.sleep(MARGIN_SECONDS)
         if not pinger.replies:
@@ -164,9 +165,9 @@ def move(segment: Lab, family: int, source: Node, target: Node, mode: str) -> Mo
             announce_seconds = outcome["announce_seconds"]
             assert isinstance(announce_seconds, float)
         else:
-            down_result = net.vip_down(vip, netns=source.path)
+            down_result = vip_down(vip, netns=source.path)
             down = time.monotonic() - started
-            up_result = net.vip_up(vip, netns=target.path)
+            up_result = vip_up(vip, netns=target.path)
             up = time.monotonic() - started - down
             assert down_result.action == "removed" and up_result.action == "added"
             announce_seconds = up_result.announce_seconds
@@ -191,11 +192,11 @@ def main() -> int:
     with lab() as segment:
         for family in families:
             holder, other = segment.host1, segment.host2
-            net.vip_up(net.make_vip(VIPS[family]), netns=holder.path)
+            vip_up(make_vip(VIPS[family]), netns=holder.path)
             for _ in range(args.moves):
                 moves.append(move(segment, family, holder, other, args.mode))
                 holder, other = other, holder
-            net.vip_down(net.make_vip(VIPS[family]), netns=holder.path)
+            vip_down(make_vip(VIPS[family]), netns=holder.path)
     print(f"VIP move while the client pings every {PING_INTERVAL * 1000:.0f} ms "
           f"(mode {args.mode}; announcements 5 x 200 ms)")
     print(f"{'move':22s} {'down':>7s} {'up':>7s} {'gap':>7s} {'gap-(down+up)':>14s} "

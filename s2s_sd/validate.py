@@ -31,6 +31,7 @@ from s2s_sd.model import (
 )
 from s2s_sd.naming import UNIT_PREFIX, alias_hostname, member_unit
 from s2s_sd.render.pacemaker import id_problems
+from s2s_sd.vip_rules import interface_name_ok, network_or_broadcast, never_a_vip
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -40,8 +41,6 @@ HOSTNAME = re.compile(rf"{HOST_LABEL}(?:\.{HOST_LABEL})*\Z")
 # "ssh-ed25519 SHA256:<base64>", as ssh reports the key a host presented
 HOST_KEY = re.compile(r"[A-Za-z0-9@._-]+ SHA256:[A-Za-z0-9+/]+=*\Z")
 ALIAS = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?\Z")
-# Linux IFNAMSIZ is 16 including the NUL; '/', ':' and white space are not allowed
-INTERFACE = re.compile(r"[^/:\s]{1,15}\Z")
 UNIT_NAME = re.compile(r"[A-Za-z0-9:_.\\@-]+\.service\Z")
 USER_NAME = re.compile(r"[a-z_][a-z0-9_-]*[$]?\Z")
 DEVICE = re.compile(r"(/\S+|UUID=\S+|LABEL=\S+|PARTUUID=\S+|[^\s/:]+:/\S*)\Z")
@@ -291,13 +290,11 @@ def _ip(service: IpService, vips: dict[IPAddress, IpService], aliases: dict[str,
                                f"VIP {address} is the address of host {host.name} "
                                f"({host.origin.file}:{host.line_of('address')}): taking it "
                                "down would take the host off the network")
-            elif (address.is_multicast or address.is_loopback or address.is_unspecified
-                    or address.is_link_local):
+            elif never_a_vip(address):
                 yield _problem(service, "address", service_path(service, "address"),
                                f"'{address}' cannot be a virtual IP (multicast, loopback, "
                                "link-local or unspecified)")
-            elif (address.version == 4 and network.prefixlen < 31
-                  and address in (network.network_address, network.broadcast_address)):
+            elif network_or_broadcast(iface):
                 yield _problem(service, "address", service_path(service, "address"),
                                f"'{address}' is the network or broadcast address of {network}")
             elif address in vips:
@@ -306,7 +303,7 @@ def _ip(service: IpService, vips: dict[IPAddress, IpService], aliases: dict[str,
                                f"VIP {address} is also used by {service_path(other)} "
                                f"({other.origin.file}:{other.line_of('address')})")
             vips.setdefault(address, service)
-    if service.interface is not None and not INTERFACE.match(service.interface):
+    if service.interface is not None and not interface_name_ok(service.interface):
         yield _problem(service, "interface", service_path(service, "interface"),
                        f"'{service.interface}' is not a valid interface name "
                        "(at most 15 characters, no '/', ':' or blanks)")

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from s2s_sd.engines import net
+from s2s_sd.engines.net.ops import who_answers
+from s2s_sd.engines.net.vip import vip_for_service
 from s2s_sd.engines.systemd.units import (
     group_jobs,
     install_boot_links,
@@ -466,8 +467,8 @@ def op_probe_vips(ctx: AgentContext, request: GroupRequest) -> dict[str, Any]:
     answers: dict[str, str | None] = {}
     for service in group.services:
         if service.TYPE == "ip":
-            vip = net.vip_for_service(ctx.defs(), group.name, service.name)
-            answers[vip.text] = net.who_answers(vip)
+            vip = vip_for_service(ctx.defs(), group.name, service.name)
+            answers[vip.text] = who_answers(vip)
     return {"answers": answers}
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from s2s_sd import paths
 from s2s_sd.agent.core_ops import AgentContext, GroupRequest, _group, apply_local_units
-from s2s_sd.engines import net
+from s2s_sd.engines.net.migrate_note import write_migrate_note
 from s2s_sd.engines.systemd.units import (
     daemon_reload,
     install_units,
@@ -223,8 +223,8 @@ def op_stage_systemd_units(ctx: AgentContext, request: NoArguments) -> dict[str,
     if defs.hostgroup.engine is not Engine.SYSTEMD:
         raise BadInput(f"{ctx.host}: the synced definitions use the "
                        f"{defs.hostgroup.engine} engine")
-    # the groups' VIP members take over the addresses IPaddr2 added (net.vip_up)
-    net.write_migrate_note()
+    # the groups' VIP members take over the addresses IPaddr2 added (net/ops.py vip_up)
+    write_migrate_note()
     settings = UnitSettings.installed(str(ctx.basedir))
     units = dict(render_units(defs, settings))
     as_pacemaker = dataclasses.replace(

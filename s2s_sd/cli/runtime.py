@@ -165,7 +165,7 @@ def move(basedir: Path, group: str, host: str | None, to: str | None, dry_run: b
     engine = _engine(basedir, definitions, timings)
     if not dry_run:
         if not _pacemaker(definitions):
-            from s2s_sd.engines.net import prepare_netlink
+            from s2s_sd.engines.net.netlink import prepare_netlink
 
             prepare_netlink()  # the move's observe needs it here; first it waits for hosts
         with _printed(timings, show_timings):
@@ -403,7 +403,7 @@ def agent(basedir: Path, stream: bool) -> None:
         click.echo(line)
         sys.exit(code)
     from s2s_sd.agent.core_ops import AgentContext
-    from s2s_sd.engines.net import prepare_netlink
+    from s2s_sd.engines.net.netlink import prepare_netlink
 
     context = AgentContext(basedir=basedir, host=local_host())
     prepare_netlink()  # a session's observe needs it; meanwhile its first requests run

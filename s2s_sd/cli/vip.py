@@ -21,7 +21,18 @@ import click
 
 from s2s_sd.cli import JSON_SCHEMA_VERSION
 from s2s_sd.cli.common import basedir_option, json_option, local_host, warn
-from s2s_sd.engines import net
+from s2s_sd.engines.net.hosts_file import DEFAULT_HOSTS_FILE
+from s2s_sd.engines.net.migrate_note import migrate_note_fresh
+from s2s_sd.engines.net.ops import vip_down, vip_status, vip_up
+from s2s_sd.engines.net.vip import (
+    Announce,
+    Probe,
+    Vip,
+    VipResult,
+    VipStatus,
+    make_vip,
+    vip_for_service,
+)
 from s2s_sd.errors import BadInput
 from s2s_sd.load import load_definitions
 
@@ -40,7 +51,7 @@ def _common_options(func: F) -> F:
         click.option("--alias", metavar="NAME",
                      help="Host name to map to the address in the hosts file."),
         click.option("--hosts-file", type=click.Path(dir_okay=False, path_type=Path),
-                     default=net.DEFAULT_HOSTS_FILE, show_default=True,
+                     default=DEFAULT_HOSTS_FILE, show_default=True,
                      help="Hosts file holding the alias."),
         click.option("--netns", metavar="PATH",
                      help="Act in this network namespace (/run/netns/NAME, /proc/PID/ns/net "
@@ -63,9 +74,9 @@ force_option = click.option(
 def _resolve(
     target: tuple[str, ...], interface: str | None, label: str | None, alias: str | None,
     basedir: Path,
-) -> net.Vip:
+) -> Vip:
     if len(target) == 1:
-        return net.make_vip(target[0], interface=interface, label=label, hostname=alias)
+        return make_vip(target[0], interface=interface, label=label, hostname=alias)
     if len(target) == 2:
         given = [name for name, value in (("--interface", interface), ("--label", label),
                                           ("--alias", alias)) if value is not None]
@@ -73,7 +84,7 @@ def _resolve(
             raise BadInput(f"{', '.join(given)}: not with GROUP SERVICE; the definitions "
                            "say where the VIP goes")
         definitions = load_definitions(basedir, local_host())
-        return net.vip_for_service(definitions, target[0], target[1])
+        return vip_for_service(definitions, target[0], target[1])
     raise BadInput("give ADDRESS/PREFIX, or GROUP SERVICE")
 
 
@@ -81,7 +92,7 @@ def _milliseconds(value: int) -> float:
     return value / 1000
 
 
-def _print_result(result: net.VipResult, as_json: bool) -> None:
+def _print_result(result: VipResult, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"schema_version": JSON_SCHEMA_VERSION, **result.as_dict()},
                               indent=2, sort_keys=True))
@@ -131,14 +142,14 @@ def up(target: tuple[str, ...], interface: str | None, label: str | None, alias:
     but was not added by s2s-sd (the interface's own address, after a typo): --force.
     """
     wanted = _resolve(target, interface, label, alias, basedir)
-    result = net.vip_up(
+    result = vip_up(
         wanted, netns=netns, hosts=hosts_file,
-        announce=net.Announce(count, _milliseconds(interval)),
-        probe=net.Probe(probe_count, _milliseconds(probe_interval),
-                        _milliseconds(probe_interval)),
+        announce=Announce(count, _milliseconds(interval)),
+        probe=Probe(probe_count, _milliseconds(probe_interval),
+                    _milliseconds(probe_interval)),
         force=force,
         # the group form only: a migration from the cluster hands over its IPaddr2 address
-        take_over=wanted.owner is not None and net.migrate_note_fresh(),
+        take_over=wanted.owner is not None and migrate_note_fresh(),
     )
     _print_result(result, as_json)
 
@@ -152,7 +163,7 @@ def down(target: tuple[str, ...], interface: str | None, label: str | None, alia
 
     Exit 3 when the address is here but was not added by s2s-sd (unless --force)."""
     wanted = _resolve(target, interface, label, alias, basedir)
-    _print_result(net.vip_down(wanted, netns=netns, hosts=hosts_file, force=force), as_json)
+    _print_result(vip_down(wanted, netns=netns, hosts=hosts_file, force=force), as_json)
 
 
 @vip.command()
@@ -166,7 +177,7 @@ def status(target: tuple[str, ...], interface: str | None, label: str | None,
     """Say whether the VIP is up here, on which interface, with which label, and
     whether s2s-sd added it (its label; IPv6: address protocol 83 or its record)."""
     wanted = _resolve(target, interface, label, alias, basedir)
-    state = net.vip_status(wanted, netns=netns, hosts=hosts_file)
+    state = vip_status(wanted, netns=netns, hosts=hosts_file)
     if as_json:
         click.echo(json.dumps({"schema_version": JSON_SCHEMA_VERSION, **state.as_dict()},
                               indent=2, sort_keys=True))
@@ -176,7 +187,7 @@ def status(target: tuple[str, ...], interface: str | None, label: str | None,
         sys.exit(3)  # LSB's "not running": the ip member's monitor loop reads the code
 
 
-def _print_status(state: net.VipStatus, version: int) -> None:
+def _print_status(state: VipStatus, version: int) -> None:
     if state.present:
         line = f"{state.address}: up on {state.interface}"
         line += f" ({state.label})" if state.label else ""

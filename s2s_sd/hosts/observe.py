@@ -13,7 +13,8 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 
 from s2s_sd import paths
-from s2s_sd.engines import net
+from s2s_sd.engines.net.ops import vip_status
+from s2s_sd.engines.net.vip import vip_for_service
 from s2s_sd.engines.systemd.units import restart_counts, unit_states
 from s2s_sd.hosts.health import last_failure
 from s2s_sd.model import Definitions, Group, IpService, MountService, ScriptService, SystemdService
@@ -77,8 +78,8 @@ def observe(defs: Definitions, basedir: str, groups: list[str] | None = None,
             seen.units[unit] = states.get(unit, "inactive")
         for service in group.services:
             if isinstance(service, IpService):
-                vip = net.vip_for_service(defs, group.name, service.name)
-                seen.vips[service.address] = net.vip_status(vip, hosts=None).present
+                vip = vip_for_service(defs, group.name, service.name)
+                seen.vips[service.address] = vip_status(vip, hosts=None).present
             elif isinstance(service, MountService):
                 seen.mounts[service.mountpoint] = service.mountpoint in mounts
             elif isinstance(service, ScriptService) and scripts:

@@ -28,7 +28,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from s2s_sd.engines import net
+from s2s_sd.engines.net.ops import vip_down, who_answers
+from s2s_sd.engines.net.vip import vip_for_service
 from s2s_sd.errors import S2SError
 from s2s_sd.hosts import events, freeze, health_records, state, sync
 from s2s_sd.hosts.health_records import Violation
@@ -167,7 +168,7 @@ def observe_here(defs: Definitions, groups: Sequence[str]) -> Mapping[str, Group
 
 
 def probe_vip(defs: Definitions, group: str, service: str) -> str | None:
-    return net.who_answers(net.vip_for_service(defs, group, service))
+    return who_answers(vip_for_service(defs, group, service))
 
 
 def stop_here(defs: Definitions, group: Group) -> str:
@@ -193,9 +194,9 @@ def stop_here(defs: Definitions, group: Group) -> str:
                            f"{service.mountpoint} NOT unmounted (exit "
                            f"{unmounted.returncode})")
         if isinstance(service, IpService):
-            vip = net.vip_for_service(defs, group.name, service.name)
+            vip = vip_for_service(defs, group.name, service.name)
             try:
-                result = net.vip_down(vip, force=True)
+                result = vip_down(vip, force=True)
             except S2SError as exc:
                 removed.append(f"{service.address} NOT removed ({exc})")
                 continue

@@ -13,12 +13,20 @@ from pathlib import Path
 
 import pytest
 
-from s2s_sd.engines import net, vip_records
+from s2s_sd.engines.net import netlink
+from s2s_sd.engines.net import records as vip_records
+from s2s_sd.engines.net.netlink import (
+    ADDRESS_PROTO,
+    kernel_keeps_address_protocol,
+    kernel_release_keeps_address_protocol,
+)
+from s2s_sd.engines.net.ops import vip_down, vip_status, vip_up
+from s2s_sd.engines.net.vip import Announce, Vip, VipResult, make_vip, parse_address
 from tests.netns.netns_lab import Lab
 
 pytestmark = pytest.mark.netns
 
-QUIET = net.Announce(count=0)
+QUIET = Announce(count=0)
 
 
 def address_line(segment: Lab, address: str) -> str | None:
@@ -41,9 +49,9 @@ def kernel_protocol(segment: Lab, address: str) -> int | None:
     raise AssertionError(f"{address} is not on host1")
 
 
-def up_as_on_linux_6_1(segment: Lab, address: str) -> net.VipResult:
-    vip = net.make_vip(address)
-    return net.vip_up(vip, netns=segment.host1.path, announce=QUIET, address_protocol=False)
+def up_as_on_linux_6_1(segment: Lab, address: str) -> VipResult:
+    vip = make_vip(address)
+    return vip_up(vip, netns=segment.host1.path, announce=QUIET, address_protocol=False)
 
 
 def record_of(address: str) -> Path:
@@ -169,17 +177,17 @@ def test_a_hostile_record_is_not_trusted(segment: Lab, tmp_path: Path, kind: str
 def test_the_group_form_records_its_owner_and_the_kernel_mark_still_counts(
         segment: Lab) -> None:
     """Where the kernel keeps the protocol it is used, and the record is written too."""
-    vip = net.Vip(net.parse_address("fd77::68/64"), None, "ora", True, None, "ora.vip")
-    net.vip_up(vip, netns=segment.host1.path, announce=QUIET)
-    keeps = net.kernel_keeps_address_protocol(segment.host1.path)
+    vip = Vip(parse_address("fd77::68/64"), None, "ora", True, None, "ora.vip")
+    vip_up(vip, netns=segment.host1.path, announce=QUIET)
+    keeps = kernel_keeps_address_protocol(segment.host1.path)
 
-    assert kernel_protocol(segment, "fd77::68/64") == (net.ADDRESS_PROTO if keeps else None)
+    assert kernel_protocol(segment, "fd77::68/64") == (ADDRESS_PROTO if keeps else None)
     assert json.loads(record_of("fd77::68/64").read_text())["owner"] == "ora.vip"
-    state = net.vip_status(vip, netns=segment.host1.path)
+    state = vip_status(vip, netns=segment.host1.path)
     assert state.owned_by is not None
     assert state.owned_by.startswith("address protocol 83" if keeps else
                                      f"record {record_of('fd77::68/64')}: ora.vip, since ")
-    assert net.vip_down(vip, netns=segment.host1.path).action == "removed"
+    assert vip_down(vip, netns=segment.host1.path).action == "removed"
     assert list(vip_records.record_dir().iterdir()) == []
 
 
@@ -187,9 +195,9 @@ def test_detection_agrees_with_the_kernel_release(segment: Lab,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """The dump evidence (the kernel's own ::1 carries IFA_PROTO from 6.3 on) and the
     release number, the last resort, give the same answer on a stock kernel."""
-    monkeypatch.setattr(net, "_protocol_support", None)
-    assert net.kernel_keeps_address_protocol(segment.host1.path) == \
-        net.kernel_release_keeps_address_protocol(os.uname().release)
+    monkeypatch.setattr(netlink, "_protocol_support", None)
+    assert kernel_keeps_address_protocol(segment.host1.path) == \
+        kernel_release_keeps_address_protocol(os.uname().release)
 
 
 def test_the_same_address_in_two_namespaces_has_two_records(segment: Lab) -> None:

@@ -13,18 +13,19 @@ import time
 
 import pytest
 
-from s2s_sd.engines import announcer, net
-from s2s_sd.engines import net_packets as packets
+from s2s_sd.engines.net import announcer, netlink, packets, wire
+from s2s_sd.engines.net.ops import vip_down, vip_up
+from s2s_sd.engines.net.vip import Announce, make_vip
 from tests.netns.netns_lab import Lab
 
 pytestmark = pytest.mark.netns
 
-VIP = net.make_vip("10.77.0.70/24")
-PACED = net.Announce(count=5, interval=0.2)
+VIP = make_vip("10.77.0.70/24")
+PACED = Announce(count=5, interval=0.2)
 
 
 def listen(lab: Lab) -> socket.socket:
-    return net._packet_socket(lab.client.path, "eth0", packets.ETH_P_ARP)
+    return wire.packet_socket(lab.client.path, "eth0", packets.ETH_P_ARP)
 
 
 def heard(sock: socket.socket, mac: str, seconds: float) -> list[float]:
@@ -45,19 +46,19 @@ def heard(sock: socket.socket, mac: str, seconds: float) -> list[float]:
 
 
 def pidfile(lab: Lab) -> announcer.Path:
-    return announcer.pid_path(net._netns_id(lab.host1.path), "10.77.0.70")
+    return announcer.pid_path(netlink.netns_id(lab.host1.path), "10.77.0.70")
 
 
 def test_up_returns_after_the_first_announcement_and_the_rest_follow(segment: Lab) -> None:
     sock = listen(segment)
     try:
         began = time.monotonic()
-        result = net.vip_up(VIP, netns=segment.host1.path, announce=PACED)
+        result = vip_up(VIP, netns=segment.host1.path, announce=PACED)
         returned = time.monotonic()
         times = heard(sock, segment.host1.mac, 1.5)
     finally:
         sock.close()
-        net.vip_down(VIP, netns=segment.host1.path)
+        vip_down(VIP, netns=segment.host1.path)
     assert result.announcements == 5
     assert result.announce_seconds < 0.15, result  # not 4 x 200 ms
     assert returned - began < 0.8  # the probe (0.3 s), the add and one announcement
@@ -67,7 +68,7 @@ def test_up_returns_after_the_first_announcement_and_the_rest_follow(segment: La
 
 def up_with_announcer(lab: Lab) -> socket.socket:
     """The VIP up on host1 with its announcer running; the client listening."""
-    net.vip_up(VIP, netns=lab.host1.path, announce=PACED)
+    vip_up(VIP, netns=lab.host1.path, announce=PACED)
     assert announcer.running(pidfile(lab)) is not None
     return listen(lab)
 
@@ -75,7 +76,7 @@ def up_with_announcer(lab: Lab) -> socket.socket:
 def test_down_ends_the_announcer_before_the_address_goes(segment: Lab) -> None:
     sock = up_with_announcer(segment)
     try:
-        net.vip_down(VIP, netns=segment.host1.path)
+        vip_down(VIP, netns=segment.host1.path)
         after_down = heard(sock, segment.host1.mac, 1.0)
     finally:
         sock.close()
@@ -92,18 +93,18 @@ def test_an_announcer_stops_when_the_address_is_taken_away(segment: Lab) -> None
         after = heard(sock, segment.host1.mac, 1.0)
     finally:
         sock.close()
-        net.vip_down(VIP, netns=segment.host1.path)
+        vip_down(VIP, netns=segment.host1.path)
     # an announcement already on its way when the address went may arrive; none later
     assert all(t - removed < 0.05 for t in after), [t - removed for t in after]
     assert announcer.running(pidfile(segment)) is None
 
 
 def test_a_new_up_replaces_the_announcer(segment: Lab) -> None:
-    net.vip_up(VIP, netns=segment.host1.path, announce=PACED)
+    vip_up(VIP, netns=segment.host1.path, announce=PACED)
     first = announcer.running(pidfile(segment))
-    again = net.vip_up(VIP, netns=segment.host1.path, announce=PACED)
+    again = vip_up(VIP, netns=segment.host1.path, announce=PACED)
     second = announcer.running(pidfile(segment))
-    net.vip_down(VIP, netns=segment.host1.path)
+    vip_down(VIP, netns=segment.host1.path)
     assert again.action == "already-present"
     assert first is not None and second is not None and first != second
     assert announcer.running(pidfile(segment)) is None

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from s2s_sd.engines import hosts_file, net
+from s2s_sd.engines.net import hosts_file
+from s2s_sd.engines.net.ops import vip_down, vip_status, vip_up
+from s2s_sd.engines.net.vip import Announce, make_vip
 from s2s_sd.errors import Refused
 from s2s_sd.run import run
 from tests.netns.netns_lab import Lab
@@ -42,23 +44,23 @@ def hosts(tmp_path: Path) -> Path:
 
 
 def test_alias_added_and_removed_leaving_every_other_byte(segment: Lab, hosts: Path) -> None:
-    vip = net.make_vip("10.77.0.50/24", hostname="oracle_c07")
+    vip = make_vip("10.77.0.50/24", hostname="oracle_c07")
 
-    up = net.vip_up(vip, netns=segment.host1.path, hosts=hosts, announce=net.Announce(0))
+    up = vip_up(vip, netns=segment.host1.path, hosts=hosts, announce=Announce(0))
 
     assert up.hosts_file_changed
     assert hosts.read_bytes() == ORIGINAL + b"10.77.0.50\toracle_c07\t# s2s-sd vip\n"
     assert stat.S_IMODE(hosts.stat().st_mode) == 0o644
-    assert net.vip_status(vip, netns=segment.host1.path, hosts=hosts).hostname_addresses == (
+    assert vip_status(vip, netns=segment.host1.path, hosts=hosts).hostname_addresses == (
         "10.77.0.50",)
-    again = net.vip_up(vip, netns=segment.host1.path, hosts=hosts, announce=net.Announce(0))
+    again = vip_up(vip, netns=segment.host1.path, hosts=hosts, announce=Announce(0))
     assert not again.hosts_file_changed
 
-    down = net.vip_down(vip, netns=segment.host1.path, hosts=hosts)
+    down = vip_down(vip, netns=segment.host1.path, hosts=hosts)
 
     assert down.hosts_file_changed
     assert hosts.read_bytes() == ORIGINAL
-    assert not net.vip_down(vip, netns=segment.host1.path, hosts=hosts).hosts_file_changed
+    assert not vip_down(vip, netns=segment.host1.path, hosts=hosts).hosts_file_changed
     leftovers = [p.name for p in hosts.parent.iterdir() if p.name.endswith(".tmp")]
     assert leftovers == []
 
@@ -77,15 +79,15 @@ def test_alias_shared_with_other_names_is_refused_before_any_change(
 ) -> None:
     hosts.write_bytes(ORIGINAL + b"10.77.0.9 oracle_c07 legacy-name\n")
     before = hosts.read_bytes()
-    vip = net.make_vip("10.77.0.50/24", hostname="oracle_c07")
+    vip = make_vip("10.77.0.50/24", hostname="oracle_c07")
 
     with pytest.raises(Refused, match=r"hosts:11"):
-        net.vip_up(vip, netns=segment.host1.path, hosts=hosts)
+        vip_up(vip, netns=segment.host1.path, hosts=hosts)
 
     assert hosts.read_bytes() == before
-    assert not net.vip_status(vip, netns=segment.host1.path).present
+    assert not vip_status(vip, netns=segment.host1.path).present
     # down must still work (a group has to be stoppable), and leaves that line alone
-    down = net.vip_down(vip, netns=segment.host1.path, hosts=hosts)
+    down = vip_down(vip, netns=segment.host1.path, hosts=hosts)
     assert hosts.read_bytes() == before
     assert down.warnings and "hosts:11" in down.warnings[0]
 
@@ -123,7 +125,7 @@ def test_bind_mounted_hosts_file_is_rewritten_in_place(hosts: Path, tmp_path: Pa
     source = tmp_path / "hosts.source"
     source.write_bytes(ORIGINAL)
     script = (
-        "import sys; from pathlib import Path; from s2s_sd.engines import hosts_file; "
+        "import sys; from pathlib import Path; from s2s_sd.engines.net import hosts_file; "
         "from s2s_sd.run import run; "
         "run(['mount', '--bind', sys.argv[1], sys.argv[2]]); "
         "print(hosts_file.set_alias(Path(sys.argv[2]), 'web_c07', '10.77.0.80').changed)"

@@ -12,42 +12,43 @@ import time
 
 import pytest
 
-from s2s_sd.engines import net
+from s2s_sd.engines.net.ops import vip_down, vip_status, vip_up, who_answers
+from s2s_sd.engines.net.vip import Announce, Vip, make_vip
 from s2s_sd.run import spawn
 from tests.netns.netns_lab import Lab
 
 pytestmark = pytest.mark.netns
 
 VIPS = {"ipv4": "10.77.0.50/24", "ipv6": "fd77::50/64"}
-QUICK = net.Announce(count=1, interval=0)
+QUICK = Announce(count=1, interval=0)
 
 
 @pytest.fixture(params=sorted(VIPS))
-def vip(request: pytest.FixtureRequest) -> net.Vip:
-    return net.make_vip(VIPS[request.param])
+def vip(request: pytest.FixtureRequest) -> Vip:
+    return make_vip(VIPS[request.param])
 
 
-def addresses(lab: Lab, role: str, vip: net.Vip) -> list[str]:
+def addresses(lab: Lab, role: str, vip: Vip) -> list[str]:
     """Every address of the VIP's family on ROLE's eth0, as `ip` shows them."""
     family = "-4" if vip.address.version == 4 else "-6"
     out = lab.nodes[role].ip(family, "-o", "addr", "show", "dev", "eth0")
     return [line.split()[3] for line in out.splitlines()]
 
 
-def test_up_reaches_client_with_holders_mac(segment: Lab, vip: net.Vip) -> None:
-    result = net.vip_up(vip, netns=segment.host1.path)
+def test_up_reaches_client_with_holders_mac(segment: Lab, vip: Vip) -> None:
+    result = vip_up(vip, netns=segment.host1.path)
 
     assert (result.action, result.interface, result.announcements) == ("added", "eth0", 5)
     assert vip.text in addresses(segment, "host1", vip)
     assert segment.client.pings(str(vip.ip))
     assert segment.neighbour_mac(str(vip.ip)) == segment.host1.mac
-    state = net.vip_status(vip, netns=segment.host1.path)
+    state = vip_status(vip, netns=segment.host1.path)
     assert (state.present, state.interface) == (True, "eth0")
     assert state.label == ("eth0:vip" if vip.address.version == 4 else None)
 
 
-def test_up_refused_while_another_host_answers(segment: Lab, vip: net.Vip) -> None:
-    net.vip_up(vip, netns=segment.host1.path, announce=QUICK)
+def test_up_refused_while_another_host_answers(segment: Lab, vip: Vip) -> None:
+    vip_up(vip, netns=segment.host1.path, announce=QUICK)
 
     refused = segment.host2.s2s_sd("vip", "up", vip.text)
 
@@ -55,30 +56,30 @@ def test_up_refused_while_another_host_answers(segment: Lab, vip: net.Vip) -> No
     assert segment.host1.mac in refused.stderr
     assert "Traceback" not in refused.stderr
     assert vip.text not in addresses(segment, "host2", vip)
-    assert net.who_answers(vip, netns=segment.host2.path) == segment.host1.mac
+    assert who_answers(vip, netns=segment.host2.path) == segment.host1.mac
 
 
-def test_move_flips_client_cache_by_announcement_alone(segment: Lab, vip: net.Vip) -> None:
+def test_move_flips_client_cache_by_announcement_alone(segment: Lab, vip: Vip) -> None:
     ip = str(vip.ip)
-    net.vip_up(vip, netns=segment.host1.path, announce=QUICK)
+    vip_up(vip, netns=segment.host1.path, announce=QUICK)
     assert segment.client.pings(ip)
     assert segment.neighbour_mac(ip) == segment.host1.mac
 
-    net.vip_down(vip, netns=segment.host1.path)
+    vip_down(vip, netns=segment.host1.path)
     # Added without announcing: nothing else may change the client's entry...
-    silent = net.vip_up(vip, netns=segment.host2.path, announce=net.Announce(count=0))
+    silent = vip_up(vip, netns=segment.host2.path, announce=Announce(count=0))
     assert (silent.action, silent.announcements) == ("added", 0)
     assert segment.neighbour_mac(ip) == segment.host1.mac
     # ...the announcement of an up that finds the address present does.
-    again = net.vip_up(vip, netns=segment.host2.path)
+    again = vip_up(vip, netns=segment.host2.path)
     assert (again.action, again.announcements) == ("already-present", 5)
     assert segment.neighbour_mac(ip) == segment.host2.mac
     assert segment.client.pings(ip)
 
 
-def test_plain_move_down_then_up(segment: Lab, vip: net.Vip) -> None:
+def test_plain_move_down_then_up(segment: Lab, vip: Vip) -> None:
     ip = str(vip.ip)
-    net.vip_up(vip, netns=segment.host1.path, announce=QUICK)
+    vip_up(vip, netns=segment.host1.path, announce=QUICK)
     assert segment.client.pings(ip)
 
     down = segment.host1.s2s_sd("vip", "down", vip.text)
@@ -91,18 +92,18 @@ def test_plain_move_down_then_up(segment: Lab, vip: net.Vip) -> None:
     assert segment.client.pings(ip)
 
 
-def test_up_and_down_are_idempotent(segment: Lab, vip: net.Vip) -> None:
-    first = net.vip_up(vip, netns=segment.host1.path, announce=QUICK)
-    second = net.vip_up(vip, netns=segment.host1.path, announce=QUICK)
+def test_up_and_down_are_idempotent(segment: Lab, vip: Vip) -> None:
+    first = vip_up(vip, netns=segment.host1.path, announce=QUICK)
+    second = vip_up(vip, netns=segment.host1.path, announce=QUICK)
     assert (first.action, second.action) == ("added", "already-present")
     assert second.announcements == 1
     assert addresses(segment, "host1", vip).count(vip.text) == 1
 
-    gone = net.vip_down(vip, netns=segment.host1.path)
-    again = net.vip_down(vip, netns=segment.host1.path)
+    gone = vip_down(vip, netns=segment.host1.path)
+    again = vip_down(vip, netns=segment.host1.path)
     assert (gone.action, again.action) == ("removed", "absent")
     assert vip.text not in addresses(segment, "host1", vip)
-    assert not net.vip_status(vip, netns=segment.host1.path).present
+    assert not vip_status(vip, netns=segment.host1.path).present
 
 
 def test_netns_given_as_proc_pid_path(segment: Lab) -> None:
@@ -111,10 +112,10 @@ def test_netns_given_as_proc_pid_path(segment: Lab) -> None:
     try:
         path = f"/proc/{holder.pid}/ns/net"
         wait_until_in_namespace(path, segment.host1.path)
-        vip = net.make_vip(VIPS["ipv4"])
-        net.vip_up(vip, netns=path, announce=QUICK)
+        vip = make_vip(VIPS["ipv4"])
+        vip_up(vip, netns=path, announce=QUICK)
         assert vip.text in addresses(segment, "host1", vip)
-        net.vip_down(vip, netns=path)
+        vip_down(vip, netns=path)
         assert vip.text not in addresses(segment, "host1", vip)
     finally:
         holder.kill()
@@ -135,21 +136,21 @@ def test_interface_found_by_longest_connected_route(segment: Lab) -> None:
     for name in ("eth1", "eth1peer"):
         host.ip("link", "set", name, "up")
     host.ip("addr", "add", "10.77.0.129/25", "dev", "eth1")  # narrower than eth0's /24
-    vip = net.make_vip("10.77.0.150/25")
+    vip = make_vip("10.77.0.150/25")
 
-    result = net.vip_up(vip, netns=host.path, announce=QUICK)
+    result = vip_up(vip, netns=host.path, announce=QUICK)
 
     assert (result.interface, result.label) == ("eth1", "eth1:vip")
-    wide = net.vip_up(net.make_vip("10.77.0.60/24"), netns=host.path, announce=QUICK)
+    wide = vip_up(make_vip("10.77.0.60/24"), netns=host.path, announce=QUICK)
     assert wide.interface == "eth0"
 
 
 def test_same_address_with_other_prefix_is_not_touched(segment: Lab) -> None:
     host = segment.host1
     host.ip("addr", "add", "10.77.0.50/32", "dev", "eth0")
-    vip = net.make_vip(VIPS["ipv4"])
+    vip = make_vip(VIPS["ipv4"])
 
-    state = net.vip_status(vip, netns=host.path)
+    state = vip_status(vip, netns=host.path)
     assert (state.present, state.held_as) == (False, "10.77.0.50/32")
     up = host.s2s_sd("vip", "up", vip.text)
     down = host.s2s_sd("vip", "down", vip.text)

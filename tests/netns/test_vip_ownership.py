@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from s2s_sd.engines import hosts_file
+from s2s_sd.engines.net import hosts_file
+from s2s_sd.engines.net.migrate_note import migrate_note_fresh, write_migrate_note
+from s2s_sd.engines.net.ops import vip_down, vip_up
+from s2s_sd.engines.net.vip import Announce, make_vip
 from s2s_sd.errors import Refused
 from tests.netns.netns_lab import Lab
 
@@ -188,23 +191,22 @@ def test_a_migration_takes_over_the_clusters_address(segment: Lab, tmp_path: Pat
     migration's note is fresh, and the group's stop can then remove it."""
     from dataclasses import replace
 
-    from s2s_sd.engines import net
 
     monkeypatch.setenv("S2S_SD_RUNDIR", str(tmp_path / "run"))
     segment.host1.ip("addr", "add", "10.77.0.62/24", "dev", "eth0")  # as IPaddr2 adds it
-    vip = replace(net.make_vip("10.77.0.62/24"), label="ora", label_may_shorten=True,
+    vip = replace(make_vip("10.77.0.62/24"), label="ora", label_may_shorten=True,
                   owner="ora.vip")
-    quiet = net.Announce(0, 0.0)
-    assert not net.migrate_note_fresh()
+    quiet = Announce(0, 0.0)
+    assert not migrate_note_fresh()
     with pytest.raises(Refused, match="was not added by s2s-sd"):
-        net.vip_up(vip, netns=segment.host1.path, announce=quiet,
-                   take_over=net.migrate_note_fresh())
-    net.write_migrate_note()
-    assert net.migrate_note_fresh()
-    result = net.vip_up(vip, netns=segment.host1.path, announce=quiet,
-                        take_over=net.migrate_note_fresh())
+        vip_up(vip, netns=segment.host1.path, announce=quiet,
+               take_over=migrate_note_fresh())
+    write_migrate_note()
+    assert migrate_note_fresh()
+    result = vip_up(vip, netns=segment.host1.path, announce=quiet,
+                    take_over=migrate_note_fresh())
     assert (result.action, result.label) == ("added", "eth0:ora")
     assert "eth0:ora" in addresses(segment)
     assert segment.client.pings("10.77.0.62")
-    assert net.vip_down(vip, netns=segment.host1.path).action == "removed"
+    assert vip_down(vip, netns=segment.host1.path).action == "removed"
     assert "10.77.0.62" not in addresses(segment)

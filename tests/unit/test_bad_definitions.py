@@ -97,6 +97,10 @@ CASES = [
     Case("interface-too-long", "groups/web.toml", 'alias   = "www"',
          'alias   = "www"\ninterface = "averyveryverylongif0"',
          "groups/web.toml:10: groups.web.services.vip.interface", "at most 15 characters"),
+    # the kernel refuses "." and ".." as names, and `vip up` refused them already
+    Case("interface-dot-dot", "groups/web.toml", 'alias   = "www"',
+         'alias   = "www"\ninterface = ".."',
+         "groups/web.toml:10: groups.web.services.vip.interface", "not a valid interface name"),
     Case("same-alias", "groups/web.toml", 'alias   = "www"', 'alias   = "oracle"',
          "groups/web.toml:9: groups.web.services.vip.alias", "also used by"),
     Case("same-mountpoint", "groups/ora.toml", 'mountpoint = "/disk/ora/01"',

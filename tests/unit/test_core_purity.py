@@ -17,7 +17,7 @@ PACKAGE = REPO / "s2s_sd"
 CORE = ["model.py", "load.py", "validate.py", "plan.py", "tomlpos.py", "edit.py", "errors.py",
         "render", "kits/layout.py", "paths.py", "drill.py", "fstab.py", "status.py",
         "observation.py", "service_settings.py", "engines/pacemaker/crm_mon.py", "naming.py",
-        "durations.py"]
+        "durations.py", "vip_rules.py"]
 FORBIDDEN = {"subprocess", "pystemd", "pyroute2", "click", "socket", "s2s_sd.run"}
 
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from s2s_sd.engines import hosts_file
+from s2s_sd.engines.net import hosts_file
 from s2s_sd.errors import Refused
 
 pytestmark = pytest.mark.unit

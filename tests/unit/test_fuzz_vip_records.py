@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from s2s_sd.engines import vip_records
-from s2s_sd.engines.vip_records import UntrustedRecord, VipRecord
+from s2s_sd.engines.net import records as vip_records
+from s2s_sd.engines.net.records import UntrustedRecord, VipRecord
 
 pytestmark = pytest.mark.unit
 

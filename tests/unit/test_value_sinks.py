@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from s2s_sd.cli import main
-from s2s_sd.engines.hosts_file import set_alias
+from s2s_sd.engines.net.hosts_file import set_alias
 from s2s_sd.load import control_character, load_definitions
 from s2s_sd.model import ExecService
 from s2s_sd.naming import alias_hostname

@@ -1,4 +1,4 @@
-"""The records of IPv6 VIPs (engines/vip_records.py): their format, and that a damaged or
+"""The records of IPv6 VIPs (engines/net/records.py): their format, and that a damaged or
 hostile record is never trusted and never a traceback. Real files in a tmp run dir."""
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from s2s_sd import paths
-from s2s_sd.engines import net, vip_records
-from s2s_sd.engines.vip_records import UntrustedRecord, VipRecord
+from s2s_sd.engines.net import records as vip_records
+from s2s_sd.engines.net.netlink import kernel_release_keeps_address_protocol
+from s2s_sd.engines.net.records import UntrustedRecord, VipRecord
 from s2s_sd.errors import S2SError
 
 pytestmark = pytest.mark.unit
@@ -161,4 +162,4 @@ def test_an_untrusted_record_dir_is_neither_read_nor_written(
     ("6.3.0", True), ("6.18.1-arch1", True), ("7.0", True), ("garbage", False), ("", False),
 ])
 def test_kernel_release_last_resort(release: str, keeps: bool) -> None:
-    assert net.kernel_release_keeps_address_protocol(release) is keeps
+    assert kernel_release_keeps_address_protocol(release) is keeps

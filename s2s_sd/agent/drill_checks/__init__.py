@@ -14,7 +14,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from s2s_sd.engines import net
+from s2s_sd.engines.net import ops as net_ops
+from s2s_sd.engines.net.hosts_file import DEFAULT_HOSTS_FILE
+from s2s_sd.engines.net.vip import Vip
 from s2s_sd.model import Definitions
 from s2s_sd.run import Result, run
 
@@ -29,8 +31,8 @@ def systemctl_readonly(args: Sequence[str]) -> Result:
     return run(["systemctl", *args], check=False, timeout=30)
 
 
-def vip_on_an_interface_here(vip: net.Vip) -> bool:
-    return net.vip_status(vip, hosts=None).present
+def vip_on_an_interface_here(vip: Vip) -> bool:
+    return net_ops.vip_status(vip, hosts=None).present
 
 
 @dataclass(frozen=True)
@@ -41,14 +43,14 @@ class HostFacts:
     running: frozenset[str] = frozenset()  # groups that run on this host now
     mounted: frozenset[str] = frozenset()  # mountpoints mounted here
     fstab: Path = Path("/etc/fstab")
-    hosts_file: Path = net.DEFAULT_HOSTS_FILE
+    hosts_file: Path = DEFAULT_HOSTS_FILE
     disk_dir: Path = Path("/dev/disk")  # by-label/, by-uuid/ (udev)
     proc_filesystems: Path = Path("/proc/filesystems")
     modules_dir: Path = Path("/lib/modules")
     search_path: str = SYSTEM_PATH
     ocf_root: Path = Path("/usr/lib/ocf/resource.d")
     systemctl: Systemctl = field(default=systemctl_readonly, compare=False)
-    vip_present: Callable[[net.Vip], bool] = field(default=vip_on_an_interface_here,
+    vip_present: Callable[[Vip], bool] = field(default=vip_on_an_interface_here,
+                                                 compare=False)
+    who_answers: Callable[[Vip], str | None] = field(default=net_ops.who_answers,
                                                      compare=False)
-    who_answers: Callable[[net.Vip], str | None] = field(default=net.who_answers,
-                                                         compare=False)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from s2s_sd.agent.drill_checks import HostFacts
 from s2s_sd.drill import Finding, VipAnswer, fail, ok
-from s2s_sd.engines import hosts_file, net
+from s2s_sd.engines.net import hosts_file
+from s2s_sd.engines.net.vip import vip_for_service
 from s2s_sd.errors import BadInput, OperationFailed, Refused
 from s2s_sd.model import Group, IpService
 
@@ -19,7 +20,7 @@ from s2s_sd.model import Group, IpService
 def check_ip(facts: HostFacts, group: Group, service: IpService) -> tuple[list[Finding], bool]:
     """(findings, whether the VIP still needs a probe from this host)."""
     host, member = facts.host, service.name
-    vip = net.vip_for_service(facts.defs, group.name, service.name)
+    vip = vip_for_service(facts.defs, group.name, service.name)
     found = []
     if vip.hostname:
         try:
@@ -50,7 +51,7 @@ def probe_vip(facts: HostFacts, group: Group, service: IpService
               ) -> tuple[list[Finding], VipAnswer | None]:
     """The interface the VIP would go on, and who answers for it on that segment."""
     host, member = facts.host, service.name
-    vip = net.vip_for_service(facts.defs, group.name, service.name)
+    vip = vip_for_service(facts.defs, group.name, service.name)
     try:
         mac = facts.who_answers(vip)
     except (BadInput, OperationFailed) as exc:

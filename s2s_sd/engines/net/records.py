@@ -13,7 +13,7 @@ record in RUN_DIR/vips/ (/run is emptied at reboot, exactly like the addresses):
 
 `netns` is the inode of the network namespace (the same address may be a VIP in two
 namespaces of one machine), `created` the kernel's creation stamp of the address
-(IFA_CACHEINFO cstamp, 1/100 s since boot). A record proves nothing by itself: net.py
+(IFA_CACHEINFO cstamp, 1/100 s since boot). A record proves nothing by itself: ownership.py
 trusts it only for an address with exactly that prefix, on the interface with that index,
 with s2s-sd's IFA_F_NODAD flag and the recorded creation stamp, so an address removed
 and added again by hand is not taken for s2s-sd's. Anything odd about a record (a link,
@@ -34,6 +34,7 @@ from pathlib import Path
 from s2s_sd import paths
 from s2s_sd.errors import OperationFailed, S2SError, printable
 from s2s_sd.hosts import state
+from s2s_sd.vip_rules import INTERFACE_NAME
 from s2s_sd.writer import write_file_atomic
 
 RECORD_DIR = "vips"
@@ -42,7 +43,6 @@ MAX_RECORD_BYTES = 4096
 MAX_INDEX = 2**31 - 1  # ifindex is a signed 32-bit int
 MAX_STAMP = 2**32 - 1  # cstamp is an unsigned 32-bit count of 1/100 s
 _NETNS = re.compile(r"net[0-9]{1,20}")
-_IFNAME = re.compile(r"[^\s/:]{1,15}")
 _OWNER = re.compile(r"[A-Za-z0-9_.-]{1,200}")
 _FIELDS = ("format", "netns", "index", "interface", "address", "created", "since", "owner")
 
@@ -128,7 +128,7 @@ def parse_record(raw: bytes, netns: str, address: ipaddress.IPv6Interface) -> Vi
         owner = _text_field(data, "owner", _OWNER)
     return VipRecord(
         netns=recorded_netns, index=_int_field(data, "index", 1, MAX_INDEX),
-        interface=_text_field(data, "interface", _IFNAME), address=recorded.with_prefixlen,
+        interface=_text_field(data, "interface", INTERFACE_NAME), address=recorded.with_prefixlen,
         created=_int_field(data, "created", 0, MAX_STAMP), since=since, owner=owner)
 
 
