@@ -10,7 +10,6 @@ from typing import Any, TypeVar
 import click
 from click.core import ParameterSource
 
-from s2s_sd import checks
 from s2s_sd.cli import LEADING_BASEDIR
 from s2s_sd.errors import BadInput, Problem, printable
 from s2s_sd.load import BASEDIR_ENV, DEFAULT_BASEDIR
@@ -78,6 +77,10 @@ def host_option(func: F) -> F:
 def load_checked(basedir: Path, host: str | None, files: bool = True, kits: bool = False,
                  staged: Mapping[str, str] | None = None) -> tuple[Definitions, list[Problem]]:
     """checks.load_checked, for this host unless told otherwise."""
+    # imported here: checks pulls in validation and both renderers (lxml), which the
+    # commands run by units and other hosts (member, vip, guard, agent) never need
+    from s2s_sd import checks
+
     return checks.load_checked(basedir, host or local_host(), files, kits, staged)
 
 

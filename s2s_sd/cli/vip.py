@@ -21,8 +21,8 @@ import click
 
 from s2s_sd.cli import JSON_SCHEMA_VERSION
 from s2s_sd.cli.common import basedir_option, json_option, local_host, warn
+from s2s_sd.engines import vip_member
 from s2s_sd.engines.net.hosts_file import DEFAULT_HOSTS_FILE
-from s2s_sd.engines.net.migrate_note import migrate_note_fresh
 from s2s_sd.engines.net.ops import vip_down, vip_status, vip_up
 from s2s_sd.engines.net.vip import (
     Announce,
@@ -97,20 +97,7 @@ def _print_result(result: VipResult, as_json: bool) -> None:
         click.echo(json.dumps({"schema_version": JSON_SCHEMA_VERSION, **result.as_dict()},
                               indent=2, sort_keys=True))
         return
-    where = f" on {result.interface}" + (f" ({result.label})" if result.label else "")
-    messages = {
-        "added": f"{result.address} added{where}",
-        "already-present": f"{result.address} already up{where}",
-        "removed": f"{result.address} removed{where}",
-        "absent": f"{result.address} was not up here",
-    }
-    line = messages[result.action]
-    if result.announcements:
-        line += f"; announced {result.announcements} times"
-    if result.hostname:
-        state = "updated" if result.hosts_file_changed else "unchanged"
-        line += f"; alias {result.hostname} {state}"
-    click.echo(line)
+    click.echo(vip_member.result_line(result))
     for warning in result.warnings:
         warn(warning)
 
@@ -126,9 +113,11 @@ def vip() -> None:
               help="Announcements (gratuitous ARP / unsolicited NA) to send.")
 @click.option("--interval", default=200, show_default=True, type=click.IntRange(0, 10000),
               metavar="MS", help="Milliseconds between announcements.")
-@click.option("--probe-count", default=3, show_default=True, type=click.IntRange(1, 20),
+@click.option("--probe-count", default=vip_member.MEMBER_PROBE.count, show_default=True,
+              type=click.IntRange(1, 20),
               help="ARP probes / duplicate address detection solicitations.")
-@click.option("--probe-interval", default=100, show_default=True,
+@click.option("--probe-interval", default=round(vip_member.MEMBER_PROBE.interval * 1000),
+              show_default=True,
               type=click.IntRange(0, 10000), metavar="MS",
               help="Milliseconds between probes, and to wait for answers after the last.")
 @force_option
@@ -148,8 +137,7 @@ def up(target: tuple[str, ...], interface: str | None, label: str | None, alias:
         probe=Probe(probe_count, _milliseconds(probe_interval),
                     _milliseconds(probe_interval)),
         force=force,
-        # the group form only: a migration from the cluster hands over its IPaddr2 address
-        take_over=wanted.owner is not None and migrate_note_fresh(),
+        take_over=vip_member.take_over(wanted),
     )
     _print_result(result, as_json)
 

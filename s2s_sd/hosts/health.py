@@ -6,6 +6,8 @@
   then runs the status every monitor_interval and exits 1 with the reason when the
   member no longer runs (OCF_NOT_RUNNING and any other answer alike: both mean the
   member does not do its job here). ExecStop= stops the member; systemd then restarts it.
+  An ip member's VIP is taken down by this process itself at SIGTERM (its unit has no
+  ExecStop=; `vip down` runs from ExecStopPost= only after a stop that was not clean).
 - `s2s-sd member ready GROUP MEMBER` (ExecStartPost= of exec members) returns when the
   member is ready: its `ready` check passes, or its main process lived through `settle`.
   Until then systemd's start job is not done; a member not ready within start_timeout,
@@ -27,12 +29,15 @@ import shutil
 import signal
 import socket
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from s2s_sd import paths
 from s2s_sd.engines.systemd.units import enqueue, sd_notify, unit_properties
-from s2s_sd.errors import BadInput, OperationFailed
+from s2s_sd.errors import BadInput, OperationFailed, Refused, S2SError
 from s2s_sd.hosts import events, freeze, state
 from s2s_sd.model import (
     DEFAULT_MONITOR_INTERVAL,
@@ -41,14 +46,18 @@ from s2s_sd.model import (
     Engine,
     ExecService,
     Group,
+    IpService,
     ReadyCheck,
     Service,
 )
 from s2s_sd.naming import member_unit, target_name
 from s2s_sd.plan import assigned_host
 from s2s_sd.recovery import Action, Situation, decide, in_window, thresholds
-from s2s_sd.render.systemd import UnitSettings, member_commands
+from s2s_sd.render.systemd import MemberCommands, UnitSettings, member_commands
 from s2s_sd.run import run, run_logged
+
+if TYPE_CHECKING:
+    from s2s_sd.engines.net.vip import VipResult
 
 READY_POLL = 0.2  # seconds between two tries of a readiness check
 MONITOR_TIMEOUT_MIN = 20  # seconds a status check may take at least
@@ -113,6 +122,67 @@ def _stopping(unit: str) -> bool:
     return unit_properties(unit, ["ActiveState"]).get("ActiveState") != "active"
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """How one start, status or stop of a member ended: its exit code, or timed out."""
+
+    code: int
+    timed_out: bool = False
+
+    def what(self) -> str:
+        return "timed out" if self.timed_out else f"exit {self.code}"
+
+
+MemberAction = Callable[[float], Outcome]  # start, status or stop, given its timeout (s)
+
+
+@dataclass(frozen=True)
+class MemberActions:
+    start: MemberAction
+    status: MemberAction
+    stop: MemberAction
+
+
+def _commands_actions(commands: MemberCommands) -> MemberActions:
+    """The member's start, status and stop as the programs its unit names."""
+    env = dict(os.environ, **dict(commands.env))
+
+    def action(argv: tuple[str, ...]) -> MemberAction:
+        def run_it(timeout: float) -> Outcome:
+            finished = run_logged(argv, output=None, timeout=timeout, env=env)
+            return Outcome(finished.returncode, finished.timed_out)
+        return run_it
+
+    return MemberActions(action(commands.start), action(commands.status),
+                         action(commands.stop))
+
+
+def _vip_actions(defs: Definitions, group: str, member: str) -> MemberActions:
+    """An ip member's start, status and stop in this process (engines/vip_member.py): no
+    Python start of `s2s-sd vip` on the way to ready, nor at every check. systemd's own
+    start and stop timeouts bound them (a netlink call and the probe take a moment)."""
+    from s2s_sd.engines import vip_member
+
+    def changed(change: Callable[[Definitions, str, str], VipResult]) -> MemberAction:
+        def run_it(timeout: float) -> Outcome:
+            try:
+                print(vip_member.journal_line(change(defs, group, member)), flush=True)
+            except S2SError as exc:
+                print(f"s2s-sd: {group}/{member}: {exc}", flush=True)
+                return Outcome(3 if isinstance(exc, Refused) else 1)
+            return Outcome(0)
+        return run_it
+
+    def status(timeout: float) -> Outcome:
+        try:
+            return Outcome(0 if vip_member.present(defs, group, member) else 3)
+        except S2SError as exc:
+            print(f"s2s-sd: {group}/{member}: {exc}", flush=True)
+            return Outcome(1)
+
+    return MemberActions(changed(vip_member.up), status, changed(vip_member.down))
+
+
 def run_member(defs: Definitions, basedir: Path, group_name: str, member: str) -> int:
     """The main process of a monitored member: its exit code."""
     group, service = _member(defs, group_name, member)
@@ -120,44 +190,49 @@ def run_member(defs: Definitions, basedir: Path, group_name: str, member: str) -
     if commands is None:
         raise BadInput(f"{group_name}/{member}: a {service.TYPE} member is watched by "
                        "systemd itself, not by `member run`")
+    stops_itself = isinstance(service, IpService)  # its unit has no ExecStop= (render)
+    actions = (_vip_actions(defs, group_name, member) if stops_itself
+               else _commands_actions(commands))
     interval = service.monitor_interval or DEFAULT_MONITOR_INTERVAL
     check_timeout = max(MONITOR_TIMEOUT_MIN, interval)
     start_timeout = float(service.start_timeout or 90)
+    stop_timeout = float(service.stop_timeout or 90)
     unit = member_unit(group_name, member)
-    env = dict(os.environ, **dict(commands.env))
 
     def terminated(signum: int, frame: FrameType | None) -> None:
-        os._exit(0)  # systemd stops the unit: the member's stop is ExecStop='s
+        """systemd stops the unit: the member's stop is ExecStop='s, or this process's
+        own (ip members: the VIP down before the exit; a failed or unclean one makes
+        ExecStopPost= run `vip down` again)."""
+        if stops_itself:
+            os._exit(0 if actions.stop(stop_timeout).code == 0 else 1)
+        os._exit(0)
 
     signal.signal(signal.SIGTERM, terminated)
     began = time.monotonic()
-    started = run_logged(commands.start, output=None, timeout=start_timeout, env=env)
-    if started.returncode != 0:
-        what = "timed out" if started.timed_out else f"exit {started.returncode}"
-        _record_reason(group_name, member, f"start failed ({what})")
-        run_logged(commands.stop, output=None, timeout=float(service.stop_timeout or 90),
-                   env=env)
+    started = actions.start(start_timeout)
+    if started.code != 0 or started.timed_out:
+        _record_reason(group_name, member, f"start failed ({started.what()})")
+        actions.stop(stop_timeout)
         return 1
-    ready = run_logged(commands.status, output=None, timeout=check_timeout, env=env)
-    if ready.returncode != 0:
-        _record_reason(group_name, member, f"not ready: its status says {ready.returncode} "
+    ready = actions.status(check_timeout)
+    if ready.code != 0 or ready.timed_out:
+        _record_reason(group_name, member, f"not ready: its status says {ready.code} "
                        "after a successful start")
-        run_logged(commands.stop, output=None, timeout=float(service.stop_timeout or 90),
-                   env=env)
+        actions.stop(stop_timeout)
         return 1
     _mark_ready(group_name, member)
     sd_notify(f"READY=1\nSTATUS=ready after {time.monotonic() - began:.1f} s; "
               f"checked every {interval} s")
     while True:
         time.sleep(interval)
-        checked = run_logged(commands.status, output=None, timeout=check_timeout, env=env)
-        if checked.returncode == 0:
+        checked = actions.status(check_timeout)
+        if checked.code == 0 and not checked.timed_out:
             continue
         if _stopping(unit):
             return 0
         what = ("did not answer within " f"{check_timeout} s" if checked.timed_out else
-                f"says {checked.returncode}" + (" (not running)" if checked.returncode in
-                                                (3, 7) else ""))
+                f"says {checked.code}" + (" (not running)" if checked.code in
+                                          (3, 7) else ""))
         _record_reason(group_name, member, f"monitor: its status {what}")
         return 1
 

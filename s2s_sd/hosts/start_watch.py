@@ -23,6 +23,10 @@ from s2s_sd.model import Group
 from s2s_sd.naming import member_unit
 
 POLL_SECONDS = 0.5
+# The first look only after this: a poll of a remote target starts an agent there, whose
+# Python start competes for that host's CPU with the very start it watches; a start
+# faster than this is reported from the start's own answer, without one.
+FIRST_POLL_SECONDS = 1.0
 
 
 def active_members(group: Group, units: Mapping[str, str]) -> list[str]:
@@ -44,9 +48,12 @@ def member_progress(transport: Transport, group: Group, host: str,
     done = threading.Event()
     reported: set[str] = set()
     reporting = threading.Lock()
+    ended: list[bool] = []  # the block is over: a poll still under way says nothing
 
     def report(units: Mapping[str, str]) -> None:
         with reporting:
+            if ended:
+                return
             for name in active_members(group, units):
                 if name not in reported:
                     reported.add(name)
@@ -63,8 +70,10 @@ def member_progress(transport: Transport, group: Group, host: str,
         report(dict((observation or {}).get("units") or {}))
 
     def watch() -> None:
-        while not done.wait(POLL_SECONDS):
+        wait = FIRST_POLL_SECONDS
+        while not done.wait(wait):
             look()
+            wait = POLL_SECONDS
 
     watcher = threading.Thread(target=watch, name=f"watch {group.name}@{host}", daemon=True)
     watcher.start()
@@ -72,4 +81,7 @@ def member_progress(transport: Transport, group: Group, host: str,
         yield seen_by_start
     finally:
         done.set()
-        watcher.join()
+        with reporting:
+            ended.append(True)
+        # not joined: a poll under way (an agent still starting on the target) must not
+        # hold the move up; it ends with its session, and says nothing any more

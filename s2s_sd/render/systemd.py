@@ -29,8 +29,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-
-import jinja2
+from typing import TYPE_CHECKING
 
 from s2s_sd import paths, service_settings
 from s2s_sd.errors import BadInput, printable
@@ -57,6 +56,9 @@ from s2s_sd.naming import (
     member_unit,
     target_name,
 )
+
+if TYPE_CHECKING:  # jinja2 is imported where units are rendered: the commands the units
+    import jinja2  # run (member, vip, guard) import this module for its names only
 
 # The package's layout: what golden files and `generate` without a host show.
 DEFAULT_COMMAND = paths.PACKAGE_PROGRAM
@@ -154,6 +156,8 @@ def check_unit_paths(settings: UnitSettings) -> None:
 
 @cache
 def _templates() -> jinja2.Environment:
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("s2s_sd", "units"),
         undefined=jinja2.StrictUndefined,
@@ -242,9 +246,26 @@ def _recovery(service: Service, settings: UnitSettings) -> list[str]:
     when the member did not stop cleanly: a clean stop costs no extra process). `+`: as
     root whatever User= the member runs as. systemd's own start limit stays out of the
     way: the decision counts failures itself (migration_threshold, failure_timeout)."""
-    decide = command_line(["/bin/sh", "-c", 'test "$SERVICE_RESULT" = success || exec "$@"',
-                           "member-failed", *_member_cli(settings, "failed", service)])
+    decide = _unless_stopped_cleanly("member-failed", _member_cli(settings, "failed", service))
     return ["Restart=on-failure", "RestartSec=1", f"ExecStopPost=+{decide}"]
+
+
+def _unless_stopped_cleanly(name: str, argv: Sequence[str]) -> str:
+    """A command line that runs ARGV only when the unit did not stop cleanly (its result,
+    $SERVICE_RESULT, is not success); NAME is the shell's $0, for messages."""
+    return command_line(["/bin/sh", "-c", 'test "$SERVICE_RESULT" = success || exec "$@"',
+                         name, *argv])
+
+
+def _stop_lines(service: Service, commands: MemberCommands) -> list[str]:
+    """How a monitored member is stopped. An ip member's `member run` takes its VIP down
+    itself when systemd sends it SIGTERM (it has the definitions read and netlink loaded:
+    no Python start on a move's way); `vip down` runs as a program only after a stop that
+    was not clean (that process died or failed, or the member failed), as ExecStop= would
+    have. The others' stop is ExecStop=, run while the main process still lives."""
+    if isinstance(service, IpService):
+        return [f"ExecStopPost={_unless_stopped_cleanly('vip-down', commands.stop)}"]
+    return [f"ExecStop={command_line(commands.stop)}"]
 
 
 def _service_section(service: Service, settings: UnitSettings,
@@ -259,10 +280,11 @@ def _service_section(service: Service, settings: UnitSettings,
         env = [env_assignment(name, value) for name, value in commands.env]
         if not health:
             raise TypeError(f"no Pacemaker unit for {service.TYPE} members")
-        # the loop stops checking when systemd stops the unit (ExecStop= runs while it lives)
+        # the loop stops checking when systemd stops the unit (ExecStop= runs while it
+        # lives; an ip member's loop is stopped by SIGTERM itself)
         lines = ["Type=notify", *env,
                  f"ExecStart={command_line(_member_cli(settings, 'run', service))}",
-                 f"ExecStop={command_line(commands.stop)}", *_recovery(service, settings)]
+                 *_stop_lines(service, commands), *_recovery(service, settings)]
         return lines, commands.detail
     if isinstance(service, SystemdService):
         # a proxy: up while the bound unit is up, so the chain and status see the member

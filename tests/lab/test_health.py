@@ -32,12 +32,13 @@ from tests.lab.runtime_support import (
 pytestmark = pytest.mark.lab
 
 SITE = Path(__file__).resolve().parent / "health_site"
-GROUPS = ("dies", "neverready", "heal", "watched")
+GROUPS = ("dies", "neverready", "heal", "watched", "floating")
 DIE_MARK = "/run/s2s-test-die"
 UNREADY_MARK = "/run/s2s-test-unready"
 NOTIFY_LOG = "/var/log/s2s-test-notify.log"
 FROZEN_MARK = "/var/lib/s2s-sd/h13/frozen-heal"  # hosts/freeze.py: STATE_DIR/HOSTGROUP/
 DAEMON_PIDFILE = "/run/s2s-test-heal-daemon.pid"
+FLOATING_VIP = "192.168.77.44/24"  # groups.floating
 
 
 def _clean(lab: LabNodes, node: str) -> None:
@@ -259,6 +260,44 @@ def test_a_frozen_group_is_not_restarted(health_lab: LabNodes) -> None:
     calls = notified(lab, "n1")
     assert [c[0] for c in calls] == ["failure"], calls
     lab.exec("n1", ["rm", FROZEN_MARK])
+
+
+def vip_on(lab: LabNodes, node: str) -> bool:
+    return FLOATING_VIP in lab.exec(node, ["ip", "-o", "addr", "show", "dev", "host0"]).stdout
+
+
+def journal_since(lab: LabNodes, node: str, unit: str, since: float) -> str:
+    return lab.exec(node, ["journalctl", "-q", "-o", "cat", "-u", unit,
+                           f"--since=@{since:.3f}"], check=False).stdout
+
+
+def test_an_ip_member_is_put_back_by_its_monitor_and_takes_its_vip_down_itself(
+        health_lab: LabNodes) -> None:
+    lab = health_lab
+    unit = "s2s-floating-vip.service"
+    result = s2s(lab, "n1", "start", "floating")
+    assert result.ok, result.stdout + result.stderr
+    assert vip_on(lab, "n1")
+    # gone behind its back: the monitor (every second) fails the member, ExecStopPost='s
+    # `vip down` finds nothing left, systemd restarts it and `member run` adds it again
+    lab.exec("n1", ["ip", "addr", "del", FLOATING_VIP, "dev", "host0"])
+
+    def back() -> bool:
+        shown = unit_show(lab, "n1", unit)
+        return shown["NRestarts"] == "1" and shown["ActiveState"] == "active" and vip_on(
+            lab, "n1")
+
+    wait_for("the VIP put back on n1", back, 20)
+    assert [c[0] for c in notified(lab, "n1")] == ["failure", "restart"]
+    # a stop is SIGTERM to `member run`, which takes the VIP down in its own process: a
+    # clean stop, so no `vip down` program runs after it
+    stopped_at = time.time()
+    assert s2s(lab, "n1", "stop", "floating").ok
+    assert not vip_on(lab, "n1")
+    assert unit_show(lab, "n1", unit)["Result"] == "success"
+    said = journal_since(lab, "n1", unit, stopped_at)
+    assert "192.168.77.44/24 removed on host0 (host0:floating)" in said, said
+    assert "was not up here" not in said, said
 
 
 def observe(lab: LabNodes, node: str, group: str) -> dict[str, Any]:

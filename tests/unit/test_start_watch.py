@@ -44,6 +44,7 @@ class Polled:
 def test_a_line_per_member_in_order_with_elapsed_seconds(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(start_watch, "POLL_SECONDS", 0.01)
+    monkeypatch.setattr(start_watch, "FIRST_POLL_SECONDS", 0.01)
     polled = Polled("censhare")
     lines: list[str] = []
     with start_watch.member_progress(polled, polled.group, "n2",  # type: ignore[arg-type]
@@ -58,7 +59,7 @@ def test_a_line_per_member_in_order_with_elapsed_seconds(
 
 
 def test_nothing_more_after_a_failed_start(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(start_watch, "POLL_SECONDS", 60)  # no poll during the block
+    monkeypatch.setattr(start_watch, "FIRST_POLL_SECONDS", 60)  # no poll during the block
     polled = Polled("web")
     lines: list[str] = []
     with pytest.raises(RuntimeError), start_watch.member_progress(
@@ -69,7 +70,7 @@ def test_nothing_more_after_a_failed_start(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_the_start_answer_reports_the_rest_without_another_poll(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(start_watch, "POLL_SECONDS", 60)  # a start faster than one poll
+    monkeypatch.setattr(start_watch, "FIRST_POLL_SECONDS", 60)  # a start faster than a poll
     polled = Polled("web")
     lines: list[str] = []
     units = {member_unit(polled.group.name, s.name): "active" for s in polled.group.services}
@@ -78,3 +79,30 @@ def test_the_start_answer_reports_the_rest_without_another_poll(
         seen_by_start({"units": units})
     assert [line.split()[1] for line in lines] == [s.name for s in polled.group.services]
     assert polled.polls == 0
+
+
+class SlowPoll(Polled):
+    """Every poll takes a second (an agent still starting on the target)."""
+
+    def ask(self, host: str, op: str, args: Mapping[str, Any] | None = None,
+            timeout: float = 120) -> Answer:
+        with self.lock:
+            self.polls += 1
+        time.sleep(1)
+        units = {member_unit(self.group.name, s.name): "active" for s in self.group.services}
+        return Answer(host, result={"groups": {self.group.name: {"units": units}}})
+
+
+def test_a_poll_under_way_when_the_start_ends_holds_nothing_up_and_says_nothing(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(start_watch, "FIRST_POLL_SECONDS", 0.01)
+    polled = SlowPoll("web")
+    lines: list[str] = []
+    with start_watch.member_progress(polled, polled.group, "n2",  # type: ignore[arg-type]
+                                     lines.append):
+        while polled.polls == 0:
+            time.sleep(0.005)
+        began = time.monotonic()
+    assert time.monotonic() - began < 0.5
+    time.sleep(1.2)  # the poll ends meanwhile
+    assert lines == []
