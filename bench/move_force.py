@@ -1,7 +1,8 @@
 """Benchmark on the lab (3 real nodes, no cluster stack): `s2s-sd move --force` after the
 holder crashed. A 4-member group (VIP, 2 sleeping exec members and a TCP service,
-bench/gap_server.py, on the VIP) of hosts n2 and n3 runs on n2; n2's PID 1 is killed (a
-crash: no clean stop, its ssh connections die unannounced) and right away, from n1,
+bench/gap_server.py, on the VIP) of hosts n2 and n3 runs on n2; n2 is cut off the network
+and its PID 1 killed (a power loss: no clean stop, its ssh connections left open on a dead
+peer) and right away, from n1,
 `s2s-sd move crash --to n3 --force`. A client in the lab's client namespace connects to
 the service every 10 ms and says when it answers again. Then n2 boots again and the group
 moves back the normal way for the next round.
@@ -22,7 +23,7 @@ import time
 from labsite import Client, Site, active_on, arguments, running, server_command
 
 from lab import Lab
-from s2s_sd.hosts.transport import CONNECT_TIMEOUT_SECONDS, FIRST_ANSWER_SECONDS
+from s2s_sd.hosts.transport import CONNECT_TIMEOUT_SECONDS
 
 GOAL_SECONDS = CONNECT_TIMEOUT_SECONDS + 3
 GROUP = "crash"
@@ -49,6 +50,10 @@ def forced_move_after_crash(lab: Lab) -> tuple[float, float]:
     client = Client(lab, VIP, PORT)
     try:
         time.sleep(SETTLE)
+        # a crash as a power loss does it: not a word more on the network. A killed
+        # container's kernel still closes its TCP connections (n1's shared ssh connection
+        # then ends at once); cut off first, n2 leaves that connection open on a dead peer
+        lab.partition("n2")
         lab.kill("n2")
         began = time.time()
         elapsed, _ = SITE.run(lab, "move", GROUP, "--to", "n3", "--force")
@@ -77,11 +82,11 @@ def main() -> int:
             lab.start("n2")
             SITE.run(lab, "move", GROUP, "--to", "n2")
     median = statistics.median(times)
-    print(f"move --force after the holder crashed (kill -9 of its PID 1), {args.rounds} rounds:")
+    print(f"move --force after the holder crashed (cut off, then kill -9 of its PID 1), "
+          f"{args.rounds} rounds:")
     print(f"  median {median:5.2f} s (min {min(times):.2f}, max {max(times):.2f}); goal "
           f"<= {GOAL_SECONDS} s (connect timeout {CONNECT_TIMEOUT_SECONDS} s + 3 s): "
-          f"ratio {max(times) / GOAL_SECONDS:.2f} (max / goal); a first answer may take "
-          f"{FIRST_ANSWER_SECONDS} s (transport.FIRST_ANSWER_SECONDS)")
+          f"ratio {max(times) / GOAL_SECONDS:.2f} (max / goal)")
     print(f"  the service answered again {statistics.median(answered):5.2f} s into it "
           f"(median; max {max(answered):.2f})")
     return 0 if max(times) <= GOAL_SECONDS else 1

@@ -7,17 +7,29 @@ unknown or changed host key is an error naming the host, never a silent accept),
 shares one connection per host (ControlMaster) so the many small requests of a move
 cost milliseconds, not handshakes. Hosts are contacted in parallel.
 
-A host found unreachable (connect failed, connection closed, no answer in time) is
-remembered for the life of the transport, i.e. of one command: every later request to it
-gets the same answer at once, naming when and why, unless the caller asks for a fresh
-try. A dead host so costs one connect timeout per command, not one per request (a forced
-move after a crash took 26 s when every request waited out the timeout again).
+Connected is not the same as answered. The remote shell says SESSION_HELLO as soon as
+the session runs there, before the agent (a Python program, slow to start on a loaded
+host) imports anything; a host that said it is alive, however long its agent then takes
+to answer. A new connection to a dead host fails by itself within the connect timeout
+(ssh's ConnectTimeout covers the TCP connection and the key exchange). A session through
+a running master (ControlMaster) has no such bound: when the master's peer crashed it
+hangs until the master's keepalives give up, 10 to 15 s later. Such a session must say
+the hello within the connect timeout, or its host counts as dead and the master is ended
+(`ssh -O exit`), so that the next command connects anew instead of hanging on it again.
+
+A host found unreachable (connect failed, connection closed, no session or no answer in
+time) is remembered for the life of the transport, i.e. of one command: every later
+request to it gets the same answer at once, naming when and why, unless the caller asks
+for a fresh try. A dead host so costs one connect timeout per command, not one per
+request (a forced move after a crash took 26 s when every request waited out the timeout
+again).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import select
 import shlex
@@ -35,19 +47,19 @@ from s2s_sd import paths
 from s2s_sd.errors import BadInput, OperationFailed, Refused, S2SError
 from s2s_sd.hosts.protocol import MAX_REQUEST_BYTES, PROTOCOL_VERSION
 from s2s_sd.model import Definitions
-from s2s_sd.run import PIPE, spawn
+from s2s_sd.run import PIPE, run, spawn
 
 REMOTE_COMMAND_ENV = paths.REMOTE_COMMAND.env
 SSH_EXTRA_ENV = "S2S_SD_SSH_OPTIONS"
 CONNECT_TIMEOUT_SECONDS = 5
-# A command's first request to a host must be answered within this, or the host counts as
-# unreachable for the command: a request over a shared connection whose peer died
-# unnoticed (a crash just after the last command) gets no answer until ssh's keepalives
-# give up, 10 to 15 s later. A live host answers in about a second (connection, agent
-# start and all), but on a loaded host (2 cores, three cluster nodes and their watchers:
-# the CI lab) its first answer took over 5 s, and a live host taken for a dead one makes
-# a move refuse and a sync skip it: twice the connect timeout leaves room for that.
-FIRST_ANSWER_SECONDS = 2 * CONNECT_TIMEOUT_SECONDS
+# The first line of every session, said by the remote shell before it starts the agent:
+# the session runs on a live host (fixed text; the words of the command are quoted)
+SESSION_HELLO = "s2s-sd-session"
+# A command's first request to a host that said SESSION_HELLO must be answered within
+# this: the host is alive, only loaded (in a loaded CI lab a node's agent took over 5 s
+# to start and answer), and a live host taken for a dead one makes a move refuse and a
+# sync skip it. The same allowance as any later `state` request.
+FIRST_ANSWER_SECONDS = 30
 
 
 def remote_command() -> str:
@@ -69,6 +81,11 @@ class HostUnreachable(OperationFailed):
         self.host = host
         self.reason = reason
         super().__init__(f"{host}: unreachable: {reason}")
+
+
+class NoSession(HostUnreachable):
+    """No SESSION_HELLO within the connect timeout through a running master: its peer is
+    gone (the master has not noticed yet)."""
 
 
 @dataclass(frozen=True)
@@ -128,12 +145,21 @@ def error_from_wire(host: str, answer: Mapping[str, Any]) -> S2SError:
 class AgentSession:
     """One `s2s-sd agent --stream` over ssh: many requests, one process start.
 
-    Every request is one JSON line, every answer one JSON line. Requests to one host are
-    serialised; a session that breaks is closed and the host reported unreachable."""
+    The session's first line is SESSION_HELLO; then every request is one JSON line, every
+    answer one JSON line. `connect_timeout` (a session through a running master): the
+    session's first byte must come within it from the session's start, whatever a request
+    allows. Requests to one host are serialised; a session that breaks is closed and the
+    host reported unreachable."""
 
-    def __init__(self, host: str, argv: list[str]) -> None:
+    def __init__(self, host: str, argv: list[str],
+                 connect_timeout: float | None = None) -> None:
         self.host = host
         self.lock = threading.Lock()
+        self.connect_timeout = connect_timeout
+        self.connect_deadline = (math.inf if connect_timeout is None
+                                 else time.monotonic() + connect_timeout)
+        self.connected = False  # a byte came from the other side
+        self.greeted = False  # SESSION_HELLO came
         # ssh's complaints go to a file: a pipe nobody reads could fill and stall the session
         self.errors = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the session)
         self.proc: subprocess.Popen[bytes] = spawn(argv, stdin=PIPE, stdout=PIPE,
@@ -150,23 +176,32 @@ class AgentSession:
                 self.proc.stdin.flush()
             except (BrokenPipeError, OSError) as exc:
                 raise HostUnreachable(self.host, self._why(f"session closed ({exc})")) from exc
-            return self._readline(timeout)
+            deadline = time.monotonic() + timeout
+            while not self.greeted:
+                # lines before it are the remote shell's own (its rc files), not the agent's
+                self.greeted = self._readline(deadline, timeout) == SESSION_HELLO
+            return self._readline(deadline, timeout)
 
-    def _readline(self, timeout: float) -> str:
+    def _readline(self, deadline: float, timeout: float) -> str:
         assert self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
-        deadline = time.monotonic() + timeout
         while b"\n" not in self.buffer:
-            remaining = deadline - time.monotonic()
+            connecting = not self.connected and self.connect_deadline < deadline
+            remaining = (self.connect_deadline if connecting else deadline) - time.monotonic()
             if remaining <= 0:
                 # ssh may wait for its peer forever (a shared connection whose peer died):
                 # end it now rather than give it the grace of a closing session
                 self.close(grace=0)
-                raise HostUnreachable(self.host, f"no answer within {timeout:.0f} s")
+                if connecting:
+                    raise NoSession(self.host, f"no session within {self.connect_timeout:g} s"
+                                               " through the shared connection (its peer is "
+                                               "gone): connection ended")
+                raise HostUnreachable(self.host, f"no answer within {timeout:g} s")
             ready, _, _ = select.select([fd], [], [], remaining)
             if not ready:
                 continue
             chunk = os.read(fd, 65536)
+            self.connected = True
             if not chunk:
                 # ssh's reason first: close() drops the file its stderr went to
                 reason = self._why("connection closed")
@@ -211,6 +246,8 @@ class AgentSession:
 class Transport:
     """Requests to hosts by name: local ones in-process, others over ssh."""
 
+    connect_timeout: float = CONNECT_TIMEOUT_SECONDS
+
     def __init__(self, defs: Definitions, local_host: str, basedir: Path,
                  local_handler: LocalHandler) -> None:
         self.defs = defs
@@ -237,8 +274,16 @@ class Transport:
     def session(self, host: str) -> AgentSession:
         with self.sessions_lock:
             current = self.sessions.get(host)
-            if current is None or current.proc.poll() is not None:
-                current = AgentSession(host, self.ssh_argv(host, stream=True))
+            if current is not None and current.proc.poll() is None:
+                return current
+        # outside the lock: the sessions to other hosts do not wait for this check (requests
+        # to one host come one at a time: AgentSession.request holds its session's lock)
+        through_master = self.master_running(host)
+        with self.sessions_lock:
+            current = self.sessions.get(host)
+            if current is None or current.proc.poll() is not None:  # nobody else opened one
+                current = AgentSession(host, self.ssh_argv(host, stream=True),
+                                       self.connect_timeout if through_master else None)
                 self.sessions[host] = current
             return current
 
@@ -248,17 +293,43 @@ class Transport:
                 return entry.address or host
         raise BadInput(f"host '{host}' is not in host group {self.defs.hostgroup.name}")
 
-    def ssh_argv(self, host: str, stream: bool = False) -> list[str]:
+    def shared_ssh(self) -> list[str]:
+        """ssh with the one connection per host that all of s2s-sd's sessions share."""
         control_dir = paths.run_dir()
         os.makedirs(control_dir, mode=0o700, exist_ok=True)
-        argv = ssh_command(["-o", "ControlMaster=auto",
+        return ssh_command(["-o", "ControlMaster=auto",
                             "-o", f"ControlPath={control_dir}/ssh-%C",
                             "-o", "ControlPersist=120"])
+
+    def ssh_argv(self, host: str, stream: bool = False) -> list[str]:
         remote = [self.remote_command, "agent", "--basedir", str(self.basedir)]
         if stream:
             remote.append("--stream")
-        # ssh hands the remote side one command line for its shell: quote every word
-        return [*argv, self.address(host), "--", shlex.join(remote)]
+        # ssh hands the remote side one command line for its shell: quote every word; the
+        # hello goes out before the agent starts, so that connected shows before answered
+        command = f"echo {SESSION_HELLO}; exec {shlex.join(remote)}"
+        return [*self.shared_ssh(), self.address(host), "--", command]
+
+    def master_argv(self, host: str, command: str) -> list[str]:
+        """ssh -O `command` (check, exit) to the master of `host`'s shared connection: the
+        master answers on this host, never waiting for its peer."""
+        return [*self.shared_ssh(), "-O", command, self.address(host)]
+
+    def master_running(self, host: str) -> bool:
+        """Whether a new session to `host` goes through a running master (a check that
+        does not answer in time counts as one: its sessions are then held to the connect
+        timeout, which is the safe side)."""
+        try:
+            return run(self.master_argv(host, "check"), check=False,
+                       timeout=self.connect_timeout).ok
+        except OperationFailed:
+            return True
+
+    def end_shared_connection(self, host: str) -> None:
+        """End the master of `host`'s shared connection (a stale one hangs every session
+        through it until its keepalives give up); none running is fine."""
+        with contextlib.suppress(OperationFailed):
+            run(self.master_argv(host, "exit"), check=False, timeout=self.connect_timeout)
 
     def call(self, host: str, op: str, args: Mapping[str, Any] | None = None,
              timeout: float = 120) -> dict[str, Any]:
@@ -298,6 +369,9 @@ class Transport:
         request = json.dumps({"version": PROTOCOL_VERSION, "op": op, "args": args})
         try:
             line = self.session(host).request(request, timeout)
+        except NoSession as exc:
+            self.end_shared_connection(host)
+            return Answer(host, error=exc)
         except HostUnreachable as exc:
             return Answer(host, error=exc)
         except OperationFailed as exc:
@@ -316,9 +390,10 @@ class Transport:
 
     def first_contact(self, hosts: Sequence[str], op: str, args: Mapping[str, Any],
                       timeout: float = FIRST_ANSWER_SECONDS) -> dict[str, Answer]:
-        """`op` to those of `hosts` not heard from yet in this command, all at once and
-        each within `timeout`: the connect timeouts of dead hosts overlap instead of
-        adding up, and from then on each dead host is answered from memory."""
+        """`op` to those of `hosts` not heard from yet in this command, all at once (each
+        host connected within the connect timeout, then answering within `timeout`): the
+        connect timeouts of dead hosts overlap instead of adding up, and from then on
+        each dead host is answered from memory."""
         with self.sessions_lock:
             new = [h for h in hosts if h not in self.answered and h not in self.unreached]
         return self.ask_many(new, op, args, timeout)
