@@ -33,7 +33,7 @@ from pathlib import Path
 from lxml import etree
 
 from s2s_sd.errors import BadInput, OperationFailed, Refused, exit_status
-from s2s_sd.load import read_referenced
+from s2s_sd.load_files import read_referenced
 from s2s_sd.model import Definitions
 from s2s_sd.naming import CONSTRAINT_PREFIX, managed_alert_id, managed_tag_id
 from s2s_sd.render.pacemaker import (
