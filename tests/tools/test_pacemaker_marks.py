@@ -21,7 +21,8 @@ from click.testing import CliRunner, Result
 from lxml import etree
 
 from s2s_sd.cli import main
-from s2s_sd.engines.pacemaker.cib import canonical, parse_cib
+from s2s_sd.engines.pacemaker.cib import canonical
+from s2s_sd.engines.pacemaker.cib_tools import parse_cib
 from s2s_sd.render.pacemaker import FOREIGN_AGENTS, LEGACY_MANAGED_META
 from s2s_sd.run import run
 from tests.tools import test_pacemaker_apply
