@@ -319,12 +319,12 @@ def status(basedir: Path, groups: tuple[str, ...], as_json: bool) -> None:
         report = engine.status()
     if groups:
         report = report.only(groups)
-    from s2s_sd import status as status_model
+    from s2s_sd import status_print
 
     if as_json:
-        click.echo(json.dumps(status_model.to_json(report), indent=2, sort_keys=True))
+        click.echo(json.dumps(status_print.to_json(report), indent=2, sort_keys=True))
     else:
-        click.echo(status_model.render_text(report, time.time()))
+        click.echo(status_print.render_text(report, time.time()))
     if report.exit_code:
         sys.exit(report.exit_code)
 
