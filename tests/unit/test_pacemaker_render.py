@@ -30,13 +30,13 @@ from s2s_sd.render.pacemaker import (
     HOOK_AGENT_FILE,
     SECRET_MASK,
     PacemakerSettings,
-    agent_text,
     build_cib,
     render_pacemaker,
     secret_refs,
     to_text,
     warnings,
 )
+from s2s_sd.render.pacemaker_agents import agent_text
 from tests.conftest import EXAMPLES, REPO
 
 pytestmark = pytest.mark.unit
