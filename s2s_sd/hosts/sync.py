@@ -1,14 +1,14 @@
-"""Symmetric configuration: the base dir as numbered generations.
+"""Symmetric configuration: the base dir as numbered generations (its archive and
+content hash: hosts/archive.py).
 
 The admin host packs its base dir (basetree.py says what is in it: files and directories
 with their permission bits, links that stay inside, never version-control or editor
 files) into a tar with sorted members and a content hash over kind, path, mode and
-content (hosts/archive.py). Every host installs it as generation N: the archive is
-unpacked beside the base dir with limits on members and unpacked bytes, hashed, loaded
-and validated for THIS host; only then is it swapped in (one atomic exchange) and
-recorded, and a failure to record swaps the old tree back. Anything wrong with an
-archive is BadInput and leaves the base dir, the generation and the directory beside it
-exactly as they were.
+content. Every host installs it as generation N: the archive is unpacked beside the base
+dir with limits on members and unpacked bytes, hashed, loaded and validated for THIS host;
+only then is it swapped in (one atomic exchange) and recorded, and a failure to record
+swaps the old tree back. Anything wrong with an archive is BadInput and leaves the base
+dir, the generation and the directory beside it exactly as they were.
 A host whose generation is older than the admin's refuses to act (engines/systemd/runtime.py).
 """
 

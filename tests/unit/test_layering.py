@@ -8,7 +8,7 @@ too: a lazy import is still a dependency):
   this host  one host's system, no other host: run.py, writer.py, the file checks, the
              records in /run and /var/lib (hosts/state, lock, events, freeze, observe),
              the engines' tools (engines/net/, engines/systemd/units, engines/pacemaker/
-             cib, cib_tools, secrets and crm_tools), the kits' runner and /service tree
+             cib and crm_tools), the kits' runner and /service tree
   hosts      across hosts: the typed protocol, the transport, sync, enrolment, the fire
              drill's admin side
   agent      the host side of every request: one module per concern, one table
