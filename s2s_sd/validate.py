@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 
 from s2s_sd.errors import Problem
 from s2s_sd.kits.layout import kits_problems
-from s2s_sd.load import MAX_PATH_BYTES
+from s2s_sd.load_reader import MAX_PATH_BYTES
 from s2s_sd.model import (
     FENCING_DISABLED,
     Declared,

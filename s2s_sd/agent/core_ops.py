@@ -34,6 +34,7 @@ from s2s_sd.engines.systemd.units import (
 )
 from s2s_sd.errors import BadInput, OperationFailed, Refused
 from s2s_sd.hosts import freeze, health, health_records, lock, state, sync
+from s2s_sd.hosts.archive import MAX_ARCHIVE_BYTES, content_digest
 from s2s_sd.hosts.observe import observe, observe_with_health
 from s2s_sd.hosts.protocol import (
     BASE64,
@@ -207,7 +208,7 @@ def op_state(ctx: AgentContext, request: HostgroupRequest) -> dict[str, Any]:
     held = lock.read_lock(hostgroup)
     try:
         # what is really in the base dir, not what was recorded: a hand edit shows
-        actual = sync.content_digest(ctx.basedir) if ctx.basedir.is_dir() else ""
+        actual = content_digest(ctx.basedir) if ctx.basedir.is_dir() else ""
     except BadInput:
         actual = "unreadable"
     return {
@@ -300,7 +301,7 @@ def op_receive_config(ctx: AgentContext, args: Mapping[str, Any]) -> dict[str, A
     if not re.fullmatch(r"[0-9a-f]{64}", digest):
         raise BadInput("request: 'digest' must be a sha256 in hex")
     encoded = _arg(args, "archive", str)
-    if len(encoded) > sync.MAX_ARCHIVE_BYTES * 4 // 3 + 4:
+    if len(encoded) > MAX_ARCHIVE_BYTES * 4 // 3 + 4:
         raise BadInput("request: configuration archive too large")
     try:
         archive = base64.b64decode(encoded, validate=True)

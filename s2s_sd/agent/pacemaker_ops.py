@@ -41,7 +41,7 @@ from s2s_sd.hosts import state
 from s2s_sd.hosts.protocol import HOST, NAME, Choice, Flag, ListOf, NoArguments, Operation, arg
 from s2s_sd.model import Engine, ExecService, Group, SystemdService
 from s2s_sd.naming import dropin_path, guard_unit, member_unit, target_name
-from s2s_sd.render.pacemaker import UNIT_AGENT_DROPIN, unit_of
+from s2s_sd.render.pacemaker_agents import UNIT_AGENT_DROPIN, unit_of
 from s2s_sd.render.systemd import UnitSettings, render_units
 from s2s_sd.writer import write_file_atomic
 

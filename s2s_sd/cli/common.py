@@ -12,7 +12,7 @@ from click.core import ParameterSource
 
 from s2s_sd.cli import LEADING_BASEDIR
 from s2s_sd.errors import BadInput, Problem, printable
-from s2s_sd.load import BASEDIR_ENV, DEFAULT_BASEDIR
+from s2s_sd.load_files import BASEDIR_ENV, DEFAULT_BASEDIR
 from s2s_sd.model import Definitions
 
 F = TypeVar("F", bound=Callable[..., Any])

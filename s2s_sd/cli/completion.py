@@ -15,7 +15,8 @@ from pathlib import Path
 import click
 from click.shell_completion import CompletionItem
 
-from s2s_sd.load import default_basedir, load_raw
+from s2s_sd.load import load_raw
+from s2s_sd.load_files import default_basedir
 from s2s_sd.model import Definitions
 
 

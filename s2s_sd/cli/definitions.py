@@ -19,7 +19,8 @@ from s2s_sd.edit import insert_block, toml_string
 from s2s_sd.engines.systemd.units import install_units, package_file
 from s2s_sd.errors import BadInput, InvalidDefinitions, Refused
 from s2s_sd.hosts.state import read_assignments
-from s2s_sd.load import GROUPS_DIR, MAIN_FILE, load_raw
+from s2s_sd.load import load_raw
+from s2s_sd.load_files import GROUPS_DIR, MAIN_FILE
 from s2s_sd.model import Definitions, Group
 from s2s_sd.plan import boot_groups
 from s2s_sd.render.systemd import UnitSettings, render_units

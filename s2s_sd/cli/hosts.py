@@ -15,7 +15,7 @@ from s2s_sd.edit import add_table, add_to_list, remove_from_list, remove_table
 from s2s_sd.engines.in_process import open_session
 from s2s_sd.errors import BadInput, OperationFailed, Refused, S2SError
 from s2s_sd.hosts import enroll
-from s2s_sd.load import MAIN_FILE
+from s2s_sd.load_files import MAIN_FILE
 from s2s_sd.model import Definitions, Engine
 from s2s_sd.plan import assigned_host
 from s2s_sd.validate import HOSTNAME

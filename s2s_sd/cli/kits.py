@@ -28,7 +28,8 @@ from s2s_sd.kits.tree import (
     purge_old_copies,
     unlink_path,
 )
-from s2s_sd.load import MAIN_FILE, load_definitions
+from s2s_sd.load import load_definitions
+from s2s_sd.load_files import MAIN_FILE
 from s2s_sd.model import Definitions, KitsService
 from s2s_sd.naming import primitive_id
 

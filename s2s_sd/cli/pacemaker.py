@@ -20,6 +20,7 @@ from s2s_sd.cli.common import (
 )
 from s2s_sd.engines.pacemaker import apply_live as live
 from s2s_sd.engines.pacemaker import cib as engine
+from s2s_sd.engines.pacemaker import cib_tools
 from s2s_sd.errors import Problem, Refused
 from s2s_sd.model import Definitions, Engine
 from s2s_sd.render.pacemaker import (
@@ -72,7 +73,7 @@ def generate_pacemaker(basedir: Path, host: str | None, out: Path,
     definitions, problems = load_checked(basedir, host)
     require_named_host(definitions, host)
     _echo_all_warnings(definitions, problems)
-    schema = engine.check_schema(schema) if schema else engine.installed_schema()
+    schema = cib_tools.check_schema(schema) if schema else cib_tools.installed_schema()
     settings = replace(_settings(basedir, target_basedir),
                        validate_with=schema or VALIDATE_WITH)
     files = render_pacemaker(definitions, settings)
@@ -113,7 +114,7 @@ def apply_pacemaker(basedir: Path, host: str | None, cib_file: Path | None, dry_
                       f"{definitions.hostgroup.engine} engine: set engine = \"pacemaker\" in "
                       "[hostgroup] first (both engines must never run the same groups)")
     _echo_all_warnings(definitions, problems)
-    if cib_file is None and not os.environ.get(engine.CIB_FILE_ENV) and not dry_run:
+    if cib_file is None and not os.environ.get(cib_tools.CIB_FILE_ENV) and not dry_run:
         # the running cluster: units and agents on every host first, then the CIB, then
         # wait for the cluster to settle and say what it did
         apply_live(definitions, basedir, _settings(basedir, target_basedir))

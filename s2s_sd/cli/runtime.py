@@ -345,14 +345,14 @@ def status(basedir: Path, groups: tuple[str, ...], as_json: bool, show_timings: 
             report = engine.status()
             if groups:
                 report = report.only(groups)
-            from s2s_sd import status as status_model
+            from s2s_sd import status_print
 
             with timings.step("print"):  # before the agents end: the reader waits less
                 if as_json:
-                    click.echo(json.dumps(status_model.to_json(report), indent=2,
+                    click.echo(json.dumps(status_print.to_json(report), indent=2,
                                           sort_keys=True))
                 else:
-                    click.echo(status_model.render_text(report, time.time()))
+                    click.echo(status_print.render_text(report, time.time()))
         finally:
             with timings.step("end the host sessions"):
                 engine.close()

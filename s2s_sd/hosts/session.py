@@ -29,6 +29,7 @@ from typing import Any
 from s2s_sd.errors import OperationFailed, Refused
 from s2s_sd.hosts import freeze, state, sync
 from s2s_sd.hosts import lock as locks
+from s2s_sd.hosts.archive import content_digest, pack
 from s2s_sd.hosts.transport import Answer, HostUnreachable, Transport
 from s2s_sd.model import Definitions, Group
 from s2s_sd.move_plan import JournalStep, because
@@ -239,7 +240,7 @@ class HostGroupSession:
         if mine.number == 0:
             raise Refused(f"{self.basedir} was never synced: run `s2s-sd sync` first, so "
                           "that every host acts on the same definitions")
-        if mine.digest != sync.content_digest(self.basedir):
+        if mine.digest != content_digest(self.basedir):
             raise Refused(f"the definitions in {self.basedir} changed since generation "
                           f"{mine.number} was synced: run `s2s-sd sync` first")
         return mine
@@ -371,7 +372,7 @@ class HostGroupSession:
     def sync(self, break_lock: bool = False) -> tuple[int, list[str], list[str]]:
         """Copy the base dir to every host as a new generation; (number, synced, missed).
         A base dir that cannot be synced is refused before the lock is taken."""
-        sync.pack(self.basedir)
+        pack(self.basedir)
         with self.locked("sync", break_lock):
             return self.sync_locked()
 
@@ -380,7 +381,7 @@ class HostGroupSession:
         the configuration but not its units (the caller does that in its own steps)."""
         view = self.view()
         numbers = [int(view.value(h)["generation"]) for h in view.reachable]
-        packed = sync.pack(self.basedir)
+        packed = pack(self.basedir)
         digest = packed.digest
         current = sync.read_generation(self.hostgroup)
         up_to_date = all(view.value(h)["digest"] == digest for h in view.reachable)

@@ -38,17 +38,16 @@ Secret fence parameters are never rendered here unless the caller passes their v
 (apply does, at apply time, and never prints them).
 """
 
-# Size: about 550 lines: the CIB is one document built by small helpers that share the
-# id registry; splitting it would spread the id scheme. The agents' advice table
-# (_Agent) and the warnings are the first to move out if it grows.
+# Size: about 540 lines (40 of them the picture above): the CIB is one document built by
+# small helpers that share the id registry (_Ids) and the sorted groups and fence devices;
+# splitting it would spread the id scheme over modules. The agents are in
+# pacemaker_agents.py; the warnings (which share the fence devices) move out next.
 
 from __future__ import annotations
 
 import ipaddress
-import posixpath
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from importlib import resources
 
 from lxml import etree
 
@@ -58,7 +57,6 @@ from s2s_sd.model import (
     FENCING_DISABLED,
     Declared,
     Definitions,
-    ExecService,
     FenceDevice,
     Group,
     IpService,
@@ -66,7 +64,6 @@ from s2s_sd.model import (
     MountService,
     ScriptService,
     Service,
-    SystemdService,
 )
 from s2s_sd.naming import (
     HOOKS_MEMBER,
@@ -74,10 +71,22 @@ from s2s_sd.naming import (
     location_id,
     managed_alert_id,
     managed_tag_id,
-    member_unit,
     primitive_id,
 )
-from s2s_sd.paths import OCF_DIR
+from s2s_sd.render.pacemaker_agents import (
+    AGENT_PROVIDER,
+    ALERT_AGENT_PATH,
+    ALERT_AGENT_TYPE,
+    HOOK,
+    HOOK_AGENT_TYPE,
+    KITS_AGENT_TYPE,
+    STONITH_MONITOR,
+    UNIT_AGENT_TYPE,
+    agent_of,
+    agent_text,
+    below_advice,
+    unit_of,
+)
 
 CIB_FILE = "cib.xml"
 AGENT_FILE = "ocf/s2s/script"  # installed as /usr/lib/ocf/resource.d/s2s/script
@@ -85,15 +94,6 @@ HOOK_AGENT_FILE = "ocf/s2s/hook"  # installed as /usr/lib/ocf/resource.d/s2s/hoo
 KITS_AGENT_FILE = "ocf/s2s/kits"  # installed as /usr/lib/ocf/resource.d/s2s/kits
 UNIT_AGENT_FILE = "ocf/s2s/unit"  # installed as /usr/lib/ocf/resource.d/s2s/unit
 ALERT_AGENT_FILE = "ocf/s2s/alert"  # installed as /usr/lib/ocf/resource.d/s2s/alert
-AGENT_PROVIDER = "s2s"
-AGENT_TYPE = "script"
-HOOK_AGENT_TYPE = "hook"
-KITS_AGENT_TYPE = "kits"
-UNIT_AGENT_TYPE = "unit"
-ALERT_AGENT_TYPE = "alert"  # not an OCF agent: Pacemaker's alert agent for notify hooks
-ALERT_AGENT_PATH = posixpath.join(OCF_DIR.default, ALERT_AGENT_TYPE)
-# the runtime drop-in ocf:s2s:unit writes before a start (/run/systemd/system/UNIT.d/)
-UNIT_AGENT_DROPIN = "50-s2s-pacemaker.conf"
 
 # the meta attribute by which s2s-sd before the tag marked its top-level resources
 LEGACY_MANAGED_META = "s2s-sd-managed"
@@ -126,37 +126,6 @@ class PacemakerSettings:
     other_nodes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class _Agent:
-    cls: str
-    provider: str | None
-    type: str
-    start: int  # default timeouts (s) and monitor interval/timeout, as the agents advise
-    stop: int
-    interval: int
-    monitor_timeout: int
-
-    @property
-    def name(self) -> str:
-        return ":".join(p for p in (self.cls, self.provider, self.type) if p)
-
-
-_FILESYSTEM = _Agent("ocf", "heartbeat", "Filesystem", 60, 60, 20, 40)
-_IPADDR2 = _Agent("ocf", "heartbeat", "IPaddr2", 20, 20, 10, 20)
-_SCRIPT = _Agent("ocf", AGENT_PROVIDER, AGENT_TYPE, 60, 60, 30, 30)
-# a hook may take its time (300 s, as under the systemd engine) plus the agent's margin
-_HOOK = _Agent("ocf", AGENT_PROVIDER, HOOK_AGENT_TYPE, 320, 320, 60, 20)
-# every kit may take its kit_timeout: the member's defaults leave room for a few
-_KITS = _Agent("ocf", AGENT_PROVIDER, KITS_AGENT_TYPE, 600, 600, 30, 60)
-# exec and systemd members: start/stop as Pacemaker's systemd class advises, monitor as
-# the agent advises (it asks systemd once: no need for the class's 100 s)
-_UNIT = _Agent("ocf", AGENT_PROVIDER, UNIT_AGENT_TYPE, 100, 100, 30, 30)
-_STONITH_MONITOR = (60, 20)
-# the agents s2s-sd uses but does not ship: their advice is checked against the installed
-# agents' meta-data (tests/tools/test_pacemaker_marks.py)
-FOREIGN_AGENTS = (_FILESYSTEM, _IPADDR2)
-
-
 def secret_refs(defs: Definitions) -> list[tuple[str, str, str]]:
     """(device, parameter, file relative to the base dir) of every secret apply needs."""
     return [
@@ -183,22 +152,8 @@ def warnings(defs: Definitions) -> list[str]:
         if not group.services:
             out.append(f"group {group.name} has no services: not written to the CIB")
         for service in group.services:
-            out += _below_advice(service)
+            out += below_advice(service)
     return out
-
-
-def _below_advice(service: Service) -> Iterator[str]:
-    """A timeout below what the resource agent advises (crmsh warns about it too): the
-    agent may be killed while it still does its work (a busy filesystem's unmount)."""
-    agent = _agent_of(service)
-    if agent.provider == AGENT_PROVIDER:
-        return  # s2s-sd's own agents take the member's timeouts as they are
-    for key, given, advised in (("start_timeout", service.start_timeout, agent.start),
-                                ("stop_timeout", service.stop_timeout, agent.stop)):
-        if given is not None and given < advised:
-            yield (f"{service.origin.file}:{service.line_of(key)}: groups.{service.group}."
-                   f"services.{service.name}.{key}: {given} s is below the {advised} s "
-                   f"{agent.name} advises")
 
 
 def render_pacemaker(defs: Definitions,
@@ -212,11 +167,6 @@ def render_pacemaker(defs: Definitions,
             KITS_AGENT_FILE: agent_text(KITS_AGENT_TYPE),
             UNIT_AGENT_FILE: agent_text(UNIT_AGENT_TYPE),
             ALERT_AGENT_FILE: agent_text(ALERT_AGENT_TYPE)}
-
-
-def agent_text(name: str = AGENT_TYPE) -> str:
-    """An OCF agent shipped as package data (s2s_sd/ocf/NAME)."""
-    return resources.files("s2s_sd").joinpath("ocf", name).read_text(encoding="utf-8")
 
 
 def to_text(element: etree._Element) -> str:
@@ -443,7 +393,7 @@ def _stonith(device: FenceDevice, secrets: Mapping[tuple[str, str], str]) -> etr
             params[param] = secrets[(device.name, param)]
     _nvset(prim, "instance_attributes", device.name, "instance_attributes",
            sorted(params.items()))
-    interval, timeout = _STONITH_MONITOR
+    interval, timeout = STONITH_MONITOR
     _ops(prim, device.name, None, None, interval, timeout)
     return prim
 
@@ -510,8 +460,8 @@ def _hooks_primitive(group: Group, settings: PacemakerSettings) -> etree._Elemen
     """The last member: its stop runs the pre-move hook before any member stops, its start
     the post-move hook after all started (the agent picks NAME.HOST twins itself)."""
     rsc = hooks_id(group.name)
-    prim = etree.Element("primitive", {"id": rsc, "class": _HOOK.cls,
-                                       "provider": AGENT_PROVIDER, "type": _HOOK.type})
+    prim = etree.Element("primitive", {"id": rsc, "class": HOOK.cls,
+                                       "provider": AGENT_PROVIDER, "type": HOOK.type})
     params = [("group", group.name)]
     if group.pre_move:
         params.append(("pre_move", f"{settings.basedir}/{group.pre_move}"))
@@ -519,31 +469,8 @@ def _hooks_primitive(group: Group, settings: PacemakerSettings) -> etree._Elemen
         params.append(("post_move", f"{settings.basedir}/{group.post_move}"))
     params.append(("basedir", settings.basedir))
     _nvset(prim, "instance_attributes", rsc, "instance_attributes", params)
-    _ops(prim, rsc, _HOOK.start, _HOOK.stop, _HOOK.interval, _HOOK.monitor_timeout)
+    _ops(prim, rsc, HOOK.start, HOOK.stop, HOOK.interval, HOOK.monitor_timeout)
     return prim
-
-
-def _agent_of(service: Service) -> _Agent:
-    if isinstance(service, MountService):
-        return _FILESYSTEM
-    if isinstance(service, IpService):
-        return _IPADDR2
-    if isinstance(service, ScriptService):
-        return _SCRIPT
-    if isinstance(service, KitsService):
-        return _KITS
-    if unit_of(service) is None:
-        raise TypeError(f"no Pacemaker rendering for {type(service).__name__}")
-    return _UNIT
-
-
-def unit_of(service: Service) -> str | None:
-    """The systemd unit ocf:s2s:unit drives for an exec or systemd member."""
-    if isinstance(service, SystemdService):
-        return service.unit
-    if isinstance(service, ExecService):
-        return member_unit(service.group, service.name)
-    return None
 
 
 def _params(service: Service, settings: PacemakerSettings,
@@ -577,7 +504,7 @@ def _params(service: Service, settings: PacemakerSettings,
 
 def _primitive(service: Service, settings: PacemakerSettings,
                group: Group | None = None) -> etree._Element:
-    agent = _agent_of(service)
+    agent = agent_of(service)
     rsc = primitive_id(service.group, service.name)
     attrs = {"id": rsc, "class": agent.cls}
     if agent.provider:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from s2s_sd.render.pacemaker import UNIT_AGENT_DROPIN
+from s2s_sd.render.pacemaker_agents import UNIT_AGENT_DROPIN
 from s2s_sd.run import Result, run
 from tests.conftest import REPO
 from tests.tools.ocf_checks import assert_meta_data_valid, assert_shellcheck_clean, meta_data

@@ -16,7 +16,8 @@ from click.testing import CliRunner, Result
 from lxml import etree
 
 from s2s_sd.cli import main
-from s2s_sd.engines.pacemaker.cib import canonical, managed_view, parse_cib
+from s2s_sd.engines.pacemaker.cib import canonical, managed_view
+from s2s_sd.engines.pacemaker.cib_tools import parse_cib
 from s2s_sd.load import load_definitions
 from s2s_sd.render.pacemaker import PacemakerSettings, build_cib
 from s2s_sd.run import run
@@ -320,11 +321,12 @@ def test_a_cib_changed_meanwhile_is_merged_again(pm_basedir: Path, cib_file: Pat
     """The patch is versioned: computed against a CIB that changed before the push, it is
     rejected by cibadmin, and apply starts over from the current CIB."""
     from s2s_sd.engines.pacemaker import cib as engine
+    from s2s_sd.engines.pacemaker import cib_tools
 
     stale = parse_cib(cib_file.read_text(), "stale")
     # someone else changes the CIB after s2s-sd read it
     run([tool("pcs"), "-f", str(cib_file), "property", "set", "maintenance-mode=false"])
-    real_query = engine.query
+    real_query = cib_tools.query
     calls: list[int] = []
 
     def query(path: Path | None) -> etree._Element:
@@ -346,8 +348,9 @@ def test_status_updates_meanwhile_do_not_block_the_push(pm_basedir: Path, cib_fi
     """A live CIB's num_updates moves with every status update; only a configuration
     change (epoch) since the read makes apply start over."""
     from s2s_sd.engines.pacemaker import cib as engine
+    from s2s_sd.engines.pacemaker import cib_tools
 
-    real_query = engine.query
+    real_query = cib_tools.query
     calls: list[int] = []
 
     def query(path: Path | None) -> etree._Element:

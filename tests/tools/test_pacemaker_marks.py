@@ -21,8 +21,10 @@ from click.testing import CliRunner, Result
 from lxml import etree
 
 from s2s_sd.cli import main
-from s2s_sd.engines.pacemaker.cib import canonical, parse_cib
-from s2s_sd.render.pacemaker import FOREIGN_AGENTS, LEGACY_MANAGED_META
+from s2s_sd.engines.pacemaker.cib import canonical
+from s2s_sd.engines.pacemaker.cib_tools import parse_cib
+from s2s_sd.render.pacemaker import LEGACY_MANAGED_META
+from s2s_sd.render.pacemaker_agents import FOREIGN_AGENTS
 from s2s_sd.run import run
 from tests.tools import test_pacemaker_apply
 from tests.tools.ocf_checks import tool

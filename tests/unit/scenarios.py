@@ -22,6 +22,7 @@ from unittest import mock
 from s2s_sd.engines.systemd.runtime import Admin
 from s2s_sd.errors import BadInput, OperationFailed, Refused, S2SError
 from s2s_sd.hosts import sync
+from s2s_sd.hosts.archive import content_digest
 from s2s_sd.load import load_definitions
 from s2s_sd.model import Definitions, Group, IpService
 from tests.conftest import EXAMPLES
@@ -55,7 +56,7 @@ def definitions(host: str = ADMIN) -> Definitions:
 
 @cache
 def digest() -> str:
-    return sync.content_digest(EXAMPLES)
+    return content_digest(EXAMPLES)
 
 
 def group(name: str) -> Group:

@@ -13,7 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from s2s_sd.cli import main
-from s2s_sd.load import MAX_SECONDS, load_definitions, parse_duration
+from s2s_sd.load import load_definitions
+from s2s_sd.load_reader import MAX_SECONDS, parse_duration
 from s2s_sd.model import MountService, Origin
 
 pytestmark = pytest.mark.unit

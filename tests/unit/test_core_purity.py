@@ -14,7 +14,8 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.unit
 
 PACKAGE = REPO / "s2s_sd"
-CORE = ["model.py", "load.py", "validate.py", "plan.py", "tomlpos.py", "edit.py", "errors.py",
+CORE = ["model.py", "load.py", "load_files.py", "load_reader.py", "load_services.py",
+        "validate.py", "plan.py", "tomlpos.py", "edit.py", "errors.py", "status_print.py",
         "render", "kits/layout.py", "paths.py", "drill.py", "fstab.py", "status.py",
         "observation.py", "service_settings.py", "engines/pacemaker/crm_mon.py", "naming.py",
         "move_plan.py", "durations.py", "vip_rules.py"]

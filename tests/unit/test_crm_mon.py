@@ -35,7 +35,7 @@ from s2s_sd.engines.pacemaker.crm_mon import (
 from s2s_sd.engines.pacemaker.runtime import ClusterAdmin
 from s2s_sd.errors import OperationFailed
 from s2s_sd.load import load_definitions
-from s2s_sd.status import to_json
+from s2s_sd.status_print import to_json
 from tests.conftest import EXAMPLES
 
 pytestmark = pytest.mark.unit

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from s2s_sd.cli import main
 from s2s_sd.errors import BadInput
-from s2s_sd.load import MAX_DEFINITION_BYTES, read_referenced
+from s2s_sd.load_files import MAX_DEFINITION_BYTES, read_referenced
 from s2s_sd.model import MountService, Origin
 from s2s_sd.validate import _mount_overlaps
 from tests.conftest import EXAMPLES

@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 from s2s_sd.basetree import excluded
 from s2s_sd.errors import BadInput
 from s2s_sd.hosts import sync
+from s2s_sd.hosts.archive import content_digest, pack, unpack
 from tests.unit.tree_snapshot import snapshot
 
 pytestmark = pytest.mark.unit
@@ -78,7 +79,7 @@ def _source_tree(root: Path) -> None:
 def valid_archive() -> tuple[bytes, str]:
     with tempfile.TemporaryDirectory() as tmp:
         _source_tree(Path(tmp))
-        packed = sync.pack(Path(tmp))
+        packed = pack(Path(tmp))
     return packed.archive, packed.digest
 
 
@@ -99,7 +100,7 @@ def install_or_refuse(base: Path, archive: bytes, digest: str, fuzzed: bool = Tr
         return False
     if fuzzed:
         event("installed")
-    assert sync.content_digest(base) == digest
+    assert content_digest(base) == digest
     assert sync.read_generation("c07").digest == digest
     assert [n for n in os.listdir(base.parent) if n != base.name] == []
     return True
@@ -147,7 +148,7 @@ def test_packed_trees_install_exactly_or_are_refused_by_pack(
         (source / "s2s.toml").write_text("[hostgroup]\n")
         _build(source, spec)
         try:
-            packed = sync.pack(source)
+            packed = pack(source)
         except BadInput:
             return  # a tree `check` refuses too (its links or FIFOs)
         installed = install_or_refuse(base, packed.archive, packed.digest)
@@ -241,8 +242,8 @@ def test_crafted_archives_install_exactly_or_change_nothing(
                 target = Path(scratch) / "t"
                 target.mkdir()
                 try:
-                    sync.unpack(archive, target)
-                    digest = sync.content_digest(target)
+                    unpack(archive, target)
+                    digest = content_digest(target)
                 except BadInput:
                     pass
                 finally:

@@ -12,6 +12,7 @@ import pytest
 
 from s2s_sd.errors import BadInput, Refused
 from s2s_sd.hosts import lock, state, sync
+from s2s_sd.hosts.archive import content_digest, pack
 from tests.conftest import EXAMPLES
 
 pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("state_root")]
@@ -65,34 +66,34 @@ def accept(_staged: Path) -> None:
 
 
 def test_pack_is_deterministic_and_installs(tmp_path: Path) -> None:
-    first, second = sync.pack(EXAMPLES), sync.pack(EXAMPLES)
+    first, second = pack(EXAMPLES), pack(EXAMPLES)
     assert first == second
-    digest = sync.content_digest(EXAMPLES)
+    digest = content_digest(EXAMPLES)
     assert first.digest == digest
     target = tmp_path / "etc" / "s2s-sd"
     generation = sync.install("c07", target, 1, digest, first.archive, accept)
     assert generation.number == 1
-    assert sync.content_digest(target) == digest
+    assert content_digest(target) == digest
     assert os.access(target / "init.d" / "censhare_db", os.X_OK)
     assert sync.read_generation("c07").number == 1
     # a newer generation replaces the tree as a whole
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "s2s.toml").write_text("[hostgroup]\n")
-    sync.install("c07", target, 2, sync.content_digest(tmp_path / "src"),
-                 sync.pack(tmp_path / "src").archive, accept)
+    sync.install("c07", target, 2, content_digest(tmp_path / "src"),
+                 pack(tmp_path / "src").archive, accept)
     assert sorted(p.name for p in target.iterdir()) == ["s2s.toml"]
     assert [g.number for g in sync.list_generations("c07")] == [1, 2]
 
 
 def test_damaged_or_old_archives_are_refused(tmp_path: Path) -> None:
-    archive = sync.pack(EXAMPLES).archive
+    archive = pack(EXAMPLES).archive
     target = tmp_path / "base"
     with pytest.raises(BadInput, match="arrived damaged"):
         sync.install("c07", target, 3, "0" * 64, archive, accept)
     assert not target.exists()
-    sync.install("c07", target, 3, sync.content_digest(EXAMPLES), archive, accept)
+    sync.install("c07", target, 3, content_digest(EXAMPLES), archive, accept)
     with pytest.raises(BadInput, match="older than this host's 3"):
-        sync.install("c07", target, 2, sync.content_digest(EXAMPLES), archive, accept)
+        sync.install("c07", target, 2, content_digest(EXAMPLES), archive, accept)
     evil = io.BytesIO()
     with tarfile.open(fileobj=evil, mode="w") as tar:
         member = tarfile.TarInfo("../escape")

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from s2s_sd.cli import main
 from s2s_sd.errors import BadInput, Refused
 from s2s_sd.hosts.transport import Answer, HostUnreachable
+from s2s_sd.kits.copy import tree_manifest
 from s2s_sd.kits.layout import Layout
 from s2s_sd.kits.relocate import Changes, plan_across
 from s2s_sd.kits.runner import (
@@ -32,7 +33,6 @@ from s2s_sd.kits.tree import (
     local_where,
     plan,
     purge_old_copies,
-    tree_manifest,
     unlink_path,
 )
 from s2s_sd.load import load_definitions

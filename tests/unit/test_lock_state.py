@@ -27,6 +27,7 @@ from s2s_sd.cli import main
 from s2s_sd.engines.systemd.guard import _journal_current
 from s2s_sd.errors import Refused
 from s2s_sd.hosts import lock, state, sync
+from s2s_sd.hosts.archive import pack
 
 pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("state_root")]
 
@@ -216,7 +217,7 @@ def test_planted_links_in_the_state_dir_are_never_followed(state_root: Path,
     backups.mkdir(mode=0o700)
     (backups / "1.tar").symlink_to(victim)
     (backups / "1.json").symlink_to(victim)
-    packed = sync.pack(Path(__file__).resolve().parent.parent.parent / "examples")
+    packed = pack(Path(__file__).resolve().parent.parent.parent / "examples")
     sync.install("c07", tmp_path / "base", 1, packed.digest, packed.archive,
                  lambda _staged: None)
     assert victim.read_text() == "precious\n"

@@ -24,14 +24,15 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.unit
 
 TOML_PAGE = REPO / "doc" / "s2s-sd.toml.5"
-# _Reader methods whose first argument is a key of the definitions
+# the modules that read the definitions' keys (load.py and its parts)
+LOADERS = ("load.py", "load_reader.py", "load_services.py")
 
 
 def key_readers(tree: ast.Module) -> set[str]:
-    """The methods of load.py's reader that take a definition key first (so a new reader
-    method cannot hide the keys it reads from this test)."""
+    """The methods of the definitions' reader (load_reader.py) that take a definition key
+    first (so a new reader method cannot hide the keys it reads from this test)."""
     reader = next(node for node in tree.body
-                  if isinstance(node, ast.ClassDef) and node.name == "_Reader")
+                  if isinstance(node, ast.ClassDef) and node.name == "Reader")
     return {f.name for f in reader.body if isinstance(f, ast.FunctionDef)
             and len(f.args.args) > 1 and f.args.args[1].arg == "key"} | {"file_ref"}
 
@@ -105,10 +106,10 @@ def test_every_variable_the_code_reads_is_documented() -> None:
 
 
 def accepted_keys() -> set[str]:
-    tree = ast.parse((REPO / "s2s_sd" / "load.py").read_text())
-    readers = key_readers(tree)
+    trees = [ast.parse((REPO / "s2s_sd" / name).read_text()) for name in LOADERS]
+    readers = key_readers(trees[LOADERS.index("load_reader.py")])
     keys = set()
-    for node in ast.walk(tree):
+    for node in (node for tree in trees for node in ast.walk(tree)):
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                 and node.func.attr in readers):
             first = node.args[0] if node.args else None

@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from lxml import etree
 
 from s2s_sd.cli import main
-from s2s_sd.engines.pacemaker.cib import managed_ids, merge, parse_cib
+from s2s_sd.engines.pacemaker.cib import managed_ids, merge
+from s2s_sd.engines.pacemaker.cib_tools import parse_cib
 from s2s_sd.load import load_definitions
 from s2s_sd.model import Definitions
 from s2s_sd.naming import managed_tag_id

@@ -18,9 +18,9 @@ from s2s_sd.engines.pacemaker.cib import (
     managed_view,
     mask_secrets,
     merge,
-    parse_cib,
-    scrub,
 )
+from s2s_sd.engines.pacemaker.cib_tools import parse_cib
+from s2s_sd.engines.pacemaker.secrets import scrub
 from s2s_sd.errors import InvalidDefinitions, Refused
 from s2s_sd.load import load_definitions
 from s2s_sd.model import Definitions, Engine
@@ -30,13 +30,13 @@ from s2s_sd.render.pacemaker import (
     HOOK_AGENT_FILE,
     SECRET_MASK,
     PacemakerSettings,
-    agent_text,
     build_cib,
     render_pacemaker,
     secret_refs,
     to_text,
     warnings,
 )
+from s2s_sd.render.pacemaker_agents import agent_text
 from tests.conftest import EXAMPLES, REPO
 
 pytestmark = pytest.mark.unit

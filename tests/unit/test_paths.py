@@ -11,7 +11,7 @@ import pytest
 from s2s_sd import paths
 from s2s_sd.engines.systemd.units import helper_files, install_units, require_program
 from s2s_sd.errors import Refused
-from s2s_sd.render.pacemaker import ALERT_AGENT_PATH
+from s2s_sd.render.pacemaker_agents import ALERT_AGENT_PATH
 from s2s_sd.render.systemd import UnitSettings
 
 pytestmark = pytest.mark.unit

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from s2s_sd.load import load_definitions, parse_host_port
+from s2s_sd.load import load_definitions
+from s2s_sd.load_services import parse_host_port
 from s2s_sd.model import Engine, ExecService, Group, Origin, ReadyCheck
 from s2s_sd.recovery import Action, Situation, decide, in_window, thresholds
 from s2s_sd.render.systemd import render_units

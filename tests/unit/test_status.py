@@ -15,7 +15,6 @@ import pytest
 from s2s_sd.engines.pacemaker.crm_mon import ClusterStatus, cli_constraints, parse_crm_mon
 from s2s_sd.observation import GroupObservation, UnitHealth
 from s2s_sd.status import (
-    SCHEMA_VERSION,
     AlarmKind,
     Cell,
     CellState,
@@ -27,9 +26,8 @@ from s2s_sd.status import (
     StatusReport,
     build_pacemaker,
     build_systemd,
-    render_text,
-    to_json,
 )
+from s2s_sd.status_print import SCHEMA_VERSION, render_text, to_json
 from tests.unit.fake_transport import journal_entry, lock_entry, observation, state_result
 from tests.unit.scenarios import ASSIGNED, EPOCH, GENERATION, HOSTS, definitions, group
 from tests.unit.test_crm_mon import fixture

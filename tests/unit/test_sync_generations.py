@@ -28,6 +28,7 @@ from s2s_sd.checks import load_checked
 from s2s_sd.cli import main
 from s2s_sd.errors import BadInput, InvalidDefinitions, OperationFailed, Refused
 from s2s_sd.hosts import sync
+from s2s_sd.hosts.archive import content_digest, pack
 from tests.conftest import EXAMPLES
 from tests.unit.tree_snapshot import snapshot
 
@@ -40,7 +41,7 @@ NOBODY = 65534
 def host_base(tmp_path: Path) -> Path:
     """Host n2's base dir, holding generation 1 (the examples)."""
     target = tmp_path / "etc" / "s2s-sd"
-    packed = sync.pack(EXAMPLES)
+    packed = pack(EXAMPLES)
     sync.install("c07", target, 1, packed.digest, packed.archive, sync.host_check("n2", "c07"))
     return target
 
@@ -82,7 +83,7 @@ def test_a_generation_the_host_refuses_changes_nothing(
     assert 'name   = "c07"' in (basedir / "s2s.toml").read_text()
     assert '"n2", ' in (basedir / "s2s.toml").read_text()
     damage(basedir)
-    packed = sync.pack(basedir)
+    packed = pack(basedir)
     before = everything(host_base, state_root)
     with pytest.raises(BadInput, match=r"n2|c08"):
         sync.install("c07", host_base, 2, packed.digest, packed.archive,
@@ -94,7 +95,7 @@ def test_a_generation_the_host_refuses_changes_nothing(
 def test_recording_that_fails_after_the_swap_swaps_the_old_tree_back(
         basedir: Path, host_base: Path, state_root: Path) -> None:
     (basedir / "s2s.toml").write_text((basedir / "s2s.toml").read_text() + "# new\n")
-    packed = sync.pack(basedir)
+    packed = pack(basedir)
     # a directory where the record of generation 2 goes: the rename onto it fails
     (state_root / "c07" / "generations" / "2.json").mkdir()
     before = everything(host_base, state_root)
@@ -113,7 +114,7 @@ def test_the_admins_own_base_dir_is_recorded_not_replaced(basedir: Path) -> None
     config = basedir / "sysconfig" / "censhare_db"
     os.chown(config, NOBODY, NOBODY)
     inode = config.stat().st_ino
-    packed = sync.pack(basedir)
+    packed = pack(basedir)
     sync.install("c07", basedir, 1, packed.digest, packed.archive, accept)
     assert config.stat().st_ino == inode and config.stat().st_uid == NOBODY
     assert sync.read_generation("c07").digest == packed.digest
@@ -137,7 +138,7 @@ def test_modes_are_kept_hashed_and_restored(basedir: Path, tmp_path: Path) -> No
     (basedir / "hooks").chmod(0o750)
     (basedir / "init.d" / "censhare_db").chmod(0o700)
     basedir.chmod(0o750)
-    packed = sync.pack(basedir)
+    packed = pack(basedir)
     target = tmp_path / "etc" / "s2s-sd"
     old_umask = os.umask(0)  # the receiver's umask neither widens nor narrows
     try:
@@ -150,7 +151,7 @@ def test_modes_are_kept_hashed_and_restored(basedir: Path, tmp_path: Path) -> No
     assert modes["."] == ("dir", 0o750)
     # a mode is part of the content: chmod alone makes another generation
     secret.chmod(0o640)
-    assert sync.content_digest(basedir) != packed.digest
+    assert content_digest(basedir) != packed.digest
     # sync --restore on the admin host brings the modes back too
     sync.record_local("c07", 7, target)
     (target / "sysconfig" / "ipmi.secret").chmod(0o644)
@@ -163,7 +164,7 @@ def test_a_secret_is_never_wider_while_it_is_written(basedir: Path, tmp_path: Pa
     secret = basedir / "sysconfig" / "ipmi.secret"
     secret.write_text("hunter2\n")
     secret.chmod(0o600)
-    packed = sync.pack(basedir)
+    packed = pack(basedir)
     created: dict[str, int] = {}
     real_open = os.open
 
@@ -186,23 +187,23 @@ NOT_SYNCED = [".git/config", ".git/objects/ab/cdef", ".hg/store", ".svn/entries"
 
 def test_vcs_and_editor_files_are_neither_synced_nor_hashed(basedir: Path,
                                                              host_base: Path) -> None:
-    clean = sync.pack(basedir)
+    clean = pack(basedir)
     for relpath in NOT_SYNCED:
         (basedir / relpath).parent.mkdir(parents=True, exist_ok=True)
         (basedir / relpath).write_text("noise\n")
-    assert sync.content_digest(basedir) == clean.digest
-    noisy = sync.pack(basedir)
+    assert content_digest(basedir) == clean.digest
+    noisy = pack(basedir)
     assert noisy == clean
     # the receiving host's own .git and swap files stay where they are
     (host_base / ".git").mkdir()
     (host_base / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
     (host_base / "init.d" / ".censhare_db.swp").write_text("vim\n")
     (basedir / "s2s.toml").write_text((basedir / "s2s.toml").read_text() + "# 2\n")
-    newer = sync.pack(basedir)
+    newer = pack(basedir)
     sync.install("c07", host_base, 2, newer.digest, newer.archive, accept)
     assert (host_base / ".git" / "HEAD").read_text() == "ref: refs/heads/main\n"
     assert (host_base / "init.d" / ".censhare_db.swp").read_text() == "vim\n"
-    assert sync.content_digest(host_base) == newer.digest
+    assert content_digest(host_base) == newer.digest
     assert not any(n.startswith(".s2s-sd.") for n in os.listdir(host_base.parent))
 
 
@@ -222,7 +223,7 @@ def test_links_inside_the_base_dir_are_synced_and_restored_as_links(
     (basedir / "init.d" / "server").symlink_to("../init.tpl/server")
     (basedir / "templates").symlink_to("init.tpl")
     load_checked(basedir, "n1")  # check accepts them
-    packed = sync.pack(basedir)
+    packed = pack(basedir)
     target = tmp_path / "etc" / "s2s-sd"
     sync.install("c07", target, 1, packed.digest, packed.archive, accept)
     assert os.readlink(target / "init.d" / "server") == "../init.tpl/server"
@@ -269,7 +270,7 @@ def test_an_unreferenced_bad_link_is_reported_at_the_link(basedir: Path,
     assert any(p.startswith("sysconfig/stray:1: (file): cannot be synced: link")
                for p in problems), problems
     with pytest.raises(BadInput, match="sysconfig/stray"):
-        sync.pack(basedir)
+        pack(basedir)
 
 
 def test_odd_files_are_refused_by_check(basedir: Path) -> None:
@@ -323,7 +324,7 @@ def _gzipped() -> bytes:
 
 
 def _truncated() -> bytes:
-    whole = sync.pack(EXAMPLES).archive
+    whole = pack(EXAMPLES).archive
     return whole[: len(whole) // 2 + 100]
 
 
@@ -388,7 +389,7 @@ def test_limits_on_members_and_unpacked_bytes(limit: str, value: int, host_base:
                                               state_root: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     crafted = archive(*(member(f"f{i}", data=b"x" * 300) for i in range(8)))
-    monkeypatch.setattr(sync, limit, value)
+    monkeypatch.setattr(f"s2s_sd.hosts.archive.{limit}", value)
     before = everything(host_base, state_root)
     with pytest.raises(BadInput, match="more than"):
         sync.install("c07", host_base, 2, "0" * 64, crafted, accept)

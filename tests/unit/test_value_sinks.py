@@ -19,7 +19,8 @@ from lxml import etree
 
 from s2s_sd.cli import main
 from s2s_sd.engines.net.hosts_file import set_alias
-from s2s_sd.load import control_character, load_definitions
+from s2s_sd.load import load_definitions
+from s2s_sd.load_reader import control_character
 from s2s_sd.model import ExecService
 from s2s_sd.naming import alias_hostname
 from s2s_sd.render.systemd import command_line, env_assignment, render_units

@@ -11,6 +11,7 @@ from s2s_sd.agent.drill_checks import HostFacts
 from s2s_sd.drill import Finding, Level, for_groups
 from s2s_sd.errors import BadInput
 from s2s_sd.hosts import sync
+from s2s_sd.hosts.archive import content_digest
 
 SHOWN_PATHS = 3  # differing files named in a finding; the rest are counted
 
@@ -36,7 +37,7 @@ def check_generation(facts: HostFacts, groups: Iterable[str], number: int, diges
         return for_groups(host, groups, Level.FAIL, check,
                           f"has {what}, the admin host {number}: run `s2s-sd sync`")
     try:
-        actual = sync.content_digest(facts.basedir)
+        actual = content_digest(facts.basedir)
     except (BadInput, OSError) as exc:
         actual = f"unreadable ({exc})"
     if actual != digest:

@@ -11,29 +11,33 @@
 
 Nothing is pushed when the s2s-managed part already matches the definitions. A file is
 patched in a copy next to it and renamed over it, so it is replaced whole or not at all.
-Secret fence parameters are read from their files here, go to the tools on stdin or in
-a private temporary directory, and are masked in everything shown.
+Secret fence parameters are read from their files (secrets.py), go to the tools on stdin
+or in a private temporary directory, and are masked in everything shown. The tools
+(cibadmin, crm_verify, crm_diff) are called in cib_tools.py.
 """
-
-# Size: about 630 lines: one pipeline (read, merge, show, verify, push, retry) whose steps
-# share the CIB's XML helpers. It splits when it grows: secrets (read, mask, scrub) into
-# secrets.py and the tool calls (cibadmin, crm_verify, crm_diff) into crm_tools.py.
 
 from __future__ import annotations
 
 import difflib
 import os
-import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lxml import etree
 
-from s2s_sd.errors import BadInput, OperationFailed, Refused, exit_status
-from s2s_sd.load import read_referenced
+from s2s_sd.engines.pacemaker.cib_tools import (
+    CIB_FILE_ENV,
+    PARSER,
+    make_patch,
+    push,
+    query,
+    verify,
+)
+from s2s_sd.engines.pacemaker.secrets import read_secrets, stonith_parameters
+from s2s_sd.errors import OperationFailed, Refused
 from s2s_sd.model import Definitions
 from s2s_sd.naming import CONSTRAINT_PREFIX, managed_alert_id, managed_tag_id
 from s2s_sd.render.pacemaker import (
@@ -47,16 +51,11 @@ from s2s_sd.render.pacemaker import (
     managed_constraints,
     managed_resources,
     managed_tag,
-    secret_refs,
     stonith_enabled,
     to_text,
 )
-from s2s_sd.run import run
 
-CIB_FILE_ENV = "CIB_file"
 PUSH_ATTEMPTS = 3
-CRM_EX_OLD = 103  # cibadmin: the CIB changed since the patch was computed
-TOOL_TIMEOUT = 120.0
 
 
 @dataclass
@@ -83,35 +82,7 @@ class ApplyResult:
     warnings: tuple[str, ...] = ()
 
 
-# -- secrets -----------------------------------------------------------------------------
-
-def read_secrets(defs: Definitions, basedir: Path) -> dict[tuple[str, str], str]:
-    """(device, parameter) -> value, read from the files the definitions name."""
-    secrets: dict[tuple[str, str], str] = {}
-    for device, param, relpath in secret_refs(defs):
-        try:
-            raw = read_referenced(basedir, relpath)
-        except OSError as exc:
-            raise BadInput(f"fencing.devices.{device}.secret_params.{param}: cannot read "
-                           f"{basedir / relpath}: {exc.strerror}") from exc
-        try:
-            value = raw.decode("utf-8").rstrip("\r\n")
-        except UnicodeDecodeError as exc:
-            raise BadInput(f"fencing.devices.{device}.secret_params.{param}: "
-                           f"{basedir / relpath} is not UTF-8 text") from exc
-        if not value or "\n" in value:
-            raise BadInput(f"fencing.devices.{device}.secret_params.{param}: "
-                           f"{basedir / relpath} must hold exactly one non-empty line")
-        secrets[(device, param)] = value
-    return secrets
-
-
-def stonith_parameters(element: etree._Element) -> Iterator[etree._Element]:
-    """Every parameter (instance attribute) of every stonith resource in ELEMENT."""
-    for primitive in element.iter("primitive"):
-        if primitive.get("class") == "stonith":
-            yield from primitive.iterfind(".//instance_attributes/nvpair")
-
+# -- secrets in what is shown ------------------------------------------------------------
 
 def mask_secrets(element: etree._Element) -> etree._Element:
     """A copy of ELEMENT with the value of every stonith parameter masked.
@@ -119,7 +90,7 @@ def mask_secrets(element: etree._Element) -> etree._Element:
     Which parameters of a fence agent are secret is the agent's business (password,
     passwd_script, key, community, identity files...), and a device that was renamed or
     removed has no secret_params left in the definitions to say so: all are masked."""
-    copy = etree.fromstring(etree.tostring(element), _PARSER)
+    copy = etree.fromstring(etree.tostring(element), PARSER)
     for nvpair in stonith_parameters(copy):
         nvpair.set("value", SECRET_MASK)
     return copy
@@ -141,34 +112,12 @@ def shown_secrets(live: etree._Element, merged: etree._Element, hostgroup: str,
     return sorted((set(secrets) | values(live)) - plain - {""})
 
 
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    """Text safe to show: every secret value replaced by the mask."""
-    for value in sorted(set(secrets), key=len, reverse=True):
-        if value:
-            text = text.replace(value, SECRET_MASK)
-    return text
-
-
 # -- reading and shaping XML -------------------------------------------------------------
-
-_PARSER = etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_network=True,
-                          huge_tree=True)
-
-
-def parse_cib(text: str, source: str) -> etree._Element:
-    try:
-        root = etree.fromstring(text.encode("utf-8"), _PARSER)
-    except etree.XMLSyntaxError as exc:
-        raise OperationFailed(f"{source}: not a CIB: {exc}") from exc
-    if root.tag != "cib" or root.find("configuration") is None:
-        raise OperationFailed(f"{source}: not a CIB (no <cib><configuration>)")
-    return root
-
 
 def canonical(element: etree._Element) -> bytes:
     """Comparable form: white space, comments and the order of attributes, nvpairs,
     ops and blocks do not matter; the order of a group's members does."""
-    copy = etree.fromstring(etree.tostring(element), _PARSER)
+    copy = etree.fromstring(etree.tostring(element), PARSER)
     for comment in list(copy.iter(etree.Comment)):
         parent = comment.getparent()
         if parent is not None:
@@ -255,7 +204,7 @@ def _preserve_operator_meta(live: etree._Element, new: etree._Element) -> None:
             if into is None:
                 into = etree.SubElement(target, "meta_attributes", id=block.get("id", ""))
             for nvpair in keep:
-                into.append(etree.fromstring(etree.tostring(nvpair), _PARSER))
+                into.append(etree.fromstring(etree.tostring(nvpair), PARSER))
 
 
 # -- merging -----------------------------------------------------------------------------
@@ -264,7 +213,7 @@ def merge(live: etree._Element, defs: Definitions, settings: PacemakerSettings |
           secrets: Mapping[tuple[str, str], str] | None = None) -> Merge:
     """The live CIB with its s2s-managed part replaced by the definitions' (a new tree)."""
     settings = settings or PacemakerSettings()
-    cib = etree.fromstring(etree.tostring(live), _PARSER)
+    cib = etree.fromstring(etree.tostring(live), PARSER)
     hostgroup = defs.hostgroup.name
     config = cib.find("configuration")
     assert config is not None  # parse_cib checked
@@ -432,10 +381,10 @@ def managed_view(cib: etree._Element, defs: Definitions) -> list[str]:
     for element in sorted(resources, key=lambda e: e.get("id", "")):
         lines += to_text(mask_secrets(element)).splitlines()
     for element in sorted(constraints, key=lambda e: e.get("id", "")):
-        copy = etree.fromstring(etree.tostring(element), _PARSER)
+        copy = etree.fromstring(etree.tostring(element), PARSER)
         lines += to_text(copy).splitlines()
     for element in (*live_tags(config, hostgroup), *live_alerts(config, hostgroup)):
-        lines += to_text(etree.fromstring(etree.tostring(element), _PARSER)).splitlines()
+        lines += to_text(etree.fromstring(etree.tostring(element), PARSER)).splitlines()
     return lines
 
 
@@ -444,107 +393,6 @@ def managed_diff(old: etree._Element, new: etree._Element, defs: Definitions) ->
     lines = list(difflib.unified_diff(managed_view(old, defs), managed_view(new, defs),
                                       "CIB (s2s-sd part)", "definitions", lineterm=""))
     return "\n".join(lines) + "\n" if lines else ""
-
-
-# -- tools -------------------------------------------------------------------------------
-
-_SCHEMA = re.compile(r"pacemaker-\d+\.\d+\Z")
-
-
-def installed_schema() -> str | None:
-    """The newest CIB schema of the installed Pacemaker (what `cibadmin --empty`, and
-    so pcs, writes), None without the tools or when it says something unexpected."""
-    try:
-        result = run(["cibadmin", "--empty"], check=False, timeout=TOOL_TIMEOUT,
-                     env=_tool_env())
-    except OperationFailed:  # not installed
-        return None
-    try:
-        schema = etree.fromstring(result.stdout.encode(), _PARSER).get("validate-with", "")
-    except etree.XMLSyntaxError:
-        return None
-    return schema if result.ok and _SCHEMA.match(schema) else None
-
-
-def check_schema(schema: str) -> str:
-    """A schema name given on the command line, or BadInput."""
-    if not _SCHEMA.match(schema):
-        raise BadInput(f"--validate-with {schema!r}: not a Pacemaker schema name "
-                       "(pacemaker-X.Y, e.g. pacemaker-3.9)")
-    return schema
-
-
-def _env(cib_file: Path | None) -> dict[str, str]:
-    return {CIB_FILE_ENV: str(cib_file)} if cib_file is not None else {}
-
-
-def query(cib_file: Path | None) -> etree._Element:
-    """The current CIB: the live cluster's, or the file's."""
-    if cib_file is not None and not cib_file.is_file():
-        raise BadInput(f"CIB file {cib_file}: no such file")
-    result = run(["cibadmin", "--query"], check=False, extra_env=_env(cib_file),
-                 timeout=TOOL_TIMEOUT)
-    if not result.ok:
-        where = f"CIB file {cib_file}" if cib_file else "the cluster (is Pacemaker running?)"
-        raise OperationFailed(f"cannot read the CIB of {where}: "
-                              f"{(result.stderr or result.stdout).strip()}")
-    return parse_cib(result.stdout, str(cib_file or "cibadmin --query"))
-
-
-def verify(cib: etree._Element, secrets: Iterable[str]) -> tuple[bool, str]:
-    """crm_verify on the configuration (fed on stdin): (valid, messages, secrets masked).
-
-    The status section is left out: what is judged is the configuration, not whether
-    some node is unclean right now. Warnings do not make it invalid; errors do."""
-    copy = etree.fromstring(etree.tostring(cib), _PARSER)
-    status = copy.find("status")
-    if status is not None:
-        copy.remove(status)
-    etree.SubElement(copy, "status")
-    text = etree.tostring(copy, encoding="unicode")
-    result = run(["crm_verify", "--xml-pipe", "-V"], input=text, check=False,
-                 timeout=TOOL_TIMEOUT, env=_tool_env())
-    messages = scrub((result.stderr + result.stdout).strip(), secrets)
-    if result.ok:
-        return True, messages
-    warnings_only = ("Warnings found during check" in messages
-                     and "Errors found during check" not in messages
-                     and "error:" not in messages)
-    return warnings_only, messages
-
-
-def _tool_env() -> dict[str, str]:
-    """The environment without CIB_file: tools given a document must not read another."""
-    return {k: v for k, v in os.environ.items() if k != CIB_FILE_ENV}
-
-
-def make_patch(old: etree._Element, new: etree._Element, workdir: Path) -> str:
-    """crm_diff's versioned patch from old to new ("" when there is no difference)."""
-    old_path, new_path = workdir / "old.xml", workdir / "new.xml"
-    for path, element in ((old_path, old), (new_path, new)):
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(etree.tostring(element, encoding="unicode"))
-    result = run(["crm_diff", "--original", str(old_path), "--new", str(new_path)],
-                 check=False, timeout=TOOL_TIMEOUT, env=_tool_env())
-    if result.returncode == 0:
-        return ""
-    if result.returncode == 1 and result.stdout.strip():
-        return result.stdout
-    raise OperationFailed(f"crm_diff failed ({exit_status(result.returncode)}): "
-                          f"{result.stderr.strip()}")
-
-
-def push(patch: str, cib_file: Path | None, secrets: Iterable[str]) -> int:
-    """cibadmin --patch; returns 0, or CRM_EX_OLD when the CIB changed meanwhile."""
-    result = run(["cibadmin", "--patch", "--xml-pipe"], input=patch, check=False,
-                 extra_env=_env(cib_file), timeout=TOOL_TIMEOUT)
-    if result.ok:
-        return 0
-    if result.returncode == CRM_EX_OLD:
-        return CRM_EX_OLD
-    message = scrub((result.stderr or result.stdout).strip(), secrets)
-    raise OperationFailed(f"cibadmin --patch failed ({exit_status(result.returncode)}): {message}")
 
 
 # -- apply -------------------------------------------------------------------------------
@@ -604,7 +452,7 @@ def _config_version(cib: etree._Element) -> tuple[str | None, str | None]:
 
 def _retarget(patch: str, num_updates: str) -> str:
     """The patch with its source version's num_updates set to the current one."""
-    root = etree.fromstring(patch.encode("utf-8"), _PARSER)
+    root = etree.fromstring(patch.encode("utf-8"), PARSER)
     source = root.find("version/source")
     if source is not None:
         source.set("num_updates", num_updates)
