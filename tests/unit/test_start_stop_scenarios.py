@@ -9,7 +9,7 @@ import pytest
 
 from s2s_sd.engines.systemd.runtime import Admin
 from s2s_sd.errors import OperationFailed, Refused
-from tests.unit.fake_transport import Expect, unreachable
+from tests.unit.fake_transport import Expect, remembered, unreachable
 from tests.unit.scenarios import (
     Case,
     World,
@@ -78,6 +78,13 @@ CASES = [
                           *unlocked(["n2", "n3"])],
                OperationFailed, "n1: unreachable",
                journal={"n1": "starting -->n1", "n3": "starting -->n1"}),
+    Case("start: a host lost between the check and the verify: refused, nothing started",
+               start,
+               lambda w: [*begin(w, "start", everywhere()),
+                          *observed(G, everywhere(but={"n2": None})), *unlocked(["n1"]),
+                          Expect("n2", "lock_release", reply=remembered()),
+                          *unlocked(["n3"])],
+               Refused, "n2 could not be asked: cannot prove"),
     Case("start: active on another host: refused", start,
                lambda w: [*begin(w, "start", everywhere(but={"n2": "partial"})),
                           *unlocked(w.up)],

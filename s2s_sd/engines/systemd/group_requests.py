@@ -73,7 +73,12 @@ class GroupRequests:
         members all come first: their own probes on the target are that proof
         (plan.vips_lead, decided by move_plan.py)."""
         asked = [h for h in self.session.hosts if h not in skip]
-        seen, _ = self.session.observe(group.name, asked, scripts=True)
+        seen, lost = self.session.observe(group.name, asked, scripts=True)
+        if lost:
+            # reachable when the operation began, not now: it may still run the group there
+            # (only the hosts the operation already found unreachable are in SKIP)
+            raise Refused(f"{', '.join(lost)} could not be asked: cannot prove {group.name} "
+                          f"is not active there{self.session.why(lost)}")
         still = {h: o.active_parts for h, o in seen.items() if o.active}
         if still:
             raise Refused("the group is still active: " + "; ".join(
