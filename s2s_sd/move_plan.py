@@ -347,10 +347,13 @@ def move_plan(group: Group, target: str, where: Located, force: bool,
     return (*framing_before, *steps, Unlock())
 
 
-def rollback_steps(group: Group, source: str, target: str) -> tuple[MoveStep, ...]:
+def rollback_steps(group: Group, source: str, target: str, skip: tuple[str, ...] = ()
+                   ) -> tuple[MoveStep, ...]:
     """A move whose target failed goes back to its source, proven down everywhere
-    again first; if the source does not start either, the journal stays."""
-    return (RollBack(source, group.name, target), VerifyNowhere(source),
+    again first (but on SKIP, the hosts the move could not ask either: the group ran on
+    the source with them unreachable); if the source does not start either, the journal
+    stays."""
+    return (RollBack(source, group.name, target), VerifyNowhere(source, skip),
             WriteJournal(JournalStep.ROLLBACK, (source, target), target, source),
             StartOn(source, group.name, StartFailure.GIVE_UP, failed_on=target),
             Record(group.name, source), ClearJournal())

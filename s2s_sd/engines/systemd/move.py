@@ -63,6 +63,8 @@ class Run:
     generation: int
     stopped: dict[str, dict[str, Any]] = field(default_factory=dict)  # host -> stop answer
     hook_error: OperationFailed | None = None  # a failed post-move hook, said at the end
+    # a move: the hosts it could not ask from the start, left to ARP/ND by its rollback too
+    unreachable: tuple[str, ...] = ()
 
 
 class MoveRunner:
@@ -117,7 +119,7 @@ class MoveRunner:
         if moving:
             self.session.progress(f"move {group.name}: {where.source or '(not running)'} "
                                   f"-> {to}")
-        run = Run(group, view, generation)
+        run = Run(group, view, generation, unreachable=where.unreachable)
         self._follow(plan, run)
         if run.hook_error:
             raise OperationFailed(f"{group.name} runs on {to}, but {run.hook_error}")
@@ -214,7 +216,8 @@ class MoveRunner:
                                              admin_probe=step.admin_probe)
         except (Refused, OperationFailed):
             if step.roll_back_to:
-                self._follow(rollback_steps(run.group, step.roll_back_to, step.target), run)
+                self._follow(rollback_steps(run.group, step.roll_back_to, step.target,
+                                            run.unreachable), run)
             elif step.clear_journal:
                 self.session.clear_journal(run.group)
             raise
@@ -246,7 +249,8 @@ class MoveRunner:
             GroupObservation.from_dict(started["observation"]).failed
             if started.get("observation") else []) or "see systemctl status"
         if step.if_failed is StartFailure.ROLL_BACK and step.roll_back_to:
-            self._follow(rollback_steps(group, step.roll_back_to, host), run)
+            self._follow(rollback_steps(group, step.roll_back_to, host, run.unreachable),
+                         run)
             raise OperationFailed(f"{group.name} failed to start on {host} ({reason}); it "
                                   f"runs on {step.roll_back_to} again")
         if step.if_failed is StartFailure.CLEAR:
