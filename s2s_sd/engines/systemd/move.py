@@ -279,11 +279,16 @@ class MoveRunner:
             view = self.session.view()
             generation = self.session.preflight(view, name)
             host = assigned_host(group, view.assignments)
+            def host_lost() -> OperationFailed:
+                return OperationFailed(f"{name} is assigned to {host}, which is unreachable"
+                                       f"{self.session.why([host])}")
+
             if host in view.unreachable:
-                raise OperationFailed(f"{name} is assigned to {host}, which is unreachable"
-                                      f"{self.session.why([host])}")
+                raise host_lost()
             seen, unreachable = self.session.observe(name, view.reachable)
             unreachable = sorted(set(unreachable) | set(view.unreachable))
+            if host not in seen:  # lost since the view
+                raise host_lost()
             elsewhere = [h for h, o in seen.items() if o.active and h != host]
             if elsewhere:
                 raise Refused(f"{name} is active on {', '.join(elsewhere)}, not on its "
