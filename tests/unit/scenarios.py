@@ -126,12 +126,12 @@ def assigned_everywhere(group_name: str, host: str | None,
 # -- the phrases --------------------------------------------------------------------------
 
 def states(world: World, hosts: Iterable[str] = HOSTS) -> list[Expect]:
-    """Admin.view(): every host's state in one round."""
+    """HostGroupSession.view(): every host's state in one round."""
     return [Expect(h, "state", {"hostgroup": HOSTGROUP}, world.reply(h)) for h in hosts]
 
 
 def locked(world: World, operation: str, admin: str = ADMIN) -> list[Expect]:
-    """Admin.locked(): the lock taken on every reachable host, in sorted order."""
+    """HostGroupSession.locked(): the lock taken on every reachable host, in sorted order."""
     return [Expect(h, "lock_acquire",
                    {"hostgroup": HOSTGROUP, "lock": {"host": admin, "operation": operation}},
                    unreachable() if h in world.down else ok({"held": None,
@@ -145,7 +145,7 @@ def unlocked(hosts: Iterable[str]) -> list[Expect]:
 
 
 def observed(group_name: str, seen: Mapping[str, str | None]) -> list[Expect]:
-    """Admin.observe(): host -> "up"/"down"/"partial"/"failed", None: unreachable."""
+    """HostGroupSession.observe(): host -> "up"/"down"/"partial"/"failed", None: unreachable."""
     return [Expect(h, "observe", {"groups": [group_name], "scripts": True},
                    unreachable() if how is None else ok(
                        {"host": h, "groups": {group_name: observation(group(group_name),
@@ -159,7 +159,7 @@ def everywhere(how: str = "down", but: Mapping[str, str | None] | None = None,
 
 
 def probed(group_name: str, host: str, answering: bool = False) -> list[Expect]:
-    """Admin._probe(): who answers ARP/ND for the group's VIPs, asked from `host`."""
+    """GroupRequests.probe(): who answers ARP/ND for the group's VIPs, asked from `host`."""
     vips = [s.address.split("/")[0] for s in group(group_name).services
             if isinstance(s, IpService)]
     return [Expect(host, "probe_vips", {"group": group_name},
@@ -168,7 +168,7 @@ def probed(group_name: str, host: str, answering: bool = False) -> list[Expect]:
 
 def verified(group_name: str, target: str, seen: Mapping[str, str | None] | None = None,
              answering: bool = False) -> list[Expect]:
-    """Admin._verify_nowhere(): nothing runs anywhere, nobody answers for the VIPs."""
+    """GroupRequests.verify_nowhere(): nothing runs anywhere, nobody answers for the VIPs."""
     seen = everywhere() if seen is None else seen
     quiet = all(how in ("down", "failed", None) for how in seen.values())
     return observed(group_name, seen) + (probed(group_name, target, answering) if quiet
@@ -177,7 +177,7 @@ def verified(group_name: str, target: str, seen: Mapping[str, str | None] | None
 
 def journaled(hosts: Iterable[str], group_name: str, source: str | None, target: str,
               step: str, admin: str = ADMIN, down: Iterable[str] = ()) -> list[Expect]:
-    """Admin._journal(): the step written on the involved hosts and the admin's own."""
+    """HostGroupSession.journal(): the step written on the involved hosts and the admin's own."""
     entry = {"group": group_name, "source": source, "target": target, "step": step,
              "admin": admin}
     return [Expect(h, "journal_write", {"journal": entry},
@@ -191,7 +191,7 @@ def journal_cleared(group_name: str, down: Iterable[str] = ()) -> list[Expect]:
 
 
 def recorded(group_name: str, host: str, down: Iterable[str] = ()) -> list[Expect]:
-    """Admin._record(): the new assignment with the next epoch, on every host."""
+    """HostGroupSession.record(): the new assignment with the next epoch, on every host."""
     assignments = {**ASSIGNED, group_name: host}
     return [Expect(h, "set_assignments", {"epoch": EPOCH + 1, "assignments": assignments},
                    unreachable() if h in down else ok({"written": True,

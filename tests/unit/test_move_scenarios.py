@@ -99,7 +99,8 @@ def finish_on(target: str, source: str | None = "n1", involved: tuple[str, ...] 
 
 
 def rolled_back(seen: dict[str, str | None] | None = None) -> list[Expect]:
-    """Admin._rollback: verify from the source, journal the way back, start there."""
+    """move_plan.rollback_steps: verify from the source, journal the way back, start
+    there."""
     return [*verified(G, "n1", seen), *journaled(INVOLVED, G, "n2", "n1", "rollback"),
             *started("n1", G), *recorded(G, "n1"), *journal_cleared(G), *unlocked(HOSTS)]
 
