@@ -262,9 +262,11 @@ def _stop_lines(service: Service, commands: MemberCommands) -> list[str]:
     itself when systemd sends it SIGTERM (it has the definitions read and netlink loaded:
     no Python start on a move's way); `vip down` runs as a program only after a stop that
     was not clean (that process died or failed, or the member failed), as ExecStop= would
-    have. The others' stop is ExecStop=, run while the main process still lives."""
+    have; `-`: systemd runs no further ExecStopPost= after one that fails, and `member
+    failed` (_recovery) must run all the same. The others' stop is ExecStop=, run while
+    the main process still lives."""
     if isinstance(service, IpService):
-        return [f"ExecStopPost={_unless_stopped_cleanly('vip-down', commands.stop)}"]
+        return [f"ExecStopPost=-{_unless_stopped_cleanly('vip-down', commands.stop)}"]
     return [f"ExecStop={command_line(commands.stop)}"]
 
 

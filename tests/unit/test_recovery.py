@@ -112,3 +112,16 @@ def test_pacemaker_units_are_ready_checked_but_never_restarted_by_systemd() -> N
         if isinstance(s, ExecService) else s for s in g.services)) for g in pacemaker.groups)
     unit = render_units(replace(pacemaker, groups=groups))["s2s-web-httpd.service"]
     assert "member ready web httpd" in unit and "Watchdog" not in unit
+
+
+def test_a_failed_vip_down_does_not_skip_the_failure_handling() -> None:
+    """systemd runs a unit's ExecStopPost= lines in turn and stops at the first that fails
+    unless it is `-`-prefixed: an ip member's `vip down` after an unclean stop comes first
+    (the VIP goes before the decision to restart or give up), and its failure must not
+    keep `member failed` (the notify hook, migration_threshold) from running."""
+    unit = render_units(load_definitions(EXAMPLES, "n1"))["s2s-web-vip.service"]
+    stop_posts = [ln for ln in unit.splitlines() if ln.startswith("ExecStopPost=")]
+    assert len(stop_posts) == 2
+    assert stop_posts[0].startswith("ExecStopPost=-/bin/sh ")
+    assert stop_posts[0].endswith("vip down web vip")
+    assert stop_posts[1].endswith("member failed web vip")
