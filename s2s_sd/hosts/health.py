@@ -199,12 +199,17 @@ def run_member(defs: Definitions, basedir: Path, group_name: str, member: str) -
     stop_timeout = float(service.stop_timeout or 90)
     unit = member_unit(group_name, member)
 
+    def vip_taken_down() -> int:
+        """An ip member's exit code once it took its VIP down: 1 when that failed (then
+        ExecStopPost= runs `vip down` again)."""
+        return 0 if actions.stop(stop_timeout).code == 0 else 1
+
     def terminated(signum: int, frame: FrameType | None) -> None:
         """systemd stops the unit: the member's stop is ExecStop='s, or this process's
         own (ip members: the VIP down before the exit; a failed or unclean one makes
         ExecStopPost= run `vip down` again)."""
         if stops_itself:
-            os._exit(0 if actions.stop(stop_timeout).code == 0 else 1)
+            os._exit(vip_taken_down())
         os._exit(0)
 
     signal.signal(signal.SIGTERM, terminated)
@@ -229,6 +234,8 @@ def run_member(defs: Definitions, basedir: Path, group_name: str, member: str) -
         if checked.code == 0 and not checked.timed_out:
             continue
         if _stopping(unit):
+            if stops_itself:  # a clean exit makes ExecStopPost= skip `vip down`
+                return vip_taken_down()
             return 0
         what = ("did not answer within " f"{check_timeout} s" if checked.timed_out else
                 f"says {checked.code}" + (" (not running)" if checked.code in

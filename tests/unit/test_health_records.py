@@ -4,13 +4,17 @@ EXIT_STATUS); and the run-time records that `s2s-sd cleanup` forgets."""
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
 
 from s2s_sd.hosts import health
+from s2s_sd.load import load_definitions
 
 pytestmark = pytest.mark.unit
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 @pytest.fixture
@@ -56,3 +60,30 @@ def test_reset_forgets_the_groups_records(run_dir: Path) -> None:
     health.reset("g")
     assert health.last_failure("g", "m") is None
     health.reset("g")  # nothing left: no error
+
+
+def test_an_ip_members_loop_ending_at_a_stop_takes_its_vip_down(
+        run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A check that fails while systemd stops the unit ends the loop with exit 0: a clean
+    stop, after which ExecStopPost= runs no `vip down`, and an ip member's unit has no
+    ExecStop=. So its loop takes the VIP down itself (the check may have failed for
+    another reason than the VIP being gone)."""
+    checks = iter([0, 1])  # ready; then the first monitor check fails
+    stops: list[float] = []
+
+    def stop(timeout: float) -> health.Outcome:
+        stops.append(timeout)
+        return health.Outcome(0)
+
+    actions = health.MemberActions(start=lambda _t: health.Outcome(0),
+                                   status=lambda _t: health.Outcome(next(checks)), stop=stop)
+    monkeypatch.setattr(health, "_vip_actions", lambda *_args: actions)
+    monkeypatch.setattr(health, "_stopping", lambda _unit: True)
+    monkeypatch.setattr(health.time, "sleep", lambda _seconds: None)
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        code = health.run_member(load_definitions(EXAMPLES, "n1"), EXAMPLES, "web", "vip")
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert code == 0
+    assert len(stops) == 1
