@@ -405,14 +405,16 @@ class ClusterAdmin:
         crm.set_target_role(name, "Started")
         self.progress(f"{name}: target-role=Started")
         before = _failure_keys(status)
+        # a group taken out of the CIB meanwhile is a refusal, not a KeyError
         waited = crm.wait_until(
-            crm.resource_status, lambda current: current.groups[name].fully_on() is not None,
+            crm.resource_status,
+            lambda current: self._group_state(current, name).fully_on() is not None,
             timeout, failed=lambda current: _new_failures(current, before, members))
-        node = waited.last.groups[name].fully_on()
+        last = self._group_state(waited.last, name)
+        node = last.fully_on()
         if not waited.met or node is None:
             raise OperationFailed(f"{name} did not start ({waited.why_not}); members: "
-                                  f"{member_line(waited.last.groups[name])}; "
-                                  "see `s2s-sd status`")
+                                  f"{member_line(last)}; see `s2s-sd status`")
         return node
 
     def stop(self, name: str, timeout: float = DEFAULT_MOVE_TIMEOUT) -> list[str]:
@@ -420,12 +422,12 @@ class ClusterAdmin:
         where = state.active_nodes()
         crm.set_target_role(name, "Stopped")
         self.progress(f"{name}: target-role=Stopped")
-        waited = crm.wait_until(crm.resource_status,
-                                lambda current: current.groups[name].stopped_everywhere,
-                                timeout)
+        waited = crm.wait_until(
+            crm.resource_status,
+            lambda current: self._group_state(current, name).stopped_everywhere, timeout)
         if not waited.met:
             raise OperationFailed(f"{name} did not stop within {timeout:.0f} s; members: "
-                                  f"{member_line(waited.last.groups[name])}")
+                                  f"{member_line(self._group_state(waited.last, name))}")
         return where
 
     # -- maintenance, cleanup ----------------------------------------------------------------
