@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,6 +105,18 @@ def resume_sampler(lab: LabNodes, node: str) -> None:
 def stop_samplers(lab: LabNodes) -> None:
     for node in NODES:
         lab.exec(node, ["systemctl", "stop", SAMPLER_UNIT], check=False)
+
+
+def examples_site(lab_manager: Any) -> Iterator[LabNodes]:
+    """The body of a module's `site` fixture: the lab without a cluster, examples/
+    installed and synced, the samplers running; afterwards every node cleaned."""
+    lab = lab_manager.get(cluster=False)
+    install_site(lab)
+    start_samplers(lab)
+    yield lab
+    stop_samplers(lab)
+    for node in NODES:
+        clean_node(lab, node)
 
 
 def read_samples(lab: LabNodes, since: float) -> dict[str, list[Sample]]:

@@ -23,13 +23,10 @@ from tests.lab.runtime_support import (
     NODES,
     VIPS,
     alarm_texts,
-    clean_node,
     double_actives,
-    install_site,
+    examples_site,
     read_samples,
     s2s,
-    start_samplers,
-    stop_samplers,
 )
 
 pytestmark = pytest.mark.lab
@@ -42,13 +39,7 @@ WATCH_FILE = "/var/lib/s2s-sd/c07/watch.json"
 
 @pytest.fixture(scope="module")
 def site(lab_manager: Any) -> Iterator[LabNodes]:
-    lab = lab_manager.get(cluster=False)
-    install_site(lab)
-    start_samplers(lab)
-    yield lab
-    stop_samplers(lab)
-    for node in NODES:
-        clean_node(lab, node)
+    yield from examples_site(lab_manager)
 
 
 @pytest.fixture

@@ -23,17 +23,13 @@ from s2s_sd.load import load_definitions
 from s2s_sd.model import DEFAULT_SETTLE
 from tests.lab.runtime_support import (
     EXAMPLES,
-    NODES,
     VIPS,
     alarm_texts,
-    clean_node,
     double_actives,
-    install_site,
+    examples_site,
     read_samples,
     resume_sampler,
     s2s,
-    start_samplers,
-    stop_samplers,
 )
 
 pytestmark = pytest.mark.lab
@@ -41,13 +37,7 @@ pytestmark = pytest.mark.lab
 
 @pytest.fixture(scope="module")
 def site(lab_manager: Any) -> Iterator[LabNodes]:
-    lab = lab_manager.get(cluster=False)
-    install_site(lab)
-    start_samplers(lab)
-    yield lab
-    stop_samplers(lab)
-    for node in NODES:
-        clean_node(lab, node)
+    yield from examples_site(lab_manager)
 
 
 @pytest.fixture
