@@ -5,7 +5,8 @@ Every WATCH_INTERVAL seconds it observes this host's groups (units, VIPs, mounts
 script `status` runs, to stay cheap) and, for each group of which anything is active
 here, asks the other hosts over the agent sessions it keeps open (one `observe` request
 per host and round, no new ssh connection or process start) whether it is active there
-too, and sends an ARP/ND probe for each of the group's VIPs (0.3 s each). A
+too, and asks who answers ARP/ND for each of the group's VIPs (0.3 s each; from an
+address of its own, never as a duplicate probe a move's target would count). A
 violation is seen within WATCH_INTERVAL + the round's time (< 10 s, the documented bound)
 on every host that runs any of the group, so a by-hand VIP on a second host raises the
 alarm on both.
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from s2s_sd.engines.net.ops import vip_down, who_answers
-from s2s_sd.engines.net.vip import vip_for_service
+from s2s_sd.engines.net.vip import host_group_vips, vip_for_service
 from s2s_sd.errors import S2SError
 from s2s_sd.hosts import events, freeze, health_records, state, sync
 from s2s_sd.hosts.health_records import Violation
@@ -168,7 +169,10 @@ def observe_here(defs: Definitions, groups: Sequence[str]) -> Mapping[str, Group
 
 
 def probe_vip(defs: Definitions, group: str, service: str) -> str | None:
-    return who_answers(vip_for_service(defs, group, service))
+    # asked as a checker, not probed: a move's target probing for the address at the
+    # same moment (the group stopped here mid-round) must not take this for a rival
+    return who_answers(vip_for_service(defs, group, service),
+                       checking_among=host_group_vips(defs))
 
 
 def stop_here(defs: Definitions, group: Group) -> str:

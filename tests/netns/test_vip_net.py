@@ -7,13 +7,16 @@ announcement alone (no flush, no expiry, no traffic from the client in between).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from s2s_sd.engines.net.netlink import link_by_name, open_netlink, own_source_address, read_links
 from s2s_sd.engines.net.ops import vip_down, vip_status, vip_up, who_answers
-from s2s_sd.engines.net.vip import Announce, Vip, make_vip
+from s2s_sd.engines.net.vip import Announce, IPAddress, Probe, Vip, make_vip
 from s2s_sd.run import spawn
 from tests.netns.netns_lab import Lab
 
@@ -157,3 +160,52 @@ def test_same_address_with_other_prefix_is_not_touched(segment: Lab) -> None:
 
     assert (up.returncode, down.returncode) == (3, 3), (up.stderr, down.stderr)
     assert "10.77.0.50/32" in host.ip("-4", "addr", "show", "dev", "eth0")
+
+
+def test_a_checkers_question_is_no_rival_to_a_probe(segment: Lab, vip: Vip) -> None:
+    """The watcher asks about the VIPs of the groups active on its host every round. A
+    move stops such a group and starts it elsewhere at any moment of that round, and the
+    target probes for the address before taking it: the watcher's question must not look
+    like a rival claim there (it did when the watcher probed, and the move refused)."""
+    asking = Probe(count=2, interval=0.05, wait=0.05)
+
+    def host1_asks_while_host2_probes(checking_among: frozenset[IPAddress] | None
+                                      ) -> tuple[str | None, str | None]:
+        """What host1 heard, what host2's probe (0.3 s) heard."""
+        with ThreadPoolExecutor(1) as pool:
+            probed = pool.submit(who_answers, vip, netns=segment.host2.path)
+            time.sleep(0.05)
+            asked = who_answers(vip, netns=segment.host1.path, probe=asking,
+                                checking_among=checking_among)
+            return asked, probed.result()
+
+    # nobody holds the address: neither hears a claim (host2's probe is none to a checker)
+    assert host1_asks_while_host2_probes(frozenset({vip.ip})) == (None, None)
+    # the same exchange with host1 probing, as the watcher did: host2 hears a rival
+    assert host1_asks_while_host2_probes(None)[1] == segment.host1.mac
+
+
+def test_a_checker_still_hears_a_rogue_holder(segment: Lab, vip: Vip) -> None:
+    vip_up(vip, netns=segment.host2.path, announce=QUICK)
+
+    assert who_answers(vip, netns=segment.host1.path,
+                       checking_among={vip.ip}) == segment.host2.mac
+
+
+def test_a_checker_asks_from_a_plain_address_of_its_own(segment: Lab) -> None:
+    """Not from a labelled address (a VIP s2s-sd added), not from one of the host
+    group's VIPs (it may be moving), and one in the VIP's subnet first."""
+    vip = make_vip(VIPS["ipv4"])
+    segment.host1.ip("addr", "add", "10.77.0.60/24", "dev", "eth0", "label", "eth0:vip")
+    segment.host1.ip("addr", "add", "10.77.0.61/24", "dev", "eth0")
+    segment.host1.ip("addr", "add", "10.88.0.11/24", "dev", "eth0")
+    avoid = {ipaddress.IPv4Address("10.77.0.61"), vip.ip}
+    with open_netlink(segment.host1.path) as ipr:
+        links = read_links(ipr)
+        link = link_by_name(links, "eth0")
+        assert str(own_source_address(ipr, links, link, vip, avoid)) == segment.host1.ipv4
+        segment.host1.ip("addr", "del", f"{segment.host1.ipv4}/24", "dev", "eth0")
+        assert str(own_source_address(ipr, links, link, vip, avoid)) == "10.88.0.11"
+        segment.host1.ip("addr", "del", "10.88.0.11/24", "dev", "eth0")
+        # only VIPs left: no address to ask from (the caller probes instead)
+        assert own_source_address(ipr, links, link, vip, avoid) is None

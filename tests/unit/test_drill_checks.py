@@ -9,7 +9,7 @@ import hashlib
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import pytest
@@ -27,7 +27,7 @@ from s2s_sd.agent.drill_checks.pacemaker import check_agents, check_node
 from s2s_sd.agent.drill_checks.script import check_script
 from s2s_sd.agent.drill_checks.systemd_unit import check_systemd
 from s2s_sd.drill import Finding, Level
-from s2s_sd.engines.net.vip import Vip
+from s2s_sd.engines.net.vip import IPAddress, Vip
 from s2s_sd.engines.pacemaker.crm_mon import parse_crm_mon
 from s2s_sd.errors import BadInput, OperationFailed
 from s2s_sd.hosts import sync
@@ -240,7 +240,7 @@ def test_ip_held_here_without_the_group_fails(basedir: Path, tmp_path: Path) -> 
 
 
 def test_ip_interface_missing_fails(basedir: Path, tmp_path: Path) -> None:
-    def no_route(vip: Vip) -> str | None:
+    def no_route(vip: Vip, _among: Collection[IPAddress]) -> str | None:
         raise BadInput(f"no interface has a connected route covering {vip.text}")
 
     def declared_missing(_vip: Vip) -> bool:
@@ -255,10 +255,10 @@ def test_ip_interface_missing_fails(basedir: Path, tmp_path: Path) -> None:
 
 
 def test_ip_probe_reports_who_answers(basedir: Path, tmp_path: Path) -> None:
-    def down(_vip: Vip) -> str | None:
+    def down(_vip: Vip, _among: Collection[IPAddress]) -> str | None:
         raise OperationFailed("host0 is down: bring it up before adding a VIP on it")
 
-    facts = facts_for(basedir, tmp_path, who_answers=lambda _vip: "52:54:00:00:00:03")
+    facts = facts_for(basedir, tmp_path, who_answers=lambda _vip, _among: "52:54:00:00:00:03")
     found, answer = probe_vip(facts, group_of(facts, "censhare"), _vip(facts))
     assert levels(found, "ip.interface") == [Level.OK]
     assert answer is not None and answer.mac == "52:54:00:00:00:03"

@@ -10,13 +10,13 @@ probe), replaceable, so each finding type is testable on real files in a tmp dir
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from s2s_sd.engines.net import ops as net_ops
 from s2s_sd.engines.net.hosts_file import DEFAULT_HOSTS_FILE
-from s2s_sd.engines.net.vip import Vip
+from s2s_sd.engines.net.vip import IPAddress, Vip
 from s2s_sd.model import Definitions
 from s2s_sd.run import Result, run
 
@@ -29,6 +29,11 @@ Systemctl = Callable[[Sequence[str]], Result]
 def systemctl_readonly(args: Sequence[str]) -> Result:
     """systemctl for questions only (show): never start, stop or enable."""
     return run(["systemctl", *args], check=False, timeout=30)
+
+
+def ask_who_answers(vip: Vip, host_group_vips: Collection[IPAddress]) -> str | None:
+    """A drill only checks: it asks as the watcher does, never with a duplicate probe."""
+    return net_ops.who_answers(vip, checking_among=host_group_vips)
 
 
 def vip_on_an_interface_here(vip: Vip) -> bool:
@@ -52,5 +57,6 @@ class HostFacts:
     systemctl: Systemctl = field(default=systemctl_readonly, compare=False)
     vip_present: Callable[[Vip], bool] = field(default=vip_on_an_interface_here,
                                                  compare=False)
-    who_answers: Callable[[Vip], str | None] = field(default=net_ops.who_answers,
-                                                     compare=False)
+    # (vip, the host group's VIPs) -> who answers, asked as a checker
+    who_answers: Callable[[Vip, Collection[IPAddress]], str | None] = field(
+        default=ask_who_answers, compare=False)

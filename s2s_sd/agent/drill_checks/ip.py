@@ -12,7 +12,7 @@ from __future__ import annotations
 from s2s_sd.agent.drill_checks import HostFacts
 from s2s_sd.drill import Finding, VipAnswer, fail, ok
 from s2s_sd.engines.net import hosts_file
-from s2s_sd.engines.net.vip import vip_for_service
+from s2s_sd.engines.net.vip import host_group_vips, vip_for_service
 from s2s_sd.errors import BadInput, OperationFailed, Refused
 from s2s_sd.model import Group, IpService
 
@@ -53,7 +53,7 @@ def probe_vip(facts: HostFacts, group: Group, service: IpService
     host, member = facts.host, service.name
     vip = vip_for_service(facts.defs, group.name, service.name)
     try:
-        mac = facts.who_answers(vip)
+        mac = facts.who_answers(vip, host_group_vips(facts.defs))
     except (BadInput, OperationFailed) as exc:
         return [fail(host, group.name, member, "ip.interface", str(exc))], None
     where = (f"interface {vip.interface}" if vip.interface

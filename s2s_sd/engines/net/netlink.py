@@ -14,14 +14,14 @@ import os
 import re
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from s2s_sd.engines.net import packets
-from s2s_sd.engines.net.vip import MAX_LABEL, IPInterface, Vip
+from s2s_sd.engines.net.vip import MAX_LABEL, IPAddress, IPInterface, Vip
 from s2s_sd.errors import BadInput, OperationFailed, S2SError
 
 if TYPE_CHECKING:  # pyroute2 is imported where used: ~0.1 s every other command need not pay
@@ -257,6 +257,25 @@ def connected_link(ipr: Any, links: dict[int, Link], vip: Vip) -> Link:
         raise BadInput(f"{vip.text} is covered by connected routes on "
                        f"{', '.join(sorted(candidates))}; give the interface")
     return next(iter(candidates.values()))
+
+
+def own_source_address(ipr: Any, links: dict[int, Link], link: Link, vip: Vip,
+                       avoid: Collection[IPAddress]) -> IPAddress | None:
+    """An address of this host's own on LINK to ask for the VIP from, or None.
+
+    Never one of AVOID (the host group's VIPs: asking from a VIP about to move would look
+    like its holder), nor the VIP, nor a tentative or failed address; IPv4 only one
+    without a label of its own (s2s-sd labels every VIP it adds). Preferred: IPv6's
+    link-local address (what address resolution uses anyway), then one in the VIP's
+    subnet (a host with arp_ignore=2 answers only those), then any.
+    """
+    usable = [a for a in read_addresses(ipr, links, address_family(vip))
+              if a.link.index == link.index and a.address.ip not in avoid
+              and a.address.ip != vip.ip and a.label in (None, link.name)
+              and not a.flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED)]
+    ranked = sorted(usable, key=lambda a: (not a.address.ip.is_link_local,
+                                           vip.ip not in a.address.network))
+    return ranked[0].address.ip if ranked else None
 
 
 def choose_link(ipr: Any, links: dict[int, Link], vip: Vip) -> Link:

@@ -5,11 +5,21 @@ from __future__ import annotations
 
 import ipaddress
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 from s2s_sd.engines.net import announcer, hosts_file, netlink, ownership, records, wire
-from s2s_sd.engines.net.vip import Action, Announce, Probe, Vip, VipResult, VipStatus, full_label
+from s2s_sd.engines.net.vip import (
+    Action,
+    Announce,
+    IPAddress,
+    Probe,
+    Vip,
+    VipResult,
+    VipStatus,
+    full_label,
+)
 from s2s_sd.errors import BadInput, OperationFailed, Refused, S2SError
 
 
@@ -54,18 +64,27 @@ def vip_status(
 
 
 def who_answers(
-    vip: Vip, *, netns: netlink.NetnsPath | None = None, probe: Probe | None = None
+    vip: Vip, *, netns: netlink.NetnsPath | None = None, probe: Probe | None = None,
+    checking_among: Collection[IPAddress] | None = None,
 ) -> str | None:
     """The MAC of a host answering for the VIP on its segment, or None (moves use this).
 
-    Sent from NETNS (a host without the VIP); answers from NETNS itself are not seen.
+    Sent from NETNS; answers from NETNS itself are not seen. By default the question is
+    the duplicate probe, as a host about to take the address sends it. A host that only
+    checks (the watcher, for a VIP of a group active on it) gives CHECKING_AMONG, the
+    host group's VIPs: then it asks from an address of its own that is none of them (see
+    netlink.own_source_address), so that a move's target probing at the same moment does
+    not count the question as a rival claim and refuse the move. Without such an address
+    it probes, as before.
     """
     path = netlink.netns_path(netns)
     with netlink.open_netlink(path) as ipr:
         links = netlink.read_links(ipr)
         link = (netlink.link_by_name(links, vip.interface) if vip.interface
                 else netlink.connected_link(ipr, links, vip))
-    return wire.answering_mac(path, link, vip, probe or Probe())
+        source = (None if checking_among is None else
+                  netlink.own_source_address(ipr, links, link, vip, checking_among))
+    return wire.answering_mac(path, link, vip, probe or Probe(), source)
 
 
 def vip_up(

@@ -75,6 +75,15 @@ def arp_probe(own_mac: bytes, address: ipaddress.IPv4Address) -> bytes:
     return _arp_frame(ARP_REQUEST, own_mac, b"\x00" * 4, ZERO_MAC, address.packed)
 
 
+def arp_request(
+    own_mac: bytes, own_ip: ipaddress.IPv4Address, address: ipaddress.IPv4Address
+) -> bytes:
+    """A plain "who has ADDRESS? tell OWN_IP", as any host's kernel asks: no probe (its
+    sender is a real address) and no claim of ADDRESS, so a host probing for ADDRESS at
+    the same moment does not take it for a rival."""
+    return _arp_frame(ARP_REQUEST, own_mac, own_ip.packed, ZERO_MAC, address.packed)
+
+
 def arp_announcement(own_mac: bytes, address: ipaddress.IPv4Address) -> bytes:
     """Gratuitous ARP request: sender = target = ADDRESS, broadcast."""
     return _arp_frame(ARP_REQUEST, own_mac, address.packed, ZERO_MAC, address.packed)
@@ -104,19 +113,22 @@ def parse_arp(frame: bytes) -> ArpPacket | None:
 
 
 def arp_conflict(
-    packet: ArpPacket, address: ipaddress.IPv4Address, own_mac: bytes
+    packet: ArpPacket, address: ipaddress.IPv4Address, own_mac: bytes, *,
+    probes_count: bool = True,
 ) -> bytes | None:
     """The MAC of another host claiming ADDRESS in this packet, per RFC 5227 §2.1.1.
 
     A conflict is any ARP packet whose sender address is ADDRESS (the owner answering or
-    announcing), or a probe for ADDRESS from someone else (both probing at once).
+    announcing), or a probe for ADDRESS from someone else (both probing at once), unless
+    PROBES_COUNT is false: a host that only checks is nobody's rival, and a probe it hears
+    is a host about to take the address, which our answer (if we hold it) stops.
     """
     if packet.sender_mac == own_mac:
         return None
     if packet.sender_ip == address:
         return packet.sender_mac
     is_probe = packet.op == ARP_REQUEST and packet.sender_ip == ipaddress.IPv4Address(0)
-    if is_probe and packet.target_ip == address:
+    if probes_count and is_probe and packet.target_ip == address:
         return packet.sender_mac
     return None
 
@@ -161,11 +173,26 @@ def _icmpv6_frame(
     return _pad(ETHERNET_HEADER.pack(dst_mac, src_mac, ETH_P_IPV6) + ip_header + icmp)
 
 
+def _solicitation(own_mac: bytes, source: ipaddress.IPv6Address,
+                  address: ipaddress.IPv6Address, options: bytes) -> bytes:
+    group = solicited_node(address)
+    icmp = struct.pack("!BBHI16s", ICMPV6_NEIGHBOUR_SOLICITATION, 0, 0, 0,
+                       address.packed) + options
+    return _icmpv6_frame(own_mac, multicast_mac(group), source, group, icmp)
+
+
 def dad_solicitation(own_mac: bytes, address: ipaddress.IPv6Address) -> bytes:
     """RFC 4862 §5.4.2: solicitation from :: to the solicited-node group, no options."""
-    group = solicited_node(address)
-    icmp = struct.pack("!BBHI16s", ICMPV6_NEIGHBOUR_SOLICITATION, 0, 0, 0, address.packed)
-    return _icmpv6_frame(own_mac, multicast_mac(group), UNSPECIFIED_V6, group, icmp)
+    return _solicitation(own_mac, UNSPECIFIED_V6, address, b"")
+
+
+def neighbour_solicitation(
+    own_mac: bytes, own_ip: ipaddress.IPv6Address, address: ipaddress.IPv6Address
+) -> bytes:
+    """RFC 4861 §7.2.2 address resolution: from OWN_IP (this host's link-local address)
+    with its source link-layer option; not duplicate detection, so no rival's either."""
+    option = struct.pack("!BB6s", ND_OPTION_SOURCE_LINK_ADDRESS, 1, own_mac)
+    return _solicitation(own_mac, own_ip, address, option)
 
 
 def unsolicited_advertisement(own_mac: bytes, address: ipaddress.IPv6Address) -> bytes:
@@ -221,17 +248,19 @@ def parse_neighbour_discovery(frame: bytes) -> NeighbourPacket | None:
 
 
 def neighbour_conflict(
-    packet: NeighbourPacket, address: ipaddress.IPv6Address, own_mac: bytes
+    packet: NeighbourPacket, address: ipaddress.IPv6Address, own_mac: bytes, *,
+    probes_count: bool = True,
 ) -> bytes | None:
     """The MAC of another node claiming ADDRESS, per RFC 4862 §5.4.3 and §5.4.4.
 
     An advertisement for ADDRESS means someone owns it; a solicitation for it from the
-    unspecified address means someone else is running duplicate detection right now.
+    unspecified address means someone else is running duplicate detection right now
+    (a conflict unless PROBES_COUNT is false, as in arp_conflict).
     """
     if packet.source_mac == own_mac or packet.target != address:
         return None
     if packet.icmp_type == ICMPV6_NEIGHBOUR_ADVERTISEMENT:
         return packet.source_mac
-    if packet.source_ip == UNSPECIFIED_V6:
+    if probes_count and packet.source_ip == UNSPECIFIED_V6:
         return packet.source_mac
     return None

@@ -229,6 +229,12 @@ def vip_for_service(definitions: Definitions, group: str, service: str) -> Vip:
     return Vip(vip.address, vip.interface, suffix, True, vip.hostname, f"{group}.{service}")
 
 
+def host_group_vips(definitions: Definitions) -> frozenset[IPAddress]:
+    """The addresses of every VIP of the host group's groups."""
+    return frozenset(make_vip(s.address).ip for g in definitions.groups for s in g.services
+                     if isinstance(s, IpService))
+
+
 def full_label(vip: Vip, ifname: str) -> str | None:
     """The IPv4 label to store: IFNAME:SUFFIX, at most 15 characters.
 

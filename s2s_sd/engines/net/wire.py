@@ -10,7 +10,7 @@ import socket
 import time
 
 from s2s_sd.engines.net import announcer, netlink, packets
-from s2s_sd.engines.net.vip import Announce, Probe, Vip
+from s2s_sd.engines.net.vip import Announce, IPAddress, Probe, Vip
 from s2s_sd.errors import OperationFailed
 
 
@@ -41,7 +41,7 @@ def packet_socket(netns: str | None, ifname: str, ethertype: int) -> socket.sock
 
 
 def _listen_for_conflict(
-    sock: socket.socket, vip: Vip, own_mac: bytes, until: float
+    sock: socket.socket, vip: Vip, own_mac: bytes, until: float, probes_count: bool
 ) -> bytes | None:
     while (remaining := until - time.monotonic()) > 0:
         sock.settimeout(remaining)
@@ -54,10 +54,12 @@ def _listen_for_conflict(
         mac: bytes | None = None
         if isinstance(vip.ip, ipaddress.IPv4Address):
             arp = packets.parse_arp(frame)
-            mac = packets.arp_conflict(arp, vip.ip, own_mac) if arp else None
+            mac = (packets.arp_conflict(arp, vip.ip, own_mac, probes_count=probes_count)
+                   if arp else None)
         else:
             nd = packets.parse_neighbour_discovery(frame)
-            mac = packets.neighbour_conflict(nd, vip.ip, own_mac) if nd else None
+            mac = (packets.neighbour_conflict(nd, vip.ip, own_mac, probes_count=probes_count)
+                   if nd else None)
         if mac:
             return mac
     return None
@@ -85,17 +87,37 @@ def _frame(vip: Vip, own_mac: bytes, *, probing: bool) -> bytes:
             else packets.unsolicited_advertisement(own_mac, vip.ip))
 
 
-def answering_mac(netns: str | None, link: netlink.Link, vip: Vip, probe: Probe) -> str | None:
-    """The MAC of another host answering for the VIP on LINK's segment, or None."""
+def _question(vip: Vip, own_mac: bytes, source: IPAddress | None) -> bytes:
+    """Who has the VIP: asked from SOURCE (a plain ARP request, a neighbour solicitation)
+    or, without one, as the duplicate probe."""
+    if source is None:
+        return _frame(vip, own_mac, probing=True)
+    if isinstance(vip.ip, ipaddress.IPv4Address) and isinstance(source, ipaddress.IPv4Address):
+        return packets.arp_request(own_mac, source, vip.ip)
+    if isinstance(vip.ip, ipaddress.IPv6Address) and isinstance(source, ipaddress.IPv6Address):
+        return packets.neighbour_solicitation(own_mac, source, vip.ip)
+    raise ValueError(f"asking for {vip.ip} from {source}: not the same family")
+
+
+def answering_mac(netns: str | None, link: netlink.Link, vip: Vip, probe: Probe,
+                  source: IPAddress | None = None) -> str | None:
+    """The MAC of another host answering for the VIP on LINK's segment, or None.
+
+    Without SOURCE the question is the duplicate probe, which a host about to take the
+    address must send. With SOURCE (an address of this host's own) it is a plain
+    address-resolution request: what a host that only checks sends, so that its question
+    never looks like a rival's probe to a host probing for the address at that moment;
+    and a checker counts only answers and announcements, not others' probes (a probe is
+    a host about to take the address: if we hold it, our kernel's answer stops it)."""
     own_mac = require_mac(link)
-    frame = _frame(vip, own_mac, probing=True)
+    frame = _question(vip, own_mac, source)
     sock = packet_socket(netns, link.name, _ethertype(vip))
     try:
         for number in range(probe.count):
             _send(sock, frame, link)
             last = number == probe.count - 1
             until = time.monotonic() + (probe.wait if last else probe.interval)
-            mac = _listen_for_conflict(sock, vip, own_mac, until)
+            mac = _listen_for_conflict(sock, vip, own_mac, until, probes_count=source is None)
             if mac:
                 return packets.mac_text(mac)
         return None
