@@ -48,7 +48,7 @@ PROGRAM = Location(
     "VENV/bin/s2s-sd when s2s-sd runs from a venv")
 HELPER_DIR = Location(
     "S2S_SD_HELPER_DIR", PACKAGE_HELPER_DIR,
-    f"helper programs the units call (s2s-mount); {LOCAL_HELPER_DIR} for a venv install")
+    f"helper programs the units call (s2s-mount, s2s-guard); {LOCAL_HELPER_DIR} for a venv install")
 OCF_DIR = Location(
     "S2S_SD_OCF_DIR", "/usr/lib/ocf/resource.d/s2s",
     "the OCF agents ocf:s2s:script, ocf:s2s:hook and ocf:s2s:kits")

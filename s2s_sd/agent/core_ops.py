@@ -18,6 +18,7 @@ import os
 import re
 import time
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from s2s_sd.engines.systemd.units import (
 from s2s_sd.errors import BadInput, OperationFailed, Refused
 from s2s_sd.hosts import freeze, health, health_records, lock, state, sync
 from s2s_sd.hosts.archive import MAX_ARCHIVE_BYTES, content_digest
+from s2s_sd.hosts.move_vouch import vouched_start
 from s2s_sd.hosts.observe import observe, observe_with_health
 from s2s_sd.hosts.protocol import (
     BASE64,
@@ -409,7 +411,11 @@ def _group_jobs(ctx: AgentContext, request: GenerationRequest, action: str) -> d
         with phases.step("reset-failed"):
             reset_failed(units)  # a failure of an earlier try must not stick to this one
             health.reset(group.name)  # nor earlier failures count towards migration_threshold
-    with phases.step(f"{action} jobs"):
+    # a move's start: its journal vouches, and the guard unit's helper takes our token
+    # instead of starting `s2s-sd guard` (hosts/move_vouch.py)
+    vouching = (vouched_start(ctx.defs(), ctx.host, group.name) if starting
+                else nullcontext())
+    with phases.step(f"{action} jobs"), vouching:
         try:
             ok, message = group_jobs(action, [target_name(group.name)] if starting else units,
                                      _timeout(group, start=starting))

@@ -155,6 +155,12 @@ def test_move_around_the_hosts(runtime_lab: LabNodes, never_two_actives: None, g
         assert steps[-1] == "total" and sum(float(t) for *_, t in timed[:-1]) > 0
         runs_only_on(lab, group, target)
         vip_answered_by(lab, group, target)
+        # the move's agent vouched for the start: the guard unit's helper took its token
+        # instead of starting `s2s-sd guard` (hosts/move_vouch.py)
+        guard_log = lab.exec(target, ["journalctl", "--no-pager", "-n", "3", "-o", "cat",
+                                      "-u", f"s2s-guard@{group}.service"]).stdout
+        assert f"{group} may start here: move of '{group}' {source} -> {target}" in guard_log \
+            and "(vouched for by process" in guard_log, guard_log
         if group in ("censhare", "ora"):
             hooks_source = lab.exec(source, ["cat", "/var/log/s2s-sd/hooks.log"]).stdout
             hooks_target = lab.exec(target, ["cat", "/var/log/s2s-sd/hooks.log"]).stdout

@@ -5,15 +5,19 @@ other host. Exit class Refused (3) whenever it cannot prove the start safe.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 
-from s2s_sd.engines.systemd.guard import JOURNAL_TRUST_SECONDS, guard
+from s2s_sd.engines.systemd.guard import guard
 from s2s_sd.errors import Refused, S2SError
 from s2s_sd.hosts import state
+from s2s_sd.hosts.move_vouch import JOURNAL_TRUST_SECONDS, token_path, vouched_start
 from tests.conftest import EXAMPLES
 from tests.unit.fake_transport import (
     Expect,
@@ -155,3 +159,28 @@ def test_guard(case: GuardCase) -> None:
     else:
         assert error is not None and exit_class(error) is case.error, repr(error)
     assert case.says in (str(error) if error else reason)
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_the_agent_vouches_exactly_where_the_guard_would_not_ask(
+        case: GuardCase, tmp_path: Path) -> None:
+    """The agent starting a group leaves the guard unit's token (units/s2s-guard) only
+    where the guard itself would allow the start without asking anyone: a move's start
+    its journal vouches for. Every other start gets no token, and the guard asks."""
+    defs = definitions(HERE)
+    with local_state(), mock.patch.dict(os.environ, {"S2S_SD_RUNDIR": str(tmp_path)}):
+        state.write_assignment_state(HOSTGROUP, state.Assignments(
+            EPOCH, {**ASSIGNED, G: case.assigned}))
+        if case.journal is not None:
+            state.write_journal(HOSTGROUP, state.Journal.from_dict(dict(case.journal)))
+        with vouched_start(defs, HERE, G, clock=lambda: NOW,
+                           pid_alive=lambda *_identity: case.admin_alive) as reason:
+            path = token_path(G)
+            if case.peers is None and case.error is None:
+                assert reason is not None and case.says in reason
+                pid, _, said = path.read_text(encoding="utf-8").partition(" ")
+                assert int(pid) == os.getpid() and said.strip() == reason
+                assert path.stat().st_mode & 0o777 == 0o600
+            else:
+                assert reason is None and not path.exists()
+        assert not path.exists()  # taken back after the start's jobs, used or not

@@ -24,10 +24,10 @@ import pytest
 from click.testing import CliRunner
 
 from s2s_sd.cli import main
-from s2s_sd.engines.systemd.guard import _journal_current
 from s2s_sd.errors import Refused
 from s2s_sd.hosts import lock, state, sync
 from s2s_sd.hosts.archive import pack
+from s2s_sd.hosts.move_vouch import journal_current
 
 pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("state_root")]
 
@@ -113,7 +113,7 @@ def test_a_reused_pid_does_not_keep_a_lock_alive() -> None:
     assert not holder.holder_alive()
 
 
-def test_a_reused_pid_does_not_keep_a_crashed_moves_journal_current() -> None:
+def test_a_reused_pid_does_not_keep_a_crashed_movesjournal_current() -> None:
     with child("sleep", "30") as process:
         started = lock.process_start(process.pid)
         assert started is not None
@@ -122,8 +122,8 @@ def test_a_reused_pid_does_not_keep_a_crashed_moves_journal_current() -> None:
                                 pid_started=started, boot_id=lock.boot_id())
         assert state.Journal.from_dict(journal.as_dict()) == journal
         now = time.time()
-        assert _journal_current(journal, "n1", now, lock.process_alive)
-        assert not _journal_current(replace(journal, pid_started=started + 1), "n1", now,
+        assert journal_current(journal, "n1", now, lock.process_alive)
+        assert not journal_current(replace(journal, pid_started=started + 1), "n1", now,
                                     lock.process_alive)
 
 

@@ -3,7 +3,8 @@
 `s2s-guard@GROUP.service` runs `s2s-sd guard GROUP` before the group's first member,
 whoever starts the group (boot, `systemctl start`, s2s-sd). Without a current journal of
 a move to this host it asks every other host whether the group is active there, and
-refuses when one is or cannot be asked; a move's own start is vouched for by its journal.
+refuses when one is or cannot be asked; a move's own start is vouched for by its journal
+(hosts/move_vouch.py, which also lets the unit's helper skip this program for a move).
 """
 
 from __future__ import annotations
@@ -11,35 +12,35 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from s2s_sd.engines.in_process import open_session
 from s2s_sd.engines.systemd.units import system_booting
 from s2s_sd.errors import Refused
 from s2s_sd.hosts import freeze, state
 from s2s_sd.hosts import lock as locks
-from s2s_sd.hosts.session import Clock
-from s2s_sd.hosts.transport import Transport
+from s2s_sd.hosts.move_vouch import Clock, PidAlive, move_vouches
 from s2s_sd.model import Definitions
-from s2s_sd.move_plan import FORWARD_STEPS
 from s2s_sd.observation import GroupObservation
-from s2s_sd.plan import MoveInProgress, guard_verdict
+from s2s_sd.plan import guard_verdict
 
-JOURNAL_TRUST_SECONDS = 600
-# journal steps in which the journal's target may start the group: the admin has just
-# proven it down everywhere else
-STARTING_STEPS = frozenset(FORWARD_STEPS)
+if TYPE_CHECKING:
+    from s2s_sd.hosts.transport import Transport
 
 
 def guard(defs: Definitions, basedir: Path, host: str, group_name: str,
           transport: Transport | None = None, clock: Clock = time.time,
-          pid_alive: Callable[[int, int | None, str | None], bool] = locks.process_alive,
+          pid_alive: PidAlive = locks.process_alive,
           booting: Callable[[], bool] = system_booting) -> str:
     """Return why `group_name` may start on this host, or raise Refused.
 
-    Without a current journal of a move to this host, every other host is asked in one
-    round trip: what runs there (the guard unit included, so two guards racing both
-    refuse), its assignments (the newest epoch wins over this host's, which may have
-    missed a move while it was down), its journals and its admin lock."""
+    Without a current journal of a move to this host (hosts/move_vouch.py), every other
+    host is asked in one round trip: what runs there (the guard unit included, so two
+    guards racing both refuse), its assignments (the newest epoch wins over this host's,
+    which may have missed a move while it was down), its journals and its admin lock."""
+    # the session (and with it the agent's operations) only for a start no move vouches
+    # for: a move's guard stays a light import
+    from s2s_sd.engines.in_process import open_session
+
     hostgroup = defs.hostgroup.name
     if freeze.is_frozen(hostgroup, group_name) and booting():
         # frozen: s2s-sd starts nothing of it, so neither does boot; a start by hand (the
@@ -48,19 +49,13 @@ def guard(defs: Definitions, basedir: Path, host: str, group_name: str,
         raise Refused(f"{group_name} is frozen ({mark.describe() if mark else 'marked'}): "
                       f"not started at boot; unfreeze it first (`s2s-sd unfreeze "
                       f"{group_name}`)")
-    journal = state.read_journal(hostgroup, group_name)
-    move = None
-    if journal is not None and _journal_current(journal, host, clock(), pid_alive):
-        if journal.step not in STARTING_STEPS:
-            raise Refused(f"a move of {group_name} ({journal.source or '-'} -> "
-                          f"{journal.target}) is in progress, step {journal.step}")
-        move = MoveInProgress(journal.group, journal.source or "-", journal.target)
+    vouched = move_vouches(defs, host, group_name, clock, pid_alive)
+    if vouched is not None:
+        return vouched  # the admin proved the group down everywhere just before
     local = state.read_assignment_state(hostgroup)
-    verdict = guard_verdict(defs, group_name, host, local.groups, move)
+    verdict = guard_verdict(defs, group_name, host, local.groups)
     if not verdict.allowed:
         raise Refused(verdict.reason)
-    if move is not None:
-        return verdict.reason  # the admin proved the group down everywhere just before
     with open_session(defs, basedir, host, transport=transport, clock=clock) as session:
         peers = [h for h in session.hosts if h != host]
         answers = session.transport.ask_many(peers, "observe", {
@@ -92,13 +87,3 @@ def guard(defs: Definitions, basedir: Path, host: str, group_name: str,
     if not verdict.allowed:
         raise Refused(verdict.reason)
     return verdict.reason + "; not active on " + (", ".join(peers) or "any other host")
-
-
-def _journal_current(journal: state.Journal, host: str, now: float,
-                     pid_alive: Callable[[int, int | None, str | None], bool]) -> bool:
-    """A journal entry gives permission only while its move is alive and recent."""
-    if now - journal.started > JOURNAL_TRUST_SECONDS:
-        return False
-    if journal.admin == host:
-        return pid_alive(journal.pid, journal.pid_started, journal.boot_id)
-    return True

@@ -30,6 +30,7 @@ OCF_SCRIPT_PACKAGE_FILE = ("ocf", "script")
 # run with either engine; the alert agent behind the pacemaker engine's notify hook
 OCF_SIBLING_AGENTS = ("hook", "kits", "unit", "alert")
 MOUNT_HELPER_PACKAGE_FILE = ("units", "s2s-mount")
+GUARD_HELPER_PACKAGE_FILE = ("units", "s2s-guard")
 
 
 @dataclass
@@ -48,7 +49,8 @@ def package_file(*parts: str) -> str:
 
 def helper_files(settings: UnitSettings) -> dict[str, str]:
     """Absolute path -> content of the programs the units call."""
-    files = {f"{settings.libexec}/s2s-mount": package_file(*MOUNT_HELPER_PACKAGE_FILE)}
+    files = {f"{settings.libexec}/s2s-mount": package_file(*MOUNT_HELPER_PACKAGE_FILE),
+             f"{settings.libexec}/s2s-guard": package_file(*GUARD_HELPER_PACKAGE_FILE)}
     agent = resources.files("s2s_sd").joinpath(*OCF_SCRIPT_PACKAGE_FILE)
     if agent.is_file():
         files[settings.script_agent] = agent.read_text(encoding="utf-8")
