@@ -31,6 +31,7 @@ GUARD_TEMPLATE = f"{GUARD_PREFIX}.service"  # the guard's template unit, one ins
 
 
 WATCH_UNIT = f"{UNIT_PREFIX}watch.service"  # each host's watcher (hosts/watch.py)
+AGENT_UNIT = f"{UNIT_PREFIX}agent.service"  # each host's warm agent (cli/agent_server.py)
 
 
 def guard_unit(group: str) -> str:

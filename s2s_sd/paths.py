@@ -48,7 +48,8 @@ PROGRAM = Location(
     "VENV/bin/s2s-sd when s2s-sd runs from a venv")
 HELPER_DIR = Location(
     "S2S_SD_HELPER_DIR", PACKAGE_HELPER_DIR,
-    f"helper programs the units call (s2s-mount, s2s-guard); {LOCAL_HELPER_DIR} for a venv install")
+    "helper programs the units and sessions call (s2s-mount, s2s-guard, "
+    f"s2s-agent-connect); {LOCAL_HELPER_DIR} for a venv install")
 OCF_DIR = Location(
     "S2S_SD_OCF_DIR", "/usr/lib/ocf/resource.d/s2s",
     "the OCF agents ocf:s2s:script, ocf:s2s:hook and ocf:s2s:kits")
@@ -67,8 +68,9 @@ LOG_DIR = Location(
     "actions.log (every action on this host) and hooks.log (rotated by logrotate)")
 RUN_DIR = Location(
     "S2S_SD_RUNDIR", "/run/s2s-sd",
-    "runtime state: ssh control sockets, kits records, hook results, records of the "
-    "IPv6 VIPs added here (vips/) (tmpfiles.d)")
+    "runtime state: ssh control sockets, the agent server's socket (agent.sock), kits "
+    "records, hook results, records of the IPv6 VIPs added here (vips/), the guard's "
+    "move tokens (guard-vouched/) (tmpfiles.d)")
 REMOTE_COMMAND = Location(
     "S2S_SD_REMOTE_COMMAND", PACKAGE_PROGRAM,
     "the program run over ssh on the other hosts; by default this host's own program")
@@ -127,6 +129,17 @@ def remote_command(environ: Mapping[str, str] | None = None,
                    interpreter: Interpreter | None = None) -> str:
     """What runs on the other hosts: the same program as here (installs are symmetric)."""
     return _environ(environ).get(REMOTE_COMMAND.env) or program(environ, interpreter)
+
+
+def agent_socket(environ: Mapping[str, str] | None = None) -> str:
+    """Where the warm agent server (s2s-agent.service) listens."""
+    return posixpath.join(run_dir(environ), "agent.sock")
+
+
+def agent_connector(environ: Mapping[str, str] | None = None,
+                    interpreter: Interpreter | None = None) -> str:
+    """The helper a session's remote command runs to reach the warm agent server."""
+    return posixpath.join(helper_dir(environ, interpreter), "s2s-agent-connect")
 
 
 def ocf_agent(name: str, environ: Mapping[str, str] | None = None) -> str:

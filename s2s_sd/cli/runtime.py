@@ -427,8 +427,16 @@ def answer_request(basedir: Path, context: AgentContext | None, raw: bytes) -> t
 @basedir_option
 @click.option("--stream", is_flag=True,
               help="Answer one request per line until end of input (one session of a move).")
-def agent(basedir: Path, stream: bool) -> None:
+@click.option("--serve", is_flag=True,
+              help="Serve the other hosts' agent sessions warm, as a fork server "
+                   "(s2s-agent.service).")
+def agent(basedir: Path, stream: bool, serve: bool) -> None:
     """Answer requests from the admin host (JSON on stdin, JSON on stdout)."""
+    if serve:
+        from s2s_sd.cli.agent_server import serve as serve_sessions
+
+        serve_sessions()
+        return
     if not stream:
         line, code = answer_request(basedir, None, sys.stdin.buffer.read(MAX_REQUEST_BYTES + 1))
         click.echo(line)

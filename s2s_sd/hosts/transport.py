@@ -60,6 +60,7 @@ SESSION_HELLO = "s2s-sd-session"
 # to start and answer), and a live host taken for a dead one makes a move refuse and a
 # sync skip it. The same allowance as any later `state` request.
 FIRST_ANSWER_SECONDS = 30
+CONNECTOR_PYTHON = "/usr/bin/python3"  # units/s2s-agent-connect's interpreter
 
 
 def remote_command() -> str:
@@ -255,6 +256,9 @@ class Transport:
         self.basedir = basedir
         self.local_handler = local_handler
         self.remote_command = paths.remote_command()
+        # installs are symmetric: the other hosts' helper and run dirs are this host's
+        self.agent_connector = paths.agent_connector()
+        self.agent_socket = paths.agent_socket()
         self.sessions: dict[str, AgentSession] = {}
         self.sessions_lock = threading.Lock()
         # per host: answered once in this command, or found unreachable (then not asked again)
@@ -306,8 +310,14 @@ class Transport:
         if stream:
             remote.append("--stream")
         # ssh hands the remote side one command line for its shell: quote every word; the
-        # hello goes out before the agent starts, so that connected shows before answered
-        command = f"echo {SESSION_HELLO}; exec {shlex.join(remote)}"
+        # hello goes out before the agent starts, so that connected shows before answered.
+        # The session goes through the host's warm agent server where its connector is
+        # installed (it runs the agent itself when no server answers: cli/agent_server.py)
+        connector = shlex.quote(self.agent_connector)
+        # (the connector's interpreter is checked too: a failed exec would end the shell)
+        command = (f"echo {SESSION_HELLO}; [ -x {connector} ] && [ -x {CONNECTOR_PYTHON} ] "
+                   f"&& exec {connector} {shlex.quote(self.agent_socket)} "
+                   f"{shlex.join(remote)}; exec {shlex.join(remote)}")
         return [*self.shared_ssh(), self.address(host), "--", command]
 
     def master_argv(self, host: str, command: str) -> list[str]:

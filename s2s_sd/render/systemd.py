@@ -9,6 +9,9 @@ Per group GROUP with members m1..mn:
                             order, stop in reverse, and a restart of mI restarts the members
                             after it (systemd propagates a restart along Requires=)
   s2s-guard@.service        one template: `s2s-sd guard GROUP` before the first member
+                            (through the helper s2s-guard, which a move's token spares it)
+Per host: s2s-watch.service (systemd engine: the watcher) and s2s-agent.service (both
+engines: the warm agent server the other hosts' sessions go through).
   UNIT.d/s2s-GROUP.conf     for `systemd` members: binds the existing unit into the chain;
                             s2s-GROUP-mI.service is then a proxy bound to that unit
 Health (systemd engine, hosts/health.py): mount, ip, script and kits members run
@@ -49,6 +52,7 @@ from s2s_sd.model import (
     SystemdService,
 )
 from s2s_sd.naming import (
+    AGENT_UNIT,
     GUARD_TEMPLATE,
     WATCH_UNIT,
     dropin_path,
@@ -384,6 +388,9 @@ def render_units(defs: Definitions, settings: UnitSettings | None = None) -> Map
     settings = settings or UnitSettings()
     check_unit_paths(settings)
     files: dict[str, str] = {}
+    if defs.groups:  # both engines' admins reach every host in agent sessions
+        files[AGENT_UNIT] = _templates().get_template("agent.service.j2").render(
+            settings=settings)
     if defs.hostgroup.engine is Engine.PACEMAKER:
         for group in defs.groups:
             files.update(_pacemaker_units(group, settings))

@@ -23,6 +23,8 @@ from s2s_sd.load import load_definitions
 from s2s_sd.model import DEFAULT_SETTLE
 from tests.lab.runtime_support import (
     EXAMPLES,
+    NODES,
+    REPO,
     VIPS,
     alarm_texts,
     double_actives,
@@ -437,6 +439,43 @@ def test_bad_requests_from_other_hosts_are_refused(runtime_lab: LabNodes) -> Non
         answer = json.loads(result.stdout)
         assert answer["ok"] is False and answer["kind"] == "bad_input"
         assert "Traceback" not in result.stdout + result.stderr
+
+
+WARM_SESSION = """
+import subprocess
+from pathlib import Path
+from s2s_sd.hosts.transport import Transport
+from s2s_sd.load import load_definitions
+
+basedir = Path("/etc/s2s-sd")
+transport = Transport(load_definitions(basedir, "n1"), "n1", basedir, lambda op, args: {})
+try:
+    assert transport.ask("n2", "pid_alive", {"pid": 1}, timeout=60).ok
+    # while the session is open: the server's children on n2, its command line, and theirs
+    probe = ("p=$(systemctl show -p MainPID --value s2s-agent.service); echo $p; "
+             "for c in $(cat /proc/$p/task/*/children); do xargs -0 echo < /proc/$c/cmdline; "
+             "done; xargs -0 echo < /proc/$p/cmdline")
+    print(subprocess.run([*transport.shared_ssh(), transport.address("n2"), "--", probe],
+                         capture_output=True, text=True, check=True).stdout)
+finally:
+    transport.close()
+"""
+
+
+def test_sessions_go_through_the_warm_agent_server(runtime_lab: LabNodes) -> None:
+    """Every host runs s2s-agent.service once synced, and an admin's session to it (the
+    transport's own ssh command, from n1) is answered by a fork of that server, not by a
+    program started for it."""
+    lab = runtime_lab
+    for node in NODES:
+        assert lab.exec(node, ["systemctl", "is-active", "s2s-agent.service"]).stdout.strip() \
+            == "active", node
+    result = lab.exec("n1", [f"{REPO}/.venv/bin/python", "-c", WARM_SESSION])
+    server_pid, *lines = result.stdout.strip().splitlines()
+    *children, server = lines
+    assert int(server_pid) > 0 and "agent --serve" in server, result.stdout
+    # the session's agent, forked from the server (same command line), is its child
+    assert server in children, result.stdout
 
 
 # -- why a host is unreachable (issue 17 item 1) --------------------------------------------

@@ -76,7 +76,7 @@ def test_every_generated_unit_passes_verify(tmp_path: Path) -> None:
 
 def test_pacemaker_engine_units_pass_verify(tmp_path: Path) -> None:
     unit_dir, names = write_units(tmp_path, engine_pacemaker=True)
-    assert names == ["s2s-censhare-app.service", "s2s-web-httpd.service"]
+    assert names == ["s2s-agent.service", "s2s-censhare-app.service", "s2s-web-httpd.service"]
     code, output = verify(unit_dir, names)
     assert code == 0 and not output.strip(), output
 

@@ -78,15 +78,18 @@ def test_apply_systemd_installs_units_helpers_and_boot_links(basedir: Path,
     units = unit_dir(root)
     assert (units / "s2s-ora.target").is_file()
     assert (units / "ora-db.service.d" / "s2s-ora.conf").is_file()
-    # ora prefers n2: only its target is wanted at boot on n2 (and the watcher everywhere)
+    # ora prefers n2: only its target is wanted at boot on n2 (and the watcher and the
+    # agent server everywhere)
     wants = sorted(p.name for p in (units / "multi-user.target.wants").iterdir())
-    assert wants == ["s2s-ora.target", "s2s-watch.service"]
-    assert os.readlink(units / "multi-user.target.wants" / "s2s-watch.service") == \
-        "/etc/systemd/system/s2s-watch.service"
+    assert wants == ["s2s-agent.service", "s2s-ora.target", "s2s-watch.service"]
+    for service in ("s2s-agent.service", "s2s-watch.service"):
+        assert os.readlink(units / "multi-user.target.wants" / service) == \
+            f"/etc/systemd/system/{service}"
     assert os.readlink(units / "multi-user.target.wants" / "s2s-ora.target") == \
         "/etc/systemd/system/s2s-ora.target"
-    helper = root / "usr/local/lib/s2s-sd/s2s-mount"
-    assert helper.is_file() and os.access(helper, os.X_OK)
+    for name in ("s2s-mount", "s2s-guard", "s2s-agent-connect"):
+        helper = root / "usr/local/lib/s2s-sd" / name
+        assert helper.is_file() and os.access(helper, os.X_OK), name
     assert (root / "usr/lib/ocf/resource.d/s2s/script").is_file()
     # a second apply changes nothing
     code, out, _ = invoke("apply", "systemd", "--basedir", str(basedir), "--host", "n2",
@@ -102,7 +105,7 @@ def test_apply_follows_assignment_and_removes_only_its_own(basedir: Path, tmp_pa
     assert invoke("apply", "systemd", "--basedir", str(basedir), "--host", "n1",
                   "--root", str(root))[0] == 0
     assert sorted(p.name for p in (units / "multi-user.target.wants").iterdir()) == \
-        ["s2s-censhare.target", "s2s-watch.service"]
+        ["s2s-agent.service", "s2s-censhare.target", "s2s-watch.service"]
     # ora moved to n1, web group dropped from the definitions
     write_assignments("c07", {"ora": "n1"})
     (basedir / "groups" / "web.toml").unlink()
@@ -110,7 +113,7 @@ def test_apply_follows_assignment_and_removes_only_its_own(basedir: Path, tmp_pa
                           "--root", str(root))
     assert code == 0
     assert sorted(p.name for p in (units / "multi-user.target.wants").iterdir()) == \
-        ["s2s-censhare.target", "s2s-ora.target", "s2s-watch.service"]
+        ["s2s-agent.service", "s2s-censhare.target", "s2s-ora.target", "s2s-watch.service"]
     assert not (units / "s2s-web.target").exists()
     assert "removed: s2s-web-vip.service" in out
     assert (units / "admin-own.service").read_text() == "[Unit]\n"

@@ -243,18 +243,32 @@ def test_the_remote_command_says_the_hello_before_the_agent_starts(
                        "print(json.dumps(sys.argv[1:]))' \"$@\"\n")
     program.chmod(0o755)
     monkeypatch.setenv("S2S_SD_REMOTE_COMMAND", str(program))
-    monkeypatch.setenv("S2S_SD_RUNDIR", str(tmp_path / "run"))
+    monkeypatch.setenv("S2S_SD_RUNDIR", str(tmp_path / "run dir"))
+    helpers = tmp_path / "helpers"
+    monkeypatch.setenv("S2S_SD_HELPER_DIR", str(helpers))
     basedir = Path("/etc/s2s sd/$(touch injected); 'x'")
     transport = Transport(definitions(), "n3", basedir, not_here)
     argv = transport.ssh_argv("n1", stream=True)
     assert argv[0] == "ssh" and argv[-2] == "--"
     assert f"ConnectTimeout={CONNECT_TIMEOUT_SECONDS}" in argv
     assert "ServerAliveInterval=5" in argv and "ControlMaster=auto" in argv
-    out = subprocess.run(["sh", "-c", argv[-1]], capture_output=True, text=True,
-                         cwd=tmp_path, check=True).stdout.splitlines()
-    assert out == [SESSION_HELLO, json.dumps(["agent", "--basedir", str(basedir), "--stream"])]
+    agent_argv = ["agent", "--basedir", str(basedir), "--stream"]
+
+    def remote_shell() -> list[str]:
+        return subprocess.run(["sh", "-c", argv[-1]], capture_output=True, text=True,
+                              cwd=tmp_path, check=True).stdout.splitlines()
+
+    # no connector installed (a host not synced since): the agent runs as a program
+    assert remote_shell() == [SESSION_HELLO, json.dumps(agent_argv)]
+    # with one: the connector gets the server's socket, then the whole fallback argv
+    helpers.mkdir()
+    connector = helpers / "s2s-agent-connect"
+    connector.write_text(program.read_text())
+    connector.chmod(0o755)
+    assert remote_shell() == [SESSION_HELLO, json.dumps(
+        [str(tmp_path / "run dir" / "agent.sock"), str(program), *agent_argv])]
     assert not (tmp_path / "injected").exists()
-    assert shlex.split(argv[-1])[:3] == ["echo", SESSION_HELLO + ";", "exec"]
+    assert shlex.split(argv[-1])[:2] == ["echo", SESSION_HELLO + ";"]
     assert argv[-3] == transport.address("n1")
     assert transport.master_argv("n1", "exit")[-3:] == ["-O", "exit", argv[-3]]
 

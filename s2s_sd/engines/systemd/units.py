@@ -18,7 +18,7 @@ from typing import Any
 
 from s2s_sd import paths
 from s2s_sd.errors import OperationFailed, Refused
-from s2s_sd.naming import WATCH_UNIT, target_name
+from s2s_sd.naming import AGENT_UNIT, WATCH_UNIT, target_name
 from s2s_sd.observation import SHOW_PROPERTIES, UnitHealth, parse_systemctl_show
 from s2s_sd.render.systemd import UnitSettings, boot_links
 from s2s_sd.writer import write_file_atomic
@@ -31,6 +31,9 @@ OCF_SCRIPT_PACKAGE_FILE = ("ocf", "script")
 OCF_SIBLING_AGENTS = ("hook", "kits", "unit", "alert")
 MOUNT_HELPER_PACKAGE_FILE = ("units", "s2s-mount")
 GUARD_HELPER_PACKAGE_FILE = ("units", "s2s-guard")
+AGENT_CONNECTOR_PACKAGE_FILE = ("units", "s2s-agent-connect")
+# the services every host of a host group runs (enabled and started where installed)
+HOST_SERVICES = (WATCH_UNIT, AGENT_UNIT)
 
 
 @dataclass
@@ -50,7 +53,9 @@ def package_file(*parts: str) -> str:
 def helper_files(settings: UnitSettings) -> dict[str, str]:
     """Absolute path -> content of the programs the units call."""
     files = {f"{settings.libexec}/s2s-mount": package_file(*MOUNT_HELPER_PACKAGE_FILE),
-             f"{settings.libexec}/s2s-guard": package_file(*GUARD_HELPER_PACKAGE_FILE)}
+             f"{settings.libexec}/s2s-guard": package_file(*GUARD_HELPER_PACKAGE_FILE),
+             f"{settings.libexec}/s2s-agent-connect": package_file(
+                 *AGENT_CONNECTOR_PACKAGE_FILE)}
     agent = resources.files("s2s_sd").joinpath(*OCF_SCRIPT_PACKAGE_FILE)
     if agent.is_file():
         files[settings.script_agent] = agent.read_text(encoding="utf-8")
@@ -120,15 +125,18 @@ def install_units(
         for abspath, text in sorted(helper_files(settings).items()):
             _write_if_changed(root / abspath.lstrip("/"), text, 0o755, report, abspath)
         _set_boot_links(unit_dir, boot, all_groups, report)
-        watcher = _set_watch_link(unit_dir, WATCH_UNIT in units, report)
+        wanted = {unit: _set_service_link(unit_dir, unit, unit in units, report)
+                  for unit in HOST_SERVICES}
         write_file_atomic(manifest_path, "".join(f"{p}\n" for p in sorted(units)), 0o644)
     except OSError as exc:
         raise OperationFailed(f"cannot install units below {root}: {exc}") from exc
     if root == Path("/") and (report.written or report.removed or report.boot_enabled
                               or report.boot_disabled):
         report.reloaded = daemon_reload()
-    if root == Path("/") and systemd_running() and watcher is not None:
-        _run_watcher(watcher, WATCH_UNIT in report.written)
+    if root == Path("/") and systemd_running():
+        for unit, run_it in wanted.items():
+            if run_it is not None:
+                _run_service(unit, run_it, unit in report.written)
     return report
 
 
@@ -148,29 +156,31 @@ def install_boot_links(root: Path, boot: Sequence[str], all_groups: Sequence[str
     return report
 
 
-def _set_watch_link(unit_dir: Path, wanted: bool, report: InstallReport) -> bool | None:
-    """Enable the watcher where its unit is installed, disable it where not; whether it
-    should run now (None: it was never installed here, nothing to do)."""
-    link = unit_dir / "multi-user.target.wants" / WATCH_UNIT
+def _set_service_link(unit_dir: Path, unit: str, wanted: bool, report: InstallReport
+                      ) -> bool | None:
+    """Enable a host service (the watcher, the agent server) where its unit is installed,
+    disable it where not; whether it should run now (None: it was never installed here,
+    nothing to do)."""
+    link = unit_dir / "multi-user.target.wants" / unit
     if wanted:
         if not link.is_symlink():
             link.parent.mkdir(parents=True, exist_ok=True)
-            link.symlink_to(f"{paths.unit_dir()}/{WATCH_UNIT}")
-            report.boot_enabled.append(WATCH_UNIT)
+            link.symlink_to(f"{paths.unit_dir()}/{unit}")
+            report.boot_enabled.append(unit)
         return True
     if link.is_symlink() or link.exists():
         link.unlink()
-        report.boot_disabled.append(WATCH_UNIT)
+        report.boot_disabled.append(unit)
         return False
     return None
 
 
-def _run_watcher(run_it: bool, changed: bool) -> None:
-    """Start (or, with a new unit, restart) the watcher, or stop it; never waits."""
+def _run_service(unit: str, run_it: bool, changed: bool) -> None:
+    """Start (or, with a new unit, restart) a host service, or stop it; never waits."""
     from s2s_sd.run import run
 
     action = ("restart" if changed else "start") if run_it else "stop"
-    run(["systemctl", action, "--no-block", WATCH_UNIT], check=False, timeout=30)
+    run(["systemctl", action, "--no-block", unit], check=False, timeout=30)
 
 
 def _remove_empty_dropin_dir(directory: Path, unit_dir: Path) -> None:
