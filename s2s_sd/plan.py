@@ -88,10 +88,23 @@ def guard_verdict(
     return GuardVerdict(True, f"group '{group_name}' is assigned to {host}")
 
 
+def leading_vips(group: Group) -> list[IpService]:
+    """The VIP members before the group's first member of another kind: started first,
+    right after the guard, so a probe made when the start begins is still fresh for them
+    (engines/net/probed_ahead.py)."""
+    leading = []
+    for service in group.services:
+        if not isinstance(service, IpService):
+            break
+        leading.append(service)
+    return leading
+
+
 def vips_lead(group: Group) -> bool:
     """Whether every VIP member comes before every other member. Then each VIP's own
     duplicate check (`vip up` probes before it adds the address) runs after the source
     is proven down and before anything else of the group starts: it is the proof that
     nobody answers for the VIPs, and the admin need not probe the same addresses first."""
-    kinds = [isinstance(s, IpService) for s in group.services]
-    return not any(kinds[kinds.index(False):]) if False in kinds else True
+    return len(leading_vips(group)) == sum(isinstance(s, IpService) for s in group.services)
+
+

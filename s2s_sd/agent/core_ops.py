@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from s2s_sd.engines.net.ops import who_answers
+from s2s_sd.engines.net.probed_ahead import probing_ahead
 from s2s_sd.engines.net.vip import vip_for_service
 from s2s_sd.engines.systemd.units import (
     group_jobs,
@@ -34,6 +35,7 @@ from s2s_sd.engines.systemd.units import (
     transition_seconds,
     unit_states,
 )
+from s2s_sd.engines.vip_member import MEMBER_PROBE
 from s2s_sd.errors import BadInput, OperationFailed, Refused
 from s2s_sd.hosts import freeze, health, health_records, lock, state, sync
 from s2s_sd.hosts.archive import MAX_ARCHIVE_BYTES, content_digest
@@ -59,7 +61,7 @@ from s2s_sd.hosts.protocol import (
 from s2s_sd.load import load_definitions
 from s2s_sd.model import Definitions, Group
 from s2s_sd.naming import group_units, guard_unit, member_unit, target_name
-from s2s_sd.plan import boot_groups
+from s2s_sd.plan import boot_groups, leading_vips
 from s2s_sd.render.systemd import UnitSettings, render_units
 from s2s_sd.run import run
 from s2s_sd.timings import AGENT_START, Timings, seconds_since_process_start
@@ -415,7 +417,10 @@ def _group_jobs(ctx: AgentContext, request: GenerationRequest, action: str) -> d
     # instead of starting `s2s-sd guard` (hosts/move_vouch.py)
     vouching = (vouched_start(ctx.defs(), ctx.host, group.name) if starting
                 else nullcontext())
-    with phases.step(f"{action} jobs"), vouching:
+    # and its leading VIPs probed while systemd starts their programs (probed_ahead.py)
+    vips = [vip_for_service(ctx.defs(), group.name, s.name)
+            for s in leading_vips(group)] if starting else []
+    with phases.step(f"{action} jobs"), vouching, probing_ahead(vips, MEMBER_PROBE):
         try:
             ok, message = group_jobs(action, [target_name(group.name)] if starting else units,
                                      _timeout(group, start=starting))

@@ -11,6 +11,7 @@ What each one did goes to the unit's journal in the words `s2s-sd vip` uses.
 
 from __future__ import annotations
 
+from s2s_sd.engines.net import probed_ahead
 from s2s_sd.engines.net.migrate_note import migrate_note_fresh
 from s2s_sd.engines.net.ops import vip_down, vip_status, vip_up
 from s2s_sd.engines.net.vip import Probe, Vip, VipResult, vip_for_service
@@ -51,7 +52,9 @@ def journal_line(result: VipResult) -> str:
     start spends in the probe is the first thing to look at)."""
     spent = f" in {result.total_seconds:.3f} s"
     if result.action == "added":
-        spent += f" (probe {result.probe_seconds:.3f} s, announce {result.announce_seconds:.3f} s)"
+        probe = (result.probed_ahead if result.probed_ahead
+                 else f"probe {result.probe_seconds:.3f} s")
+        spent += f" ({probe}, announce {result.announce_seconds:.3f} s)"
     return result_line(result) + spent
 
 
@@ -64,7 +67,9 @@ def take_over(vip: Vip) -> bool:
 def up(defs: Definitions, group: str, service: str) -> VipResult:
     """`s2s-sd vip up GROUP SERVICE`: probe, add, first announcement, alias."""
     wanted = vip_for_service(defs, group, service)
-    return vip_up(wanted, probe=MEMBER_PROBE, take_over=take_over(wanted))
+    # the agent starting the group may have probed already (engines/net/probed_ahead.py)
+    return vip_up(wanted, probe=MEMBER_PROBE, take_over=take_over(wanted),
+                  probed_ahead=probed_ahead.take(wanted))
 
 
 def present(defs: Definitions, group: str, service: str) -> bool:

@@ -11,12 +11,17 @@ import ipaddress
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
+from s2s_sd.engines.net import probed_ahead
 from s2s_sd.engines.net.netlink import link_by_name, open_netlink, own_source_address, read_links
 from s2s_sd.engines.net.ops import vip_down, vip_status, vip_up, who_answers
+from s2s_sd.engines.net.probed_ahead import probing_ahead
 from s2s_sd.engines.net.vip import Announce, IPAddress, Probe, Vip, make_vip
+from s2s_sd.engines.vip_member import MEMBER_PROBE
+from s2s_sd.errors import Refused
 from s2s_sd.run import spawn
 from tests.netns.netns_lab import Lab
 
@@ -209,3 +214,31 @@ def test_a_checker_asks_from_a_plain_address_of_its_own(segment: Lab) -> None:
         segment.host1.ip("addr", "del", "10.88.0.11/24", "dev", "eth0")
         # only VIPs left: no address to ask from (the caller probes instead)
         assert own_source_address(ipr, links, link, vip, avoid) is None
+
+
+def test_a_probe_made_ahead_spares_the_members_own(
+        segment: Lab, vip: Vip, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The agent starting a group probes its VIP while the member's program starts; the
+    member takes that (nobody answered) and adds the address without probing again."""
+    monkeypatch.setenv("S2S_SD_RUNDIR", str(tmp_path))
+    with probing_ahead([vip], MEMBER_PROBE, netns=segment.host2.path):
+        note = probed_ahead.take(vip)  # the probe still runs: waited for
+        result = vip_up(vip, netns=segment.host2.path, announce=QUICK, probe=MEMBER_PROBE,
+                        probed_ahead=note)
+    assert note is not None and result.action == "added"
+    assert result.probe_seconds < 0.01 and result.probed_ahead == note
+    assert segment.client.pings(str(vip.ip))
+    assert list(tmp_path.joinpath(probed_ahead.RECORD_DIR).iterdir()) == []
+
+
+def test_a_probe_made_ahead_that_hears_the_holder_clears_nothing(
+        segment: Lab, vip: Vip, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("S2S_SD_RUNDIR", str(tmp_path))
+    vip_up(vip, netns=segment.host1.path, announce=QUICK)
+    with probing_ahead([vip], MEMBER_PROBE, netns=segment.host2.path):
+        assert probed_ahead.take(vip) is None
+    # so the member probes itself, hears the holder, and refuses
+    with pytest.raises(Refused, match=segment.host1.mac):
+        vip_up(vip, netns=segment.host2.path, probe=MEMBER_PROBE,
+               probed_ahead=probed_ahead.take(vip))
+    assert vip.text not in addresses(segment, "host2", vip)

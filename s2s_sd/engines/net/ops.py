@@ -97,8 +97,12 @@ def vip_up(
     force: bool = False,
     address_protocol: bool | None = None,
     take_over: bool = False,
+    probed_ahead: str | None = None,
 ) -> VipResult:
     """Bring the VIP up here: check, probe, add, announce, then set the hosts alias.
+
+    PROBED_AHEAD: the probe was made already, and nobody answered (what probed_ahead.take
+    said of it): not probed again.
 
     TAKE_OVER (a migration from the Pacemaker engine, see migrate_note_fresh): an
     address already here that s2s-sd did not add (the cluster's IPaddr2 did) is removed
@@ -155,7 +159,8 @@ def vip_up(
         if exact is None:
             probe_started = time.monotonic()
             # a taken-over address was ours to answer for a moment ago: nobody to probe for
-            answering = None if taken_over else wire.answering_mac(path, link, vip, probe)
+            answering = (None if taken_over or probed_ahead
+                         else wire.answering_mac(path, link, vip, probe))
             probe_seconds = time.monotonic() - probe_started
             if answering:
                 method = "ARP probe" if vip.address.version == 4 else "duplicate address detection"
@@ -187,7 +192,7 @@ def vip_up(
         address=vip.text, action=action, interface=link.name, label=label,
         announcements=sent, hostname=vip.hostname, hosts_file_changed=changed,
         probe_seconds=probe_seconds, announce_seconds=announce_seconds,
-        total_seconds=time.monotonic() - started,
+        total_seconds=time.monotonic() - started, probed_ahead=probed_ahead,
     )
 
 

@@ -137,6 +137,7 @@ class VipResult:
     announce_seconds: float = 0.0
     total_seconds: float = 0.0
     warnings: tuple[str, ...] = ()
+    probed_ahead: str | None = None  # why no probe was made (net/probed_ahead.py)
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -9,6 +9,7 @@ manifest, so the administrator's own units are never touched.
 from __future__ import annotations
 
 import os
+import select
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -327,11 +328,13 @@ def unit_jobs(action: str, units: Sequence[str], timeout: float) -> tuple[bool, 
                 raise OperationFailed(f"systemd did not finish {action} of "
                                       f"{', '.join(units)} within {timeout:.0f} s")
             # one message per process(); the signal handler fills results; only when
-            # nothing was left to read does it wait (sd_bus_wait returns at once while
-            # messages are queued)
+            # nothing was left to read does it wait for the bus to become readable. Not
+            # with pystemd's bus.wait(): it holds the GIL while it waits, and every other
+            # thread of this process stood still until systemd's next message (the VIP
+            # probe made ahead during a start waited for the whole start, net/probed_ahead.py)
             handled = bus.process()
             if any(job not in results for job in jobs) and handled.is_empty():
-                bus.wait(int(min(remaining, 1.0) * 1e6))
+                select.select([bus.get_fd()], [], [], min(remaining, 1.0))
     failed = [f"{unit}: {result}" for unit, result in (results[j] for j in jobs)
               if result != "done"]
     if failed:
