@@ -17,6 +17,7 @@ import pytest
 from s2s_sd.engines.net import probed_ahead
 from s2s_sd.engines.net.probed_ahead import CLEAR, FRESH_SECONDS, PROBING, WAIT_SECONDS
 from s2s_sd.engines.net.vip import Vip, make_vip
+from s2s_sd.hosts.lock import process_start
 
 pytestmark = pytest.mark.unit
 
@@ -33,7 +34,8 @@ def record(state: str, *, pid: int | None = None, age: float = 0.0, vip: Vip = V
     path = probed_ahead.record_path(VIP)
     path.parent.mkdir(parents=True, exist_ok=True)
     writer = pid if pid is not None else os.getpid()
-    path.write_text(f"{writer} {time.monotonic() - age:.6f} {state} {vip.text}\n")
+    started = process_start(os.getpid()) if pid is None else 1
+    path.write_text(f"{writer} {started} {time.monotonic() - age:.6f} {state} {vip.text}\n")
     return path
 
 
@@ -50,13 +52,17 @@ def test_a_fresh_clear_record_is_taken_once() -> None:
     assert probed_ahead.take(VIP) is None
 
 
-@pytest.mark.parametrize("case", ["none", "stale", "dead writer", "other address",
-                                  "other state", "garbage"])
+@pytest.mark.parametrize("case", ["none", "stale", "dead writer", "reused pid",
+                                  "other address", "other state", "garbage"])
 def test_anything_else_means_probe_yourself(case: str) -> None:
     if case == "stale":
         record(CLEAR, age=FRESH_SECONDS + 0.5)
     elif case == "dead writer":
         record(CLEAR, pid=dead_pid())
+    elif case == "reused pid":  # a live process, but not the one that wrote it
+        path = record(CLEAR)
+        pid, started, rest = path.read_text().split(" ", 2)
+        path.write_text(f"{pid} {int(started) + 1} {rest}")
     elif case == "other address":
         record(CLEAR, vip=make_vip("192.168.77.23/24"))
     elif case == "other state":

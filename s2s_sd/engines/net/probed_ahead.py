@@ -32,6 +32,7 @@ from s2s_sd import paths
 from s2s_sd.engines.net.ops import who_answers
 from s2s_sd.engines.net.vip import Probe, Vip
 from s2s_sd.errors import S2SError
+from s2s_sd.hosts.lock import process_alive, process_start
 
 RECORD_DIR = "probed-ahead"  # below the run dir
 FRESH_SECONDS = 1.0
@@ -48,8 +49,10 @@ def _write(vip: Vip, state: str) -> None:
     path = record_path(vip)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     written = path.with_name(f".{path.name}.{os.getpid()}")
-    written.write_text(f"{os.getpid()} {time.monotonic():.6f} {state} {vip.text}\n",
-                       encoding="utf-8")
+    pid = os.getpid()
+    # the writer's start time with its pid: a pid reused by another process is no writer
+    written.write_text(f"{pid} {process_start(pid)} {time.monotonic():.6f} {state} "
+                       f"{vip.text}\n", encoding="utf-8")
     os.replace(written, path)
 
 
@@ -86,16 +89,6 @@ def probing_ahead(vips: Sequence[Vip], probe: Probe, netns: str | None = None
             record_path(vip).unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def take(vip: Vip) -> str | None:
     """What the probe made ahead found, if it cleared VIP (consumed), else None: then the
     caller probes itself."""
@@ -103,12 +96,14 @@ def take(vip: Vip) -> str | None:
     deadline = time.monotonic() + WAIT_SECONDS
     while True:
         try:
-            pid_text, stamp_text, state, address = path.read_text(encoding="utf-8").split()
-            pid, stamp = int(pid_text), float(stamp_text)
+            pid_text, started_text, stamp_text, state, address = path.read_text(
+                encoding="utf-8").split()
+            pid, started, stamp = int(pid_text), int(started_text), float(stamp_text)
         except (OSError, ValueError):
             return None
         age = time.monotonic() - stamp
-        if address != vip.text or not _alive(pid) or state not in (PROBING, CLEAR):
+        if (address != vip.text or state not in (PROBING, CLEAR)
+                or not process_alive(pid, started)):
             return None
         if state == CLEAR:
             if age > FRESH_SECONDS:
