@@ -1,13 +1,11 @@
 """The host side of every cross-host request (`s2s-sd agent`, and in-process for the
-admin's own host). Requests are validated like any bad input: an unknown operation, a
-missing or mistyped argument or an unknown group is refused with exit 2 and changes
-nothing. Every operation that changes something is appended to this host's action log.
+admin's own host): the host group's records (state, observe, lock, journal, assignments,
+config) and the request types the operations share; the systemd engine's group
+operations are group_ops.py's. Requests are validated like any bad input: an unknown
+operation, a missing or mistyped argument or an unknown group is refused with exit 2 and
+changes nothing. Every operation that changes something is appended to this host's
+action log.
 """
-
-# Size: about 500 lines: the host group's records (state, observe, lock, journal,
-# assignments, config) and the systemd engine's group operations (run_hook,
-# start/stop_group, probe_vips), which every other host's admin asks in one session. The
-# group operations are the seam: they move into agent/systemd_ops.py with the next one.
 
 from __future__ import annotations
 
@@ -18,28 +16,18 @@ import os
 import re
 import time
 from collections.abc import Mapping
-from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from s2s_sd.engines.net.ops import who_answers
-from s2s_sd.engines.net.probed_ahead import probing_ahead
-from s2s_sd.engines.net.vip import vip_for_service
 from s2s_sd.engines.systemd.units import (
-    group_jobs,
     install_boot_links,
     install_units,
-    reset_failed,
     systemd_running,
-    transition_seconds,
-    unit_states,
 )
-from s2s_sd.engines.vip_member import MEMBER_PROBE
 from s2s_sd.errors import BadInput, OperationFailed, Refused
-from s2s_sd.hosts import freeze, health, health_records, lock, state, sync
+from s2s_sd.hosts import freeze, health_records, lock, state, sync
 from s2s_sd.hosts.archive import MAX_ARCHIVE_BYTES, content_digest
-from s2s_sd.hosts.move_vouch import vouched_start
 from s2s_sd.hosts.observe import observe, observe_with_health
 from s2s_sd.hosts.protocol import (
     BASE64,
@@ -60,13 +48,9 @@ from s2s_sd.hosts.protocol import (
 )
 from s2s_sd.load import load_definitions
 from s2s_sd.model import Definitions, Group
-from s2s_sd.naming import group_units, guard_unit, member_unit, target_name
-from s2s_sd.plan import boot_groups, leading_vips
+from s2s_sd.plan import boot_groups
 from s2s_sd.render.systemd import UnitSettings, render_units
-from s2s_sd.run import run
 from s2s_sd.timings import AGENT_START, Timings, seconds_since_process_start
-
-HOOK_TIMEOUT = 300
 
 
 @dataclass
@@ -169,14 +153,14 @@ class FreezeRequest:
     by: str = arg(HOST)  # the admin host (the mark says who froze it)
 
 
-def _group(ctx: AgentContext, name: str) -> Group:
+def known_group(ctx: AgentContext, name: str) -> Group:
     group = ctx.defs().group(name)
     if group is None:
         raise BadInput(f"group '{name}' is not defined on {ctx.host}")
     return group
 
 
-def _check_generation(ctx: AgentContext, expected: int) -> None:
+def check_generation(ctx: AgentContext, expected: int) -> None:
     """A host whose configuration differs from the admin's refuses to act."""
     hostgroup = ctx.defs().hostgroup.name
     mine = sync.read_generation(hostgroup)
@@ -242,7 +226,7 @@ def op_observe(ctx: AgentContext, request: ObserveRequest) -> dict[str, Any]:
         phases.add(AGENT_START, None, age)
     with phases.step("definitions"):
         defs = ctx.defs()
-    groups = None if request.groups is None else [_group(ctx, g).name for g in request.groups]
+    groups = None if request.groups is None else [known_group(ctx, g).name for g in request.groups]
     scripts = request.scripts is not False
     with phases.step("observe (units, VIPs, mounts, scripts, health)"):
         if request.health:  # status: every member's restart count and last failure
@@ -327,7 +311,7 @@ def op_set_assignments(ctx: AgentContext, request: AssignmentsRequest) -> dict[s
     epoch = request.epoch
     groups = {}
     for name, host in request.assignments.items():
-        _group(ctx, name)
+        known_group(ctx, name)
         if host not in defs.hostgroup.host_names:
             raise BadInput(f"request: host {host!r} is not in the host group")
         groups[name] = host
@@ -364,131 +348,6 @@ def op_journal_clear(ctx: AgentContext, request: GroupRequest) -> dict[str, Any]
     return {"cleared": state.clear_journal(ctx.defs().hostgroup.name, request.group)}
 
 
-def op_run_hook(ctx: AgentContext, request: HookRequest) -> dict[str, Any]:
-    group = _group(ctx, request.group)
-    which = request.which
-    relpath = getattr(group, which)
-    if relpath is None:
-        return {"ran": False}
-    source = request.source or ""
-    target = request.target
-    path = ctx.basedir / ctx.defs().resolved(relpath)
-    env = {"GROUP": group.name, "FROM": source, "TO": target,
-           "S2S_SD_BASEDIR": str(ctx.basedir), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-    result = run([str(path)], check=False, env=env, timeout=HOOK_TIMEOUT, cwd=str(ctx.basedir))
-    hostgroup = ctx.defs().hostgroup.name
-    state.log_action(hostgroup, ctx.host, f"{which} hook of {group.name} "
-                     f"({source} -> {target}): exit {result.returncode}")
-    output = (result.stdout + result.stderr).strip()[-2000:]
-    if not result.ok:
-        raise OperationFailed(f"{which} hook {relpath} of group {group.name} failed on "
-                              f"{ctx.host} (exit {result.returncode}): {output}")
-    return {"ran": True, "output": output}
-
-
-def _timeout(group: Group, start: bool) -> float:
-    per_member = [(s.start_timeout if start else s.stop_timeout) or 90 for s in group.services]
-    return sum(per_member) + 60
-
-
-def op_stop_group(ctx: AgentContext, request: GenerationRequest) -> dict[str, Any]:
-    return _group_jobs(ctx, request, "stop")
-
-
-def op_start_group(ctx: AgentContext, request: GenerationRequest) -> dict[str, Any]:
-    return _group_jobs(ctx, request, "start")
-
-
-def _group_jobs(ctx: AgentContext, request: GenerationRequest, action: str) -> dict[str, Any]:
-    """Start the group's target (its members follow in order) or stop all its units, and
-    say what runs afterwards. A start resets the failed state first (a failure of an
-    earlier try must not stick to this one); a stop afterwards (a stop on purpose ends
-    what failed before: status shows it down, not failed)."""
-    group = _group(ctx, request.group)
-    _check_generation(ctx, request.generation)
-    units = group_units(group)
-    starting = action == "start"
-    phases = Timings()
-    if starting:
-        with phases.step("reset-failed"):
-            reset_failed(units)  # a failure of an earlier try must not stick to this one
-            health.reset(group.name)  # nor earlier failures count towards migration_threshold
-    # a move's start: its journal vouches, and the guard unit's helper takes our token
-    # instead of starting `s2s-sd guard` (hosts/move_vouch.py)
-    vouching = (vouched_start(ctx.defs(), ctx.host, group.name) if starting
-                else nullcontext())
-    # and its leading VIPs probed while systemd starts their programs (probed_ahead.py)
-    vips = [vip_for_service(ctx.defs(), group.name, s.name)
-            for s in leading_vips(group)] if starting else []
-    with phases.step(f"{action} jobs"), vouching, probing_ahead(vips, MEMBER_PROBE):
-        try:
-            ok, message = group_jobs(action, [target_name(group.name)] if starting else units,
-                                     _timeout(group, start=starting))
-        except OperationFailed as exc:  # timed out: the observation below says what is left
-            ok, message = False, str(exc)
-    if not starting:
-        with phases.step("reset-failed"):
-            reset_failed(units)
-    with phases.step("observe"):
-        seen = observe(ctx.defs(), str(ctx.basedir), [group.name])[group.name]
-    done = ok and (seen.fully_up if starting else not seen.active)
-    if done or not starting:  # from a good start on, down here is an alarm; a stop
-        # on purpose ends that
-        health_records.set_wanted(ctx.defs().hostgroup.name, group.name, starting)
-    state.log_action(ctx.defs().hostgroup.name, ctx.host,
-                     f"{action} {group.name}: {'ok' if done else 'FAILED'}"
-                     + (f" ({message})" if message else ""))
-    return {"ok": done, "message": message, "observation": seen.as_dict(),
-            **_timed(group, phases, action)}
-
-
-def _timed(group: Group, phases: Timings, action: str) -> dict[str, Any]:
-    """What `move --timings` shows of a start or stop here: this request's phases, and
-    each unit's own start or stop (guard and members) as systemd timed it."""
-    units = [guard_unit(group.name), *(member_unit(group.name, s.name)
-                                       for s in group.services)]
-    return {"phases": phases.seconds(), "seconds": transition_seconds(units, action)}
-
-
-def op_set_frozen(ctx: AgentContext, request: FreezeRequest) -> dict[str, Any]:
-    """Write or remove the freeze mark of a group on this host."""
-    group = _group(ctx, request.group)
-    hostgroup = ctx.defs().hostgroup.name
-    if request.frozen:
-        freeze.write_mark(hostgroup, group.name, freeze.FrozenMark(time.time(), request.by))
-        changed = True
-    else:
-        changed = freeze.remove_mark(hostgroup, group.name)
-    state.log_action(hostgroup, ctx.host, f"{'freeze' if request.frozen else 'unfreeze'} "
-                     f"{group.name} (by {request.by})")
-    return {"frozen": request.frozen, "changed": changed}
-
-
-def op_cleanup_group(ctx: AgentContext, request: GroupRequest) -> dict[str, Any]:
-    """Clear the group's failed units, restart counts and local recovery's failure records
-    here (`s2s-sd cleanup`). Changes nothing that runs."""
-    group = _group(ctx, request.group)
-    units = group_units(group)
-    failed = [u for u, s in unit_states(units).items() if s == "failed"]
-    reset_failed(units)
-    health.reset(group.name)  # and the failures local recovery counts towards the threshold
-    hostgroup = ctx.defs().hostgroup.name
-    state.log_action(hostgroup, ctx.host, f"cleanup {group.name}: reset-failed"
-                     + (f" ({', '.join(sorted(failed))} were failed)" if failed else ""))
-    return {"failed": sorted(failed)}
-
-
-def op_probe_vips(ctx: AgentContext, request: GroupRequest) -> dict[str, Any]:
-    """Who answers ARP/ND for the group's VIPs, seen from this host: MAC or None."""
-    group = _group(ctx, request.group)
-    answers: dict[str, str | None] = {}
-    for service in group.services:
-        if service.TYPE == "ip":
-            vip = vip_for_service(ctx.defs(), group.name, service.name)
-            answers[vip.text] = who_answers(vip)
-    return {"answers": answers}
-
-
 def _receive_config(ctx: AgentContext, request: ReceiveConfigRequest) -> dict[str, Any]:
     checked = {k: v for k, v in dataclasses.asdict(request).items() if v is not None}
     return op_receive_config(ctx, checked)
@@ -504,11 +363,5 @@ OPERATIONS: Mapping[str, Operation[Any]] = {
     "set_assignments": Operation(AssignmentsRequest, op_set_assignments),
     "journal_write": Operation(JournalRequest, op_journal_write),
     "journal_clear": Operation(GroupRequest, op_journal_clear),
-    "run_hook": Operation(HookRequest, op_run_hook),
-    "stop_group": Operation(GenerationRequest, op_stop_group),
-    "start_group": Operation(GenerationRequest, op_start_group),
-    "probe_vips": Operation(GroupRequest, op_probe_vips),
-    "set_frozen": Operation(FreezeRequest, op_set_frozen),
-    "cleanup_group": Operation(GroupRequest, op_cleanup_group),
 }
 

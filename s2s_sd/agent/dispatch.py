@@ -1,11 +1,11 @@
 """The one table of operations this host answers, assembled from the modules of each
-concern (core_ops: the host group's records and the systemd engine's groups;
+concern (core_ops: the host group's records; group_ops: the systemd engine's groups;
 pacemaker_ops; kits_ops; drill_ops), and the one place a request is decoded and handed to
 its handler. The modules of the concerns never import this one, so the table has no
 import cycle; the transport's in-process handler (built by the engines' admins and
 `s2s-sd agent`) calls `dispatch`.
 
-core_ops answers most requests (a move's, a status'); the other concerns are imported
+core_ops and group_ops answer most requests (a move's, a status'); the others are imported
 when a request is not one of its, so an agent session starts without them."""
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
-from s2s_sd.agent.core_ops import OPERATIONS as CORE_OPERATIONS
+from s2s_sd.agent.core_ops import OPERATIONS as RECORD_OPERATIONS
 from s2s_sd.agent.core_ops import AgentContext
+from s2s_sd.agent.group_ops import GROUP_OPERATIONS
 from s2s_sd.errors import BadInput
 from s2s_sd.hosts.protocol import Operation, decode
 
@@ -40,6 +41,10 @@ def operations() -> Mapping[str, Operation[Any]]:
     from s2s_sd.agent.pacemaker_ops import CLUSTER_OPERATIONS
 
     return _one_table(CORE_OPERATIONS, CLUSTER_OPERATIONS, KITS_OPERATIONS, DRILL_OPERATIONS)
+
+
+# what a move's and a status' sessions ask: imported with the agent, looked up first
+CORE_OPERATIONS = _one_table(RECORD_OPERATIONS, GROUP_OPERATIONS)
 
 
 def operation(op: str) -> Operation[Any]:

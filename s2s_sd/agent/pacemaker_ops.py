@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from s2s_sd import paths
-from s2s_sd.agent.core_ops import AgentContext, GroupRequest, _group, apply_local_units
+from s2s_sd.agent.core_ops import AgentContext, GroupRequest, apply_local_units, known_group
 from s2s_sd.engines.net.migrate_note import write_migrate_note
 from s2s_sd.engines.systemd.units import (
     daemon_reload,
@@ -103,7 +103,7 @@ def op_install_local(ctx: AgentContext, request: NoArguments) -> dict[str, Any]:
 
 
 def op_hook_intent(ctx: AgentContext, request: HookIntentRequest) -> dict[str, Any]:
-    group = _group(ctx, request.group)
+    group = known_group(ctx, request.group)
     hosts = ctx.defs().hostgroup.host_names
     source = request.source or "-"
     target = request.target
@@ -120,7 +120,7 @@ def op_hook_intent(ctx: AgentContext, request: HookIntentRequest) -> dict[str, A
 
 
 def op_hook_result(ctx: AgentContext, request: GroupRequest) -> dict[str, Any]:
-    group = _group(ctx, request.group)
+    group = known_group(ctx, request.group)
     results: dict[str, Any] = {}
     for which in HOOK_RESULTS:
         try:
@@ -132,7 +132,7 @@ def op_hook_result(ctx: AgentContext, request: GroupRequest) -> dict[str, Any]:
 
 
 def op_hook_state(ctx: AgentContext, request: HookStateRequest) -> dict[str, Any]:
-    group = _group(ctx, request.group)
+    group = known_group(ctx, request.group)
     active = request.active
     path = HOOK_STATE_DIR / f"{group.name}.active"
     if active:
@@ -158,7 +158,7 @@ def op_legacy_units(ctx: AgentContext, request: LegacyUnitsRequest) -> dict[str,
         return _retire(ctx)
     if request.groups is None:
         raise BadInput("request: missing argument 'groups' (action tombstone)")
-    return _tombstone(ctx, [_group(ctx, name) for name in request.groups])
+    return _tombstone(ctx, [known_group(ctx, name) for name in request.groups])
 
 
 def _tombstone(ctx: AgentContext, groups: list[Group]) -> dict[str, Any]:

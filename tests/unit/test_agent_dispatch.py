@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from s2s_sd.agent import core_ops, dispatch, drill_ops, kits_ops, pacemaker_ops
+from s2s_sd.agent import core_ops, dispatch, drill_ops, group_ops, kits_ops, pacemaker_ops
 from s2s_sd.errors import BadInput
 from s2s_sd.hosts.protocol import Operation
 from tests.conftest import REPO
@@ -18,8 +18,8 @@ pytestmark = pytest.mark.unit
 
 
 def test_every_concern_is_in_the_one_table_once() -> None:
-    tables = [core_ops.OPERATIONS, pacemaker_ops.CLUSTER_OPERATIONS, kits_ops.KITS_OPERATIONS,
-              drill_ops.DRILL_OPERATIONS]
+    tables = [core_ops.OPERATIONS, group_ops.GROUP_OPERATIONS, pacemaker_ops.CLUSTER_OPERATIONS,
+              kits_ops.KITS_OPERATIONS, drill_ops.DRILL_OPERATIONS]
     table = dispatch.operations()
     assert len(table) == sum(len(t) for t in tables)
     for concern in tables:
@@ -43,4 +43,6 @@ def test_the_host_groups_own_operations_need_no_other_concern() -> None:
              "print(sorted(m for m in sys.modules if m.startswith('s2s_sd.agent.')))")
     loaded = subprocess.run([sys.executable, "-c", probe], cwd=REPO, check=True,
                             capture_output=True, text=True).stdout
-    assert loaded.strip() == "['s2s_sd.agent.core_ops', 's2s_sd.agent.dispatch']"
+    # the records and the group operations: what a move's and a status' sessions ask
+    assert loaded.strip() == ("['s2s_sd.agent.core_ops', 's2s_sd.agent.dispatch', "
+                              "'s2s_sd.agent.group_ops']")

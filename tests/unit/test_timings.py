@@ -60,7 +60,7 @@ def test_a_failed_step_is_timed_too() -> None:
 
 def test_a_move_records_its_steps_per_host_with_what_the_hosts_measured() -> None:
     """The happy move of the scenarios, with the hosts' answers carrying their phases
-    and each unit's own seconds, as agent.op_start_group / op_stop_group send them."""
+    and each unit's own seconds, as agent/group_ops.py's start_group and stop_group send them."""
     case = CASES[0]
     transport = case.world.transport()
     measured = {"phases": {"start jobs": 1.5}, "seconds": {"s2s-censhare-data.service": 0.75}}
