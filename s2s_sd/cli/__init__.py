@@ -6,7 +6,6 @@ Each subcommand lives in a module of this package and is imported only when it r
 
 from __future__ import annotations
 
-import atexit
 import difflib
 import importlib
 import inspect
@@ -14,11 +13,10 @@ import json
 import os
 import re
 import sys
-import threading
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
@@ -271,42 +269,7 @@ def leading_basedir_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class MainGroup(LazyGroup, S2SGroup):
-    def __call__(self, *args: Any, **kwargs: Any) -> NoReturn:
-        """The program itself (the console script calls the group; tests call `main`
-        through click's runner, which never comes here): the command, then exit_now."""
-        try:
-            self.main(*args, **kwargs)
-        except SystemExit as done:
-            exit_now(done)
-        raise AssertionError("S2SGroup.main always exits")  # pragma: no cover
-
-
-def exit_now(done: SystemExit) -> NoReturn:
-    """End the process the way the interpreter would, minus its teardown.
-
-    By now the command has released its lock, closed or abandoned its sessions and
-    written its files. What the interpreter still does at exit: wait for non-daemon
-    threads, run the exit handlers (executors, logging, weakref finalizers such as
-    temporary directories), flush stdout and stderr; these are done here. What it then
-    does, free every object and module (pyroute2, lxml, the definitions), cost a move
-    0.08 s of wall clock on the lab and changes nothing outside the process: skipped with
-    os._exit. When the status is not a plain number or a flush fails (a closed pipe), the
-    interpreter's own exit runs instead, with its own messages and status."""
-    code = 0 if done.code is None else done.code
-    if not isinstance(code, int):
-        raise done
-    main_thread = threading.main_thread()
-    for thread in threading.enumerate():
-        if thread is not main_thread and not thread.daemon:
-            thread.join()
-    atexit._run_exitfuncs()
-    try:
-        for stream in (sys.stdout, sys.stderr):
-            if stream is not None:
-                stream.flush()
-    except (OSError, ValueError):
-        raise done from None
-    os._exit(code & 0xFF)  # the status the interpreter would give: its low byte
+    pass
 
 
 _DEF = "s2s_sd.cli.definitions"
