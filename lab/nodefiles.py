@@ -111,6 +111,17 @@ def write_ssh(root: Path, node: str, keys: SshKeys) -> None:
     _write(root, "root/.ssh/authorized_keys", keys.public_key, 0o600)
 
 
+def compile_s2s_sd(repo: Path) -> None:
+    """Byte-compile the working tree's s2s_sd with the venv's python, as the nodes run it.
+    They mount the tree read-only: a module whose byte code is missing or older than its
+    source (edited or merged since the host last imported it) would be compiled anew by
+    every s2s-sd process in every node, 0.06 s more for a move's admin alone and more for
+    each agent, which no installed program pays (the package's is compiled at install).
+    A module that does not compile is left to fail where it is imported, with its error."""
+    run([str(repo / ".venv/bin/python"), "-m", "compileall", "-q", str(repo / "s2s_sd")],
+        check=False, timeout=300)
+
+
 def install_s2s_sd(root: Path, repo: Path) -> None:
     """s2s-sd of the working tree: the repo is bind-mounted read-only at the same path, and
     its venv (made with Debian's python3, like the nodes') runs there unchanged."""

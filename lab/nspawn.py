@@ -234,6 +234,8 @@ class Lab:
             authkey = nodefiles.make_authkey(cluster_dir / "authkey")
             cib = nodefiles.make_lab_cib(cluster_dir / "cib.xml")
         self._make_disks()
+        if self.package is None:
+            nodefiles.compile_s2s_sd(self.repo)
         for node in self.nodes:
             directory = self._node_dir(node)
             for part in ("upper", "work", "root"):
