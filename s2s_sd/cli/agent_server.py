@@ -45,9 +45,12 @@ READY = b"ready\n"
 STALE = b"stale\n"
 MAX_HANDOVER_BYTES = 1 << 20  # command line and environment of one session
 HANDOVER_SECONDS = 5.0  # a connector that says nothing in time is dropped
-# what the children import anyway, imported once here
-PRELOAD = ("s2s_sd.cli.runtime", "s2s_sd.agent.dispatch", "s2s_sd.hosts.observe",
-           "s2s_sd.engines.net.ops", "pyroute2")
+# what the children import anyway (a move's and a status' sessions), imported once here
+PRELOAD = ("s2s_sd.cli.runtime", "s2s_sd.agent.dispatch", "s2s_sd.agent.group_ops",
+           "s2s_sd.hosts.observe", "s2s_sd.engines.net.ops", "s2s_sd.engines.net.wire",
+           "pyroute2")
+# imported where present: the agent works without them (systemctl instead of D-Bus)
+PRELOAD_IF_PRESENT = ("pystemd.dbuslib",)
 _PEERCRED = struct.Struct("3i")
 
 
@@ -150,6 +153,9 @@ class Server:
 
         for name in PRELOAD:
             importlib.import_module(name)
+        for name in PRELOAD_IF_PRESENT:
+            with contextlib.suppress(ImportError):
+                importlib.import_module(name)
         self.snapshot = code_snapshot()
         os.set_blocking(self.wakeup_read, False)
         os.set_blocking(self.wakeup_write, False)

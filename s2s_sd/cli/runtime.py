@@ -165,14 +165,16 @@ def move(basedir: Path, group: str, host: str | None, to: str | None, dry_run: b
     timings = _timings()
     with timings.step("load the definitions"):
         definitions = _definitions(basedir)
+    if not dry_run and not _pacemaker(definitions):
+        from s2s_sd.engines.net.netlink import prepare_netlink
+
+        # the move's observe of this host needs pyroute2: imported in the background
+        # while the engine is set up and the other hosts are reached
+        prepare_netlink()
     # as always: the sessions a move opened end with the process; a dry run's drill
     # reuses them and then closes them
     engine = _engine(basedir, definitions, timings)
     if not dry_run:
-        if not _pacemaker(definitions):
-            from s2s_sd.engines.net.netlink import prepare_netlink
-
-            prepare_netlink()  # the move's observe needs it here; first it waits for hosts
         with _printed(timings, show_timings):
             engine.move(group, to, options)
         return
