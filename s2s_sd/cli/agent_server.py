@@ -34,6 +34,8 @@ import signal
 import socket
 import struct
 import sys
+import time
+import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +43,7 @@ from pathlib import Path
 from s2s_sd import paths
 from s2s_sd.errors import BadInput, OperationFailed
 
-READY = b"ready\n"
+READY_PREFIX = b"ready "  # then the server's program (realpath), then a newline
 STALE = b"stale\n"
 MAX_HANDOVER_BYTES = 1 << 20  # command line and environment of one session
 HANDOVER_SECONDS = 5.0  # a connector that says nothing in time is dropped
@@ -83,16 +85,14 @@ class Handover:
 
 
 def code_snapshot() -> dict[str, int]:
-    """The mtime of every loaded module file of s2s_sd: a change means new code."""
+    """The mtime of every loaded module's file (s2s_sd's and its libraries'): a change
+    means new code."""
     snapshot = {}
     for module in list(sys.modules.values()):
-        name = getattr(module, "__name__", "")
         path = getattr(module, "__file__", None)
-        if path and (name == "s2s_sd" or name.startswith("s2s_sd.")):
-            try:
+        if isinstance(path, str) and path:
+            with contextlib.suppress(OSError):  # no file behind it: nothing to compare
                 snapshot[path] = os.stat(path).st_mtime_ns
-            except OSError:
-                snapshot[path] = -1
     return snapshot
 
 
@@ -119,11 +119,16 @@ def _listen(path: Path) -> socket.socket:
     return listener
 
 
-def _receive(conn: socket.socket) -> tuple[bytes, list[int]]:
-    """The handover line and the three descriptors that came with it."""
+def _receive(conn: socket.socket, deadline: float) -> tuple[bytes, list[int]]:
+    """The handover line and the descriptors that came with it, by DEADLINE (one for
+    the whole handover: a connector trickling bytes must not hold the loop)."""
     data = b""
     fds: list[int] = []
     while not data.endswith(b"\n"):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("handover not complete in time")
+        conn.settimeout(remaining)
         chunk, ancillary, _flags, _addr = conn.recvmsg(
             65536, socket.CMSG_SPACE(3 * array.array("i").itemsize))
         for level, kind, payload in ancillary:
@@ -140,9 +145,13 @@ def _receive(conn: socket.socket) -> tuple[bytes, list[int]]:
 
 
 class Server:
+    """The loop: accept, check, fork; reap. Each child reports its own exit status to
+    its connector (the server may be gone by then: a restart or an upgrade ends the
+    server, never a session it started)."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.children: dict[int, socket.socket] = {}
+        self.program = os.path.realpath(sys.argv[0])  # the connector compares its own
         self.snapshot: dict[str, int] = {}
         self.listener: socket.socket | None = None
         self.selector = selectors.DefaultSelector()
@@ -169,11 +178,12 @@ class Server:
             for key, _ in self.selector.select():
                 if key.fileobj is self.listener:
                     if not self._accept():
+                        # new code installed: no new session here; the sessions running
+                        # go on (each reports its own end), systemd starts the new code
                         self.listener.close()
                         self.path.unlink(missing_ok=True)
                         print("s2s-sd agent server: its code changed; exiting for the new "
                               "one", flush=True)
-                        self._reap(block=True)
                         return
                 else:
                     while True:
@@ -182,15 +192,20 @@ class Server:
                                 break
                         except BlockingIOError:
                             break
-                    self._reap(block=False)
+                    _reap()
 
     def _accept(self) -> bool:
         """Serve one connection; False when this server's code is stale."""
         assert self.listener is not None
-        conn, _ = self.listener.accept()
         fds: list[int] = []
         peer = "?"
         try:
+            conn, _ = self.listener.accept()
+        except OSError as exc:  # EMFILE, ECONNABORTED: this one is lost, not the server
+            print(f"s2s-sd agent server: accept failed: {exc}", file=sys.stderr, flush=True)
+            return True
+        try:
+            deadline = time.monotonic() + HANDOVER_SECONDS
             conn.settimeout(HANDOVER_SECONDS)
             pid, uid, _gid = _PEERCRED.unpack(conn.getsockopt(
                 socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
@@ -202,11 +217,14 @@ class Server:
                 conn.sendall(STALE)
                 conn.close()
                 return False
-            conn.sendall(READY)
-            raw, fds = _receive(conn)
+            conn.sendall(READY_PREFIX + self.program.encode() + b"\n")
+            raw, fds = _receive(conn, deadline)
             if len(fds) != 3:
                 raise BadInput(f"expected 3 descriptors, got {len(fds)}")
             handover = Handover.parse(raw)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            child = os.fork()
         except (OSError, BadInput) as exc:
             print(f"s2s-sd agent server: connection from pid {peer} dropped: {exc}",
                   file=sys.stderr, flush=True)
@@ -214,17 +232,15 @@ class Server:
                 os.close(fd)
             conn.close()
             return True
-        sys.stdout.flush()
-        sys.stderr.flush()
-        child = os.fork()
         if child == 0:
-            self._child(handover, fds, conn)  # never returns
+            self._child(handover, fds, conn, int(peer))  # never returns
         for fd in fds:
             os.close(fd)
-        self.children[child] = conn
+        conn.close()  # the child's copy tells the connector how the session ended
         return True
 
-    def _child(self, handover: Handover, fds: Sequence[int], conn: socket.socket) -> None:
+    def _child(self, handover: Handover, fds: Sequence[int], conn: socket.socket,
+               peer: int) -> None:
         code = 1
         try:
             signal.set_wakeup_fd(-1)
@@ -232,11 +248,11 @@ class Server:
                 signal.signal(number, signal.SIG_DFL)
             signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # as Python starts a program
             self.selector.close()
-            conn.close()
             assert self.listener is not None
             self.listener.close()
             os.close(self.wakeup_read)
             os.close(self.wakeup_write)
+            os.set_inheritable(conn.fileno(), False)  # the session's programs never get it
             for target, fd in enumerate(fds):
                 os.dup2(fd, target)
             for fd in fds:
@@ -247,30 +263,41 @@ class Server:
             os.umask(handover.umask)
             os.chdir(handover.cwd if os.path.isdir(handover.cwd) else "/")
             os.setsid()  # its own session: the server's signals are not the child's
+            _adopt_login(peer)
             code = _run_cli(handover.argv)
         except BaseException:  # nothing of the server's may continue in the child
+            with contextlib.suppress(BaseException):
+                traceback.print_exc()
             code = 1
         finally:
             for stream in (sys.stdout, sys.stderr):
                 with contextlib.suppress(OSError, ValueError):
                     stream.flush()
-            os._exit(code)
-
-    def _reap(self, block: bool) -> None:
-        while self.children:
-            try:
-                pid, status = os.waitpid(-1, 0 if block else os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            conn = self.children.pop(pid, None)
-            if conn is None:
-                continue
             # the connector may be gone (its session ended): then there is nobody to tell
             with contextlib.suppress(OSError):
-                conn.sendall(f"exit {os.waitstatus_to_exitcode(status)}\n".encode())
-            conn.close()
+                conn.sendall(f"exit {code}\n".encode())
+            os._exit(code)
+
+
+def _reap() -> None:
+    """Collect the children that ended (their status went to their connectors)."""
+    while True:
+        try:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _adopt_login(peer: int) -> None:
+    """The session's audit identity (loginuid), as the ssh login that asked for it has
+    it, so that what the session does is audited as that login's (a fork of a service
+    would have none). Where the kernel does not allow it, the session runs without."""
+    with contextlib.suppress(OSError, ValueError):
+        login = Path(f"/proc/{peer}/loginuid").read_text(encoding="ascii").strip()
+        if int(login) != 0xFFFFFFFF:
+            Path("/proc/self/loginuid").write_text(login, encoding="ascii")
 
 
 def _run_cli(argv: Sequence[str]) -> int:
@@ -281,7 +308,11 @@ def _run_cli(argv: Sequence[str]) -> int:
         main(args=list(argv), prog_name="s2s-sd")
     except SystemExit as exc:
         code = exc.code
-        return code if isinstance(code, int) else (0 if code is None else 1)
+        if isinstance(code, int):
+            return code
+        if code is not None:
+            print(code, file=sys.stderr)  # as the interpreter says a sys.exit("message")
+        return 0 if code is None else 1
     return 0
 
 

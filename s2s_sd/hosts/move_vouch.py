@@ -8,7 +8,8 @@ the admin proved the group down everywhere just before (move_vouches). The agent
 runs that move's start here (start_group) makes the same check in-process, before the
 start jobs, and when the journal vouches it leaves a token for the guard unit's helper
 (units/s2s-guard). The helper accepts the token only while the process named in it
-lives, for TOKEN_SECONDS after it was written, and once (it removes it); otherwise it
+lives (pid and start time), for TOKEN_SECONDS after it was written, and once (it
+removes it); otherwise it
 runs `s2s-sd guard GROUP`. That is the same decision from the same records a moment
 earlier, for a shell's start instead of a Python program's with its imports (a tenth of
 a second of every move's start, and of the client-visible gap).
@@ -89,8 +90,11 @@ def vouched_start(defs: Definitions, host: str, group_name: str, clock: Clock = 
     if reason is not None:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         written = path.with_name(f".{path.name}.{os.getpid()}")
-        # one line: the pid the helper checks, then what it prints (no newline in reasons)
-        written.write_text(f"{os.getpid()} {' '.join(reason.split())}\n", encoding="utf-8")
+        # one line: the process the helper checks (pid and start time: a reused pid is
+        # another process), then what it prints (no newline in reasons)
+        pid = os.getpid()
+        written.write_text(f"{pid} {locks.process_start(pid)} {' '.join(reason.split())}\n",
+                           encoding="utf-8")
         written.chmod(0o600)
         os.replace(written, path)
     try:

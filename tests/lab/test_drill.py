@@ -43,12 +43,13 @@ def site(lab_manager: Any) -> Iterator[LabNodes]:
 @pytest.fixture
 def drill_lab(site: LabNodes, lab: LabNodes) -> Iterator[LabNodes]:
     """The site, every node up; afterwards nothing of any group runs anywhere (the drill
-    starts nothing; each host's concurrency watcher runs whatever the groups do)."""
+    starts nothing; each host's concurrency watcher and agent server run whatever the
+    groups do)."""
     yield lab
     for node in NODES:
         active = lab.exec(node, ["sh", "-c", "systemctl list-units --plain --no-legend "
                                  "--state=active,activating 's2s-*' | grep -v -e sampler "
-                                 "-e '^s2s-watch'; "
+                                 "-e '^s2s-watch' -e '^s2s-agent\\.service'; "
                                  "findmnt -rn -o TARGET | grep '^/disk/'; "
                                  "ip -o addr show | grep -o '192\\.168\\.77\\.2[0-9]/'"],
                           check=False).stdout.strip()

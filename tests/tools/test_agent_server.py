@@ -121,7 +121,7 @@ def test_only_agent_sessions_are_served(server: subprocess.Popen[str], run_dir: 
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as raw:
         raw.settimeout(10)
         raw.connect(str(run_dir / "agent.sock"))
-        assert raw.recv(64) == b"ready\n"
+        assert raw.recv(4096).startswith(b"ready ")
         handover = json.dumps({"argv": argv, "env": {}, "cwd": "/", "umask": 0o22})
         with open(os.devnull, "rb") as null:
             fds = [null.fileno()] * 3
@@ -135,3 +135,35 @@ def test_only_agent_sessions_are_served(server: subprocess.Popen[str], run_dir: 
         assert ask(session, request("pid_alive", pid=1))["ok"] is True
     finally:
         session.communicate(timeout=30)
+
+
+def test_a_session_outlives_its_server(server: subprocess.Popen[str], run_dir: Path) -> None:
+    """A restart (an upgrade) or a crash of the server ends the server only: a session it
+    started goes on answering, and its end still reaches the connector."""
+    session = connect(run_dir)
+    try:
+        assert ask(session, request("pid_alive", pid=1))["ok"] is True
+        server.kill()
+        server.wait(timeout=10)
+        assert ask(session, request("pid_alive", pid=1))["ok"] is True
+    finally:
+        _out, err = session.communicate(timeout=30)
+    assert session.returncode == 0, err
+
+
+def test_a_session_of_another_program_runs_as_its_own(server: subprocess.Popen[str],
+                                                     run_dir: Path, tmp_path: Path) -> None:
+    """The server serves sessions of the program it runs; another install's (a site's
+    S2S_SD_REMOTE_COMMAND) runs that program itself."""
+    other = tmp_path / "other-s2s-sd"
+    other.write_text(f"#!/bin/sh\nexec {PROGRAM} \"$@\"\n")
+    other.chmod(0o755)
+    session = subprocess.Popen([str(CONNECTOR), str(run_dir / "agent.sock"), str(other),
+                                *AGENT], text=True, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert ask(session, request("pid_alive", pid=1))["ok"] is True
+        assert children(server.pid) == []
+    finally:
+        session.communicate(timeout=30)
+    assert session.returncode == 0

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from s2s_sd.hosts.lock import process_start
 from s2s_sd.hosts.move_vouch import TOKEN_DIR, TOKEN_SECONDS
 from s2s_sd.run import Result, run
 from tests.conftest import REPO
@@ -57,6 +58,11 @@ def token(run_dir: Path, content: str, age: float = 0) -> Path:
     return path
 
 
+def writer(pid: int) -> str:
+    """pid and start time, as the agent names itself in the token."""
+    return f"{pid} {process_start(pid)}"
+
+
 def guard(run_dir: Path, program: Path) -> Result:
     return run([str(HELPER), GROUP, str(program)], check=False, timeout=30,
                env={**os.environ, "S2S_SD_RUNDIR": str(run_dir)})
@@ -69,7 +75,7 @@ def asked(program: Path) -> list[str]:
 
 def test_a_live_fresh_token_is_taken_once(run_dir: Path, program: Path,
                                           live_process: int) -> None:
-    path = token(run_dir, f"{live_process} move of 'ora' n2 -> n1 in progress\n")
+    path = token(run_dir, f"{writer(live_process)} move of 'ora' n2 -> n1 in progress\n")
 
     first = guard(run_dir, program)
     assert first.returncode == 0, first.stderr
@@ -81,21 +87,36 @@ def test_a_live_fresh_token_is_taken_once(run_dir: Path, program: Path,
     assert second.returncode == 3 and asked(program) == [f"guard {GROUP}"]
 
 
-@pytest.mark.parametrize("why", ["no token", "dead process", "stale", "not a pid", "empty"])
+@pytest.mark.parametrize("why", ["no token", "dead process", "reused pid", "zombie",
+                                 "stale", "in the future", "not a pid", "no start time",
+                                 "empty"])
 def test_anything_else_runs_the_guard_program(run_dir: Path, program: Path,
                                               live_process: int, why: str) -> None:
     dead = subprocess.Popen(["true"])
     dead.wait()
-    if why == "dead process":
-        token(run_dir, f"{dead.pid} move\n")
-    elif why == "stale":
-        token(run_dir, f"{live_process} move\n", age=TOKEN_SECONDS + 30)
-    elif why == "not a pid":
-        token(run_dir, "1; touch /tmp/owned move\n")
-    elif why == "empty":
-        token(run_dir, "")
+    zombie = subprocess.Popen(["true"])  # ended, not yet waited for: a zombie
+    time.sleep(0.2)
+    try:
+        if why == "dead process":
+            token(run_dir, f"{dead.pid} 1 move\n")
+        elif why == "reused pid":  # a live process, but not the one that wrote it
+            token(run_dir, f"{live_process} {process_start(live_process) + 1} move\n")
+        elif why == "zombie":
+            token(run_dir, f"{writer(zombie.pid)} move\n")
+        elif why == "stale":
+            token(run_dir, f"{writer(live_process)} move\n", age=TOKEN_SECONDS + 30)
+        elif why == "in the future":
+            token(run_dir, f"{writer(live_process)} move\n", age=-30)
+        elif why == "not a pid":
+            token(run_dir, "1; touch /tmp/owned 1 move\n")
+        elif why == "no start time":
+            token(run_dir, f"{live_process} move\n")
+        elif why == "empty":
+            token(run_dir, "")
 
-    result = guard(run_dir, program)
+        result = guard(run_dir, program)
+    finally:
+        zombie.wait()
 
     assert result.returncode == 3 and "refused" in result.stderr, why
     assert asked(program) == [f"guard {GROUP}"], why

@@ -17,6 +17,7 @@ import pytest
 from s2s_sd.engines.systemd.guard import guard
 from s2s_sd.errors import Refused, S2SError
 from s2s_sd.hosts import state
+from s2s_sd.hosts.lock import process_start
 from s2s_sd.hosts.move_vouch import JOURNAL_TRUST_SECONDS, token_path, vouched_start
 from tests.conftest import EXAMPLES
 from tests.unit.fake_transport import (
@@ -178,8 +179,9 @@ def test_the_agent_vouches_exactly_where_the_guard_would_not_ask(
             path = token_path(G)
             if case.peers is None and case.error is None:
                 assert reason is not None and case.says in reason
-                pid, _, said = path.read_text(encoding="utf-8").partition(" ")
+                pid, started, said = path.read_text(encoding="utf-8").split(" ", 2)
                 assert int(pid) == os.getpid() and said.strip() == reason
+                assert int(started) == process_start(os.getpid())
                 assert path.stat().st_mode & 0o777 == 0o600
             else:
                 assert reason is None and not path.exists()

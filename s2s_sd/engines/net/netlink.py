@@ -265,17 +265,22 @@ def own_source_address(ipr: Any, links: dict[int, Link], link: Link, vip: Vip,
 
     Never one of AVOID (the host group's VIPs: asking from a VIP about to move would look
     like its holder), nor the VIP, nor a tentative or failed address; IPv4 only one
-    without a label of its own (s2s-sd labels every VIP it adds). Preferred: IPv6's
-    link-local address (what address resolution uses anyway), then one in the VIP's
-    subnet (a host with arp_ignore=2 answers only those), then any.
+    without a label of its own (s2s-sd labels every VIP it adds) and in the VIP's subnet:
+    a holder with rp_filter=1 or arp_ignore=2 ignores a request from outside it, and a
+    rogue must answer. IPv6: the link-local address first (what address resolution uses
+    anyway), else one of the VIP's prefix.
     """
     usable = [a for a in read_addresses(ipr, links, address_family(vip))
               if a.link.index == link.index and a.address.ip not in avoid
               and a.address.ip != vip.ip and a.label in (None, link.name)
               and not a.flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED)]
-    ranked = sorted(usable, key=lambda a: (not a.address.ip.is_link_local,
-                                           vip.ip not in a.address.network))
-    return ranked[0].address.ip if ranked else None
+    if isinstance(vip.ip, ipaddress.IPv6Address):
+        usable = sorted(usable, key=lambda a: not a.address.ip.is_link_local)
+        usable = [a for a in usable
+                  if a.address.ip.is_link_local or vip.ip in a.address.network]
+    else:
+        usable = [a for a in usable if vip.ip in a.address.network]
+    return usable[0].address.ip if usable else None
 
 
 def choose_link(ipr: Any, links: dict[int, Link], vip: Vip) -> Link:
