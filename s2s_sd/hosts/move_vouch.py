@@ -30,6 +30,7 @@ from s2s_sd.hosts import state
 from s2s_sd.model import Definitions
 from s2s_sd.move_plan import FORWARD_STEPS
 from s2s_sd.plan import MoveInProgress, guard_verdict
+from s2s_sd.writer import write_file_atomic
 
 JOURNAL_TRUST_SECONDS = 600
 # journal steps in which the journal's target may start the group: the admin has just
@@ -89,14 +90,11 @@ def vouched_start(defs: Definitions, host: str, group_name: str, clock: Clock = 
     path = token_path(group_name)
     if reason is not None:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        written = path.with_name(f".{path.name}.{os.getpid()}")
         # one line: the process the helper checks (pid and start time: a reused pid is
         # another process), then what it prints (no newline in reasons)
         pid = os.getpid()
-        written.write_text(f"{pid} {locks.process_start(pid)} {' '.join(reason.split())}\n",
-                           encoding="utf-8")
-        written.chmod(0o600)
-        os.replace(written, path)
+        write_file_atomic(path, f"{pid} {locks.process_start(pid)} "
+                                f"{' '.join(reason.split())}\n", 0o600)
     try:
         yield reason
     finally:

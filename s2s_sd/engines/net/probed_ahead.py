@@ -34,6 +34,7 @@ from s2s_sd.engines.net.ops import who_answers
 from s2s_sd.engines.net.vip import Probe, Vip
 from s2s_sd.errors import S2SError
 from s2s_sd.hosts.lock import process_alive, process_start
+from s2s_sd.writer import write_file_atomic
 
 RECORD_DIR = "probed-ahead"  # below the run dir
 FRESH_SECONDS = 0.3
@@ -49,12 +50,10 @@ def record_path(vip: Vip) -> Path:
 def _write(vip: Vip, state: str) -> None:
     path = record_path(vip)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    written = path.with_name(f".{path.name}.{os.getpid()}")
     pid = os.getpid()
     # the writer's start time with its pid: a pid reused by another process is no writer
-    written.write_text(f"{pid} {process_start(pid)} {time.monotonic():.6f} {state} "
-                       f"{vip.text}\n", encoding="utf-8")
-    os.replace(written, path)
+    write_file_atomic(path, f"{pid} {process_start(pid)} {time.monotonic():.6f} {state} "
+                            f"{vip.text}\n", 0o600)
 
 
 def _probe_all(vips: Sequence[Vip], probe: Probe, netns: str | None) -> None:
